@@ -1,0 +1,104 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import type { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { correlationIdFrom, runWithContext } from './context.js';
+import { probe, type ComponentHealth, type HealthCheck } from './infra.js';
+import { PinoNestLogger } from './logger.js';
+import { httpRequestDuration, metricsRegistry } from './metrics.js';
+import type { TlsMaterial } from './tls.js';
+
+export type HttpServiceOptions = {
+  readonly service: string;
+  readonly module: Type<unknown>;
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: TlsMaterial;
+  readonly logger: Logger;
+  /** Largest accepted request body in bytes. */
+  readonly bodyLimit?: number;
+  readonly trustProxy?: boolean;
+  /** Named dependency checks reported by GET /health. */
+  readonly health: () => Record<string, HealthCheck>;
+  /** Hooks and routes that must run before Nest's (for example a 401 challenge before the body is read). */
+  readonly configure?: (fastify: FastifyInstance, app: INestApplication) => void | Promise<void>;
+};
+
+export type HealthReport = { readonly status: 'up' | 'down'; readonly service: string; readonly components: Record<string, ComponentHealth> };
+
+/**
+ * Builds a service's HTTPS front: Fastify under Nest, a correlation id per request,
+ * `x-ms-request-id` on every response, request metrics, `/health`, `/metrics`, and a
+ * clean shutdown on SIGTERM/SIGINT.
+ */
+export async function createHttpService(opts: HttpServiceOptions): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const } } : {}),
+    bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    trustProxy: opts.trustProxy ?? false,
+    genReqId: () => randomUUID(),
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(opts.module, adapter, {
+    logger: new PinoNestLogger(opts.logger.child({ component: 'nest' })),
+    bufferLogs: false,
+    abortOnError: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+
+  fastify.addHook('onRequest', (req, reply, done) => {
+    const correlationId = correlationIdFrom(req.headers['x-ms-client-request-id'] ?? req.headers['x-correlation-id']);
+    const requestId = String(req.id);
+    reply.header('x-ms-request-id', requestId);
+    if (req.headers['x-ms-client-request-id'] !== undefined) reply.header('x-ms-client-request-id', correlationId);
+    runWithContext({ correlationId, requestId }, done);
+  });
+  fastify.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions?.url ?? 'unmatched';
+    httpRequestDuration.observe(
+      { service: opts.service, method: req.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  fastify.get('/health', async (_req, reply) => {
+    const report = await healthReport(opts.service, opts.health());
+    return reply.code(report.status === 'up' ? 200 : 503).send(report);
+  });
+  fastify.get('/health/live', async () => ({ status: 'up', service: opts.service }));
+  fastify.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metricsRegistry.contentType);
+    return metricsRegistry.metrics();
+  });
+
+  if (opts.configure) await opts.configure(fastify, app);
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  return app;
+}
+
+export async function healthReport(service: string, checks: Record<string, HealthCheck>): Promise<HealthReport> {
+  const entries = await Promise.all(Object.entries(checks).map(async ([name, check]) => [name, await probe(check)] as const));
+  const components = Object.fromEntries(entries);
+  const status = entries.every(([, c]) => c.status === 'up') ? 'up' : 'down';
+  return { status, service, components };
+}
+
+/** Starts listening and logs where; failures to bind name the port. */
+export async function listen(app: NestFastifyApplication, service: string, host: string, port: number, logger: Logger): Promise<string> {
+  try {
+    await app.listen(port, host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new Error(`${service}: port ${port} on ${host} is already in use`);
+    throw err;
+  }
+  const scheme = app.getHttpAdapter().getInstance().initialConfig.https ? 'https' : 'http';
+  const url = `${scheme}://${host === '127.0.0.1' || host === '0.0.0.0' ? 'localhost' : host}:${port}`;
+  logger.info({ url }, `${service} listening`);
+  return url;
+}

@@ -1,0 +1,118 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+
+export type Row = Record<string, unknown>;
+
+/** The narrow SQL surface that repositories and the event store need, inside or outside a transaction. */
+export interface Sql {
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+export type PoolOptions = { readonly max?: number; readonly applicationName?: string };
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function assertSchemaName(schema: string): string {
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name "${schema}"`);
+  return schema;
+}
+
+/**
+ * A PostgreSQL connection pool bound to one service's schema (search_path is set per
+ * connection), with explicit transactions. Services never share schemas.
+ */
+export class Database implements Sql {
+  private constructor(
+    readonly pool: pg.Pool,
+    readonly schema: string,
+    readonly url: string,
+  ) {}
+
+  static async connect(url: string, schema: string, options: PoolOptions = {}): Promise<Database> {
+    assertSchemaName(schema);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      application_name: options.applicationName ?? `keyledger-${schema}`,
+      options: `-c search_path=${schema},public`,
+      connectionTimeoutMillis: 5_000,
+    });
+    pool.on('error', () => {
+      // An idle client lost its connection; the pool replaces it. Callers see errors on use.
+    });
+    const db = new Database(pool, schema, url);
+    await db.pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    return db;
+  }
+
+  async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    const res = await this.pool.query<T>(text, params as unknown[]);
+    return res.rows;
+  }
+
+  /** Runs fn in one transaction; commits on success, rolls back on any error. */
+  async transaction<T>(fn: (tx: Sql) => Promise<T>, isolation: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE' = 'READ COMMITTED'): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+      const tx: Sql = {
+        query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) =>
+          (await client.query<R>(text, params as unknown[])).rows,
+      };
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /**
+   * Applies `NNN-name.sql` files from a folder in order, once each, recorded in
+   * `<schema>.schema_migrations`. A migration and its record commit together.
+   * An advisory lock keeps two instances from migrating at once.
+   */
+  async migrate(dir: string): Promise<string[]> {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+    const applied: string[] = [];
+    await this.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`migrate:${this.schema}`]);
+      await tx.query(`CREATE TABLE IF NOT EXISTS ${this.schema}.schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const done = new Set((await tx.query<{ name: string }>(`SELECT name FROM ${this.schema}.schema_migrations`)).map((r) => r.name));
+      for (const file of files) {
+        if (done.has(file)) continue;
+        const sql = (await readFile(join(dir, file), 'utf8')).replaceAll('${schema}', this.schema);
+        await tx.query(sql);
+        await tx.query(`INSERT INTO ${this.schema}.schema_migrations (name) VALUES ($1)`, [file]);
+        applied.push(file);
+      }
+    });
+    return applied;
+  }
+}
+
+/** A TypeORM data source on the same database and schema, for entity-mapped read models. */
+export async function openTypeOrm(url: string, schema: string, entities: DataSourceOptions['entities']): Promise<DataSource> {
+  assertSchemaName(schema);
+  const ds = new DataSource({ type: 'postgres', url, schema, entities, synchronize: false, logging: false });
+  await ds.initialize();
+  return ds;
+}
