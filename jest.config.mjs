@@ -1,5 +1,12 @@
 // Tests run on the compiled output (dist/), as native ES modules: `npm test` builds first.
 // One jest project per tier, chosen by file suffix.
+import { join, resolve } from 'node:path';
+
+const home = resolve(process.env.KEYLEDGER_HOME ?? join(import.meta.dirname, '.keyledger'));
+// Native libraries (SoftHSM2) read the real process environment, which test files cannot
+// change: point them at the local stack's token here, before any worker starts.
+process.env.SOFTHSM2_CONF ??= join(home, 'softhsm', 'softhsm2.conf');
+
 const common = {
   rootDir: 'dist',
   testEnvironment: 'node',
@@ -10,7 +17,7 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.unit.spec.js'] },
-    { ...common, displayName: 'int', testMatch: ['<rootDir>/**/*.int.spec.js'], testTimeout: 60_000, maxWorkers: 1 },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.spec.js'], testTimeout: 120_000, maxWorkers: 1 },
+    { ...common, displayName: 'int', testMatch: ['<rootDir>/**/*.int.spec.js'], testTimeout: 90_000 },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.spec.js'], testTimeout: 180_000 },
   ],
 };

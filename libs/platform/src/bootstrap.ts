@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import type { INestApplication, Type } from '@nestjs/common';
+import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
@@ -13,7 +13,7 @@ import type { TlsMaterial } from './tls.js';
 
 export type HttpServiceOptions = {
   readonly service: string;
-  readonly module: Type<unknown>;
+  readonly module: Type<unknown> | DynamicModule;
   readonly host: string;
   readonly port: number;
   readonly tls?: TlsMaterial;
@@ -77,7 +77,6 @@ export async function createHttpService(opts: HttpServiceOptions): Promise<NestF
   });
 
   if (opts.configure) await opts.configure(fastify, app);
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   return app;
 }
 
@@ -101,4 +100,18 @@ export async function listen(app: NestFastifyApplication, service: string, host:
   const url = `${scheme}://${host === '127.0.0.1' || host === '0.0.0.0' ? 'localhost' : host}:${port}`;
   logger.info({ url }, `${service} listening`);
   return url;
+}
+
+/**
+ * Runs a service's main: any boot failure (bad configuration above all) is printed once,
+ * plainly, and the process exits non-zero without a stack trace for expected failures.
+ */
+export function runMain(service: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    const expected = err instanceof Error && (err.name === 'ConfigError' || /already in use|not found at|cannot reach/.test(err.message));
+    process.stderr.write(`${service}: failed to start: ${message}\n`);
+    if (!expected && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  });
 }

@@ -7,3 +7,5 @@ export * from './database.js';
 export * from './infra.js';
 export * from './tls.js';
 export * from './bootstrap.js';
+export * from './service.js';
+export * from './runtime.js';

@@ -1,0 +1,64 @@
+import { assertSchemaName } from '#libs/platform';
+
+/**
+ * The spine's tables in one service schema. Idempotent (IF NOT EXISTS): every service
+ * applies it at boot before its own migrations.
+ *
+ * - events: append-only; `transaction_id` is the writer's xid8, so readers can follow
+ *   commit order (see EventStore.readAll).
+ * - streams: one row per stream holding its version; the row lock serialises writers of
+ *   a stream and makes the expected-version check exact.
+ * - outbox: rows to publish to Kafka, written in the same transaction as the events.
+ * - inbox: event ids already handled by a consumer (exactly-once effect).
+ * - checkpoints: projection positions.
+ */
+export function spineDdl(schema: string): string {
+  const s = assertSchemaName(schema);
+  return `
+CREATE SCHEMA IF NOT EXISTS ${s};
+CREATE TABLE IF NOT EXISTS ${s}.events (
+  position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+  stream_id       text        NOT NULL,
+  stream_version  bigint      NOT NULL,
+  event_id        uuid        NOT NULL,
+  type            text        NOT NULL,
+  schema_version  integer     NOT NULL,
+  data            jsonb       NOT NULL,
+  metadata        jsonb       NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version),
+  CONSTRAINT events_event_id_key UNIQUE (event_id)
+);
+CREATE INDEX IF NOT EXISTS events_commit_order_idx ON ${s}.events (transaction_id, position);
+CREATE TABLE IF NOT EXISTS ${s}.streams (
+  stream_id   text        PRIMARY KEY,
+  version     bigint      NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS ${s}.outbox (
+  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+  topic           text        NOT NULL,
+  message_key     text        NOT NULL,
+  headers         jsonb       NOT NULL,
+  payload         jsonb       NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  sent_at         timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent_idx ON ${s}.outbox (id) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS ${s}.inbox (
+  consumer     text        NOT NULL,
+  event_id     text        NOT NULL,
+  handled_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE IF NOT EXISTS ${s}.checkpoints (
+  name            text        PRIMARY KEY,
+  transaction_id  xid8        NOT NULL,
+  position        bigint      NOT NULL,
+  target          text,
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+`;
+}

@@ -1,0 +1,63 @@
+import type { DynamicModule } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
+import { createHttpService, listen } from './bootstrap.js';
+import type { ConfigOf } from './config.js';
+import type { HealthCheck } from './infra.js';
+import { ServiceRuntime, type CommonConfig, type commonSchema } from './runtime.js';
+
+export type ServiceDefinition<S extends typeof commonSchema> = {
+  readonly name: string;
+  readonly schema: S;
+  /** The config variable holding the HTTPS port. */
+  readonly portOf: (config: ConfigOf<S>) => number;
+  readonly module: (runtime: ServiceRuntime<ConfigOf<S>>) => DynamicModule | Promise<DynamicModule>;
+  readonly bodyLimit?: number;
+  readonly health?: (runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => Record<string, HealthCheck>;
+  readonly configure?: (fastify: FastifyInstance, runtime: ServiceRuntime<ConfigOf<S>>) => void | Promise<void>;
+};
+
+export type RunningService<S extends typeof commonSchema> = {
+  readonly app: NestFastifyApplication;
+  readonly runtime: ServiceRuntime<ConfigOf<S>>;
+  readonly url: string;
+  readonly close: () => Promise<void>;
+};
+
+/** Boots a service: validated config, runtime, Nest app on HTTPS with health and metrics. */
+export async function startService<S extends typeof commonSchema>(def: ServiceDefinition<S>, env: NodeJS.ProcessEnv = process.env): Promise<RunningService<S>> {
+  const runtime = await ServiceRuntime.start(def.name, def.schema, env);
+  const module = await def.module(runtime);
+  const host = (runtime.config as unknown as CommonConfig).BIND_HOST;
+  let appRef: NestFastifyApplication | undefined;
+  const app = await createHttpService({
+    service: def.name,
+    module,
+    host,
+    port: def.portOf(runtime.config),
+    tls: runtime.tls,
+    logger: runtime.logger,
+    ...(def.bodyLimit !== undefined ? { bodyLimit: def.bodyLimit } : {}),
+    health: () => runtime.healthChecks(def.health && appRef ? def.health(runtime, appRef) : {}),
+    configure: async (fastify) => {
+      if (def.configure) await def.configure(fastify, runtime);
+    },
+  });
+  appRef = app;
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+    await runtime.close();
+  };
+  // Nest's shutdown hooks close the app on SIGTERM; release the runtime afterwards.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      runtime.logger.info({ signal }, `${def.name} shutting down`);
+      void close().then(() => process.exit(0));
+    });
+  }
+  const url = await listen(app, def.name, host, def.portOf(runtime.config), runtime.logger);
+  return { app, runtime, url, close };
+}
