@@ -18,6 +18,13 @@ export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.unit.spec.js'] },
     { ...common, displayName: 'int', testMatch: ['<rootDir>/**/*.int.spec.js'], testTimeout: 90_000 },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.spec.js'], testTimeout: 180_000 },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/**/*.e2e.spec.js'],
+      testTimeout: 180_000,
+      globalSetup: '<rootDir>/../test/e2e/global-setup.mjs',
+      globalTeardown: '<rootDir>/../test/e2e/global-teardown.mjs',
+    },
   ],
 };

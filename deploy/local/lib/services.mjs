@@ -1,0 +1,98 @@
+// Starts the four Keyledger services from dist/ as child processes and waits until they answer.
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { DIRS, REPO_ROOT, StackError, sleep } from './util.mjs';
+import { softhsmPaths, softhsmModule } from './softhsm.mjs';
+
+export const SERVICES = [
+  { name: 'identity', port: Number(process.env.IDENTITY_PORT ?? 9443), what: 'OAuth2/OIDC token service' },
+  { name: 'crypto', port: Number(process.env.CRYPTO_PORT ?? 9444), what: 'key custody (health; gRPC on its own port)' },
+  { name: 'vault', port: Number(process.env.VAULT_PORT ?? 8443), what: 'Azure Key Vault REST API' },
+  { name: 'audit', port: Number(process.env.AUDIT_PORT ?? 8444), what: 'audit search and verify API' },
+];
+
+export function serviceEnv() {
+  const hsm = softhsmPaths();
+  return {
+    ...process.env,
+    KEYLEDGER_HOME: DIRS.home,
+    SOFTHSM2_CONF: process.env.SOFTHSM2_CONF ?? hsm.conf,
+    PKCS11_MODULE: process.env.PKCS11_MODULE ?? softhsmModule() ?? '',
+    NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? join(DIRS.tls, 'ca.crt'),
+    KAFKAJS_NO_PARTITIONER_WARNING: '1',
+  };
+}
+
+function getJson(port, path, ca) {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path, ca, servername: 'localhost', timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode, body: JSON.parse(body) });
+        } catch {
+          resolve({ status: res.statusCode, body });
+        }
+      });
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+/**
+ * Spawns each service (node dist/apps/<name>/src/main.js) with its output in
+ * .keyledger/logs/<name>.log; resolves once every service reports healthy.
+ */
+export async function startServices({ onExit, timeoutMs = 120_000 } = {}) {
+  const ca = readFileSync(join(DIRS.tls, 'ca.crt'));
+  const children = [];
+  for (const svc of SERVICES) {
+    const main = join(REPO_ROOT, 'dist', 'apps', svc.name, 'src', 'main.js');
+    if (!existsSync(main)) throw new StackError(`${svc.name}: ${main} not built; run "npm run build"`);
+    const log = createWriteStream(join(DIRS.logs, `${svc.name}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, ['--enable-source-maps', main], { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
+    child.on('exit', (code, signal) => onExit?.(svc, code, signal, stderr));
+    children.push({ ...svc, child, stderrTail: () => stderr });
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (const c of children) {
+    for (;;) {
+      if (c.child.exitCode !== null) throw new StackError(`${c.name} exited during start (code ${c.child.exitCode}):\n${c.stderrTail()}`);
+      try {
+        const res = await getJson(c.port, '/health', ca);
+        if (res.status === 200) break;
+        if (Date.now() > deadline) throw new StackError(`${c.name} not healthy: ${JSON.stringify(res.body)}`);
+      } catch (err) {
+        if (err instanceof StackError) throw err;
+        if (Date.now() > deadline) throw new StackError(`${c.name} did not answer on port ${c.port}: ${err.message}`);
+      }
+      await sleep(300);
+    }
+  }
+  return children;
+}
+
+export async function stopServices(children, timeoutMs = 15_000) {
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// npm start: bring the local stack up if needed, build, start the four services, print where they are.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { checkPrerequisites } from './lib/preflight.mjs';
+import { SERVICES, startServices, stopServices } from './lib/services.mjs';
+import { DIRS, REPO_ROOT, StackError, fail, say } from './lib/util.mjs';
+
+try {
+  checkPrerequisites();
+  const status = spawnSync(process.execPath, [join(REPO_ROOT, 'deploy/local/stack.mjs'), 'status'], { encoding: 'utf8' });
+  if (status.status !== 0) {
+    say('start', 'bringing the local stack up (the first run downloads Kafka and Elasticsearch jars through Maven)');
+    const up = spawnSync(process.execPath, [join(REPO_ROOT, 'deploy/local/stack.mjs'), 'up'], { stdio: 'inherit' });
+    if (up.status !== 0) throw new StackError('the local stack did not come up (see above)');
+  }
+  say('start', 'building');
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new StackError('build failed');
+  let stopping = false;
+  const children = await startServices({
+    onExit: (svc, code, signal, tail) => {
+      if (!stopping) fail(svc.name, `exited (${signal ?? code}); last output:\n${tail}`);
+    },
+  });
+  say('start', 'Keyledger is up:');
+  for (const s of SERVICES) say('start', `  ${s.name.padEnd(9)} https://localhost:${s.port}  ${s.what}`);
+  say('start', `  vaults    https://<name>.vault.localhost:8443  (https://localhost:8443 serves the vault "dev")`);
+  say('start', `CA file:     ${join(DIRS.tls, 'ca.crt')}   (export NODE_EXTRA_CA_CERTS=${join(DIRS.tls, 'ca.crt')})`);
+  say('start', `Credentials: ${join(DIRS.home, 'bootstrap.json')}`);
+  say('start', `Logs:        ${DIRS.logs}/<service>.log`);
+  say('start', 'Ctrl-C stops the services (the stack keeps running: npm run stack:down stops it).');
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    say('start', 'stopping services');
+    await stopServices(children);
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+} catch (err) {
+  fail('start', err instanceof StackError ? err.message : err.stack ?? String(err));
+  process.exit(1);
+}

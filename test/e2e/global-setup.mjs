@@ -1,0 +1,32 @@
+// Once per e2e run: start the four services against the local stack, unless they already run.
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SERVICES, startServices } from '../../deploy/local/lib/services.mjs';
+import { DIRS } from '../../deploy/local/lib/util.mjs';
+
+function healthy(port, ca) {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/health/live', ca, servername: 'localhost', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+export default async function globalSetup() {
+  const ca = readFileSync(join(DIRS.tls, 'ca.crt'));
+  const up = await Promise.all(SERVICES.map((s) => healthy(s.port, ca)));
+  if (up.every(Boolean)) {
+    console.log('\n[e2e] using the services already running');
+    return;
+  }
+  console.log('\n[e2e] starting services (logs in .keyledger/logs)');
+  globalThis.__KEYLEDGER_SERVICES__ = await startServices({
+    onExit: (svc, code, signal) => {
+      if (!globalThis.__KEYLEDGER_STOPPING__) console.error(`[e2e] ${svc.name} exited (${signal ?? code})`);
+    },
+  });
+}
