@@ -28,7 +28,7 @@ function script(component, file, sub) {
         buf = lines.pop() ?? '';
         for (const line of lines) {
           tail = `${tail}\n${line}`.slice(-2000);
-          out.write(`[${component}] ${line}\n`);
+          out.write(line.startsWith(`[${component}]`) || line.startsWith('es:') ? `${line}\n` : `[${component}] ${line}\n`);
         }
       });
     };

@@ -3,7 +3,7 @@
 // Skipped entirely when DATABASE_URL points at an existing server.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DIRS, HOME, PORTS, StackError, assertPortFree, isRoot, run, say, waitFor } from './util.mjs';
@@ -56,28 +56,30 @@ const canPostgresReach = (path) => spawnSync('runuser', ['-u', 'postgres', '--',
 function layout() {
   const native = nativeDir();
   const link = join(DIRS.data, 'postgres');
-  if (!isRoot()) return { bin: join(native, 'bin'), data: link, log: join(DIRS.logs, 'postgres.log'), ids: undefined };
+  if (!isRoot()) return { bin: join(native, 'bin'), data: link, log: join(DIRS.logs, 'postgres.log'), ids: undefined, outside: undefined };
   const ids = ensurePostgresUser();
   const outside = join('/var/lib/keyledger', createHash('sha256').update(HOME).digest('hex').slice(0, 12));
   let bin = join(native, 'bin');
-  if (!canPostgresReach(join(bin, 'postgres'))) {
-    const copy = join(outside, 'native');
-    if (!existsSync(join(copy, 'bin', 'postgres'))) {
-      say('postgres', `copying server binaries to ${copy} (the checkout is not readable by the postgres user)`);
-      mkdirSync(outside, { recursive: true, mode: 0o755 });
-      cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
-    }
-    bin = join(copy, 'bin');
-  }
+  if (!canPostgresReach(join(bin, 'postgres'))) bin = join(outside, 'native', 'bin');
   let data = link;
-  const parentReachable = existsSync(DIRS.data) && canPostgresReach(DIRS.data);
-  const isLink = existsSync(link) && lstatSync(link).isSymbolicLink();
-  if (isLink || !parentReachable) {
-    data = join(outside, 'data');
-    mkdirSync(outside, { recursive: true, mode: 0o755 });
-    if (!existsSync(link)) symlinkSync(data, link);
+  if (existsSync(link) && lstatSync(link).isSymbolicLink()) data = readlinkSync(link);
+  else if (!existsSync(link) && !canPostgresReach(existsSync(DIRS.data) ? DIRS.data : HOME)) data = join(outside, 'data');
+  return { bin, data, log: join(dirname(data), 'postgres.log'), ids, outside, native, link };
+}
+
+/** Creates what layout() points at: the binaries' copy and the data symlink, when they live outside the checkout. */
+function prepareLayout(l) {
+  if (!l.outside) return;
+  if (!existsSync(join(l.bin, 'postgres'))) {
+    say('postgres', `copying server binaries to ${dirname(l.bin)} (the checkout is not readable by the postgres user)`);
+    mkdirSync(l.outside, { recursive: true, mode: 0o755 });
+    cpSync(l.native, dirname(l.bin), { recursive: true, verbatimSymlinks: true });
   }
-  return { bin, data, log: join(dirname(data), 'postgres.log'), ids };
+  if (l.data !== l.link) {
+    mkdirSync(l.outside, { recursive: true, mode: 0o755 });
+    mkdirSync(DIRS.data, { recursive: true });
+    if (!existsSync(l.link)) symlinkSync(l.data, l.link);
+  }
 }
 
 function asPostgres(ids, cmd, args, opts = {}) {
@@ -105,6 +107,7 @@ export async function startPostgres() {
     return;
   }
   await assertPortFree(PORTS.postgres, 'postgres');
+  prepareLayout(l);
   if (!existsSync(join(l.data, 'PG_VERSION'))) {
     say('postgres', `initialising a cluster in ${l.data}`);
     mkdirSync(l.data, { recursive: true, mode: 0o700 });

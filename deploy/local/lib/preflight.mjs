@@ -12,13 +12,16 @@ function javaVersion(bin) {
   return Number(m[1]) === 1 ? Number(m[2]) : Number(m[1]);
 }
 
+// An explicitly configured java is the only one tried: a wrong setting is reported, not papered over.
 export function java17() {
-  const candidates = [process.env.KEYLEDGER_JAVA17, '/usr/lib/jvm/java-17-openjdk-amd64/bin/java', 'java'].filter(Boolean);
+  const candidates = process.env.KEYLEDGER_JAVA17 ? [process.env.KEYLEDGER_JAVA17] : ['/usr/lib/jvm/java-17-openjdk-amd64/bin/java', 'java'];
   return candidates.find((c) => (c === 'java' || existsSync(c)) && (javaVersion(c) ?? 0) >= 17);
 }
 
 export function java21plus() {
-  const candidates = [process.env.KEYLEDGER_JAVA25, '/usr/lib/jvm/temurin-25-jdk-amd64/bin/java', '/usr/lib/jvm/java-21-openjdk-amd64/bin/java', 'java'].filter(Boolean);
+  const candidates = process.env.KEYLEDGER_JAVA25
+    ? [process.env.KEYLEDGER_JAVA25]
+    : ['/usr/lib/jvm/temurin-25-jdk-amd64/bin/java', '/usr/lib/jvm/java-21-openjdk-amd64/bin/java', 'java'];
   return candidates.find((c) => (c === 'java' || existsSync(c)) && (javaVersion(c) ?? 0) >= 21);
 }
 
