@@ -1,5 +1,14 @@
-import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/eventstore';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { JwksKeyCache, TokenVerifier, type JwksSource } from '#libs/auth';
+import { AUDIT_WRITER, EVENT_STORE, recordServiceStarted, type AuditWriter, type EventStore } from '#libs/eventstore';
 import { runMain, startService } from '#libs/platform';
+import { registerAdminRoutes } from './adapters/http/admin.routes.js';
+import { registerFormParser, registerTokenRoutes } from './adapters/http/token.routes.js';
+import { IdentityRepository } from './adapters/persistence/identity.repository.js';
+import { IdentityService } from './application/identity.service.js';
+import { SigningKeysService } from './application/signing-keys.service.js';
+import { TokenService } from './application/token.service.js';
 import { identitySchema } from './config/identity.config.js';
 import { IdentityModule } from './identity.module.js';
 
@@ -9,6 +18,34 @@ runMain('identity', async () => {
     schema: identitySchema,
     portOf: (c) => c.IDENTITY_PORT,
     module: (runtime) => IdentityModule.register(runtime),
+    bodyLimit: 64 * 1024,
+    configure: (fastify, runtime, app) => {
+      registerFormParser(fastify);
+      const keys = app.get(SigningKeysService);
+      const tokens = app.get(TokenService);
+      registerTokenRoutes(fastify, tokens, app.get<AuditWriter>(AUDIT_WRITER), runtime.config.IDENTITY_PUBLIC_URL, () => keys.jwks());
+      const ownKeys: JwksSource = { fetchJwks: () => keys.jwks() };
+      const repo = app.get(IdentityRepository);
+      const verifier = new TokenVerifier({
+        jwks: new JwksKeyCache(ownKeys, { minRefreshIntervalSeconds: 1 }),
+        issuer: (tid) => tokens.issuer(tid),
+        audiences: [`https://identity.${runtime.config.KEYLEDGER_DOMAIN}`],
+        tenants: () => true,
+      });
+      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier);
+    },
   });
-  await recordServiceStarted(service.app.get<EventStore>(EVENT_STORE), 'identity', process.env.npm_package_version ?? '0.1.0');
+  const { runtime, app } = service;
+  const log = runtime.logger;
+  await recordServiceStarted(app.get<EventStore>(EVENT_STORE), 'identity', process.env.npm_package_version ?? '0.1.0');
+
+  const file = runtime.config.BOOTSTRAP_FILE || join(runtime.config.KEYLEDGER_HOME, 'bootstrap.json');
+  if (!existsSync(file)) {
+    const boot = await app.get(IdentityService).bootstrap({ ip: '127.0.0.1', requestUri: 'bootstrap', correlationId: 'bootstrap' });
+    mkdirSync(dirname(file), { recursive: true });
+    const body = { tenantId: boot.tenantId, clientId: boot.clientId, clientSecret: boot.clientSecret, authorityHost: runtime.config.IDENTITY_PUBLIC_URL };
+    writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    log.info({ file, tenantId: boot.tenantId, clientId: boot.clientId, created: boot.created }, 'administrator credentials written (the secret is only in that file)');
+  }
 });

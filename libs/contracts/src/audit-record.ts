@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 
 /**
  * Audit record contract v1 — Azure's AuditEvent fields. Published on
@@ -76,4 +76,11 @@ export function assertAuditSafe(record: AuditRecord): void {
   };
   walk(record.properties, 'properties.');
   walk(record.identity, 'identity.');
+}
+
+export type AuditInput = Omit<AuditRecordV1, 'schemaVersion' | 'id' | 'time' | 'category'> & { readonly id?: string; readonly time?: string };
+
+/** Fills the fixed fields of a v1 record. */
+export function newAuditRecord(input: AuditInput): AuditRecordV1 {
+  return { schemaVersion: 1, category: 'AuditEvent', id: input.id ?? randomUUID(), time: input.time ?? new Date().toISOString(), ...input } as AuditRecordV1;
 }

@@ -68,6 +68,19 @@ export class ConcurrencyError extends Error {
   }
 }
 
+/**
+ * The transaction's id is older than the one that wrote the stream's previous version, so
+ * commit-order readers would see this version before the previous one. Nothing was written;
+ * retry the whole transaction (appendToStream does so itself).
+ */
+export class CommitOrderConflictError extends ConcurrencyError {
+  constructor(streamId: string, expected: ExpectedVersion, actual: number) {
+    super(streamId, expected, actual);
+    this.message = `stream ${streamId}: the transaction started writing before the writer of version ${actual} and must be retried`;
+    this.name = 'CommitOrderConflictError';
+  }
+}
+
 type EventRow = Row & {
   position: string;
   transaction_id: string;
@@ -109,7 +122,15 @@ export class EventStore {
   }
 
   async appendToStream<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions<E>): Promise<AppendResult<E>> {
-    return this.db.transaction((tx) => this.appendInTransaction(tx, streamId, expected, events, options));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction((tx) => this.appendInTransaction(tx, streamId, expected, events, options));
+      } catch (err) {
+        // Nothing was committed; a fresh transaction gets a fresh (larger) transaction id.
+        if (err instanceof CommitOrderConflictError && attempt < 5) continue;
+        throw err;
+      }
+    }
   }
 
   /** The same as appendToStream, inside a transaction the caller owns. */
@@ -152,9 +173,16 @@ export class EventStore {
         `INSERT INTO ${this.schema}.events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
          SELECT $1, v, id, t, sv, d::jsonb, m::jsonb
            FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[]) AS u(v, id, t, sv, d, m)
+          WHERE NOT EXISTS (
+            SELECT 1 FROM ${this.schema}.events p
+             WHERE p.stream_id = $1 AND p.stream_version = $8 AND p.transaction_id > pg_current_xact_id())
          RETURNING position::text, transaction_id::text`,
-        [streamId, versions, ids, types, schemaVersions, datas, metas],
+        [streamId, versions, ids, types, schemaVersions, datas, metas, current],
       );
+      // Readers order by transaction id. A transaction whose id was assigned before the
+      // previous version's writer took the stream (earlier writes in the same transaction, a
+      // lost stream-creation race) would sort before that version: refuse, so it is retried.
+      if (rows.length === 0) throw new CommitOrderConflictError(streamId, expected, current);
       events.forEach((e, i) => {
         recorded.push({
           ...e,
@@ -185,8 +213,13 @@ export class EventStore {
     if (count === 0) return current;
     if (actual === null) {
       const inserted = await tx.query(`INSERT INTO ${this.schema}.streams (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING RETURNING 1`, [streamId, count]);
-      // A concurrent writer created the stream between our read and insert.
-      if (inserted.length === 0) throw new ConcurrencyError(streamId, expected, null);
+      // A concurrent writer created the stream between our read and insert (and committed:
+      // had it rolled back, our insert would have gone through). Without a version check the
+      // stream now simply exists: lock it and append after the other writer's events.
+      if (inserted.length === 0) {
+        if (expected === 'any') return this.lockStream(tx, streamId, expected, count);
+        throw new ConcurrencyError(streamId, expected, null);
+      }
     } else {
       await tx.query(`UPDATE ${this.schema}.streams SET version = $2, updated_at = now() WHERE stream_id = $1`, [streamId, current + count]);
     }
@@ -211,7 +244,8 @@ export class EventStore {
   }
 
   private toMessage(r: RecordedEvent): OutboxMessage {
-    const env = this.toEnvelope(r);
+    const publish = this.registry.definition(r.type).publish;
+    const env = publish ? { ...this.toEnvelope(r), data: publish(r.data as Record<string, unknown>) } : this.toEnvelope(r);
     return { topic: this.eventsTopic, key: r.streamId, headers: envelopeHeaders(env), payload: env };
   }
 

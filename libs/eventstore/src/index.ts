@@ -6,3 +6,4 @@ export * from './outbox-relay.js';
 export * from './audit-writer.js';
 export * from './spine.module.js';
 export * from './lifecycle.events.js';
+export * from './command-handler.js';

@@ -10,6 +10,12 @@ export type EventDefinition = {
   readonly schemaVersion: number;
   /** Returns the problems with `data` (empty when valid). Messages must not echo values. */
   readonly validate: Validator;
+  /**
+   * What of the event leaves the service on Kafka. Events are stored whole (the store is
+   * the custody of record); fields such as credential hashes or wrapped key material are
+   * dropped from the published copy.
+   */
+  readonly publish?: (data: Record<string, unknown>) => Record<string, unknown>;
 };
 
 export type Upcaster = (data: Record<string, unknown>) => { readonly type?: string; readonly data: Record<string, unknown> };

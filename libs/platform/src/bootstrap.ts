@@ -46,6 +46,8 @@ export async function createHttpService(opts: HttpServiceOptions): Promise<NestF
   const app = await NestFactory.create<NestFastifyApplication>(opts.module, adapter, {
     logger: new PinoNestLogger(opts.logger.child({ component: 'nest' })),
     bufferLogs: false,
+    // Fastify's own JSON parser stays; services add the parsers they need (form bodies on identity).
+    bodyParser: false,
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;

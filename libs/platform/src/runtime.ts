@@ -73,7 +73,8 @@ export class ServiceRuntime<C extends CommonConfig = CommonConfig> {
     return new ServiceRuntime(service, config, logger, db, kafka, kafka.admin(), es, tls);
   }
 
-  private async admin(): Promise<Admin> {
+  /** The shared Kafka admin client, connected on first use. */
+  async admin(): Promise<Admin> {
     this.adminConnected ??= this.kafkaAdmin.connect().catch((err: unknown) => {
       this.adminConnected = undefined;
       throw err;

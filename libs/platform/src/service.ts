@@ -14,7 +14,7 @@ export type ServiceDefinition<S extends typeof commonSchema> = {
   readonly module: (runtime: ServiceRuntime<ConfigOf<S>>) => DynamicModule | Promise<DynamicModule>;
   readonly bodyLimit?: number;
   readonly health?: (runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => Record<string, HealthCheck>;
-  readonly configure?: (fastify: FastifyInstance, runtime: ServiceRuntime<ConfigOf<S>>) => void | Promise<void>;
+  readonly configure?: (fastify: FastifyInstance, runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => void | Promise<void>;
 };
 
 export type RunningService<S extends typeof commonSchema> = {
@@ -39,8 +39,8 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     logger: runtime.logger,
     ...(def.bodyLimit !== undefined ? { bodyLimit: def.bodyLimit } : {}),
     health: () => runtime.healthChecks(def.health && appRef ? def.health(runtime, appRef) : {}),
-    configure: async (fastify) => {
-      if (def.configure) await def.configure(fastify, runtime);
+    configure: async (fastify, nestApp) => {
+      if (def.configure) await def.configure(fastify, runtime, nestApp as NestFastifyApplication);
     },
   });
   appRef = app;

@@ -1,0 +1,200 @@
+import { X509Certificate, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { BuiltInRoleIds, findBuiltInRole, isAssignableScope } from '#libs/auth';
+import { newAuditRecord, type AuditRecord } from '#libs/contracts';
+import { DomainError, EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
+import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
+import { generateClientSecret, hashClientSecret, secretHint } from '../domain/client-secret.js';
+import type { IdentityEvent, PrincipalKind, TenantCreated } from '../domain/identity.events.js';
+import { principalDecider } from '../domain/principal.decider.js';
+import { roleAssignmentDecider } from '../domain/role-assignment.decider.js';
+
+/** Who asks, from where: every admin change carries it into its event metadata and audit record. */
+export type Caller = { readonly objectId: string; readonly tenantId: string; readonly appId?: string; readonly ip: string; readonly requestUri: string; readonly correlationId: string };
+
+export type CreatedServicePrincipal = { readonly objectId: string; readonly appId: string; readonly tenantId: string; readonly displayName: string; readonly clientSecret?: string; readonly secretId?: string; readonly certificateThumbprint?: string };
+
+/** Tenants, principals, credentials and role assignments: load → decide → append (+ read model + audit) in one transaction. */
+@Injectable()
+export class IdentityService {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly repo: IdentityRepository,
+  ) {}
+
+  private audit(caller: Caller, operationName: string, resourceId: string, started: number, extra: Record<string, string> = {}): AuditRecord {
+    return newAuditRecord({
+      tenant: caller.tenantId,
+      source: 'identity',
+      resourceId,
+      operationName,
+      operationVersion: '1.0',
+      resultType: 'Success',
+      resultSignature: '200',
+      durationMs: Math.round(performance.now() - started),
+      callerIpAddress: caller.ip,
+      correlationId: caller.correlationId,
+      identity: { oid: caller.objectId, tid: caller.tenantId, ...(caller.appId ? { appid: caller.appId } : {}) },
+      properties: { requestUri: caller.requestUri, extra },
+    });
+  }
+
+  private project = (tx: Parameters<NonNullable<Parameters<EventStore['appendToStream']>[3]['inTransaction']>>[0], recorded: readonly RecordedEvent[]): Promise<void> =>
+    this.repo.project(tx, recorded as readonly RecordedEvent<IdentityEvent>[]);
+
+  async createTenant(name: string, isDefault: boolean, caller: Caller): Promise<string> {
+    const started = performance.now();
+    const tenantId = randomUUID();
+    const event: TenantCreated = { type: 'TenantCreated', data: { tenantId, name, isDefault } };
+    await this.store.appendToStream(`tenant-${tenantId}`, 'no_stream', [event], {
+      metadata: { actor: caller.objectId, tenant: tenantId },
+      audit: [this.audit({ ...caller, tenantId }, 'TenantCreate', `/tenants/${tenantId}`, started)],
+      inTransaction: this.project,
+    });
+    return tenantId;
+  }
+
+  async createPrincipal(
+    tenantId: string,
+    displayName: string,
+    kind: PrincipalKind,
+    caller: Caller,
+    options: { withSecret?: boolean; certificatePem?: string; boundTo?: string | null } = {},
+  ): Promise<CreatedServicePrincipal & { identityHeader?: string }> {
+    const started = performance.now();
+    if (await this.repo.principal(displayName, tenantId)) throw new DomainError('PrincipalExists', `a principal named "${displayName}" already exists`);
+    const objectId = randomUUID();
+    const appId = randomUUID();
+    const streamId = `principal-${objectId}`;
+    const meta = { actor: caller.objectId, tenant: tenantId };
+    const audit = [this.audit(caller, kind === 'managedIdentity' ? 'ManagedIdentityCreate' : 'ServicePrincipalCreate', `/principals/${objectId}`, started, { kind })];
+    const cert = options.certificatePem ? parseCertificate(options.certificatePem) : undefined;
+    const secret = options.withSecret ? generateClientSecret() : undefined;
+    const secretId = secret ? randomUUID() : undefined;
+    const header = kind === 'managedIdentity' ? randomBytes(24).toString('base64url') : undefined;
+    const commands = [
+      { type: 'CreatePrincipal' as const, data: { objectId, tenantId, appId, kind, displayName, boundTo: options.boundTo ?? null } },
+      ...(secret && secretId ? [{ type: 'AddClientSecret' as const, data: { secretId, hash: await hashClientSecret(secret), hint: secretHint(secret), expiresAt: null } }] : []),
+      ...(cert ? [{ type: 'RegisterClientCertificate' as const, data: cert }] : []),
+      ...(header ? [{ type: 'IssueManagedIdentityHeader' as const, data: { headerHash: createHash('sha256').update(header).digest('base64url') } }] : []),
+    ];
+    // All of a new principal's events go in one append: one transaction, one audit record.
+    let state = principalDecider.initialState();
+    const events = commands.flatMap((c) => {
+      const out = principalDecider.decide(c, state);
+      for (const e of out) state = principalDecider.evolve(state, e);
+      return out;
+    });
+    await this.store.appendToStream(streamId, 'no_stream', events, { metadata: meta, audit, inTransaction: this.project });
+    return {
+      objectId,
+      appId,
+      tenantId,
+      displayName,
+      ...(secret && secretId ? { clientSecret: secret, secretId } : {}),
+      ...(cert ? { certificateThumbprint: cert.thumbprintSha256 } : {}),
+      ...(header ? { identityHeader: header } : {}),
+    };
+  }
+
+  async principal(idOrName: string, tenantId?: string): Promise<PrincipalRow> {
+    const p = await this.repo.principal(idOrName, tenantId);
+    if (!p) throw new DomainError('PrincipalNotFound', `no principal "${idOrName.slice(0, 128)}"`);
+    return p;
+  }
+
+  async addSecret(idOrName: string, caller: Caller, expiresInDays?: number): Promise<{ secretId: string; clientSecret: string; expiresAt: string | null }> {
+    const started = performance.now();
+    const p = await this.principal(idOrName, caller.tenantId);
+    const clientSecret = generateClientSecret();
+    const secretId = randomUUID();
+    const expiresAt = expiresInDays ? new Date(Date.now() + expiresInDays * 86_400_000).toISOString() : null;
+    const hash = await hashClientSecret(clientSecret);
+    await decideAndAppend(this.store, principalDecider, `principal-${p.object_id}`, { type: 'AddClientSecret', data: { secretId, hash, hint: secretHint(clientSecret), expiresAt } }, {
+      metadata: { actor: caller.objectId, tenant: p.tenant_id },
+      audit: [this.audit(caller, 'ClientSecretAdd', `/principals/${p.object_id}/secrets/${secretId}`, started)],
+      inTransaction: this.project,
+    });
+    return { secretId, clientSecret, expiresAt };
+  }
+
+  async revokeSecret(idOrName: string, secretId: string, caller: Caller): Promise<void> {
+    const started = performance.now();
+    const p = await this.principal(idOrName, caller.tenantId);
+    if (!isGuid(secretId)) throw new DomainError('CredentialNotFound', 'no such client secret on this principal');
+    await decideAndAppend(this.store, principalDecider, `principal-${p.object_id}`, { type: 'RevokeClientSecret', data: { secretId: secretId.toLowerCase() } }, {
+      metadata: { actor: caller.objectId, tenant: p.tenant_id },
+      audit: [this.audit(caller, 'ClientSecretRevoke', `/principals/${p.object_id}/secrets/${secretId}`, started)],
+      inTransaction: this.project,
+    });
+  }
+
+  async assignRole(principalIdOrName: string, role: string, scope: string, caller: Caller): Promise<{ id: string; principalId: string; roleDefinitionId: string; roleName: string; scope: string }> {
+    const started = performance.now();
+    const p = await this.principal(principalIdOrName, caller.tenantId);
+    const def = findBuiltInRole(role);
+    if (!def) throw new DomainError('RoleDefinitionNotFound', `no role named "${role.slice(0, 128)}"`);
+    if (!isAssignableScope(scope)) throw new DomainError('InvalidScope', `"${scope.slice(0, 256)}" is not an assignable scope (/, /vaults/{v}, /vaults/{v}/secrets, /vaults/{v}/secrets/{name}, /managedHSMs/{pool}/keys, ...)`);
+    const normalized = scope === '/' ? '/' : scope.replace(/\/+$/, '');
+    const existing = (await this.repo.assignments({ principalId: p.object_id, scope: normalized, roleDefinitionId: def.id }))[0];
+    if (existing) return { id: existing.assignment_id, principalId: p.object_id, roleDefinitionId: def.id, roleName: def.roleName, scope: existing.scope };
+    const id = randomUUID();
+    await decideAndAppend(
+      this.store,
+      roleAssignmentDecider,
+      `roleassignment-${id}`,
+      { type: 'CreateRoleAssignment', data: { id, principalId: p.object_id, roleDefinitionId: def.id, scope: normalized } },
+      {
+        metadata: { actor: caller.objectId, tenant: p.tenant_id },
+        audit: [this.audit(caller, 'RoleAssignmentCreate', `/roleAssignments/${id}`, started, { principalId: p.object_id, roleDefinitionId: def.id, scope: normalized })],
+        inTransaction: this.project,
+      },
+    );
+    return { id, principalId: p.object_id, roleDefinitionId: def.id, roleName: def.roleName, scope: normalized };
+  }
+
+  async unassignRole(assignmentId: string, caller: Caller): Promise<void> {
+    const started = performance.now();
+    if (!isGuid(assignmentId)) throw new DomainError('RoleAssignmentNotFound', 'no such role assignment');
+    await decideAndAppend(this.store, roleAssignmentDecider, `roleassignment-${assignmentId.toLowerCase()}`, { type: 'DeleteRoleAssignment', data: { id: assignmentId.toLowerCase() } }, {
+      metadata: { actor: caller.objectId, tenant: caller.tenantId },
+      audit: [this.audit(caller, 'RoleAssignmentDelete', `/roleAssignments/${assignmentId}`, started)],
+      inTransaction: this.project,
+    });
+  }
+
+  /** Administrator bootstrap: default tenant, an admin service principal holding Key Vault Administrator and Keyledger Auditor on "/". */
+  async bootstrap(system: Omit<Caller, 'tenantId' | 'objectId'>): Promise<{ tenantId: string; clientId: string; clientSecret: string; created: boolean }> {
+    const existing = await this.repo.defaultTenant();
+    const systemCaller = (tenantId: string): Caller => ({ ...system, tenantId, objectId: '00000000-0000-0000-0000-000000000000' });
+    if (existing) {
+      const admin = await this.repo.principal('keyledger-admin', existing.tenant_id);
+      if (!admin) throw new Error('default tenant exists without its administrator principal');
+      const { clientSecret } = await this.addSecret(admin.object_id, systemCaller(existing.tenant_id));
+      return { tenantId: existing.tenant_id, clientId: admin.app_id, clientSecret, created: false };
+    }
+    const tenantId = await this.createTenant('Default', true, systemCaller('00000000-0000-0000-0000-000000000000'));
+    const caller = systemCaller(tenantId);
+    const admin = await this.createPrincipal(tenantId, 'keyledger-admin', 'servicePrincipal', caller, { withSecret: true });
+    await this.assignRole(admin.objectId, BuiltInRoleIds.keyVaultAdministrator, '/', caller);
+    await this.assignRole(admin.objectId, 'Keyledger Auditor', '/', caller);
+    return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret!, created: true };
+  }
+}
+
+function parseCertificate(pem: string): { thumbprintSha256: string; thumbprintSha1: string; publicKeyPem: string; subject: string; notAfter: string } {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch {
+    throw new DomainError('BadParameter', 'the certificate is not a PEM or DER X.509 certificate');
+  }
+  if (cert.publicKey.asymmetricKeyType !== 'rsa') throw new DomainError('BadParameter', 'client certificates must have an RSA key (assertions are PS256 or RS256)');
+  return {
+    thumbprintSha256: createHash('sha256').update(cert.raw).digest('base64url'),
+    thumbprintSha1: createHash('sha1').update(cert.raw).digest('base64url'),
+    publicKeyPem: cert.publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    subject: cert.subject,
+    notAfter: new Date(cert.validTo).toISOString(),
+  };
+}

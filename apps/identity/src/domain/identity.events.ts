@@ -1,0 +1,76 @@
+import { v, type EventRegistry } from '#libs/eventstore';
+import type { RoleAssignment, RoleDefinition } from '#libs/auth';
+
+/** Identity's events. Streams: `tenant-{tid}`, `principal-{oid}`, `roleassignment-{id}`, `roledefinition-{id}`. */
+export type PrincipalKind = 'servicePrincipal' | 'managedIdentity' | 'user';
+
+export type TenantCreated = { readonly type: 'TenantCreated'; readonly data: { readonly tenantId: string; readonly name: string; readonly isDefault: boolean } };
+export type PrincipalCreated = {
+  readonly type: 'PrincipalCreated';
+  readonly data: { readonly objectId: string; readonly tenantId: string; readonly appId: string; readonly kind: PrincipalKind; readonly displayName: string; readonly boundTo: string | null };
+};
+/** `hash` is a scrypt hash; it stays in identity's store and is dropped from the published copy. */
+export type ClientSecretAdded = {
+  readonly type: 'ClientSecretAdded';
+  readonly data: { readonly secretId: string; readonly hash: string; readonly hint: string; readonly expiresAt: string | null };
+};
+export type ClientSecretRevoked = { readonly type: 'ClientSecretRevoked'; readonly data: { readonly secretId: string } };
+export type ClientCertificateRegistered = {
+  readonly type: 'ClientCertificateRegistered';
+  readonly data: { readonly thumbprintSha256: string; readonly thumbprintSha1: string; readonly publicKeyPem: string; readonly subject: string; readonly notAfter: string };
+};
+export type ClientCertificateRevoked = { readonly type: 'ClientCertificateRevoked'; readonly data: { readonly thumbprintSha256: string } };
+export type ManagedIdentityHeaderIssued = { readonly type: 'ManagedIdentityHeaderIssued'; readonly data: { readonly headerHash: string } };
+export type PrincipalDisabled = { readonly type: 'PrincipalDisabled'; readonly data: { readonly reason: string } };
+export type RoleAssignmentCreated = { readonly type: 'RoleAssignmentCreated'; readonly data: RoleAssignment };
+export type RoleAssignmentDeleted = { readonly type: 'RoleAssignmentDeleted'; readonly data: { readonly id: string } };
+export type RoleDefinitionCreated = { readonly type: 'RoleDefinitionCreated'; readonly data: RoleDefinition };
+export type RoleDefinitionDeleted = { readonly type: 'RoleDefinitionDeleted'; readonly data: { readonly id: string } };
+
+export type PrincipalEvent =
+  | PrincipalCreated
+  | ClientSecretAdded
+  | ClientSecretRevoked
+  | ClientCertificateRegistered
+  | ClientCertificateRevoked
+  | ManagedIdentityHeaderIssued
+  | PrincipalDisabled;
+export type RoleAssignmentEvent = RoleAssignmentCreated | RoleAssignmentDeleted;
+export type IdentityEvent = TenantCreated | PrincipalEvent | RoleAssignmentEvent | RoleDefinitionCreated | RoleDefinitionDeleted;
+
+const guid = (x: unknown): boolean => typeof x === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(x);
+const kinds = (x: unknown): boolean => x === 'servicePrincipal' || x === 'managedIdentity' || x === 'user';
+
+export function registerIdentityEvents(r: EventRegistry): EventRegistry {
+  const drop = (field: string) => (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== field));
+  return r
+    .define({ type: 'TenantCreated', schemaVersion: 1, validate: v.object({ tenantId: guid, name: v.nonEmpty, isDefault: v.boolean }) })
+    .define({
+      type: 'PrincipalCreated',
+      schemaVersion: 1,
+      validate: v.object({ objectId: guid, tenantId: guid, appId: guid, kind: kinds, displayName: v.nonEmpty, boundTo: v.nullable(v.string) }),
+    })
+    .define({
+      type: 'ClientSecretAdded',
+      schemaVersion: 1,
+      validate: v.object({ secretId: guid, hash: v.nonEmpty, hint: v.string, expiresAt: v.nullable(v.string) }),
+      publish: drop('hash'),
+    })
+    .define({ type: 'ClientSecretRevoked', schemaVersion: 1, validate: v.object({ secretId: guid }) })
+    .define({
+      type: 'ClientCertificateRegistered',
+      schemaVersion: 1,
+      validate: v.object({ thumbprintSha256: v.nonEmpty, thumbprintSha1: v.nonEmpty, publicKeyPem: v.nonEmpty, subject: v.string, notAfter: v.nonEmpty }),
+    })
+    .define({ type: 'ClientCertificateRevoked', schemaVersion: 1, validate: v.object({ thumbprintSha256: v.nonEmpty }) })
+    .define({ type: 'ManagedIdentityHeaderIssued', schemaVersion: 1, validate: v.object({ headerHash: v.nonEmpty }), publish: drop('headerHash') })
+    .define({ type: 'PrincipalDisabled', schemaVersion: 1, validate: v.object({ reason: v.string }) })
+    .define({ type: 'RoleAssignmentCreated', schemaVersion: 1, validate: v.object({ id: guid, principalId: guid, roleDefinitionId: v.nonEmpty, scope: v.nonEmpty }) })
+    .define({ type: 'RoleAssignmentDeleted', schemaVersion: 1, validate: v.object({ id: guid }) })
+    .define({
+      type: 'RoleDefinitionCreated',
+      schemaVersion: 1,
+      validate: v.object({ id: guid, roleName: v.nonEmpty, description: v.string, roleType: v.nonEmpty, assignableScopes: v.arrayOf(v.string), permissions: v.arrayOf(v.record) }),
+    })
+    .define({ type: 'RoleDefinitionDeleted', schemaVersion: 1, validate: v.object({ id: guid }) });
+}
