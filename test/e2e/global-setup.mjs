@@ -16,15 +16,20 @@ function healthy(port, ca) {
   });
 }
 
+// KEYLEDGER_E2E_SERVICES=identity,vault limits which services are required (default: all four).
+const wanted = (process.env.KEYLEDGER_E2E_SERVICES ?? '').split(',').filter(Boolean);
+const selected = wanted.length ? SERVICES.filter((s) => wanted.includes(s.name)) : SERVICES;
+
 export default async function globalSetup() {
   const ca = readFileSync(join(DIRS.tls, 'ca.crt'));
-  const up = await Promise.all(SERVICES.map((s) => healthy(s.port, ca)));
+  const up = await Promise.all(selected.map((s) => healthy(s.port, ca)));
   if (up.every(Boolean)) {
     console.log('\n[e2e] using the services already running');
     return;
   }
   console.log('\n[e2e] starting services (logs in .keyledger/logs)');
   globalThis.__KEYLEDGER_SERVICES__ = await startServices({
+    services: selected,
     onExit: (svc, code, signal) => {
       if (!globalThis.__KEYLEDGER_STOPPING__) console.error(`[e2e] ${svc.name} exited (${signal ?? code})`);
     },

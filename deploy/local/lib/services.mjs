@@ -47,10 +47,10 @@ function getJson(port, path, ca) {
  * Spawns each service (node dist/apps/<name>/src/main.js) with its output in
  * .keyledger/logs/<name>.log; resolves once every service reports healthy.
  */
-export async function startServices({ onExit, timeoutMs = 120_000 } = {}) {
+export async function startServices({ onExit, timeoutMs = 120_000, services = SERVICES } = {}) {
   const ca = readFileSync(join(DIRS.tls, 'ca.crt'));
   const children = [];
-  for (const svc of SERVICES) {
+  for (const svc of services) {
     const main = join(REPO_ROOT, 'dist', 'apps', svc.name, 'src', 'main.js');
     if (!existsSync(main)) throw new StackError(`${svc.name}: ${main} not built; run "npm run build"`);
     const log = createWriteStream(join(DIRS.logs, `${svc.name}.log`), { flags: 'a' });
