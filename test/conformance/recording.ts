@@ -1,0 +1,35 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/** One recorded exchange, as the Azure SDK test proxy stores it. */
+export type RecordedEntry = {
+  readonly RequestUri: string;
+  readonly RequestMethod: string;
+  readonly RequestHeaders: Readonly<Record<string, string>>;
+  readonly RequestBody: unknown;
+  readonly StatusCode: number;
+  readonly ResponseHeaders: Readonly<Record<string, string>>;
+  readonly ResponseBody: unknown;
+};
+
+export type Recording = { readonly file: string; readonly collection: string; readonly apiVersion: string; readonly entries: readonly RecordedEntry[] };
+
+/** Every recording under the conformance folder (`<collection>/[api-x/]<name>.json`), sorted. */
+export function loadRecordings(root: string): Recording[] {
+  const out: Recording[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.json')) {
+        const rel = relative(root, path);
+        const data = JSON.parse(readFileSync(path, 'utf8')) as { Entries: RecordedEntry[] };
+        const first = data.Entries[0];
+        const apiVersion = first ? (new URL(first.RequestUri).searchParams.get('api-version') ?? 'none') : 'none';
+        out.push({ file: rel, collection: rel.split('/')[0]!, apiVersion, entries: data.Entries });
+      }
+    }
+  };
+  walk(root);
+  return out;
+}

@@ -1,0 +1,261 @@
+import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { compareShapes, keysOf, shapeOf } from './shape.js';
+import type { RecordedEntry, Recording } from './recording.js';
+
+export type Target = {
+  /** e.g. 127.0.0.1 */
+  readonly connectHost: string;
+  readonly port: number;
+  /** The vault host the client uses (Host header and TLS server name), e.g. dev.vault.localhost */
+  readonly vaultHost: string;
+  readonly ca: Buffer;
+  readonly token: (resource: string) => Promise<string>;
+};
+
+export type Reply = { readonly status: number; readonly headers: IncomingHttpHeaders; readonly body: unknown; readonly text: string };
+
+export type EntryResult = { readonly index: number; readonly request: string; readonly ok: boolean; readonly difference?: string };
+export type FileResult = { readonly file: string; readonly apiVersion: string; readonly ok: boolean; readonly entries: readonly EntryResult[]; readonly firstDifference?: string };
+
+const VERSION = /^[0-9a-f]{32}$/;
+const SPECIAL_SEGMENTS = new Set(['backup', 'restore', 'recover', 'versions', 'pending', 'batchget']);
+const TRANSIENT = new Set([404, 409]);
+const POLL_ATTEMPTS = 30;
+
+const agent = new https.Agent({ keepAlive: true, maxSockets: 4 });
+
+function send(target: Target, method: string, pathAndQuery: string, headers: Record<string, string>, body: string | undefined): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: target.connectHost,
+        port: target.port,
+        servername: target.vaultHost,
+        method,
+        path: pathAndQuery,
+        ca: target.ca,
+        agent,
+        headers: { ...headers, host: `${target.vaultHost}:${target.port}`, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text.length > 0 ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** Rewrites names, versions and blobs of one recording onto Keyledger's own values. */
+class Mapper {
+  readonly names = new Map<string, string>();
+  readonly versions = new Map<string, string>();
+  readonly blobs = new Map<string, string>();
+
+  constructor(private readonly suffix: string) {}
+
+  name(recorded: string): string {
+    let mapped = this.names.get(recorded);
+    if (!mapped) {
+      mapped = `${recorded}${this.suffix}`.slice(0, 127);
+      this.names.set(recorded, mapped);
+    }
+    return mapped;
+  }
+
+  /** `/secrets/{name}/{version}/…` with names suffixed and versions mapped. */
+  path(recordedPath: string): string {
+    const parts = recordedPath.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const prev = parts[i - 1];
+      const p = parts[i]!;
+      if (!p) continue;
+      if ((prev === 'secrets' || prev === 'deletedsecrets' || prev === 'keys' || prev === 'deletedkeys' || prev === 'certificates' || prev === 'deletedcertificates') && !SPECIAL_SEGMENTS.has(p)) {
+        parts[i] = this.name(decodeURIComponent(p));
+      } else if (VERSION.test(p)) {
+        parts[i] = this.versions.get(p) ?? p;
+      }
+    }
+    return parts.join('/');
+  }
+
+  body(recorded: unknown): unknown {
+    if (typeof recorded !== 'object' || recorded === null) return recorded;
+    const o = { ...(recorded as Record<string, unknown>) };
+    if (typeof o.value === 'string' && this.blobs.has(o.value)) o.value = this.blobs.get(o.value);
+    return o;
+  }
+
+  /** Learns ids and blobs by comparing the recorded response with ours. */
+  learn(entry: RecordedEntry, ours: Reply): void {
+    const rec = entry.ResponseBody as Record<string, unknown> | null;
+    const mine = ours.body as Record<string, unknown> | undefined;
+    if (!rec || !mine || typeof rec !== 'object' || typeof mine !== 'object') return;
+    const version = (id: unknown) => (typeof id === 'string' ? id.split('/').filter(Boolean).pop() : undefined);
+    const rv = version(rec.id);
+    const mv = version(mine.id);
+    if (rv && mv && VERSION.test(rv) && VERSION.test(mv)) this.versions.set(rv, mv);
+    if (Array.isArray(rec.value) && Array.isArray(mine.value)) return;
+    if (entry.RequestUri.includes('/backup') && typeof rec.value === 'string' && typeof mine.value === 'string') this.blobs.set(rec.value, mine.value);
+  }
+}
+
+const pathOf = (uri: string): string => new URL(uri).pathname;
+const queryOf = (uri: string): URLSearchParams => new URL(uri).searchParams;
+const isListRequest = (e: RecordedEntry): boolean => e.RequestMethod === 'GET' && /\/(secrets|deletedsecrets|keys|deletedkeys|certificates|deletedcertificates)(\/[^/]+\/versions)?\/?$/.test(pathOf(e.RequestUri));
+const sameRequest = (a: RecordedEntry, b: RecordedEntry): boolean => a.RequestMethod === b.RequestMethod && a.RequestUri === b.RequestUri && JSON.stringify(a.RequestBody) === JSON.stringify(b.RequestBody);
+
+function errorCodes(body: unknown): { code?: string; inner?: string } {
+  const err = (body as { error?: { code?: string; innererror?: { code?: string } } } | undefined)?.error;
+  return { ...(err?.code ? { code: err.code } : {}), ...(err?.innererror?.code ? { inner: err.innererror.code } : {}) };
+}
+
+function describe(method: string, path: string, status: number, body: unknown): string {
+  const { code, inner } = errorCodes(body);
+  return `${status}${code ? ` ${code}` : ''}${inner ? ` (${inner})` : ''}`;
+}
+
+/** Compares one of our replies with the recorded one: status, error codes, JSON keys, headers. */
+export function compareEntry(entry: RecordedEntry, ours: Reply, lenientArrays: boolean): string | undefined {
+  const label = `${entry.RequestMethod} ${pathOf(entry.RequestUri)}`;
+  if (ours.status !== entry.StatusCode) {
+    return `${label} → expected ${describe(entry.RequestMethod, label, entry.StatusCode, entry.ResponseBody)}${entry.StatusCode < 300 ? ` with keys ${keysOf(entry.ResponseBody)}` : ''}, got ${describe(entry.RequestMethod, label, ours.status, ours.body)}`;
+  }
+  const exp = errorCodes(entry.ResponseBody);
+  const got = errorCodes(ours.body);
+  if (exp.code !== got.code) return `${label} → expected error.code ${exp.code}, got ${got.code}`;
+  if (exp.inner !== got.inner) return `${label} → expected inner error ${exp.inner}, got ${got.inner}`;
+  if (entry.ResponseBody !== null && entry.ResponseBody !== undefined && entry.ResponseBody !== '') {
+    const diffs = compareShapes(shapeOf(entry.ResponseBody), shapeOf(ours.body), '', lenientArrays);
+    if (diffs.length) return `${label} → ${diffs[0]}`;
+    const ct = entry.ResponseHeaders['Content-Type'];
+    if (ct && String(ours.headers['content-type']).toLowerCase() !== ct.toLowerCase()) return `${label} → expected content-type "${ct}", got "${ours.headers['content-type']}"`;
+  }
+  if (!ours.headers['x-ms-request-id']) return `${label} → no x-ms-request-id header`;
+  if (entry.StatusCode === 401) {
+    const challenge = String(ours.headers['www-authenticate'] ?? '');
+    if (!/^Bearer authorization="https:\/\/[^"]+\/[0-9a-f-]{36}", (resource|scope)="https:\/\/[^"]+"$/.test(challenge)) return `${label} → WWW-Authenticate "${challenge}" is not Azure's shape`;
+  }
+  return undefined;
+}
+
+/**
+ * Replays one recording in order. The first request goes without a token and must get the
+ * challenge; the rest carry a token for the challenge's resource. Runs of identical requests
+ * (polling) are collapsed: zero or more transient replies, then the final recorded one.
+ * List requests are followed through nextLink; only the test's own items must appear.
+ */
+export async function replay(recording: Recording, target: Target, suffix: string): Promise<FileResult> {
+  const map = new Mapper(suffix);
+  const results: EntryResult[] = [];
+  let resource: string | undefined;
+  const entries = recording.entries;
+  let i = 0;
+  while (i < entries.length) {
+    const entry = entries[i]!;
+    // Group the run of identical requests (polling) and of list pages (nextLink/$skiptoken).
+    let j = i + 1;
+    if (isListRequest(entry) && !queryOf(entry.RequestUri).has('$skiptoken')) {
+      while (j < entries.length && isListRequest(entries[j]!) && pathOf(entries[j]!.RequestUri) === pathOf(entry.RequestUri) && queryOf(entries[j]!.RequestUri).has('$skiptoken')) j++;
+    } else {
+      while (j < entries.length && sameRequest(entries[j]!, entry)) j++;
+    }
+    const run = entries.slice(i, j);
+    const final = run[run.length - 1]!;
+    const url = new URL(entry.RequestUri);
+    const path = map.path(url.pathname);
+    const query = url.search.replace(/^\?/, '');
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const ct = Object.entries(entry.RequestHeaders).find(([k]) => k.toLowerCase() === 'content-type')?.[1];
+    if (ct) headers['content-type'] = ct;
+    const authorized = Object.keys(entry.RequestHeaders).some((k) => k.toLowerCase() === 'authorization');
+    if (authorized) {
+      if (!resource) throw new Error('an authorized request came before any challenge');
+      headers.authorization = `Bearer ${await target.token(resource)}`;
+    }
+    const body = entry.RequestBody === null || entry.RequestBody === undefined || entry.RequestBody === '' ? undefined : JSON.stringify(map.body(entry.RequestBody));
+    const request = `${entry.RequestMethod} ${path}`;
+
+    let ours: Reply;
+    let difference: string | undefined;
+    if (isListRequest(entry) && final.StatusCode === 200) {
+      // Follow nextLink to the end; compare every page's shape with the recorded pages.
+      const recordedPages = run.map((e) => e.ResponseBody);
+      const items: unknown[] = [];
+      let next: string | undefined = `${path}?${query}`;
+      ours = await send(target, entry.RequestMethod, next, headers, undefined);
+      for (let page = 0; page < 200 && next; page++) {
+        if (page > 0) ours = await send(target, entry.RequestMethod, next, headers, undefined);
+        const cmp = compareEntry({ ...entry, ResponseBody: mergePages(recordedPages) }, ours, true);
+        if (cmp) {
+          difference = cmp;
+          break;
+        }
+        const b = ours.body as { value?: unknown[]; nextLink?: string | null };
+        items.push(...(b.value ?? []));
+        if (b.nextLink) {
+          const n = new URL(b.nextLink);
+          if (!n.searchParams.get('api-version')) {
+            difference = `${request} → nextLink has no api-version`;
+            break;
+          }
+          next = `${n.pathname}${n.search}`;
+        } else next = undefined;
+      }
+      if (!difference) {
+        const recordedOwn = recordedPages.flatMap((p) => ((p as { value?: { id?: string; recoveryId?: string }[] }).value ?? []).map((v) => v.recoveryId ?? v.id ?? ''));
+        const ownNames = [...map.names.entries()];
+        for (const [recName, ourName] of ownNames) {
+          const wasListed = recordedOwn.some((id) => id.includes(`/${recName}`) && (id.endsWith(`/${recName}`) || id.includes(`/${recName}/`)));
+          const isListed = items.some((v) => JSON.stringify(v).includes(`/${ourName}`));
+          if (wasListed && !isListed) {
+            difference = `${request} → ${recName} was listed by Azure but not by Keyledger`;
+            break;
+          }
+        }
+      }
+    } else {
+      const allowed = new Set(run.slice(0, -1).map((e) => e.StatusCode).filter((s) => TRANSIENT.has(s)));
+      ours = await send(target, entry.RequestMethod, `${path}${query ? `?${query}` : ''}`, headers, body);
+      for (let attempt = 1; attempt < POLL_ATTEMPTS && ours.status !== final.StatusCode && allowed.has(ours.status); attempt++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ours = await send(target, entry.RequestMethod, `${path}${query ? `?${query}` : ''}`, headers, body);
+      }
+      difference = compareEntry(final, ours, false);
+    }
+    if (final.StatusCode === 401 && ours.status === 401) {
+      const m = /resource="([^"]+)"/.exec(String(ours.headers['www-authenticate'] ?? '')) ?? /scope="([^"]+)\/\.default"/.exec(String(ours.headers['www-authenticate'] ?? ''));
+      if (m) resource = m[1];
+    }
+    map.learn(final, ours);
+    results.push({ index: i, request, ok: !difference, ...(difference ? { difference } : {}) });
+    if (difference) break; // later entries depend on this one
+    i = j;
+  }
+  const first = results.find((r) => !r.ok);
+  return { file: recording.file, apiVersion: recording.apiVersion, ok: !first, entries: results, ...(first?.difference ? { firstDifference: first.difference } : {}) };
+}
+
+function mergePages(pages: readonly unknown[]): unknown {
+  const value: unknown[] = [];
+  let nextLink = false;
+  for (const p of pages) {
+    const b = p as { value?: unknown[]; nextLink?: unknown };
+    value.push(...(b.value ?? []));
+    if ('nextLink' in (b as object)) nextLink = true;
+  }
+  return nextLink ? { value, nextLink: '' } : { value };
+}
