@@ -13,6 +13,7 @@
 #   KEYLEDGER_ES_PORT            HTTP port, default 9200
 #   KEYLEDGER_ES_TRANSPORT_PORT  transport port, default 9300
 #   KEYLEDGER_JAVA25             java binary (Java 21+, a JDK for fetch), default Temurin 25
+#   KEYLEDGER_MVN_ARGS           extra Maven arguments for `fetch` (e.g. -Dmaven.repo.local=/cache/m2)
 #   KEYLEDGER_ES_JAVA_OPTS       extra JVM options appended last (optional)
 set -euo pipefail
 
@@ -60,7 +61,7 @@ EOF
     exit 1
   fi
   local feature
-  feature="$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | head -n1)"
+  feature="$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | awk 'NR==1')"
   feature="${feature%%.*}" # "1.8" -> 1
   if [[ ! "$feature" =~ ^[0-9]+$ || "$feature" -lt 21 ]]; then
     die "$JAVA is Java ${feature:-unknown}; Elasticsearch 9 needs Java 21+ (set KEYLEDGER_JAVA25 to a JDK 21+/25 bin/java)"
@@ -127,7 +128,7 @@ show_log_tail() {
 cmd_fetch() {
   require_java yes
   if is_fetched; then
-    log "already fetched ($(basename "$(compgen -G "$LIBS_DIR/elasticsearch-[0-9]*.jar" | head -n1)"); launcher compiled): nothing to do"
+    log "already fetched ($(basename "$(compgen -G "$LIBS_DIR/elasticsearch-[0-9]*.jar" | awk 'NR==1')"); launcher compiled): nothing to do"
     return 0
   fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found: install Maven 3.8+ (apt-get install maven)"
@@ -138,7 +139,7 @@ cmd_fetch() {
   rm -rf "$LIBS_DIR.tmp" "$ES_LIB/build"
   # -B without -q: one line per downloaded artifact is the progress display; the sed drops the
   # ANSI reset codes that Maven's console library still prints at exit
-  mvn -B -Dstyle.color=never -f "$SCRIPT_DIR/pom.xml" package \
+  mvn -B -Dstyle.color=never -f "$SCRIPT_DIR/pom.xml" ${KEYLEDGER_MVN_ARGS:-} package \
     -Des.build.dir="$ES_LIB/build" -Des.libs.dir="$LIBS_DIR.tmp" 2>&1 \
     | sed -u 's/\x1b\[[0-9;]*m//g' \
     || die "mvn failed (see output above)"

@@ -74,7 +74,7 @@ find_java() {
   if command -v java >/dev/null 2>&1; then candidates+=("$(command -v java)"); fi
   for c in "${candidates[@]}"; do
     [ -x "$c" ] || continue
-    ver="$("$c" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n1)"
+    ver="$("$c" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | awk 'NR==1')"
     major="${ver%%.*}"
     if [ "$major" = "1" ]; then major="$(echo "$ver" | cut -d. -f2)"; fi
     major="${major%%[^0-9]*}"   # "17-ea" -> 17
@@ -112,7 +112,7 @@ running_pid() {
 running_port() {
   local name="$1" fallback="$2" p=""
   if [ -f "$CONF_FILE" ]; then
-    p="$(sed -n "s#^listeners=.*${name}://127\.0\.0\.1:\([0-9]*\).*#\1#p" "$CONF_FILE" | head -n1)"
+    p="$(sed -n "s#^listeners=.*${name}://127\.0\.0\.1:\([0-9]*\).*#\1#p" "$CONF_FILE" | awk 'NR==1')"
   fi
   echo "${p:-$fallback}"
 }
@@ -183,7 +183,7 @@ cmd_fetch() {
   fi
   find_java
   local t0 t1 version
-  version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1)"
+  version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | awk 'NR==1')"
   log "fetching Kafka $version jars from Maven Central into $LIBS ..."
   t0="$(now_ms)"
   rm -rf "$LIBS" "$STAMP"
