@@ -252,7 +252,8 @@ export class EventStore {
   async readStream<E extends Event = Event>(streamId: string, fromVersion = 1): Promise<RecordedEvent<E>[]> {
     const rows = await this.db.query<EventRow>(
       `SELECT position::text, transaction_id::text, stream_id, stream_version::text, event_id::text, type, schema_version, data, metadata
-         FROM ${this.schema}.events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version`,
+         FROM ${this.schema}.events e WHERE e.stream_id = $1 AND e.stream_version >= $2
+        ORDER BY e.stream_version`, // qualified: a bare name would sort by the ::text output column
       [streamId, fromVersion],
     );
     return rows.map((r) => this.fromRow<E>(r));
@@ -268,14 +269,16 @@ export class EventStore {
    * Events after `after` in commit order, at most `limit`. Only transactions that are
    * older than every in-flight transaction are visible, so the next call can never
    * return an event that sorts before one already returned.
+   * (ORDER BY names the table columns: the bare names would sort by the ::text outputs,
+   * "10" before "9", and could skip events across pages.)
    */
   async readAll<E extends Event = Event>(after: GlobalCheckpoint = START, limit = 1000): Promise<RecordedEvent<E>[]> {
     const rows = await this.db.query<EventRow>(
       `SELECT position::text, transaction_id::text, stream_id, stream_version::text, event_id::text, type, schema_version, data, metadata
-         FROM ${this.schema}.events
-        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          AND (transaction_id, position) > ($1::xid8, $2::bigint)
-        ORDER BY transaction_id, position
+         FROM ${this.schema}.events e
+        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+        ORDER BY e.transaction_id, e.position
         LIMIT $3`,
       [after.transactionId, after.position, limit],
     );

@@ -31,6 +31,9 @@ export class OutboxRelay {
   private listener: pg.Client | undefined;
   private running = false;
   private wake: (() => void) | undefined;
+  /** A NOTIFY arrived since the last batch started: there may be rows the batch did not see. */
+  private notified = false;
+  private lastListenAttempt = 0;
   private loop: Promise<void> | undefined;
   private lastCleanup = 0;
   private readonly batchSize: number;
@@ -62,7 +65,9 @@ export class OutboxRelay {
     this.running = false;
     this.wake?.();
     await this.loop;
-    await this.listener?.end().catch(() => undefined);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
     if (this.producerConnected) await this.producer?.disconnect().catch(() => undefined);
     this.producerConnected = false;
   }
@@ -80,11 +85,16 @@ export class OutboxRelay {
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.db.url });
     client.on('error', () => {
-      this.listener = undefined;
+      if (this.listener === client) this.listener = undefined;
+      client.end().catch(() => undefined);
     });
     await client.connect();
     await client.query(`LISTEN ${this.db.schema}_outbox`);
-    client.on('notification', () => this.wake?.());
+    client.on('notification', () => {
+      // Remembered even while a batch is in flight, so the commit it announces is not left to the poll.
+      this.notified = true;
+      this.wake?.();
+    });
     this.listener = client;
   }
 
@@ -92,39 +102,58 @@ export class OutboxRelay {
     let backoff = 100;
     while (this.running) {
       try {
+        await this.relisten();
+        this.notified = false;
         const n = await this.publishBatch();
         backoff = 100;
         await this.maybeCleanup();
         if (n >= this.batchSize) continue;
-        await this.idle(this.pollIntervalMs);
+        await this.idle(this.pollIntervalMs, true);
       } catch (err) {
         publishFailures.inc({ schema: this.db.schema });
         this.logger.warn({ err: errMsg(err), retryInMs: backoff }, 'outbox publish failed; rows kept for retry');
-        await this.idle(backoff);
+        await this.idle(backoff, false);
         backoff = Math.min(backoff * 2, this.maxBackoffMs);
       }
     }
   }
 
-  private idle(ms: number): Promise<void> {
+  /** The LISTEN connection died (database restart): listen again, at most every 5 s. */
+  private async relisten(): Promise<void> {
+    if (this.listener || Date.now() - this.lastListenAttempt < 5_000) return;
+    this.lastListenAttempt = Date.now();
+    await this.listen().catch(() => undefined); // the batch that follows picks up anything missed meanwhile
+  }
+
+  /** Waits `ms`; stop() always ends the wait early, a notification only when `onNotify` (not during error backoff). */
+  private idle(ms: number, onNotify: boolean): Promise<void> {
+    if (!this.running || (onNotify && this.notified)) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
+        if (this.wake === wake) this.wake = undefined;
         resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
       };
+      const wake = (): void => {
+        if (onNotify || !this.running) done();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = wake;
     });
   }
 
   private async publishBatch(): Promise<number> {
     return this.db.transaction(async (tx) => {
+      // One active publisher per schema. Relays side by side (SKIP LOCKED) would let one
+      // publish a stream's later rows while another still holds its earlier ones, breaking
+      // per-key order; a relay that died mid-batch keeps the lock until its transaction is
+      // gone, after which its rows are published again, still in order.
+      const [lock] = await tx.query<{ acquired: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS acquired', [`outbox-relay:${this.db.schema}`]);
+      if (!lock?.acquired) return 0;
       const rows = await tx.query<OutboxRow>(
-        `SELECT id::text, topic, message_key, headers, payload, created_at FROM ${this.db.schema}.outbox
-          WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        // ORDER BY o.id, not the ::text output column: "100" would go out before "99".
+        `SELECT o.id::text, o.topic, o.message_key, o.headers, o.payload, o.created_at FROM ${this.db.schema}.outbox o
+          WHERE o.sent_at IS NULL ORDER BY o.id LIMIT $1 FOR UPDATE`,
         [this.batchSize],
       );
       if (rows.length === 0) return 0;

@@ -1,0 +1,100 @@
+import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
+import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
+import { CommitOrderConflictError, ConcurrencyError, START, checkpointOf, type EventStore, type GlobalCheckpoint, type RecordedEvent } from './event-store.js';
+import { EventRegistry, v } from './registry.js';
+
+jest.setTimeout(120_000);
+
+type Counted = { readonly type: 'Counted'; readonly data: { readonly n: number } };
+const registry = new EventRegistry().define({ type: 'Counted', schemaVersion: 1, validate: v.object({ n: v.int }) });
+const counted = (n: number): Counted => ({ type: 'Counted', data: { n } });
+
+let t: TestDb;
+let store: EventStore;
+const meta = { actor: 'spec', tenant: uniqueTenant() };
+
+beforeAll(async () => {
+  t = await testDb('t_spine_reads');
+  store = t.eventStore(registry);
+});
+
+afterAll(async () => {
+  await t?.drop();
+});
+
+async function readAllPaged(from: GlobalCheckpoint, pageSize: number): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  let cp = from;
+  for (;;) {
+    const page = await store.readAll(cp, pageSize);
+    if (page.length === 0) return out;
+    out.push(...page);
+    cp = checkpointOf(page[page.length - 1]!);
+  }
+}
+
+describe('EventStore reads: numeric order (not text order) past 9, 99, …', () => {
+  it('readStream returns versions 1..N in order for a stream with more than 9 events', async () => {
+    await store.appendToStream('long', 'no_stream', Array.from({ length: 25 }, (_, i) => counted(i + 1)), { metadata: meta });
+    const events = await store.readStream('long');
+    expect(events.map((e) => e.streamVersion)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect((await store.readStream('long', 11)).map((e) => e.streamVersion)).toEqual(Array.from({ length: 15 }, (_, i) => i + 11));
+  });
+
+  it('readAll pages through many transactions without skipping or repeating, positions ascending within a transaction', async () => {
+    const head = await readAllPaged(START, 1000);
+    const from = head.length > 0 ? checkpointOf(head[head.length - 1]!) : START;
+    const written: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await store.appendToStream(`paged-${i % 4}`, 'any', Array.from({ length: 1 + (i % 5) }, (_, k) => counted(k)), { metadata: meta, outbox: false });
+      written.push(...res.events.map((e) => e.metadata.eventId));
+    }
+    // Commit-order reads wait for transactions in flight anywhere in the cluster: let them finish.
+    await waitFor(async () => (await readAllPaged(from, 1000)).length >= written.length, { what: 'the reader horizon to pass our appends' });
+    for (const pageSize of [1, 3, 7, 1000]) {
+      const read = await readAllPaged(from, pageSize);
+      expect(read.map((e) => e.metadata.eventId)).toEqual(written);
+    }
+  });
+});
+
+describe('EventStore: stream order equals commit-reader order', () => {
+  it('a caller transaction that got its id before the writer of the previous version is refused (CommitOrderConflictError) instead of sorting before it', async () => {
+    await store.appendToStream('ordered', 'no_stream', [counted(1)], { metadata: meta });
+    let writerB: Promise<unknown> | undefined;
+    const attempt = t.db.transaction(async (tx) => {
+      // Transaction A writes first (it now has a transaction id) …
+      await store.appendInTransaction(tx, 'elsewhere', 'any', [counted(0)], { metadata: meta });
+      // … meanwhile B appends version 2 of "ordered" and commits, with a later transaction id …
+      writerB = store.appendToStream('ordered', 1, [counted(2)], { metadata: meta });
+      await writerB;
+      // … then A appends version 3: readers would see it before version 2.
+      await store.appendInTransaction(tx, 'ordered', 'any', [counted(3)], { metadata: meta });
+    });
+    const err = await attempt.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CommitOrderConflictError);
+    expect(err).toBeInstanceOf(ConcurrencyError); // callers that retry on conflicts retry this too
+    expect((await store.readStream('ordered')).map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(await store.readStream('elsewhere')).toEqual([]); // A rolled back entirely
+
+    // Retried as a new transaction it goes through, after version 2.
+    await t.db.transaction(async (tx) => {
+      await store.appendInTransaction(tx, 'elsewhere', 'any', [counted(0)], { metadata: meta });
+      await store.appendInTransaction(tx, 'ordered', 'any', [counted(3)], { metadata: meta });
+    });
+    const ordered = async (): Promise<number[]> => (await readAllPaged(START, 1000)).filter((e) => e.streamId === 'ordered').map((e) => e.streamVersion);
+    await waitFor(async () => (await ordered()).length >= 3, { what: 'the reader horizon' });
+    expect(await ordered()).toEqual([1, 2, 3]);
+  });
+
+  it('two appends to the same stream inside one caller transaction are fine', async () => {
+    await t.db.transaction(async (tx) => {
+      await store.appendInTransaction(tx, 'twice', 'no_stream', [counted(1)], { metadata: meta });
+      await store.appendInTransaction(tx, 'twice', 1, [counted(2)], { metadata: meta });
+    });
+    expect((await store.readStream('twice')).map((e) => e.streamVersion)).toEqual([1, 2]);
+  });
+});

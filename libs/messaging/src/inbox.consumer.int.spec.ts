@@ -1,0 +1,231 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { deadLetterTopic, envelopeHeaders, type Envelope } from '#libs/contracts';
+import { metricsRegistry, type Sql } from '#libs/platform';
+import { collectTopic, dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
+import { DLQ_HEADERS, InboxConsumer, type InboxConsumerOptions, type InboxHandler } from './inbox.consumer.js';
+import { ConsumerHost, MessagingModule } from './messaging.module.js';
+import { ensureTopics } from './topics.admin.js';
+
+jest.setTimeout(120_000);
+
+let t: TestDb;
+let kafka: Kafka;
+let admin: Admin;
+let producer: Producer;
+const tenant = uniqueTenant();
+const consumers: InboxConsumer[] = [];
+const topics: string[] = [];
+
+function envelope(type: string, data: object, id: string = randomUUID()): Envelope {
+  return { id, type, schemaVersion: 1, source: 'test', subject: `stream-${type}`, time: new Date().toISOString(), correlationId: randomUUID(), causationId: null, tenant, traceparent: null, data };
+}
+
+async function produce(topic: string, ...envs: Envelope[]): Promise<void> {
+  await producer.send({ topic, acks: -1, messages: envs.map((e) => ({ key: e.subject, value: JSON.stringify(e), headers: envelopeHeaders(e) })) });
+}
+
+async function freshTopic(prefix: string): Promise<{ topic: string; group: string }> {
+  const topic = `${uniqueName(prefix)}.events.v1`;
+  topics.push(topic);
+  await ensureTopics(admin, [topic]);
+  return { topic, group: uniqueName('g') };
+}
+
+async function startConsumer(options: Omit<InboxConsumerOptions, 'kafka' | 'db' | 'logger'>): Promise<InboxConsumer> {
+  const c = new InboxConsumer({ kafka, db: t.db, logger: testLogger('consumer'), ...options });
+  consumers.push(c);
+  await c.start();
+  await c.ready();
+  return c;
+}
+
+async function committedOffset(group: string, topic: string): Promise<string> {
+  const [res] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return res!.partitions[0]!.offset;
+}
+
+async function topicSize(topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+}
+
+beforeAll(async () => {
+  t = await testDb('t_msg');
+  await t.db.query(`CREATE TABLE ${t.schema}.effects (event_id text NOT NULL, note text)`);
+  await t.db.query(`CREATE TABLE ${t.schema}.balance (account text PRIMARY KEY, amount bigint NOT NULL)`);
+  kafka = testKafka('keyledger-test-messaging');
+  admin = kafka.admin();
+  await admin.connect();
+  producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+});
+
+afterAll(async () => {
+  await Promise.allSettled(consumers.map((c) => c.stop()));
+  await producer?.disconnect();
+  await admin?.disconnect();
+  await dropTopics(kafka, topics).catch(() => undefined);
+  await t?.drop();
+});
+
+const insertEffect = (tx: Sql, env: Envelope, note: string): Promise<unknown> => tx.query(`INSERT INTO ${t.schema}.effects (event_id, note) VALUES ($1, $2)`, [env.id, note]);
+
+describe('InboxConsumer', () => {
+  it('retries a handler that fails twice, then commits its effect once and the offset after it', async () => {
+    const { topic, group } = await freshTopic('t_msg_retry');
+    const attempts = new Map<string, number>();
+    const handler: InboxHandler = async (env, tx, ctx) => {
+      attempts.set(env.id, ctx.attempt);
+      await insertEffect(tx, env, `attempt ${ctx.attempt}`); // rolled back when the attempt fails
+      if (ctx.attempt < 3) throw new Error('transient');
+    };
+    const c = await startConsumer({ topic, group, handler, retry: { attempts: 5, baseMs: 20 } });
+    const env = envelope('Flaky', { n: 1 });
+    await produce(topic, env);
+    await waitFor(() => c.stats.handled === 1, { what: 'the message to be handled' });
+    expect(attempts.get(env.id)).toBe(3);
+    expect(c.stats.retries).toBe(2);
+    expect(c.stats.deadLettered).toBe(0);
+    expect(await t.db.query(`SELECT note FROM ${t.schema}.effects WHERE event_id = $1`, [env.id])).toEqual([{ note: 'attempt 3' }]);
+    expect(await t.db.query(`SELECT consumer FROM ${t.schema}.inbox WHERE event_id = $1`, [env.id])).toEqual([{ consumer: group }]);
+    await waitFor(async () => (await committedOffset(group, topic)) === '1', { what: 'the offset commit' });
+    expect(await topicSize(c.deadLetterTopic)).toBe(0);
+    await c.stop();
+  });
+
+  it('sends a message whose handler always fails to the dead-letter topic, with its origin in headers, counts it and moves on', async () => {
+    const { topic, group } = await freshTopic('t_msg_dlq');
+    class PoisonError extends Error {
+      readonly code = 'Poisoned';
+    }
+    const handler: InboxHandler = async (env, tx) => {
+      if (env.type === 'Poison') throw new PoisonError('cannot handle value s3cr3t'); // the message must not reach the DLQ headers
+      await insertEffect(tx, env, 'ok');
+    };
+    const dlq = await collectTopic(kafka, deadLetterTopic(topic, group));
+    const c = await startConsumer({ topic, group, handler, retry: { attempts: 3, baseMs: 10 } });
+    expect(c.deadLetterTopic).toBe(deadLetterTopic(topic, group));
+    const poison = envelope('Poison', { n: 1 });
+    const good = envelope('Good', { n: 2 });
+    await produce(topic, poison, good);
+    const [dead] = await dlq.waitForCount(1);
+    await waitFor(() => c.stats.handled === 1, { what: 'the next message' });
+
+    expect(dead!.headers[DLQ_HEADERS.originalTopic]).toBe(topic);
+    expect(dead!.headers[DLQ_HEADERS.originalPartition]).toBe('0');
+    expect(dead!.headers[DLQ_HEADERS.originalOffset]).toBe('0');
+    expect(dead!.headers[DLQ_HEADERS.errorClass]).toBe('PoisonError');
+    expect(dead!.headers[DLQ_HEADERS.errorCode]).toBe('Poisoned');
+    expect(dead!.headers[DLQ_HEADERS.attempts]).toBe('3');
+    expect(dead!.headers[DLQ_HEADERS.consumer]).toBe(group);
+    expect(dead!.headers.id).toBe(poison.id); // the original envelope headers ride along
+    expect(JSON.stringify(dead!.headers)).not.toContain('s3cr3t');
+    expect(JSON.parse(dead!.value!)).toEqual(poison); // the original value, byte for byte
+    expect(c.stats.deadLettered).toBe(1);
+    expect(c.stats.retries).toBe(2);
+    // Not marked handled: once fixed, a replay from the DLQ is processed.
+    expect(await t.db.query(`SELECT 1 FROM ${t.schema}.inbox WHERE event_id = $1`, [poison.id])).toEqual([]);
+    await waitFor(async () => (await committedOffset(group, topic)) === '2', { what: 'offsets committed past the poison message' });
+    const metric = await metricsRegistry.getSingleMetric('keyledger_consumer_dead_letters_total')!.get();
+    expect(metric.values.find((v) => v.labels.consumer === group && v.labels.reason === 'handler-failed')?.value).toBe(1);
+    await dlq.stop();
+    await c.stop();
+  });
+
+  it('sends a message that is not a valid envelope to the dead-letter topic at once, without calling the handler', async () => {
+    const { topic, group } = await freshTopic('t_msg_invalid');
+    let calls = 0;
+    const dlq = await collectTopic(kafka, deadLetterTopic(topic, group));
+    const c = await startConsumer({
+      topic,
+      group,
+      handler: async () => {
+        calls++;
+      },
+    });
+    await producer.send({ topic, messages: [{ key: 'k', value: 'not json' }, { key: 'k', value: JSON.stringify({ id: 'x' }) }] });
+    const dead = await dlq.waitForCount(2);
+    expect(dead.map((m) => m.headers[DLQ_HEADERS.errorClass])).toEqual(['EnvelopeError', 'EnvelopeError']);
+    expect(dead.map((m) => m.headers[DLQ_HEADERS.attempts])).toEqual(['0', '0']);
+    expect(dead.map((m) => m.value)).toEqual(['not json', JSON.stringify({ id: 'x' })]);
+    expect(calls).toBe(0);
+    await dlq.stop();
+    await c.stop();
+  });
+
+  it('redelivered messages change nothing: duplicates on the topic and a full replay of the group are skipped by the inbox', async () => {
+    const { topic, group } = await freshTopic('t_msg_redeliver');
+    // A deliberately non-idempotent effect: adding to a balance.
+    const handler: InboxHandler = async (env, tx) => {
+      const { account, amount } = env.data as { account: string; amount: number };
+      await tx.query(`INSERT INTO ${t.schema}.balance (account, amount) VALUES ($1, $2) ON CONFLICT (account) DO UPDATE SET amount = balance.amount + EXCLUDED.amount`, [account, amount]);
+    };
+    const account = uniqueName('acct');
+    const deposits = [10, 20, 30].map((amount) => envelope('Deposited', { account, amount }));
+    // The producer side retried: every event is on the topic twice.
+    await produce(topic, ...deposits, ...deposits);
+    const first = await startConsumer({ topic, group, handler });
+    await waitFor(() => first.stats.handled + first.stats.duplicates === 6, { what: 'all six deliveries' });
+    expect(first.stats.handled).toBe(3);
+    expect(first.stats.duplicates).toBe(3);
+    const balance = async (): Promise<unknown> => (await t.db.query(`SELECT amount::int AS amount FROM ${t.schema}.balance WHERE account = $1`, [account]))[0];
+    expect(await balance()).toEqual({ amount: 60 });
+    await first.stop();
+
+    // Rewind the group: Kafka redelivers everything.
+    await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '0' }] });
+    const second = await startConsumer({ topic, group, handler });
+    await waitFor(() => second.stats.duplicates === 6, { what: 'the redeliveries' });
+    expect(second.stats.handled).toBe(0);
+    expect(await balance()).toEqual({ amount: 60 });
+    await second.stop();
+  });
+});
+
+describe('MessagingModule (Nest)', () => {
+  it('starts registered consumers on application bootstrap and disconnects them on shutdown', async () => {
+    const { topic, group } = await freshTopic('t_msg_nest');
+    const received: string[] = [];
+
+    @Injectable()
+    class DepositsHandler {
+      readonly handle: InboxHandler = async (env, tx) => {
+        received.push(env.id);
+        await insertEffect(tx, env, 'nest');
+      };
+    }
+
+    @Module({ providers: [DepositsHandler], exports: [DepositsHandler] })
+    class HandlersModule {}
+
+    @Module({
+      imports: [
+        MessagingModule.forConsumers({
+          imports: [HandlersModule],
+          inject: [DepositsHandler],
+          useFactory: (h: DepositsHandler) => [{ topic, group, handler: h.handle, retry: { baseMs: 10 } }],
+          connections: { useFactory: () => ({ kafka, db: t.db, logger: testLogger('nest') }) },
+        }),
+      ],
+    })
+    class AppModule {}
+
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    await app.init();
+    const host = app.get(ConsumerHost);
+    expect(host.list()).toHaveLength(1);
+    const consumer = host.list()[0]!;
+    expect(consumer.isRunning).toBe(true);
+    const env = envelope('NestDeposited', { n: 1 });
+    await produce(topic, env);
+    await waitFor(() => received.includes(env.id), { what: 'the Nest-registered consumer to handle the message' });
+    expect(await t.db.query(`SELECT note FROM ${t.schema}.effects WHERE event_id = $1`, [env.id])).toEqual([{ note: 'nest' }]);
+    await app.close();
+    expect(consumer.isRunning).toBe(false);
+  });
+});

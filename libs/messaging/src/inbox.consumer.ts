@@ -1,0 +1,295 @@
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { deadLetterTopic, parseEnvelope, type Envelope } from '#libs/contracts';
+import { counter, createLogger, type Database, type Sql } from '#libs/platform';
+import { backoffDelay, isTransientInfrastructureError, retryPolicy, type RetryPolicy } from './retry.policy.js';
+import { ensureTopics } from './topics.admin.js';
+
+/** Where a message came from and which attempt this is; never carries the payload. */
+export type InboxMessageContext = {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  /** 1 on the first delivery to the handler, 2 on the first retry, … */
+  readonly attempt: number;
+  readonly headers: Readonly<IHeaders>;
+};
+
+/** Runs inside the transaction that records the event id in the inbox: its writes commit with it or not at all. */
+export type InboxHandler = (envelope: Envelope, tx: Sql, context: InboxMessageContext) => Promise<void>;
+
+export type InboxConsumerOptions = {
+  readonly kafka: Kafka;
+  /** The consuming service's database; its schema holds the `inbox` table (spine DDL). */
+  readonly db: Database;
+  readonly topic: string;
+  /** Kafka consumer group; also names the dead-letter topic. */
+  readonly group: string;
+  readonly handler: InboxHandler;
+  /** Name recorded in the inbox (default: the group). Two consumers with one name share dedupe. */
+  readonly consumerName?: string;
+  readonly logger?: Logger;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Where a group without committed offsets starts (default: the beginning, so nothing is missed). */
+  readonly fromBeginning?: boolean;
+  /** Create the dead-letter topic at start (default true; needs topic-create rights). */
+  readonly ensureDeadLetterTopic?: boolean;
+  readonly partitionsConsumedConcurrently?: number;
+  readonly sessionTimeoutMs?: number;
+};
+
+export type InboxConsumerStats = {
+  /** Messages taken from Kafka (including redeliveries). */
+  received: number;
+  /** Handled and committed once. */
+  handled: number;
+  /** Skipped because the inbox already had the event id. */
+  duplicates: number;
+  /** Handler failures that were retried. */
+  retries: number;
+  /** Sent to the dead-letter topic. */
+  deadLettered: number;
+};
+
+export type MessageOutcome = 'handled' | 'duplicate' | 'dead-lettered';
+
+/** Headers the dead-letter copy carries next to the original message's own headers. */
+export const DLQ_HEADERS = {
+  originalTopic: 'dlq-original-topic',
+  originalPartition: 'dlq-original-partition',
+  originalOffset: 'dlq-original-offset',
+  errorClass: 'dlq-error-class',
+  errorCode: 'dlq-error-code',
+  attempts: 'dlq-attempts',
+  consumer: 'dlq-consumer',
+  time: 'dlq-time',
+} as const;
+
+const messagesTotal = counter('keyledger_consumer_messages_total', 'Kafka messages processed by inbox consumers, by outcome', ['consumer', 'topic', 'outcome']);
+const retriesTotal = counter('keyledger_consumer_retries_total', 'Handler failures retried by inbox consumers', ['consumer', 'topic']);
+const deadLettersTotal = counter('keyledger_consumer_dead_letters_total', 'Messages sent to a dead-letter topic', ['consumer', 'topic', 'reason']);
+
+/** The handler (not the inbox bookkeeping around it) threw. */
+class HandlerFailure extends Error {
+  constructor(readonly original: unknown) {
+    super('handler failed');
+    this.name = 'HandlerFailure';
+  }
+}
+
+/**
+ * A Kafka consumer with exactly-once *effect*.
+ *
+ * For each message: parse the envelope; in one PostgreSQL transaction insert
+ * (consumer, event id) into the inbox — a conflict means the event was already handled, so
+ * it is skipped — then run the handler; only after that transaction commits is the Kafka
+ * offset committed (offset + 1). A crash anywhere before the offset commit redelivers the
+ * message and the inbox turns the redelivery into a no-op.
+ *
+ * A failing handler is retried with exponential backoff; after `attempts` failures, or at
+ * once when the message is not a valid envelope, the message is copied to the dead-letter
+ * topic (`deadLetterTopic(topic, group)`) with its origin and the error class in headers,
+ * counted, logged without payload, and its offset committed. Database outages are retried
+ * without counting: they never dead-letter a healthy message.
+ */
+export class InboxConsumer {
+  readonly topic: string;
+  readonly group: string;
+  readonly consumerName: string;
+  readonly deadLetterTopic: string;
+  readonly stats: InboxConsumerStats = { received: 0, handled: 0, duplicates: 0, retries: 0, deadLettered: 0 };
+  private readonly retry: RetryPolicy;
+  private readonly logger: Logger;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private running = false;
+  private joined: Promise<void> | undefined;
+
+  constructor(private readonly options: InboxConsumerOptions) {
+    this.topic = options.topic;
+    this.group = options.group;
+    this.consumerName = options.consumerName ?? options.group;
+    this.deadLetterTopic = deadLetterTopic(options.topic, options.group);
+    this.retry = retryPolicy(options.retry);
+    this.logger = (options.logger ?? createLogger('messaging')).child({ consumer: this.consumerName, topic: this.topic });
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { kafka } = this.options;
+    if (this.options.ensureDeadLetterTopic !== false) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, [this.deadLetterTopic]);
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({
+      groupId: this.group,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
+      maxWaitTimeInMs: 1_000,
+      retry: {
+        retries: 10,
+        restartOnFailure: async (err) => {
+          this.logger.warn({ errorClass: err.name }, 'consumer crashed; restarting');
+          return true;
+        },
+      },
+    });
+    this.joined = new Promise((resolve) => {
+      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+    });
+    await producer.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: this.options.fromBeginning ?? true });
+    this.producer = producer;
+    this.consumer = consumer;
+    this.running = true;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.logger.info({ group: this.group }, 'inbox consumer started');
+  }
+
+  /** Resolves once the consumer has joined its group (partitions assigned). */
+  async ready(): Promise<void> {
+    if (!this.joined) throw new Error('consumer not started');
+    await this.joined;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    this.consumer = undefined;
+    this.producer = undefined;
+    this.logger.info('inbox consumer stopped');
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || !this.running) return;
+      const outcome = await this.process(batch.topic, batch.partition, message, heartbeat, () => isRunning() && !isStale() && this.running);
+      if (outcome === undefined) return; // stopping: leave the offset uncommitted, the message comes back
+      resolveOffset(message.offset);
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      await heartbeat();
+    }
+  }
+
+  /** Handles one message to a final outcome, or returns undefined when the consumer stops meanwhile. */
+  private async process(topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>, alive: () => boolean): Promise<MessageOutcome | undefined> {
+    this.stats.received++;
+    let envelope: Envelope;
+    try {
+      envelope = parseEnvelope(message.value);
+    } catch (err) {
+      await this.deadLetter(topic, partition, message, err, 0, 'invalid-envelope');
+      return 'dead-lettered';
+    }
+    let failures = 0;
+    let infraFailures = 0;
+    for (;;) {
+      const attempt = failures + 1;
+      try {
+        const outcome = await this.options.db.transaction(async (tx) => {
+          const fresh = await tx.query(
+            `INSERT INTO ${this.options.db.schema}.inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1 AS fresh`,
+            [this.consumerName, envelope.id],
+          );
+          if (fresh.length === 0) return 'duplicate' as const;
+          try {
+            await this.options.handler(envelope, tx, { topic, partition, offset: message.offset, attempt, headers: message.headers ?? {} });
+          } catch (err) {
+            throw new HandlerFailure(err);
+          }
+          return 'handled' as const;
+        });
+        if (outcome === 'duplicate') this.stats.duplicates++;
+        else this.stats.handled++;
+        messagesTotal.inc({ consumer: this.consumerName, topic, outcome });
+        return outcome;
+      } catch (err) {
+        const cause = err instanceof HandlerFailure ? err.original : err;
+        if (!(err instanceof HandlerFailure) || isTransientInfrastructureError(cause)) {
+          // The database (not the message) is the problem: wait and retry, never dead-letter.
+          infraFailures++;
+          const delay = backoffDelay({ ...this.retry, maxMs: Math.max(this.retry.maxMs, 5_000) }, infraFailures);
+          this.logger.warn({ eventId: envelope.id, partition, offset: message.offset, errorClass: errorClass(cause), retryInMs: delay }, 'inbox transaction failed; retrying');
+          if (!(await this.pause(delay, heartbeat, alive))) return undefined;
+          continue;
+        }
+        failures++;
+        if (failures >= this.retry.attempts) {
+          await this.deadLetter(topic, partition, message, cause, failures, 'handler-failed', envelope.id);
+          return 'dead-lettered';
+        }
+        this.stats.retries++;
+        retriesTotal.inc({ consumer: this.consumerName, topic });
+        const delay = backoffDelay(this.retry, failures);
+        this.logger.warn({ eventId: envelope.id, type: envelope.type, partition, offset: message.offset, attempt, errorClass: errorClass(cause), retryInMs: delay }, 'handler failed; retrying');
+        if (!(await this.pause(delay, heartbeat, alive))) return undefined;
+      }
+    }
+  }
+
+  /** Sleeps in short slices, heartbeating so a long backoff does not cost the partition. */
+  private async pause(ms: number, heartbeat: () => Promise<void>, alive: () => boolean): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (!alive()) return false;
+      await sleep(Math.min(500, until - Date.now()));
+      await heartbeat();
+    }
+    return alive();
+  }
+
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, err: unknown, attempts: number, reason: 'invalid-envelope' | 'handler-failed', eventId?: string): Promise<void> {
+    const producer = this.producer;
+    if (!producer) throw new Error('consumer not started');
+    const code = (err as { code?: unknown } | null)?.code;
+    const headers: IHeaders = {
+      ...(message.headers ?? {}),
+      [DLQ_HEADERS.originalTopic]: topic,
+      [DLQ_HEADERS.originalPartition]: String(partition),
+      [DLQ_HEADERS.originalOffset]: message.offset,
+      [DLQ_HEADERS.errorClass]: errorClass(err),
+      [DLQ_HEADERS.attempts]: String(attempts),
+      [DLQ_HEADERS.consumer]: this.consumerName,
+      [DLQ_HEADERS.time]: new Date().toISOString(),
+      ...(typeof code === 'string' ? { [DLQ_HEADERS.errorCode]: code } : {}),
+    };
+    await producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+    this.stats.deadLettered++;
+    deadLettersTotal.inc({ consumer: this.consumerName, topic, reason });
+    messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'dead-lettered' });
+    // Origin and error class only: payloads (and error messages, which may echo them) stay out of logs.
+    this.logger.error(
+      { eventId, partition, offset: message.offset, attempts, errorClass: errorClass(err), reason, deadLetterTopic: this.deadLetterTopic },
+      'message sent to dead-letter topic',
+    );
+  }
+}
+
+function errorClass(err: unknown): string {
+  if (err instanceof Error) return err.constructor.name || err.name;
+  return typeof err;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

@@ -1,0 +1,4 @@
+export * from './retry.policy.js';
+export * from './topics.admin.js';
+export * from './inbox.consumer.js';
+export * from './messaging.module.js';
