@@ -23,6 +23,7 @@ COPY apps/identity/migrations ./apps/identity/migrations
 COPY apps/vault/migrations ./apps/vault/migrations
 COPY apps/crypto/migrations ./apps/crypto/migrations
 COPY apps/audit/migrations ./apps/audit/migrations
+COPY libs/contracts/proto ./libs/contracts/proto
 COPY deploy/docker ./deploy/docker
 USER node
 CMD ["node", "--enable-source-maps", "dist/apps/vault/src/main.js"]

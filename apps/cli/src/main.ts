@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CliError, api, loadCredentials, type Credentials } from './client.js';
+import { registerVaultCommands } from './vault.commands.js';
+import { registerAuditCommands } from './audit.commands.js';
 
 /**
  * `keyledger`: administration from the command line, authenticated with the bootstrap
@@ -142,6 +144,9 @@ role
     const body = await api(creds(), identityResource, identityUrl(`/admin/roleAssignments/${encodeURIComponent(id)}`), 'DELETE');
     print(body, () => `removed assignment ${id}`);
   });
+
+registerVaultCommands(program, json);
+registerAuditCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof CliError ? err.message : err instanceof Error ? err.message : String(err);

@@ -1,14 +1,85 @@
+import { HttpsJwksSource, TokenVerifier } from '#libs/auth';
 import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/eventstore';
 import { runMain, startService } from '#libs/platform';
+import { SecretsGrpcServer } from './adapters/grpc/secrets.grpc-server.js';
+import { registerAdminVaultRoutes } from './adapters/http/admin-vaults.routes.js';
+import { ApiPipeline } from './adapters/http/request-pipeline.js';
+import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
+import { TokenAuthenticator } from './adapters/http/token-auth.js';
+import { bootstrapDefaultVault } from './application/vaults/bootstrap.js';
 import { vaultSchema } from './config/vault.config.js';
-import { VaultModule } from './vault.module.js';
+import { VAULT_COMPONENTS, VaultModule, type VaultComponents } from './vault.module.js';
 
 runMain('vault', async () => {
+  let auth: TokenAuthenticator | undefined;
   const service = await startService({
     name: 'vault',
     schema: vaultSchema,
     portOf: (c) => c.VAULT_PORT,
     module: (runtime) => VaultModule.register(runtime),
+    health: (_runtime, app) => {
+      const c = app.get<VaultComponents>(VAULT_COMPONENTS);
+      return {
+        identityEvents: async () => c.identityEvents.health(),
+        crypto: () => c.keyring.health(),
+      };
+    },
+    configure: async (fastify, runtime, app) => {
+      const c = app.get<VaultComponents>(VAULT_COMPONENTS);
+      const config = runtime.config;
+      const resource = `https://vault.${config.KEYLEDGER_DOMAIN}`;
+      const issuerOf = (tid: string): string => `${config.IDENTITY_URL}/${tid}/v2.0`;
+      const verifier = new TokenVerifier({
+        jwks: new HttpsJwksSource({ url: config.IDENTITY_JWKS_URL || `${config.IDENTITY_URL}/discovery/keys`, ca: runtime.tls.ca }),
+        jwksCache: { minRefreshIntervalSeconds: 5, maxAgeSeconds: 600 },
+        issuer: issuerOf,
+        audiences: [resource],
+        tenants: (tid) => c.access.isKnownTenant(tid),
+      });
+      auth = new TokenAuthenticator(verifier, () => ({ authority: config.IDENTITY_URL, tenantId: c.access.challengeTenant(), resource }), config.VAULT_TOKEN_CACHE_MAX);
+      const pipeline = new ApiPipeline({
+        logger: runtime.logger.child({ component: 'api' }),
+        access: c.access,
+        auth,
+        vaults: c.vaults,
+        auditWriter: c.auditWriter,
+        domain: config.KEYLEDGER_DOMAIN,
+        defaultVault: config.VAULT_DEFAULT_VAULT,
+        publicUrl: config.VAULT_PUBLIC_URL,
+        ready: () => c.identityEvents.ready,
+        issuerOf,
+        bodyLimit: config.VAULT_MAX_BODY_BYTES,
+      });
+      registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
+      registerAdminVaultRoutes(pipeline, {
+        vaults: c.vaults,
+        defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,
+        vaultUri: (name) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', name.toLowerCase()) : `https://${name.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
+      });
+      await pipeline.register(fastify);
+    },
   });
-  await recordServiceStarted(service.app.get<EventStore>(EVENT_STORE), 'vault', process.env.npm_package_version ?? '0.1.0');
+  const { app, runtime } = service;
+  await recordServiceStarted(app.get<EventStore>(EVENT_STORE), 'vault', process.env.npm_package_version ?? '0.1.0');
+  const c = app.get<VaultComponents>(VAULT_COMPONENTS);
+  const config = runtime.config;
+  void bootstrapDefaultVault(c, config, runtime.logger.child({ component: 'bootstrap' }));
+
+  if (config.VAULT_GRPC_ENABLED && auth) {
+    const grpcServer = new SecretsGrpcServer({
+      secrets: c.secrets,
+      vaults: c.vaults,
+      access: c.access,
+      auth,
+      auditWriter: c.auditWriter,
+      logger: runtime.logger.child({ component: 'grpc' }),
+      domain: config.KEYLEDGER_DOMAIN,
+      defaultVault: config.VAULT_DEFAULT_VAULT,
+      originOf: (vault) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', vault.toLowerCase()) : `https://${vault.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
+      ready: () => c.identityEvents.ready,
+    });
+    const port = await grpcServer.start(config.BIND_HOST, config.VAULT_GRPC_PORT, runtime.tls);
+    runtime.logger.info({ address: `${config.BIND_HOST}:${port}`, service: 'keyledger.v1.Secrets' }, 'vault gRPC listening');
+    process.once('SIGTERM', () => void grpcServer.stop());
+  }
 });

@@ -1,14 +1,100 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import { EventRegistry, registerLifecycleEvents, SpineModule } from '#libs/eventstore';
-import { RuntimeModule, type ServiceRuntime } from '#libs/platform';
+import { join } from 'node:path';
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { EVENT_STORE, EventRegistry, EventStore, registerLifecycleEvents, SpineModule } from '#libs/eventstore';
+import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
+import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
+import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
+import { GroupCommitAuditWriter, type AuditSink } from './adapters/persistence/audit-records.writer.js';
+import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
+import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
+import { AccessControl } from './application/access/access-control.js';
+import { DataKeyCache } from './application/keyring/data-key.cache.js';
+import type { SecretKeyring } from './application/keyring/secret-keyring.js';
+import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
+import { SecretsService } from './application/secrets/secrets.service.js';
+import { VaultsService } from './application/vaults/vaults.service.js';
+import type { VaultConfig } from './config/vault.config.js';
+import { registerSecretEvents } from './domain/secret/secret.events.js';
+import { registerVaultEvents } from './domain/vault/vault.events.js';
+
+export const VAULT_COMPONENTS = Symbol('keyledger.vault.components');
+
+/** Everything the vault's adapters need, built once per process. */
+export type VaultComponents = {
+  readonly config: VaultConfig;
+  readonly store: EventStore;
+  /** Audit records of requests that append nothing (reads, rejections); mutations commit theirs with their events. */
+  readonly auditWriter: AuditSink;
+  readonly access: AccessControl;
+  readonly identityEvents: IdentityEventsConsumer;
+  readonly keyring: SecretKeyring;
+  readonly dataKeys: DataKeyCache;
+  readonly secretsRepo: SecretsRepository;
+  readonly vaultsRepo: VaultsRepository;
+  readonly secrets: SecretsService;
+  readonly vaults: VaultsService;
+  readonly scheduler: AutoPurgeScheduler;
+  /** The request path's own pool (reads, audit records); appends use the event store's. */
+  readonly apiDb: Database;
+};
+
+export function vaultEventRegistry(): EventRegistry {
+  return registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry())));
+}
+
+function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
+  const auditWriter = new GroupCommitAuditWriter(apiDb, runtime.service);
+  const config = runtime.config;
+  const access = new AccessControl(config.VAULT_TENANT_ID);
+  const identityEvents = new IdentityEventsConsumer(runtime.kafka, () => runtime.admin(), access, runtime.logger.child({ component: 'identity-events' }));
+  const keyring = new GrpcSecretKeyring({ address: config.CRYPTO_GRPC_TARGET, tls: runtime.tls, deadlineMs: config.CRYPTO_TIMEOUT_MS, serverName: config.CRYPTO_GRPC_SERVERNAME });
+  const dataKeys = new DataKeyCache({ maxEntries: config.VAULT_DATA_KEY_CACHE_MAX, ttlMs: config.VAULT_DATA_KEY_CACHE_TTL_MS });
+  const secretsRepo = new SecretsRepository(apiDb);
+  const vaultsRepo = new VaultsRepository(apiDb);
+  // The request path appends through its own pool (same schema and tables as the spine's store).
+  const apiStore = new EventStore(apiDb, store.registry, store.source, store.eventsTopic);
+  const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets);
+  const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
+  return { config, store, auditWriter, access, identityEvents, keyring, dataKeys, secretsRepo, vaultsRepo, secrets, vaults, scheduler, apiDb };
+}
+
+@Injectable()
+class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(@Inject(VAULT_COMPONENTS) private readonly c: VaultComponents) {}
+
+  onApplicationBootstrap(): void {
+    this.c.identityEvents.start();
+    this.c.scheduler.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.c.scheduler.stop();
+    await this.c.identityEvents.stop();
+    this.c.keyring.close();
+    this.c.dataKeys.close();
+    await this.c.apiDb.close();
+  }
+}
 
 @Module({})
 export class VaultModule {
-  static async register(runtime: ServiceRuntime): Promise<DynamicModule> {
-    const registry = registerLifecycleEvents(new EventRegistry());
+  static async register(runtime: ServiceRuntime<VaultConfig>): Promise<DynamicModule> {
+    const spine = await SpineModule.forService(runtime as unknown as ServiceRuntime, vaultEventRegistry());
+    await runtime.db.migrate(join(REPO_ROOT, 'apps', 'vault', 'migrations'));
     return {
       module: VaultModule,
-      imports: [RuntimeModule.forRoot(runtime), await SpineModule.forService(runtime, registry)],
+      imports: [RuntimeModule.forRoot(runtime as unknown as ServiceRuntime), spine],
+      providers: [
+        {
+          provide: VAULT_COMPONENTS,
+          useFactory: async (store: EventStore) =>
+            buildComponents(runtime, store, await Database.connect(runtime.config.DATABASE_URL, runtime.db.schema, { max: runtime.config.VAULT_DB_POOL_MAX, applicationName: 'keyledger-vault-api' })),
+          inject: [EVENT_STORE],
+        },
+        VaultLifecycle,
+      ],
+      exports: [VAULT_COMPONENTS],
     };
   }
 }

@@ -42,6 +42,9 @@ export async function createHttpService(opts: HttpServiceOptions): Promise<NestF
     genReqId: () => randomUUID(),
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    // Azure object names are up to 127 characters (plus versions, percent-encoding): Fastify's
+    // default (100) would answer 404 for longer path parameters.
+    routerOptions: { maxParamLength: 512 },
   });
   const app = await NestFactory.create<NestFastifyApplication>(opts.module, adapter, {
     logger: new PinoNestLogger(opts.logger.child({ component: 'nest' })),

@@ -1,6 +1,31 @@
-import { commonSchema, port } from '#libs/platform';
+import { bool, commonSchema, int, port, str, url, type ConfigOf } from '#libs/platform';
 
+/** The vault service's environment, validated once at boot (every problem reported together). */
 export const vaultSchema = {
   ...commonSchema,
-  VAULT_PORT: port('HTTPS port of the vault service', 8443),
-};
+  VAULT_PORT: port('HTTPS port of the vault service (Azure Key Vault REST API)', 8443),
+  VAULT_GRPC_PORT: port('port of the vault gRPC API for applications', 8445),
+  KEYLEDGER_DOMAIN: str('DNS domain of the deployment: vaults live at https://{vault}.vault.<domain>', 'localhost'),
+  VAULT_PUBLIC_URL: str(
+    'origin clients use when it differs from the Host header (behind a proxy), e.g. https://{vault}.vault.example.com; "{vault}" is replaced by the vault name',
+    '',
+  ),
+  VAULT_DEFAULT_VAULT: str('vault served on https://localhost and https://127.0.0.1 (created at first start)', 'dev'),
+  VAULT_TENANT_ID: str('tenant named in the 401 challenge; default: the identity service default tenant (from its TenantCreated events)', ''),
+  IDENTITY_URL: url('the identity service as clients reach it (challenge authority, token issuer)', 'https://localhost:9443', ['https']),
+  IDENTITY_JWKS_URL: str('where token-signing keys are fetched (default: <IDENTITY_URL>/discovery/keys)', ''),
+  CRYPTO_GRPC_TARGET: str('host:port of the crypto service gRPC API (mutual TLS)', 'localhost:9445'),
+  CRYPTO_GRPC_SERVERNAME: str('TLS server name expected from the crypto service certificate', 'localhost'),
+  CRYPTO_TIMEOUT_MS: int('deadline of one call to the crypto service, milliseconds', 5_000, 100, 60_000),
+  VAULT_DATA_KEY_CACHE_MAX: int('plaintext data keys kept in memory (zeroed on eviction)', 10_000, 0, 1_000_000),
+  VAULT_DATA_KEY_CACHE_TTL_MS: int('how long a data key stays in memory after it was fetched, milliseconds', 300_000, 1_000, 86_400_000),
+  VAULT_DEFAULT_RETENTION_DAYS: int('soft-delete retention of new vaults when not given (7-90)', 90, 7, 90),
+  VAULT_PURGE_INTERVAL_MS: int('how often the scheduler purges soft-deleted objects whose purge date passed, milliseconds', 60_000, 1_000, 86_400_000),
+  VAULT_MAX_BODY_BYTES: int('largest request body accepted, bytes (restore blobs excepted)', 256 * 1024, 1024, 64 * 1024 * 1024),
+  VAULT_MAX_RESTORE_BYTES: int('largest backup blob accepted by restore, bytes', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+  VAULT_TOKEN_CACHE_MAX: int('verified access tokens remembered (by SHA-256) until they expire', 10_000, 0, 1_000_000),
+  VAULT_DB_POOL_MAX: int('PostgreSQL connections of the request path (reads, appends, audit records)', 32, 1, 500),
+  VAULT_GRPC_ENABLED: bool('serve the keyledger.v1.Secrets gRPC API', true),
+} as const;
+
+export type VaultConfig = ConfigOf<typeof vaultSchema>;

@@ -1,0 +1,101 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VaultsService } from '../../application/vaults/vaults.service.js';
+import { badParameter } from '../../domain/vault.errors.js';
+import { parseVaultTags, recoveryLevelOf } from '../../domain/vault/vault.decider.js';
+import type { VaultRecord } from '../persistence/vaults.repository.js';
+import { apiRequest, type ApiPipeline, type OperationSpec } from './request-pipeline.js';
+
+const op = (name: string): OperationSpec => ({ name, kind: 'admin' });
+
+export type AdminRoutesDeps = {
+  readonly vaults: VaultsService;
+  readonly defaultRetentionDays: number;
+  /** The data-plane URL of a vault, e.g. https://dev.vault.localhost:8443. */
+  readonly vaultUri: (name: string) => string;
+};
+
+type Body = Record<string, unknown>;
+
+function body(req: FastifyRequest): Body {
+  const b = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw badParameter('The request body must be a JSON object.');
+  return b as Body;
+}
+
+function bool(b: Body, k: string): boolean | undefined {
+  const v = b[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw badParameter(`"${k}" must be a boolean.`);
+  return v;
+}
+
+/**
+ * Keyledger's vault administration API (not Azure's: Azure manages vaults through ARM). The
+ * caller needs Key Vault Administrator at scope "/"; every request is audited like the data
+ * plane. Used by `keyledger vault …`.
+ */
+export function registerAdminVaultRoutes(api: ApiPipeline, deps: AdminRoutesDeps): void {
+  const { vaults } = deps;
+  const view = (v: VaultRecord): Record<string, unknown> => ({
+    name: v.name,
+    id: v.vaultId,
+    vaultUri: deps.vaultUri(v.name),
+    tenantId: v.tenantId,
+    properties: {
+      enableSoftDelete: true,
+      softDeleteRetentionInDays: v.retentionDays,
+      enablePurgeProtection: v.purgeProtection,
+      enableRbacAuthorization: true,
+      recoveryLevel: recoveryLevelOf(v.retentionDays, v.purgeProtection),
+    },
+    tags: v.tags,
+    created: v.created,
+    updated: v.updated,
+    ...(v.status === 'deleted' ? { deletedDate: v.deletedDate, scheduledPurgeDate: v.scheduledPurgeDate } : {}),
+  });
+  const caller = (req: FastifyRequest) => {
+    const st = apiRequest(req);
+    if (!st.caller) throw new Error('admin request without caller');
+    return { st, caller: st.caller };
+  };
+  const nameOf = (req: FastifyRequest): string => {
+    const name = (req.params as { name?: string }).name ?? '';
+    const { st } = caller(req);
+    st.audit.vault = name.toLowerCase();
+    return name;
+  };
+
+  api.route('GET', '/admin/vaults', op('VaultList'), async () => ({ value: (await vaults.list('active')).map(view) }));
+  api.route('GET', '/admin/deletedvaults', op('VaultListDeleted'), async () => ({ value: (await vaults.list('deleted')).map(view) }));
+  api.route('GET', '/admin/vaults/:name', op('VaultGet'), async (req) => view(await vaults.get(nameOf(req))));
+  api.route('GET', '/admin/deletedvaults/:name', op('VaultGetDeleted'), async (req) => view(await vaults.getDeleted(nameOf(req))));
+
+  api.route('POST', '/admin/vaults', op('VaultCreate'), async (req, reply: FastifyReply) => {
+    const { st, caller: c } = caller(req);
+    const b = body(req);
+    if (typeof b.name !== 'string' || b.name === '') throw badParameter('"name" is required.');
+    st.audit.vault = b.name.toLowerCase();
+    const retention = b.softDeleteRetentionInDays ?? b.retentionDays ?? deps.defaultRetentionDays;
+    if (typeof retention !== 'number') throw badParameter('"softDeleteRetentionInDays" must be a number.');
+    const created = await vaults.create(
+      { name: b.name, tenantId: typeof b.tenantId === 'string' && b.tenantId ? b.tenantId : c.tenantId, retentionDays: retention, purgeProtection: bool(b, 'enablePurgeProtection') ?? false, tags: parseVaultTags(b.tags) },
+      c,
+    );
+    return reply.code(201).send(view(created));
+  });
+
+  api.route('PATCH', '/admin/vaults/:name', op('VaultUpdate'), async (req) => {
+    const name = nameOf(req);
+    const b = body(req);
+    const purgeProtection = bool(b, 'enablePurgeProtection');
+    return view(await vaults.update(name, { ...(b.tags !== undefined ? { tags: parseVaultTags(b.tags) } : {}), ...(purgeProtection !== undefined ? { purgeProtection } : {}) }, caller(req).caller));
+  });
+
+  api.route('DELETE', '/admin/vaults/:name', op('VaultDelete'), async (req) => view(await vaults.delete(nameOf(req), caller(req).caller)));
+  api.route('POST', '/admin/deletedvaults/:name/recover', op('VaultRecover'), async (req) => view(await vaults.recover(nameOf(req), caller(req).caller)));
+  api.route('DELETE', '/admin/deletedvaults/:name', op('VaultPurge'), async (req, reply: FastifyReply) => {
+    await vaults.purge(nameOf(req), 'request', caller(req).caller);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { buildBearerChallenge, parseBearerToken, type Principal, type TokenVerifier } from '#libs/auth';
+import { DomainError } from '#libs/eventstore';
+import { HttpProblem } from './azure-errors.js';
+
+/** Azure Key Vault's 401 messages for each token failure (as seen from the service). */
+const MESSAGES: Readonly<Record<string, string>> = {
+  TokenMissing: 'AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.',
+  TokenExpired: "[TokenExpired] Error validating token: 'S2S12086'.",
+  TokenNotYetValid: "[TokenNotYetValid] Error validating token: 'S2S12087'.",
+  TokenAudienceInvalid: 'AKV10022: Invalid audience.',
+  TokenIssuerInvalid: 'AKV10032: Invalid issuer.',
+  TokenTenantInvalid: 'AKV10032: Invalid issuer: the token was issued for a tenant this vault does not accept.',
+  TokenKeyUnknown: 'AKV10046: Unable to resolve the key used for signature validation.',
+  TokenAlgorithmRejected: "[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'.",
+  TokenInvalid: "[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'.",
+};
+
+type Cached = { principal: Principal; expiresAtMs: number };
+
+/**
+ * Bearer-token authentication for the vault API: verification by `libs/auth` (signature,
+ * issuer, audience, tenant, expiry), Azure's 401 answers with the challenge, and a bounded
+ * cache of verified tokens keyed by their SHA-256 (never the token) until they expire.
+ */
+export class TokenAuthenticator {
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly challenge: () => { authority: string; tenantId: string | undefined; resource: string },
+    private readonly maxEntries: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The `WWW-Authenticate` value of a 401 (Azure's exact format). */
+  challengeHeader(): string {
+    const c = this.challenge();
+    if (!c.tenantId) throw new HttpProblem(503, 'ServiceUnavailable', 'The vault has not learned its tenant from the identity service yet. Retry later.');
+    return buildBearerChallenge({ authority: c.authority, tenantId: c.tenantId, resource: c.resource });
+  }
+
+  unauthorized(code: string): HttpProblem {
+    return new HttpProblem(401, 'Unauthorized', MESSAGES[code] ?? MESSAGES.TokenInvalid!, undefined, { 'www-authenticate': this.challengeHeader() });
+  }
+
+  async authenticate(header: string | string[] | undefined): Promise<Principal> {
+    let token: string;
+    try {
+      token = parseBearerToken(header);
+    } catch (err) {
+      throw this.unauthorized(err instanceof DomainError ? err.code : 'TokenInvalid');
+    }
+    const key = createHash('sha256').update(token).digest('base64url');
+    const hit = this.cache.get(key);
+    const now = this.now();
+    if (hit) {
+      if (hit.expiresAtMs > now) return hit.principal;
+      this.cache.delete(key);
+    }
+    let principal: Principal;
+    try {
+      principal = await this.verifier.verify(token);
+    } catch (err) {
+      if (err instanceof DomainError) {
+        if (err.code === 'JwksUnavailable') throw err;
+        throw this.unauthorized(err.code);
+      }
+      throw err;
+    }
+    if (this.maxEntries > 0) {
+      if (this.cache.size >= this.maxEntries) {
+        for (const [k, v] of this.cache) if (v.expiresAtMs <= now) this.cache.delete(k);
+        if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+      }
+      this.cache.set(key, { principal, expiresAtMs: principal.expiresAt * 1000 });
+    }
+    return principal;
+  }
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from '@jest/globals';
+import { queryOf, requireApiVersion } from './api-version.js';
+import { HttpProblem } from './azure-errors.js';
+import { resolveVaultHost } from './vault-host.js';
+
+const opts = { domain: 'localhost', defaultVault: 'dev', publicUrl: '' };
+
+describe('vault addressing by host name', () => {
+  it('selects {vault}.vault.<domain> with or without a port, keeping the client-visible origin', () => {
+    expect(resolveVaultHost('team-a.vault.localhost:8443', opts)).toEqual({ vault: 'team-a', origin: 'https://team-a.vault.localhost:8443' });
+    expect(resolveVaultHost('Team-A.Vault.LocalHost', opts)).toEqual({ vault: 'team-a', origin: 'https://team-a.vault.localhost' });
+    expect(resolveVaultHost('x.vault.example.com', { ...opts, domain: 'example.com' })?.vault).toBe('x');
+  });
+
+  it('serves the default vault on loopback names', () => {
+    for (const host of ['localhost:8443', '127.0.0.1:8443', '[::1]:8443', 'localhost']) expect(resolveVaultHost(host, opts)?.vault).toBe('dev');
+    expect(resolveVaultHost('localhost:8443', opts)?.origin).toBe('https://localhost:8443');
+  });
+
+  it('rejects other hosts, nested labels and malformed Host headers', () => {
+    for (const host of [undefined, '', 'vault.localhost', 'a.b.vault.localhost', 'example.com', 'dev.vault.localhost/evil', 'dev.vault.localhost:8443"x']) {
+      expect(resolveVaultHost(host, opts)).toBeUndefined();
+    }
+  });
+
+  it('builds ids from a configured public URL behind a proxy', () => {
+    expect(resolveVaultHost('internal:8443', { ...opts, domain: 'internal' })).toBeUndefined();
+    expect(resolveVaultHost('kv1.vault.example.com', { domain: 'example.com', defaultVault: 'dev', publicUrl: 'https://{vault}.vault.example.com/' })?.origin).toBe('https://kv1.vault.example.com');
+  });
+});
+
+describe('api-version', () => {
+  const problem = (fn: () => unknown): HttpProblem | undefined => {
+    try {
+      fn();
+      return undefined;
+    } catch (err) {
+      return err as HttpProblem;
+    }
+  };
+
+  it('accepts every published version and the recorded previews, with a percent-encoded key', () => {
+    for (const v of ['2016-10-01', '7.0', '7.4', '7.6', '2025-07-01', '2026-04-01', '2026-03-01-preview']) expect(requireApiVersion(queryOf(`/secrets?api-version=${v}`))).toBe(v);
+    expect(requireApiVersion(queryOf('/secrets?api%2Dversion=7.5'))).toBe('7.5');
+  });
+
+  it('answers 400 BadParameter for a missing or unknown version', () => {
+    for (const url of ['/secrets', '/secrets?api-version=', '/secrets?api-version=7.7', '/secrets?api-version=latest']) {
+      const p = problem(() => requireApiVersion(queryOf(url)));
+      expect([url, p?.status, p?.code]).toEqual([url, 400, 'BadParameter']);
+    }
+  });
+});

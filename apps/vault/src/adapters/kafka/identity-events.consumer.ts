@@ -1,0 +1,129 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { parseEnvelope, TOPICS } from '#libs/contracts';
+import { counter } from '#libs/platform';
+import type { AccessControl } from '../../application/access/access-control.js';
+
+const applied = counter('keyledger_vault_identity_events_total', 'Identity events applied to the vault access model, by outcome', ['outcome']);
+
+/**
+ * Feeds the vault's access model (tenants, role assignments) from the identity topic, read
+ * from the beginning at every boot by a group of its own (each instance holds the whole
+ * model; nothing is committed). The instance is ready once it has read up to the end the
+ * topic had at start; later changes arrive within the fetch wait (100 ms).
+ */
+export class IdentityEventsConsumer {
+  readonly groupId = `keyledger-vault-access-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  private consumer: Consumer | undefined;
+  private running = false;
+  private caughtUp = false;
+  private readonly pending = new Map<number, bigint>();
+  private lastError: string | undefined;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: () => Promise<Admin>,
+    private readonly access: AccessControl,
+    private readonly logger: Logger,
+    private readonly topic: string = TOPICS.identityEvents,
+  ) {}
+
+  get ready(): boolean {
+    return this.caughtUp;
+  }
+
+  /** Starts in the background (the topic may not exist yet); `whenReady` resolves once caught up. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.run();
+  }
+
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.caughtUp) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** For /health: throws while still catching up. */
+  health(): string {
+    if (this.caughtUp) return `identity events applied (group ${this.groupId})`;
+    throw new Error(`catching up on ${this.topic}${this.lastError ? `: ${this.lastError}` : ''}`);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    if (consumer) await consumer.disconnect().catch(() => undefined);
+    try {
+      await (await this.admin()).deleteGroups([this.groupId]);
+    } catch {
+      // An empty group expires on its own.
+    }
+  }
+
+  private async run(): Promise<void> {
+    for (let attempt = 1; this.running; attempt++) {
+      try {
+        await this.connect();
+        return;
+      } catch (err) {
+        this.lastError = err instanceof Error ? err.message : String(err);
+        if (attempt === 1 || attempt % 30 === 0) this.logger.warn({ err: this.lastError, topic: this.topic }, 'identity events not readable yet; retrying');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const admin = await this.admin();
+    const topics = await admin.listTopics();
+    if (!topics.includes(this.topic)) throw new Error(`topic ${this.topic} does not exist yet (the identity service creates it)`);
+    const offsets = await admin.fetchTopicOffsets(this.topic);
+    for (const o of offsets) {
+      const high = BigInt(o.high);
+      if (high > BigInt(o.low)) this.pending.set(o.partition, high);
+    }
+    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100, sessionTimeout: 30_000, allowAutoTopicCreation: false, retry: { retries: 10 } });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    this.consumer = consumer;
+    if (this.pending.size === 0) this.markCaughtUp();
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        try {
+          const env = parseEnvelope(message.value);
+          const outcome = this.access.apply(env.type, env.data, message.offset, env.id);
+          applied.inc({ outcome });
+        } catch (err) {
+          // A poison event must not stop the model: counted and logged without payload.
+          applied.inc({ outcome: 'invalid' });
+          this.logger.error({ partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'identity event could not be applied');
+        }
+        const target = this.pending.get(partition);
+        if (target !== undefined && BigInt(message.offset) + 1n >= target) {
+          this.pending.delete(partition);
+          if (this.pending.size === 0) this.markCaughtUp();
+        }
+      },
+    });
+  }
+
+  private markCaughtUp(): void {
+    if (this.caughtUp) return;
+    this.caughtUp = true;
+    this.lastError = undefined;
+    this.logger.info({ topic: this.topic, group: this.groupId }, 'access model caught up with identity events');
+    for (const w of this.waiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,166 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DomainError, type EventStore } from '#libs/eventstore';
+import { REPO_ROOT } from '#libs/platform';
+import { testDb, type TestDb } from '#libs/testing';
+import { ReadModelRebuilder } from '../../adapters/persistence/read-model.rebuilder.js';
+import { SecretsRepository } from '../../adapters/persistence/secrets.repository.js';
+import { VaultsRepository, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import { VaultErrorCode } from '../../domain/vault.errors.js';
+import { vaultEventRegistry } from '../../vault.module.js';
+import { systemCaller, type Caller } from '../access/caller.js';
+import { RequestAudit } from '../audit/request-audit.js';
+import { DataKeyCache } from '../keyring/data-key.cache.js';
+import { InMemoryKeyring } from '../keyring/in-memory.keyring.fixture.js';
+import { AutoPurgeScheduler } from '../purge/auto-purge.scheduler.js';
+import { VaultsService } from '../vaults/vaults.service.js';
+import { SecretsService } from './secrets.service.js';
+import pino from 'pino';
+
+const TENANT = '4eeb1e29-c100-4249-9b4c-7c16d469679f';
+const input = (value: string) => ({ value, contentType: null, tags: null, attributes: {} });
+
+/**
+ * The secrets application service on real PostgreSQL (a schema of its own) with an
+ * in-memory keyring standing in for the crypto service.
+ */
+describe('SecretsService on PostgreSQL', () => {
+  let t: TestDb;
+  let store: EventStore;
+  let keyring: InMemoryKeyring;
+  let secretsRepo: SecretsRepository;
+  let vaultsRepo: VaultsRepository;
+  let secrets: SecretsService;
+  let vaults: VaultsService;
+  let vault: VaultRecord;
+  const caller: Caller = systemCaller(TENANT, 'test');
+
+  const service = (cache = new DataKeyCache({ maxEntries: 100, ttlMs: 60_000 })) => new SecretsService(store, secretsRepo, keyring, cache);
+
+  beforeAll(async () => {
+    t = await testDb('t_vault');
+    await t.db.migrate(join(REPO_ROOT, 'apps', 'vault', 'migrations'));
+    store = t.eventStore(vaultEventRegistry(), { source: 'vault' });
+    keyring = new InMemoryKeyring();
+    secretsRepo = new SecretsRepository(t.db);
+    vaultsRepo = new VaultsRepository(t.db);
+    secrets = service();
+    vaults = new VaultsService(store, vaultsRepo, secrets, 0);
+    vault = await vaults.create({ name: 'int-a', tenantId: TENANT, retentionDays: 7, purgeProtection: false, tags: {} }, caller);
+  });
+
+  afterAll(async () => {
+    keyring.close();
+    await t.drop();
+  });
+
+  it('stores only ciphertext: events, outbox and read model never hold the value', async () => {
+    const value = `plain-${Date.now()}-value`;
+    const set = await secrets.set(vault, 'db-password', input(value), caller);
+    expect((await secrets.get(vault, 'db-password', null, caller)).value).toBe(value);
+    expect((await secrets.get(vault, 'DB-PASSWORD', set.version, caller)).value).toBe(value);
+    for (const table of ['events', 'outbox', 'secrets', 'secret_versions']) {
+      const rows = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.${table} x WHERE strpos(x::text, $1) > 0`, [value]);
+      expect([table, rows[0]!.n]).toEqual([table, '0']);
+    }
+    const published = await t.db.query<{ payload: { data: Record<string, unknown> } }>(`SELECT payload FROM ${t.schema}.outbox WHERE payload->>'type' = 'SecretVersionCreated'`);
+    expect(published.length).toBeGreaterThan(0);
+    for (const p of published) expect(p.payload.data.ciphertext).toBeUndefined();
+  });
+
+  it('a GET after a SET sees it at once, and a cached data key spares the crypto round trip', async () => {
+    const fresh = service();
+    await fresh.set(vault, 'cached', input('v1'), caller);
+    const before = keyring.calls.decrypt;
+    for (let i = 0; i < 5; i++) expect((await fresh.get(vault, 'cached', null, caller)).value).toBe('v1');
+    expect(keyring.calls.decrypt).toBe(before);
+    const cold = service();
+    expect((await cold.get(vault, 'cached', null, caller)).value).toBe('v1');
+    expect((await cold.get(vault, 'cached', null, caller)).value).toBe('v1');
+    expect(keyring.calls.decrypt).toBe(before + 1);
+  });
+
+  it('concurrent first writes of one name all land, under one data key', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => secrets.set(vault, 'raced', input(`v${i}`), caller)));
+    expect(new Set(results.map((r) => r.version)).size).toBe(8);
+    const keys = await t.db.query<{ key_id: string }>(`SELECT DISTINCT key_id FROM ${t.schema}.secret_versions WHERE name_key = 'raced'`);
+    expect(keys).toHaveLength(1);
+    const page = await secrets.listVersions(vault, 'raced', undefined, 25);
+    expect(page.items).toHaveLength(8);
+  });
+
+  it('purge crypto-shreds the data keys; the name then starts over under a new key', async () => {
+    await secrets.set(vault, 'shred-me', input('old'), caller);
+    const oldKey = (await secretsRepo.loadState(vault.vaultId, 'shred-me')).state.dataKey!.keyId;
+    await secrets.delete(vault, 'shred-me', caller);
+    await expect(secrets.get(vault, 'shred-me', null, caller)).rejects.toMatchObject({ code: VaultErrorCode.SecretNotFound });
+    expect(await secrets.purge(vault, 'shred-me', 'request', caller)).toBe(true);
+    expect(keyring.has(oldKey)).toBe(false);
+    expect(keyring.destroyed).toContain(oldKey);
+    await secrets.set(vault, 'shred-me', input('new'), caller);
+    const newKey = (await secretsRepo.loadState(vault.vaultId, 'shred-me')).state.dataKey!.keyId;
+    expect(newKey).not.toBe(oldKey);
+    expect((await secrets.listVersions(vault, 'shred-me', undefined, 25)).items).toHaveLength(1);
+  });
+
+  it('commits the request’s audit record with the mutation', async () => {
+    const audit = new RequestAudit('7b0e2a9c-0000-4000-8000-00000000a0d1', 'corr-1', performance.now(), '127.0.0.1', 'PUT', '/secrets/audited', 'test', () => TENANT);
+    audit.operationName = 'SecretSet';
+    await secrets.set(vault, 'audited', input('x'), { ...caller, audit });
+    expect(audit.written).toBe(true);
+    const rows = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox WHERE topic = 'keyledger.audit.records.v1' AND payload->'data'->>'id' = $1`, [audit.requestId]);
+    expect(rows[0]!.n).toBe('1');
+  });
+
+  it('backup and restore: into another vault, refused into a taken name, malformed blobs are 400', async () => {
+    await secrets.set(vault, 'portable', input('first'), caller);
+    const second = await secrets.set(vault, 'portable', { ...input('second'), contentType: 'text/plain', tags: { k: 'v' } }, caller);
+    const blob = await secrets.backup(vault, 'portable', caller);
+    expect(blob.includes(Buffer.from('second'))).toBe(false);
+    await expect(secrets.restore(vault, blob, caller)).rejects.toMatchObject({ code: VaultErrorCode.SecretRestoreConflict });
+    const other = await vaults.create({ name: 'int-b', tenantId: TENANT, retentionDays: 7, purgeProtection: false, tags: {} }, caller);
+    const restored = await secrets.restore(other, blob, caller);
+    expect(restored.version).toBe(second.version);
+    expect((await secrets.get(other, 'portable', null, caller)).value).toBe('second');
+    expect((await secrets.get(other, 'portable', null, caller)).tags).toEqual({ k: 'v' });
+    expect((await secrets.listVersions(other, 'portable', undefined, 25)).items).toHaveLength(2);
+    const tampered = Buffer.from(blob);
+    tampered[tampered.length - 1]! ^= 1;
+    await expect(secrets.restore(other, tampered, caller)).rejects.toMatchObject({ code: VaultErrorCode.MalformedBackup });
+    await expect(secrets.restore(other, Buffer.from('nonsense'), caller)).rejects.toBeInstanceOf(DomainError);
+  });
+
+  it('the scheduler purges deleted secrets and vaults once their purge date has passed, not before', async () => {
+    const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, pino({ level: 'silent' }), 60_000);
+    await secrets.set(vault, 'expiring', input('x'), caller);
+    const deleted = await secrets.delete(vault, 'expiring', caller);
+    expect(deleted.scheduledPurgeDate! - deleted.deletedDate!).toBe(7 * 86_400);
+    expect((await scheduler.runOnce(deleted.scheduledPurgeDate! - 1)).secrets).toBe(0);
+    expect((await secrets.getDeleted(vault, 'expiring')).name).toBe('expiring');
+    expect((await scheduler.runOnce(deleted.scheduledPurgeDate!)).secrets).toBeGreaterThanOrEqual(1);
+    await expect(secrets.getDeleted(vault, 'expiring')).rejects.toMatchObject({ code: VaultErrorCode.DeletedSecretNotFound });
+
+    const doomed = await vaults.create({ name: 'int-doomed', tenantId: TENANT, retentionDays: 7, purgeProtection: true, tags: {} }, caller);
+    await secrets.set(doomed, 'inside', input('x'), caller);
+    const key = (await secretsRepo.loadState(doomed.vaultId, 'inside')).state.dataKey!.keyId;
+    const gone = await vaults.delete('int-doomed', caller);
+    await expect(vaults.purge('int-doomed', 'request', caller)).rejects.toMatchObject({ code: VaultErrorCode.PurgeProtected });
+    expect((await scheduler.runOnce(gone.scheduledPurgeDate!)).vaults).toBe(1);
+    expect(keyring.has(key)).toBe(false);
+    expect(await vaultsRepo.find('int-doomed')).toBeUndefined();
+    expect(await secretsRepo.nameKeysOfVault(doomed.vaultId)).toEqual([]);
+  });
+
+  it('the read models are rebuilt from the event log to the same state', async () => {
+    const snapshot = async () => ({
+      vaults: await t.db.query(`SELECT * FROM ${t.schema}.vaults ORDER BY name_key`),
+      secrets: await t.db.query(`SELECT * FROM ${t.schema}.secrets ORDER BY vault_id, name_key`),
+      versions: await t.db.query(`SELECT vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated FROM ${t.schema}.secret_versions ORDER BY vault_id, name_key, version`),
+    });
+    const before = await snapshot();
+    expect(before.secrets.length).toBeGreaterThan(3);
+    const { events } = await new ReadModelRebuilder(t.db, vaultEventRegistry(), vaultsRepo, secretsRepo).rebuild(7);
+    expect(events).toBeGreaterThan(10);
+    expect(await snapshot()).toEqual(before);
+  });
+});

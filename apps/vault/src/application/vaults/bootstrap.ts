@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import { DomainError } from '#libs/eventstore';
+import type { VaultConfig } from '../../config/vault.config.js';
+import { VaultErrorCode } from '../../domain/vault.errors.js';
+import { systemCaller } from '../access/caller.js';
+import { RequestAudit } from '../audit/request-audit.js';
+import type { AccessControl } from '../access/access-control.js';
+import type { IdentityEventsConsumer } from '../../adapters/kafka/identity-events.consumer.js';
+import type { VaultsRepository } from '../../adapters/persistence/vaults.repository.js';
+import type { VaultsService } from './vaults.service.js';
+
+/**
+ * At first start the default vault (`dev`, served on https://localhost:8443) is created in
+ * identity's default tenant, once that tenant is known. Idempotent across restarts and
+ * instances; a deleted default vault is left alone.
+ */
+export async function bootstrapDefaultVault(
+  c: { readonly identityEvents: IdentityEventsConsumer; readonly access: AccessControl; readonly vaultsRepo: VaultsRepository; readonly vaults: VaultsService },
+  config: VaultConfig,
+  logger: Logger,
+): Promise<void> {
+  const name = config.VAULT_DEFAULT_VAULT;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await c.identityEvents.whenReady(5_000);
+      const tenantId = c.access.challengeTenant();
+      if (!c.identityEvents.ready || !tenantId) {
+        if (attempt % 12 === 1) logger.info({ vault: name }, 'waiting for the identity default tenant before creating the default vault');
+        if (c.identityEvents.ready) await new Promise((r) => setTimeout(r, 2_000));
+        continue;
+      }
+      if (await c.vaultsRepo.find(name.toLowerCase())) return;
+      const caller = systemCaller(tenantId, 'VaultCreate');
+      const audit = new RequestAudit(crypto.randomUUID(), caller.correlationId, performance.now(), caller.ip, 'SYSTEM', 'bootstrap', 'keyledger-vault bootstrap', () => tenantId);
+      audit.operationName = 'VaultCreate';
+      audit.operationVersion = 'bootstrap';
+      audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: tenantId };
+      audit.tenant = tenantId;
+      audit.vault = name.toLowerCase();
+      await c.vaults.create({ name, tenantId, retentionDays: config.VAULT_DEFAULT_RETENTION_DAYS, purgeProtection: false, tags: { createdBy: 'keyledger-bootstrap' } }, { ...caller, audit });
+      logger.info({ vault: name, tenantId }, 'default vault created');
+      return;
+    } catch (err) {
+      if (err instanceof DomainError && (err.code === VaultErrorCode.VaultAlreadyExists || err.code === VaultErrorCode.VaultIsDeletedButRecoverable)) return;
+      logger.warn({ vault: name, err: err instanceof Error ? err.message : String(err) }, 'default vault not created yet; retrying');
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { decideAndAppend, DomainError, fold, type EventStore } from '#libs/eventstore';
+import type { VaultRecord, VaultsRepository } from '../../adapters/persistence/vaults.repository.js';
+import { assertCanPurge, assertRetentionDays, assertVaultName, vaultDecider, type VaultCommand } from '../../domain/vault/vault.decider.js';
+import { vaultStreamId, type VaultEvent, type VaultTags } from '../../domain/vault/vault.events.js';
+import { VaultErrorCode } from '../../domain/vault.errors.js';
+import type { Caller } from '../access/caller.js';
+import type { SecretsService } from '../secrets/secrets.service.js';
+
+export type CreateVaultInput = { readonly name: string; readonly tenantId: string; readonly retentionDays: number; readonly purgeProtection: boolean; readonly tags: VaultTags };
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/**
+ * Vaults (event-sourced, stream per vault name) and the directory the request pipeline
+ * resolves host names with: lookups are cached for a second, so a vault created, deleted
+ * or recovered on another instance is seen within that time (this instance sees its own
+ * changes at once).
+ */
+export class VaultsService {
+  private readonly cache = new Map<string, { record: VaultRecord | undefined; until: number }>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly repo: VaultsRepository,
+    private readonly secrets: SecretsService,
+    private readonly cacheTtlMs = 1_000,
+  ) {}
+
+  /** An active vault by name (case-insensitive), or undefined. */
+  async resolve(name: string): Promise<VaultRecord | undefined> {
+    const key = name.toLowerCase();
+    const hit = this.cache.get(key);
+    const now = Date.now();
+    if (hit && hit.until > now) return hit.record;
+    const record = await this.repo.find(key);
+    const active = record?.status === 'active' ? record : undefined;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, { record: active, until: now + this.cacheTtlMs });
+    return active;
+  }
+
+  async get(name: string): Promise<VaultRecord> {
+    const r = await this.repo.find(name.toLowerCase());
+    if (!r || r.status !== 'active') throw new DomainError(VaultErrorCode.VaultNotFound, `vault ${name} was not found`, { name });
+    return r;
+  }
+
+  async getDeleted(name: string): Promise<VaultRecord> {
+    const r = await this.repo.find(name.toLowerCase());
+    if (!r || r.status !== 'deleted') throw new DomainError(VaultErrorCode.DeletedVaultNotFound, `deleted vault ${name} was not found`, { name });
+    return r;
+  }
+
+  list(status: 'active' | 'deleted' = 'active'): Promise<VaultRecord[]> {
+    return this.repo.list(status);
+  }
+
+  async create(input: CreateVaultInput, caller: Caller): Promise<VaultRecord> {
+    assertVaultName(input.name);
+    assertRetentionDays(input.retentionDays);
+    await this.run(input.name, () => ({ type: 'CreateVault', data: { vaultId: randomUUID(), ...input, now: nowSeconds() } }), caller, 201);
+    return this.get(input.name);
+  }
+
+  async update(name: string, patch: { tags?: VaultTags; purgeProtection?: boolean }, caller: Caller): Promise<VaultRecord> {
+    await this.run(name, () => ({ type: 'UpdateVault', data: { name, ...patch, now: nowSeconds() } }), caller, 200);
+    return this.get(name);
+  }
+
+  async delete(name: string, caller: Caller): Promise<VaultRecord> {
+    await this.run(name, () => ({ type: 'DeleteVault', data: { name, now: nowSeconds() } }), caller, 200);
+    return this.getDeleted(name);
+  }
+
+  async recover(name: string, caller: Caller): Promise<VaultRecord> {
+    await this.run(name, () => ({ type: 'RecoverVault', data: { name, now: nowSeconds() } }), caller, 200);
+    return this.get(name);
+  }
+
+  /** Shreds every secret of the vault, then forgets the vault. */
+  async purge(name: string, reason: 'request' | 'scheduled', caller: Caller, at?: number): Promise<void> {
+    const streamId = vaultStreamId(name.toLowerCase());
+    const state = fold(vaultDecider.evolve, vaultDecider.initialState(), await this.store.readStream<VaultEvent>(streamId));
+    const now = at ?? nowSeconds();
+    assertCanPurge(state, name, now, reason);
+    const record = await this.getDeleted(name);
+    // The secrets' purges are part of this request: its one audit record covers them.
+    await this.secrets.purgeAllOf(record, { ...caller, audit: undefined });
+    await this.run(name, () => ({ type: 'PurgeVault', data: { name, now, reason } }), caller, 204);
+  }
+
+  private async run(name: string, command: (now: number) => VaultCommand, caller: Caller, successStatus: number): Promise<void> {
+    const nameKey = name.toLowerCase();
+    const audit = caller.audit;
+    await decideAndAppend(this.store, vaultDecider, vaultStreamId(nameKey), () => command(nowSeconds()), {
+      metadata: { actor: caller.objectId, tenant: caller.tenantId, correlationId: caller.correlationId },
+      ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
+      inTransaction: (tx, recorded) => this.repo.project(tx, nameKey, recorded),
+    });
+    audit?.committed();
+    this.cache.delete(nameKey);
+  }
+}

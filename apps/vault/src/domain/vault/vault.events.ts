@@ -1,0 +1,48 @@
+import { v, type EventRegistry } from '#libs/eventstore';
+
+/**
+ * Events of one vault (stream `vault-{lower-case name}`). A purged name can be created again:
+ * the new vault continues the stream with a new `vaultId`. Times are unix seconds.
+ */
+export type VaultTags = Readonly<Record<string, string>>;
+
+export type VaultCreated = {
+  readonly type: 'VaultCreated';
+  readonly data: {
+    readonly vaultId: string;
+    readonly name: string;
+    readonly tenantId: string;
+    readonly retentionDays: number;
+    readonly purgeProtection: boolean;
+    readonly tags: VaultTags;
+    readonly created: number;
+  };
+};
+export type VaultUpdated = {
+  readonly type: 'VaultUpdated';
+  readonly data: { readonly tags: VaultTags; readonly purgeProtection: boolean; readonly updated: number };
+};
+export type VaultDeleted = { readonly type: 'VaultDeleted'; readonly data: { readonly deletedDate: number; readonly scheduledPurgeDate: number } };
+export type VaultRecovered = { readonly type: 'VaultRecovered'; readonly data: { readonly recoveredDate: number } };
+export type VaultPurged = { readonly type: 'VaultPurged'; readonly data: { readonly vaultId: string; readonly purgedDate: number; readonly reason: 'request' | 'scheduled' } };
+
+export type VaultEvent = VaultCreated | VaultUpdated | VaultDeleted | VaultRecovered | VaultPurged;
+export const VAULT_EVENT_TYPES: readonly VaultEvent['type'][] = ['VaultCreated', 'VaultUpdated', 'VaultDeleted', 'VaultRecovered', 'VaultPurged'];
+
+export const vaultStreamId = (nameKey: string): string => `vault-${nameKey}`;
+
+const seconds = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0;
+const days = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 7 && (x as number) <= 90;
+
+export function registerVaultEvents(r: EventRegistry): EventRegistry {
+  return r
+    .define({
+      type: 'VaultCreated',
+      schemaVersion: 1,
+      validate: v.object({ vaultId: v.nonEmpty, name: v.nonEmpty, tenantId: v.nonEmpty, retentionDays: days, purgeProtection: v.boolean, tags: v.record, created: seconds }),
+    })
+    .define({ type: 'VaultUpdated', schemaVersion: 1, validate: v.object({ tags: v.record, purgeProtection: v.boolean, updated: seconds }) })
+    .define({ type: 'VaultDeleted', schemaVersion: 1, validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }) })
+    .define({ type: 'VaultRecovered', schemaVersion: 1, validate: v.object({ recoveredDate: seconds }) })
+    .define({ type: 'VaultPurged', schemaVersion: 1, validate: v.object({ vaultId: v.nonEmpty, purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' }) });
+}
