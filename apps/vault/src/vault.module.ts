@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { EVENT_STORE, EventRegistry, EventStore, registerLifecycleEvents, SpineModule } from '#libs/eventstore';
+import { AuditWriter, EVENT_STORE, EventRegistry, EventStore, registerLifecycleEvents, SpineModule, type AuditSink } from '#libs/eventstore';
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
-import { GroupCommitAuditWriter, type AuditSink } from './adapters/persistence/audit-records.writer.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
 import { AccessControl } from './application/access/access-control.js';
@@ -43,7 +42,7 @@ export function vaultEventRegistry(): EventRegistry {
 }
 
 function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
-  const auditWriter = new GroupCommitAuditWriter(apiDb, runtime.service);
+  const auditWriter = new AuditWriter(apiDb, runtime.service);
   const config = runtime.config;
   const access = new AccessControl(config.VAULT_TENANT_ID);
   const identityEvents = new IdentityEventsConsumer(runtime.kafka, () => runtime.admin(), access, runtime.logger.child({ component: 'identity-events' }));

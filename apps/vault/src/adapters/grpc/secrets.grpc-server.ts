@@ -17,7 +17,7 @@ import { recoveryLevelOf } from '../../domain/vault/vault.decider.js';
 import { HttpProblem, toProblem } from '../http/azure-errors.js';
 import type { TokenAuthenticator } from '../http/token-auth.js';
 import { resolveVaultHost } from '../http/vault-host.js';
-import type { AuditSink } from '../persistence/audit-records.writer.js';
+import type { AuditSink } from '#libs/eventstore';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { ReflectionService } from './reflection.service.js';
 

@@ -7,7 +7,7 @@ import type { AccessControl } from '../../application/access/access-control.js';
 import type { Caller } from '../../application/access/caller.js';
 import { RequestAudit } from '../../application/audit/request-audit.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
-import type { AuditSink } from '../persistence/audit-records.writer.js';
+import type { AuditSink } from '#libs/eventstore';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { queryOf, requireApiVersion } from './api-version.js';
 import { fromFastifyError, HttpProblem, toProblem } from './azure-errors.js';
