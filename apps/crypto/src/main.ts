@@ -1,14 +1,8 @@
-import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/eventstore';
-import { runMain, startService } from '#libs/platform';
-import { cryptoSchema } from './config/crypto.config.js';
-import { CryptoModule } from './crypto.module.js';
+import { runMain } from '#libs/platform';
+import { startCryptoService } from './crypto.app.js';
 
 runMain('crypto', async () => {
-  const service = await startService({
-    name: 'crypto',
-    schema: cryptoSchema,
-    portOf: (c) => c.CRYPTO_PORT,
-    module: (runtime) => CryptoModule.register(runtime),
-  });
-  await recordServiceStarted(service.app.get<EventStore>(EVENT_STORE), 'crypto', process.env.npm_package_version ?? '0.1.0');
+  const service = await startCryptoService();
+  // Operator seal: drops every cached key and KEK and closes the root until the next restart.
+  process.on('SIGUSR2', () => service.root.seal('sealed by the operator (SIGUSR2); restart the service to unseal', false));
 });

@@ -1,0 +1,83 @@
+import { v, type EventRegistry, type Validator } from '#libs/eventstore';
+import { CURVE_NAMES, KEY_OPERATIONS, KEY_TYPES, type KeyOp, type KeyVersionData } from './key.model.js';
+
+/**
+ * Key lifecycle events (stream `key-{tenant}/{vault}/{name}`, one stream per key name, all
+ * versions). They carry public parts and references only: key material lives wrapped in
+ * the mutable material table (software) or in the token (HSM), so destroying those is
+ * crypto-shredding and the immutable log never yields a key.
+ */
+export type KeyCreated = { readonly type: 'KeyCreated'; readonly data: KeyVersionData };
+/** A new generated version of an existing key. */
+export type KeyVersionAdded = { readonly type: 'KeyVersionAdded'; readonly data: KeyVersionData };
+export type KeyImported = { readonly type: 'KeyImported'; readonly data: KeyVersionData & { readonly importedFrom: 'jwk' | 'byok' } };
+export type KeyUpdated = {
+  readonly type: 'KeyUpdated';
+  readonly data: {
+    readonly version: string;
+    readonly enabled: boolean;
+    readonly notBefore: number | null;
+    readonly expires: number | null;
+    readonly keyOps: readonly KeyOp[];
+    readonly updated: number;
+  };
+};
+/** Purge: every version's material and token objects are destroyed. */
+export type KeyDestroyed = { readonly type: 'KeyDestroyed'; readonly data: { readonly versions: readonly string[]; readonly destroyed: number } };
+
+export type KeyEvent = KeyCreated | KeyVersionAdded | KeyImported | KeyUpdated | KeyDestroyed;
+
+const oneOf = (values: readonly string[]) => (x: unknown): boolean => typeof x === 'string' && values.includes(x);
+const unixOrNull = v.nullable(v.int);
+const publicKey = (x: unknown): boolean => {
+  if (x === null) return true;
+  if (typeof x !== 'object' || Array.isArray(x)) return false;
+  const o = x as Record<string, unknown>;
+  if (o.kty === 'RSA') return v.nonEmpty(o.n) && v.nonEmpty(o.e) && Object.keys(o).length === 3;
+  if (o.kty === 'EC') return oneOf(CURVE_NAMES)(o.crv) && v.nonEmpty(o.x) && v.nonEmpty(o.y) && Object.keys(o).length === 4;
+  return false;
+};
+
+const versionShape = {
+  tenant: v.nonEmpty,
+  vault: v.nonEmpty,
+  name: v.nonEmpty,
+  version: v.nonEmpty,
+  kty: oneOf(KEY_TYPES),
+  hsm: v.boolean,
+  sizeBits: v.int,
+  crv: v.nullable(oneOf(CURVE_NAMES)),
+  keyOps: v.arrayOf(oneOf(KEY_OPERATIONS)),
+  enabled: v.boolean,
+  notBefore: unixOrNull,
+  expires: unixOrNull,
+  exportable: v.boolean,
+  publicKey,
+  materialId: v.nonEmpty,
+  created: v.int,
+};
+
+/** Refuses any field beyond the declared ones: nothing unplanned (material above all) gets into the log. */
+function closed(shape: Record<string, (x: unknown) => boolean>): Validator {
+  const base = v.object(shape);
+  return (data) => {
+    const problems = [...base(data)];
+    if (typeof data === 'object' && data !== null) {
+      for (const k of Object.keys(data)) if (!(k in shape)) problems.push(`${k} is not an allowed field`);
+    }
+    return problems;
+  };
+}
+
+export function registerKeyEvents(registry: EventRegistry): EventRegistry {
+  return registry
+    .define({ type: 'KeyCreated', schemaVersion: 1, validate: closed(versionShape) })
+    .define({ type: 'KeyVersionAdded', schemaVersion: 1, validate: closed(versionShape) })
+    .define({ type: 'KeyImported', schemaVersion: 1, validate: closed({ ...versionShape, importedFrom: oneOf(['jwk', 'byok']) }) })
+    .define({
+      type: 'KeyUpdated',
+      schemaVersion: 1,
+      validate: closed({ version: v.nonEmpty, enabled: v.boolean, notBefore: unixOrNull, expires: unixOrNull, keyOps: v.arrayOf(oneOf(KEY_OPERATIONS)), updated: v.int }),
+    })
+    .define({ type: 'KeyDestroyed', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), destroyed: v.int }) });
+}

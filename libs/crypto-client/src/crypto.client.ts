@@ -1,0 +1,212 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import grpc, { type ChannelOptions, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+import { keyledgerHome } from '#libs/platform';
+import { CRYPTO_ERROR_TRAILER, CryptoError, CryptoErrorCode, GrpcStatus, isCryptoErrorCode } from './crypto.errors.js';
+import {
+  CRYPTO_GRPC_MAX_MESSAGE_BYTES,
+  CRYPTO_PROTO_LOADER_OPTIONS,
+  CRYPTO_PROTO_PACKAGE,
+  CRYPTO_PROTO_PATH,
+  CRYPTO_SERVICE_NAME,
+  DEFAULT_CRYPTO_GRPC_ADDRESS,
+} from './crypto.proto.js';
+import type {
+  CreateKeyRequest,
+  DecryptDataKeyRequest,
+  DecryptDataKeyResponse,
+  DestroyDataKeysRequest,
+  DestroyDataKeysResponse,
+  DestroyKeyRequest,
+  DestroyKeyResponse,
+  GenerateDataKeyRequest,
+  GenerateDataKeyResponse,
+  GetKeyRequest,
+  HealthResponse,
+  ImportKeyRequest,
+  KeyOperationRequest,
+  KeyOperationResponse,
+  KeyResponse,
+  OpenBackupRequest,
+  OpenBackupResponse,
+  RandomBytesRequest,
+  RandomBytesResponse,
+  SealBackupRequest,
+  SealBackupResponse,
+  UpdateKeyRequest,
+} from './crypto.types.js';
+
+/** Client certificate, key and the CA that signs the crypto service's certificate (PEM). */
+export interface CryptoClientTls {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+export interface CryptoClientOptions {
+  /** host:port of the crypto gRPC endpoint; default `localhost:9445`. */
+  readonly address?: string;
+  /** Mutual TLS material (the dev CA's server.crt/server.key serve as client certificate too). */
+  readonly tls: CryptoClientTls;
+  /** Per-call deadline unless a call sets its own; default 10 s. */
+  readonly deadlineMs?: number;
+  /** Extra grpc-js channel options (e.g. `grpc.ssl_target_name_override`). */
+  readonly channelOptions?: ChannelOptions;
+}
+
+export interface CallOptions {
+  readonly deadlineMs?: number;
+}
+
+type Callback<T> = (err: ServiceError | null, res?: T) => void;
+type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<unknown>) => grpc.ClientUnaryCall;
+
+let serviceConstructor: ServiceClientConstructor | undefined;
+
+function cryptoServiceConstructor(): ServiceClientConstructor {
+  if (!serviceConstructor) {
+    const definition = protoLoader.loadSync(CRYPTO_PROTO_PATH, CRYPTO_PROTO_LOADER_OPTIONS);
+    let node: unknown = grpc.loadPackageDefinition(definition);
+    for (const part of [...CRYPTO_PROTO_PACKAGE.split('.'), CRYPTO_SERVICE_NAME]) node = (node as Record<string, unknown>)[part];
+    if (typeof node !== 'function') throw new Error(`${CRYPTO_PROTO_PACKAGE}.${CRYPTO_SERVICE_NAME} not found in ${CRYPTO_PROTO_PATH}`);
+    serviceConstructor = node as ServiceClientConstructor;
+  }
+  return serviceConstructor;
+}
+
+/** Turns a gRPC failure into a CryptoError with the service's stable code. */
+export function toCryptoError(err: ServiceError): CryptoError {
+  const raw = err.metadata?.get(CRYPTO_ERROR_TRAILER)[0];
+  const trailer = typeof raw === 'string' ? raw : raw?.toString('utf8');
+  const status = typeof err.code === 'number' ? err.code : GrpcStatus.UNKNOWN;
+  const code = isCryptoErrorCode(trailer)
+    ? trailer
+    : status === GrpcStatus.INTERNAL || status === GrpcStatus.UNKNOWN
+      ? CryptoErrorCode.Internal
+      : CryptoErrorCode.Unavailable;
+  return new CryptoError(code, status, err.details || err.message);
+}
+
+/**
+ * Typed, Promise-based client of the crypto service (gRPC over mutual TLS). One method per
+ * RPC; bytes are Buffers; failures reject with `CryptoError { code, grpcStatus, message }`.
+ * One instance per process is enough (it multiplexes over one HTTP/2 connection); `close()`
+ * it on shutdown.
+ */
+export class CryptoClient {
+  readonly address: string;
+  private readonly client: Client;
+  private readonly deadlineMs: number;
+
+  constructor(options: CryptoClientOptions) {
+    this.address = options.address ?? DEFAULT_CRYPTO_GRPC_ADDRESS;
+    this.deadlineMs = options.deadlineMs ?? 10_000;
+    const Service = cryptoServiceConstructor();
+    const credentials = grpc.credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert);
+    this.client = new Service(this.address, credentials, {
+      'grpc.max_receive_message_length': CRYPTO_GRPC_MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': CRYPTO_GRPC_MAX_MESSAGE_BYTES,
+      'grpc.keepalive_time_ms': 30_000,
+      ...options.channelOptions,
+    });
+  }
+
+  /** TLS material from PEM files. */
+  static fromFiles(options: { address?: string; caFile: string; certFile: string; keyFile: string; deadlineMs?: number }): CryptoClient {
+    return new CryptoClient({
+      ...(options.address !== undefined ? { address: options.address } : {}),
+      ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+      tls: { ca: readFileSync(options.caFile), cert: readFileSync(options.certFile), key: readFileSync(options.keyFile) },
+    });
+  }
+
+  /** The local development CA under `<KEYLEDGER_HOME>/tls` (ca.crt, server.crt, server.key). */
+  static forDevCa(options: { address?: string; home?: string; deadlineMs?: number } = {}): CryptoClient {
+    const dir = join(options.home ?? keyledgerHome(), 'tls');
+    return CryptoClient.fromFiles({
+      ...options,
+      caFile: join(dir, 'ca.crt'),
+      certFile: join(dir, 'server.crt'),
+      keyFile: join(dir, 'server.key'),
+    });
+  }
+
+  generateDataKey(request: GenerateDataKeyRequest, options?: CallOptions): Promise<GenerateDataKeyResponse> {
+    return this.call('generateDataKey', request, options);
+  }
+  decryptDataKey(request: DecryptDataKeyRequest, options?: CallOptions): Promise<DecryptDataKeyResponse> {
+    return this.call('decryptDataKey', request, options);
+  }
+  destroyDataKeys(request: DestroyDataKeysRequest, options?: CallOptions): Promise<DestroyDataKeysResponse> {
+    return this.call('destroyDataKeys', request, options);
+  }
+  sealBackup(request: SealBackupRequest, options?: CallOptions): Promise<SealBackupResponse> {
+    return this.call('sealBackup', request, options);
+  }
+  openBackup(request: OpenBackupRequest, options?: CallOptions): Promise<OpenBackupResponse> {
+    return this.call('openBackup', request, options);
+  }
+  createKey(request: CreateKeyRequest, options?: CallOptions): Promise<KeyResponse> {
+    return this.call('createKey', request, options);
+  }
+  importKey(request: ImportKeyRequest, options?: CallOptions): Promise<KeyResponse> {
+    return this.call('importKey', request, options);
+  }
+  getKey(request: GetKeyRequest, options?: CallOptions): Promise<KeyResponse> {
+    return this.call('getKey', request, options);
+  }
+  updateKey(request: UpdateKeyRequest, options?: CallOptions): Promise<KeyResponse> {
+    return this.call('updateKey', request, options);
+  }
+  encrypt(request: KeyOperationRequest, options?: CallOptions): Promise<KeyOperationResponse> {
+    return this.call('encrypt', request, options);
+  }
+  decrypt(request: KeyOperationRequest, options?: CallOptions): Promise<KeyOperationResponse> {
+    return this.call('decrypt', request, options);
+  }
+  wrapKey(request: KeyOperationRequest, options?: CallOptions): Promise<KeyOperationResponse> {
+    return this.call('wrapKey', request, options);
+  }
+  unwrapKey(request: KeyOperationRequest, options?: CallOptions): Promise<KeyOperationResponse> {
+    return this.call('unwrapKey', request, options);
+  }
+  sign(request: KeyOperationRequest, options?: CallOptions): Promise<KeyOperationResponse> {
+    return this.call('sign', request, options);
+  }
+  verify(request: KeyOperationRequest, options?: CallOptions): Promise<KeyOperationResponse> {
+    return this.call('verify', request, options);
+  }
+  getRandomBytes(request: RandomBytesRequest, options?: CallOptions): Promise<RandomBytesResponse> {
+    return this.call('getRandomBytes', request, options);
+  }
+  destroyKey(request: DestroyKeyRequest, options?: CallOptions): Promise<DestroyKeyResponse> {
+    return this.call('destroyKey', request, options);
+  }
+  health(options?: CallOptions): Promise<HealthResponse> {
+    return this.call('health', {}, options);
+  }
+
+  /** Resolves once the channel is connected (or rejects at the deadline). */
+  waitForReady(timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(new CryptoError(CryptoErrorCode.Unavailable, GrpcStatus.UNAVAILABLE, err.message)) : resolve()));
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private call<T>(method: string, request: object, options: CallOptions = {}): Promise<T> {
+    const fn = (this.client as unknown as Record<string, UnaryMethod>)[method];
+    if (typeof fn !== 'function') return Promise.reject(new Error(`crypto client: unknown RPC ${method}`));
+    const deadline = Date.now() + (options.deadlineMs ?? this.deadlineMs);
+    return new Promise<T>((resolve, reject) => {
+      fn.call(this.client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+        if (err) reject(toCryptoError(err));
+        else resolve(res as T);
+      });
+    });
+  }
+}
