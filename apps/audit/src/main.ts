@@ -1,14 +1,52 @@
 import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/eventstore';
 import { runMain, startService } from '#libs/platform';
-import { auditSchema } from './config/audit.config.js';
+import { auditResource, auditSchema } from './config/audit.config.js';
+import { AUDIT_COMPONENTS, type AuditComponents } from './audit.components.js';
 import { AuditModule } from './audit.module.js';
+import { registerAuditRoutes } from './adapters/http/audit.routes.js';
 
-runMain('audit', async () => {
+// The instance name is also the service name: schema, consumer groups and record source.
+// (Validated with the rest of the configuration by startService.)
+const instance = process.env.AUDIT_INSTANCE || 'audit';
+
+runMain(instance, async () => {
   const service = await startService({
-    name: 'audit',
+    name: instance,
     schema: auditSchema,
     portOf: (c) => c.AUDIT_PORT,
     module: (runtime) => AuditModule.register(runtime),
+    bodyLimit: 64 * 1024,
+    health: (_runtime, app) => {
+      const c = app.get<AuditComponents>(AUDIT_COMPONENTS);
+      return {
+        ledger: async () => {
+          if (!c.consumer.isRunning) throw new Error('ledger consumer not running');
+          return `${c.consumer.stats.appended} appended, ${c.consumer.stats.duplicates} duplicates since start`;
+        },
+        rbac: async () => {
+          if (!c.rbac.isReady) throw new Error('identity events not replayed yet');
+          return `${c.rbac.appliedCount} identity events applied`;
+        },
+      };
+    },
+    configure: (fastify, runtime, app) => {
+      const c = app.get<AuditComponents>(AUDIT_COMPONENTS);
+      const config = runtime.config;
+      registerAuditRoutes(fastify, {
+        auth: c.auth,
+        writer: c.writer,
+        search: c.search,
+        verify: c.verify,
+        ledger: c.ledger,
+        ledgerService: c.ledgerService,
+        reindex: c.reindex,
+        signer: c.signer,
+        source: instance,
+        identityUrl: config.IDENTITY_URL,
+        resource: auditResource(config),
+        challengeTenant: () => config.AUDIT_TENANT_ID || c.rbac.defaultTenant || 'organizations',
+      });
+    },
   });
-  await recordServiceStarted(service.app.get<EventStore>(EVENT_STORE), 'audit', process.env.npm_package_version ?? '0.1.0');
+  await recordServiceStarted(service.app.get<EventStore>(EVENT_STORE), instance, process.env.npm_package_version ?? '0.1.0');
 });

@@ -8,3 +8,4 @@ export * from './bearer.js';
 export * from './jwks.source.js';
 export * from './jwks.cache.js';
 export * from './token.verifier.js';
+export * from './rbac-read-model.consumer.js';

@@ -1,0 +1,333 @@
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { buildBearerChallenge, KeyledgerAuditDataActions, type Principal } from '#libs/auth';
+import { newAuditRecord, type AuditRecord } from '#libs/contracts';
+import { AuditUnavailableError, DomainError, type AuditWriter } from '#libs/eventstore';
+import { currentContext } from '#libs/platform';
+import { toAuditDocument } from '../../domain/audit-document.js';
+import type { LedgerService } from '../../application/ledger.service.js';
+import type { ReindexService, ReindexTarget } from '../../application/reindex.service.js';
+import type { AuditSearchService, UsageDimension } from '../../application/search.service.js';
+import type { VerifyService } from '../../application/verify.service.js';
+import type { CheckpointSigner } from '../../application/checkpoint-signer.js';
+import type { LedgerRepository } from '../persistence/ledger.repository.js';
+import { HttpError, type AuditAuthorizer, type AuditDataAction, type AuthorizedCaller } from './audit-auth.js';
+import { choice, intParam, one, parseTime, timeWindow, type Query } from './query-params.js';
+
+export type AuditRoutesDeps = {
+  readonly auth: AuditAuthorizer;
+  readonly writer: AuditWriter;
+  readonly search: AuditSearchService;
+  readonly verify: VerifyService;
+  readonly ledger: LedgerRepository;
+  readonly ledgerService: LedgerService;
+  readonly reindex: ReindexService;
+  readonly signer: CheckpointSigner;
+  /** Source name in this API's own audit records (the instance name). */
+  readonly source: string;
+  readonly identityUrl: string;
+  readonly resource: string;
+  /** Tenant for the 401 challenge and for records of unauthenticated calls. */
+  readonly challengeTenant: () => string;
+};
+
+type Outcome = {
+  readonly status: number;
+  readonly body?: unknown;
+  /** Non-sensitive facts for the request's own audit record (counts, verify verdict). */
+  readonly extra?: Record<string, string>;
+  /** Streams instead of a body, after the audit record is durable. */
+  readonly stream?: (reply: FastifyReply) => void;
+};
+
+type Handler = (req: FastifyRequest, caller: AuthorizedCaller) => Promise<Outcome>;
+
+const STATUS_BY_CODE: Readonly<Record<string, number>> = { BadParameter: 400, Conflict: 409, NotFound: 404 };
+
+/**
+ * The audit API (https://localhost:8444): search, usage, a record with its chain proof,
+ * verify, live tail, reindex. Every request — allowed, denied or failed — leaves its own audit
+ * record, made durable before the answer leaves (fail closed: 503 and no data otherwise).
+ */
+export function registerAuditRoutes(fastify: FastifyInstance, d: AuditRoutesDeps): void {
+  const { auth } = d;
+  const Read = KeyledgerAuditDataActions.readRecords;
+  const Verify = KeyledgerAuditDataActions.verify;
+
+  const route = (method: 'GET' | 'POST', url: string, operation: string, action: AuditDataAction, handler: Handler): void => {
+    fastify.route({
+      method,
+      url,
+      handler: async (req, reply) => {
+        const started = performance.now();
+        let principal: Principal | undefined;
+        let caller: AuthorizedCaller | undefined;
+        let outcome: Outcome;
+        let errorCode: string | undefined;
+        let challenge = false;
+        try {
+          principal = await auth.authenticate(req);
+          caller = await auth.authorize(principal, action);
+          outcome = await handler(req, caller);
+        } catch (err) {
+          const e = toHttpError(err);
+          if (e.status >= 500 && !(err instanceof HttpError)) req.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit API request failed');
+          errorCode = e.code;
+          challenge = e.challenge;
+          outcome = { status: e.status, body: { error: { code: e.code, message: e.message } } };
+        }
+        const record = auditRecordOf(d, req, operation, started, outcome, principal, caller, errorCode);
+        try {
+          await d.writer.write(record);
+        } catch (err) {
+          req.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit record of an audit API request could not be made durable');
+          const message = err instanceof AuditUnavailableError ? 'The audit log is unavailable; the request was not served.' : 'The request could not be audited.';
+          return reply.code(503).header('cache-control', 'no-store').send({ error: { code: 'AuditUnavailable', message } });
+        }
+        if (challenge) reply.header('www-authenticate', buildBearerChallenge({ authority: d.identityUrl, tenantId: d.challengeTenant(), resource: d.resource }));
+        if (outcome.stream && outcome.status === 200) {
+          outcome.stream(reply);
+          return reply;
+        }
+        return reply.code(outcome.status).header('cache-control', 'no-store').send(outcome.body ?? {});
+      },
+    });
+  };
+
+  route('GET', '/audit/records', 'AuditRecordSearch', Read, async (req, caller) => {
+    const q = req.query as Query;
+    const tenant = auth.tenantScope(caller, one(q, 'tenant'), true);
+    const page = await d.search.search({
+      tenant,
+      ...optional('object', one(q, 'object')),
+      ...optional('principal', one(q, 'principal')),
+      ...optional('operation', one(q, 'operation')),
+      ...optional('outcome', choice(q, 'outcome', ['success', 'failure'] as const)),
+      ...optional('vault', one(q, 'vault')),
+      ...optional('service', one(q, 'service')),
+      ...optional('text', one(q, 'q')),
+      ...timeWindow(q),
+      pageSize: intParam(q, 'pageSize', 50, 1, 1_000),
+      order: choice(q, 'order', ['asc', 'desc'] as const) ?? 'desc',
+      ...optional('continuationToken', one(q, 'continuationToken')),
+    });
+    const nextLink = page.continuationToken ? nextLinkOf(req, page.continuationToken) : null;
+    return { status: 200, body: { value: page.value, nextLink, total: page.total }, extra: { results: String(page.value.length) } };
+  });
+
+  route('GET', '/audit/records/:id', 'AuditRecordGet', Read, async (req, caller) => {
+    const id = (req.params as { id: string }).id;
+    const entry = id.length <= 200 ? await d.ledger.entryByRecordId(id) : undefined;
+    if (!entry) throw new HttpError(404, 'RecordNotFound', `no audit record ${id.slice(0, 200)} in the ledger`);
+    // Another tenant's record is "not found" for anyone but the operator tenant.
+    if (entry.chain !== caller.principal.tenantId && !caller.operator) throw new HttpError(404, 'RecordNotFound', `no audit record ${id} in the ledger`);
+    const record = JSON.parse(entry.record) as AuditRecord;
+    const proof = await d.verify.proof(entry);
+    return {
+      status: 200,
+      body: {
+        record,
+        document: toAuditDocument(record, { chain: entry.chain, seq: entry.seq, hash: entry.hash, appendedAt: entry.appendedAt }),
+        ledger: { chain: entry.chain, seq: entry.seq, appendedAt: entry.appendedAt, entryDigest: entry.entryDigest, prevHash: entry.prevHash, hash: entry.hash },
+        proof: { algorithm: 'keyledger-audit-chain-v1', path: proof.path, checkpoint: proof.checkpoint, publicKey: proof.publicKey, verified: proof.verified, ...(proof.note ? { note: proof.note } : {}) },
+      },
+      extra: { recordId: entry.recordId },
+    };
+  });
+
+  route('GET', '/audit/usage', 'AuditUsageQuery', Read, async (req, caller) => {
+    const q = req.query as Query;
+    const tenant = auth.tenantScope(caller, one(q, 'tenant'), true);
+    const byRaw = one(q, 'by') ?? 'key,principal,operation';
+    const by = byRaw.split(',').map((s) => s.trim().toLowerCase());
+    for (const b of by) if (!['key', 'principal', 'operation'].includes(b)) throw new HttpError(400, 'BadParameter', '"by" lists key, principal and/or operation');
+    const window = timeWindow(q);
+    const report = await d.search.usage({
+      tenant,
+      ...(window.from || window.to ? window : { from: new Date(Date.now() - 3_600_000) }),
+      by: by as UsageDimension[],
+      size: intParam(q, 'size', 10, 1, 500),
+      ...optional('object', one(q, 'object')),
+      ...optional('principal', one(q, 'principal')),
+      ...optional('operation', one(q, 'operation')),
+      ...optional('outcome', choice(q, 'outcome', ['success', 'failure'] as const)),
+      ...optional('vault', one(q, 'vault')),
+      ...optional('service', one(q, 'service')),
+      ...optional('collection', choice(q, 'collection', ['secrets', 'keys', 'certificates'] as const)),
+    });
+    return { status: 200, body: report, extra: { total: String(report.total) } };
+  });
+
+  route('GET', '/audit/objects', 'AuditObjectList', Read, async (req, caller) => {
+    const q = req.query as Query;
+    const tenant = auth.tenantScope(caller, one(q, 'tenant'), true);
+    const value = await d.search.objects({
+      tenant,
+      size: intParam(q, 'size', 100, 1, 1_000),
+      ...optional('vault', one(q, 'vault')),
+      ...optional('kind', choice(q, 'kind', ['vault', 'secret', 'key', 'certificate', 'secrets', 'keys', 'certificates'] as const)),
+      ...optional('name', one(q, 'name')),
+      ...optional('status', choice(q, 'status', ['active', 'deleted', 'purged'] as const)),
+    });
+    return { status: 200, body: { value }, extra: { results: String(value.length) } };
+  });
+
+  route('POST', '/audit/verify', 'AuditVerify', Verify, async (req, caller) => {
+    const b = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+    const str = (k: string): string | undefined => (typeof b[k] === 'string' && b[k] !== '' ? (b[k] as string) : undefined);
+    const tenant = auth.tenantScope(caller, str('tenant'), false);
+    const from = parseTime(str('from'), 'from');
+    const to = parseTime(str('to'), 'to');
+    const result = await d.verify.verify({ chain: tenant, ...(from ? { from } : {}), ...(to ? { to } : {}) });
+    return { status: 200, body: result, extra: { verified: String(result.ok), records: String(result.records), ...(result.brokenLink ? { brokenAtSeq: String(result.brokenLink.seq) } : {}) } };
+  });
+
+  route('GET', '/audit/chains', 'AuditChainList', Read, async (_req, caller) => {
+    const heads = await d.ledger.heads();
+    const value = caller.operator ? heads : heads.filter((h) => h.chain === caller.principal.tenantId);
+    return { status: 200, body: { value } };
+  });
+
+  route('GET', '/audit/checkpoints', 'AuditCheckpointList', Read, async (req, caller) => {
+    const q = req.query as Query;
+    const tenant = auth.tenantScope(caller, one(q, 'tenant'), false);
+    return { status: 200, body: { value: await d.ledger.listCheckpoints(tenant, intParam(q, 'limit', 20, 1, 1_000)) } };
+  });
+
+  route('GET', '/audit/signing-keys', 'AuditSigningKeyList', Read, async () => ({ status: 200, body: { provider: d.signer.provider, keys: await d.signer.publicJwks() } }));
+
+  route('POST', '/audit/reindex', 'AuditReindex', Verify, async (req) => {
+    const b = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+    const target = (b['target'] ?? 'all') as string;
+    if (!['records', 'objects', 'all'].includes(target)) throw new HttpError(400, 'BadParameter', '"target" must be records, objects or all');
+    const job = d.reindex.start(target as ReindexTarget);
+    return { status: 202, body: job, extra: { job: job.id, target } };
+  });
+
+  route('GET', '/audit/reindex/:id', 'AuditReindexStatus', Verify, async (req) => {
+    const job = d.reindex.get((req.params as { id: string }).id);
+    if (!job) throw new HttpError(404, 'NotFound', 'no such reindex job on this instance');
+    return { status: 200, body: job };
+  });
+
+  route('GET', '/audit/stream', 'AuditRecordStream', Read, async (req, caller) => {
+    const q = req.query as Query;
+    const chain = auth.tenantScope(caller, one(q, 'tenant'), false);
+    const lastEventId = req.headers['last-event-id'];
+    let fromSeq: number;
+    if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) fromSeq = Number(lastEventId) + 1;
+    else if (one(q, 'fromSeq')) fromSeq = intParam(q, 'fromSeq', 1, 1, Number.MAX_SAFE_INTEGER);
+    else {
+      const { from } = timeWindow(q);
+      const head = await d.ledger.head(chain);
+      const range = from ? await d.ledger.seqRange(chain, from, undefined) : undefined;
+      fromSeq = range ? range.fromSeq : (head?.seq ?? 0) + 1;
+    }
+    return { status: 200, extra: { fromSeq: String(fromSeq) }, stream: (reply) => streamChain(reply, d, chain, fromSeq) };
+  });
+}
+
+/** Server-sent events: every ledger entry of the chain from `fromSeq` on, as ECS documents, live. */
+function streamChain(reply: FastifyReply, d: AuditRoutesDeps, chain: string, fromSeq: number): void {
+  reply.hijack();
+  const raw = reply.raw;
+  const headers: Record<string, string> = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (typeof v === 'string') headers[k] = v;
+  raw.writeHead(200, headers);
+  raw.write(`: streaming chain ${chain} from seq ${fromSeq}\n\n`);
+  let cursor = fromSeq - 1;
+  let busy = false;
+  let again = false;
+  let closed = false;
+  const pump = async (): Promise<void> => {
+    if (closed) return;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      for (;;) {
+        const page = await d.ledger.entries(chain, cursor + 1, Number.MAX_SAFE_INTEGER, 500);
+        if (page.length === 0 || closed) break;
+        for (const e of page) {
+          const doc = toAuditDocument(JSON.parse(e.record) as AuditRecord, { chain: e.chain, seq: e.seq, hash: e.hash, appendedAt: e.appendedAt });
+          raw.write(`id: ${e.seq}\nevent: record\ndata: ${JSON.stringify(doc)}\n\n`);
+        }
+        cursor = page[page.length - 1]!.seq;
+      }
+    } catch {
+      // the next wake-up or poll retries
+    } finally {
+      busy = false;
+      if (again && !closed) {
+        again = false;
+        void pump();
+      }
+    }
+  };
+  const onAppended = (chains: readonly string[]): void => {
+    if (chains.includes(chain)) void pump();
+  };
+  d.ledgerService.events.on('appended', onAppended);
+  const poll = setInterval(() => void pump(), 1_000);
+  const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+  const close = (): void => {
+    closed = true;
+    clearInterval(poll);
+    clearInterval(keepAlive);
+    d.ledgerService.events.off('appended', onAppended);
+  };
+  raw.on('close', close);
+  void pump();
+}
+
+function auditRecordOf(d: AuditRoutesDeps, req: FastifyRequest, operation: string, started: number, o: Outcome, principal: Principal | undefined, caller: AuthorizedCaller | undefined, errorCode: string | undefined): AuditRecord {
+  const tls = req.raw.socket as TLSSocket;
+  const protocol = typeof tls.getProtocol === 'function' ? tls.getProtocol() : null;
+  const host = req.headers.host ?? 'localhost';
+  return newAuditRecord({
+    tenant: principal?.tenantId ?? d.challengeTenant(),
+    source: d.source,
+    resourceId: `https://${host}${req.routeOptions?.url ?? req.url.split('?')[0]}`.slice(0, 1024),
+    operationName: operation,
+    operationVersion: '1.0',
+    resultType: o.status < 400 ? 'Success' : 'Failure',
+    resultSignature: String(o.status),
+    ...(errorCode ? { resultDescription: errorCode } : {}),
+    durationMs: Math.round(performance.now() - started),
+    callerIpAddress: req.ip,
+    correlationId: currentContext()?.correlationId ?? '',
+    identity: principal ? { oid: principal.objectId, tid: principal.tenantId, idtyp: principal.idType, ...(principal.appId ? { appid: principal.appId } : {}), ...(principal.upn ? { upn: principal.upn } : {}) } : {},
+    properties: {
+      requestUri: `https://${host}${req.url}`.slice(0, 2048),
+      httpMethod: req.method,
+      ...(caller ? { isRbacAuthorized: true } : principal ? { isRbacAuthorized: false } : {}),
+      ...(caller?.assignmentId ? { appliedAssignmentId: caller.assignmentId } : {}),
+      ...(req.headers['user-agent'] ? { clientInfo: String(req.headers['user-agent']).slice(0, 200) } : {}),
+      ...(protocol ? { tlsVersion: protocol } : {}),
+      ...(errorCode ? { errorCode } : {}),
+      ...(o.extra ? { extra: o.extra } : {}),
+    },
+  });
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return new HttpError(STATUS_BY_CODE[err.code] ?? 400, err.code, err.message);
+  const meta = (err as { meta?: { statusCode?: number } } | null)?.meta;
+  if (meta !== undefined || (err instanceof Error && /ECONNREFUSED|ConnectionError|NoLivingConnections/.test(`${err.name} ${err.message}`))) {
+    return new HttpError(503, 'SearchUnavailable', 'the search index is unavailable; the ledger is not affected (verify and record lookups still work)');
+  }
+  return new HttpError(500, 'InternalError', 'internal error');
+}
+
+function nextLinkOf(req: FastifyRequest, token: string): string {
+  const url = new URL(`https://${req.headers.host ?? 'localhost'}${req.url}`);
+  url.searchParams.set('continuationToken', token);
+  return url.toString();
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,291 @@
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { deadLetterTopic, parseEnvelope, type AuditRecord } from '#libs/contracts';
+import { backoffDelay, DLQ_HEADERS, ensureTopics, isTransientInfrastructureError, retryPolicy, type RetryPolicy } from '#libs/messaging';
+import { counter, histogram, type Database, type Sql } from '#libs/platform';
+import { auditRecordProblems, redactRecord } from '../../domain/redaction.js';
+
+/** Appends a batch of fresh records inside the inbox transaction; its writes commit with the inbox rows or not at all. */
+export type AuditBatchHandler = (records: readonly AuditRecord[], tx: Sql) => Promise<void>;
+
+export type AuditRecordsConsumerOptions = {
+  readonly kafka: Kafka;
+  readonly db: Database;
+  readonly topic: string;
+  readonly group: string;
+  /** Name in the inbox table (default: the group). */
+  readonly consumerName?: string;
+  readonly handler: AuditBatchHandler;
+  /** Called after a batch committed (wake the indexer, the checkpointer, tails). */
+  readonly afterCommit?: (records: readonly AuditRecord[]) => void;
+  /** Records per transaction, at most. */
+  readonly maxBatch: number;
+  /** Where a group without committed offsets starts (default: the beginning). */
+  readonly fromBeginning?: boolean;
+  readonly retry?: Partial<RetryPolicy>;
+  readonly logger: Logger;
+};
+
+export type AuditConsumerStats = { received: number; appended: number; duplicates: number; deadLettered: number; redacted: number; batches: number };
+
+const batchSeconds = histogram('keyledger_audit_ledger_batch_seconds', 'One ledger transaction (inbox + chain append + usage), by size', ['size'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+const sizeBucket = (n: number): string => (n <= 10 ? '1-10' : n <= 100 ? '11-100' : n <= 500 ? '101-500' : '501+');
+const consumed = counter('keyledger_audit_records_consumed_total', 'Audit records taken from Kafka by the ledger, by outcome', ['outcome']);
+
+class HandlerFailure extends Error {
+  constructor(readonly original: unknown) {
+    super('ledger append failed');
+    this.name = 'HandlerFailure';
+  }
+}
+
+type Parsed = { readonly message: KafkaMessage; readonly record?: AuditRecord; readonly problem?: string };
+
+/**
+ * The ledger's consumer of the audit topic: the inbox pattern of libs/messaging's
+ * InboxConsumer (same `inbox` table, same dead-letter topic and headers, same retry policy),
+ * applied to a whole Kafka batch per PostgreSQL transaction instead of one message per
+ * transaction — the ledger must sustain thousands of records a second on one partition (one
+ * chain per tenant keeps a tenant's records on one partition), and a per-message transaction
+ * plus offset commit tops out well below that.
+ *
+ * Per chunk (≤ maxBatch messages): parse and check each envelope (bad ones go to the
+ * dead-letter topic at once); in one transaction insert the record ids into the inbox
+ * (a conflict = already handled, skipped) and hand the fresh records to the handler; commit;
+ * then commit the Kafka offset past the chunk. A crash anywhere before the offset commit
+ * redelivers the chunk and the inbox turns it into a no-op — each record lands once.
+ * Database trouble is retried without limit; a handler failure is retried, then the chunk is
+ * split into single records so one poison record is dead-lettered and the rest land.
+ */
+export class AuditRecordsConsumer {
+  readonly stats: AuditConsumerStats = { received: 0, appended: 0, duplicates: 0, deadLettered: 0, redacted: 0, batches: 0 };
+  readonly deadLetterTopic: string;
+  private readonly consumerName: string;
+  private readonly retry: RetryPolicy;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private running = false;
+  private joined: Promise<void> | undefined;
+
+  constructor(private readonly o: AuditRecordsConsumerOptions) {
+    this.consumerName = o.consumerName ?? o.group;
+    this.deadLetterTopic = deadLetterTopic(o.topic, o.group);
+    this.retry = retryPolicy(o.retry);
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { kafka } = this.o;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, [this.o.topic, this.deadLetterTopic]);
+    } finally {
+      await admin.disconnect();
+    }
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({
+      groupId: this.o.group,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      retry: {
+        retries: 10,
+        restartOnFailure: async (err) => {
+          this.o.logger.warn({ errorClass: err.name }, 'ledger consumer crashed; restarting');
+          return true;
+        },
+      },
+    });
+    this.joined = new Promise((resolve) => {
+      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+    });
+    await producer.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.o.topic], fromBeginning: this.o.fromBeginning ?? true });
+    this.producer = producer;
+    this.consumer = consumer;
+    this.running = true;
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.eachBatch(p) });
+    this.o.logger.info({ topic: this.o.topic, group: this.o.group }, 'ledger consumer started');
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  async ready(): Promise<void> {
+    await this.joined;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    this.consumer = undefined;
+    this.producer = undefined;
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const alive = (): boolean => isRunning() && !isStale() && this.running;
+    let handled: string | undefined;
+    let committed: string | undefined;
+    let lastCommitAt = Date.now();
+    // The inbox makes redelivery harmless, so the offset is committed once per fetched batch
+    // (and every second within a long one) rather than after every transaction.
+    const commit = async (): Promise<void> => {
+      if (handled === undefined || handled === committed) return;
+      const offset = handled;
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(offset) + 1n).toString() }]);
+      committed = offset;
+      lastCommitAt = Date.now();
+    };
+    try {
+      for (let i = 0; i < batch.messages.length; i += this.o.maxBatch) {
+        if (!alive()) return;
+        const chunk = batch.messages.slice(i, i + this.o.maxBatch);
+        const done = await this.processChunk(batch.topic, batch.partition, chunk, heartbeat, alive);
+        if (!done) return; // stopping: the rest stays uncommitted and comes back
+        handled = chunk[chunk.length - 1]!.offset;
+        resolveOffset(handled);
+        if (Date.now() - lastCommitAt >= 1_000) await commit();
+        await heartbeat();
+      }
+    } finally {
+      if (this.running) await commit().catch(() => undefined);
+    }
+  }
+
+  private async processChunk(topic: string, partition: number, chunk: readonly KafkaMessage[], heartbeat: () => Promise<void>, alive: () => boolean): Promise<boolean> {
+    this.stats.received += chunk.length;
+    const parsed = chunk.map((m) => this.parse(m));
+    for (const p of parsed) if (p.problem) await this.deadLetter(topic, partition, p.message, p.problem, 0, 'invalid-record');
+    const good = parsed.filter((p): p is Parsed & { record: AuditRecord } => p.record !== undefined);
+    if (good.length === 0) return true;
+    let failures = 0;
+    let infra = 0;
+    for (;;) {
+      try {
+        await this.commitRecords(good.map((g) => g.record));
+        return true;
+      } catch (err) {
+        const cause = err instanceof HandlerFailure ? err.original : err;
+        if (!(err instanceof HandlerFailure) || isTransientInfrastructureError(cause)) {
+          infra++;
+          const delay = backoffDelay({ ...this.retry, maxMs: Math.max(this.retry.maxMs, 5_000) }, infra);
+          this.o.logger.warn({ partition, records: good.length, errorClass: errorClass(cause), code: codeOf(cause), retryInMs: delay }, 'ledger transaction failed; retrying');
+          if (!(await this.pause(delay, heartbeat, alive))) return false;
+          continue;
+        }
+        failures++;
+        if (failures < this.retry.attempts) {
+          const delay = backoffDelay(this.retry, failures);
+          this.o.logger.warn({ partition, records: good.length, errorClass: errorClass(cause), code: codeOf(cause), attempt: failures, retryInMs: delay }, 'ledger append failed; retrying');
+          if (!(await this.pause(delay, heartbeat, alive))) return false;
+          continue;
+        }
+        if (good.length === 1) {
+          await this.deadLetter(topic, partition, good[0]!.message, errorClass(cause), failures, 'handler-failed', good[0]!.record.id);
+          return true;
+        }
+        // Isolate the poison record: one transaction per record, each with its own retries.
+        for (const g of good) {
+          if (!(await this.processChunk(topic, partition, [g.message], heartbeat, alive))) return false;
+          this.stats.received--;
+        }
+        return true;
+      }
+    }
+  }
+
+  private async commitRecords(records: readonly AuditRecord[]): Promise<void> {
+    const s = this.o.db.schema;
+    const started = performance.now();
+    const fresh = await this.o.db.transaction(async (tx) => {
+      const rows = await tx.query<{ event_id: string }>(
+        `INSERT INTO ${s}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
+        [this.consumerName, [...new Set(records.map((r) => r.id))]],
+      );
+      const ids = new Set(rows.map((r) => r.event_id));
+      const seen = new Set<string>();
+      const list = records.filter((r) => ids.has(r.id) && !seen.has(r.id) && (seen.add(r.id), true));
+      try {
+        await this.o.handler(list, tx);
+      } catch (err) {
+        throw new HandlerFailure(err);
+      }
+      return list;
+    });
+    batchSeconds.observe({ size: sizeBucket(records.length) }, (performance.now() - started) / 1000);
+    this.stats.batches++;
+    this.stats.appended += fresh.length;
+    this.stats.duplicates += records.length - fresh.length;
+    consumed.inc({ outcome: 'appended' }, fresh.length);
+    if (records.length > fresh.length) consumed.inc({ outcome: 'duplicate' }, records.length - fresh.length);
+    if (fresh.length > 0) this.o.afterCommit?.(fresh);
+  }
+
+  private parse(message: KafkaMessage): Parsed {
+    let data: unknown;
+    try {
+      data = parseEnvelope(message.value).data;
+    } catch {
+      return { message, problem: 'invalid-envelope' };
+    }
+    const problems = auditRecordProblems(data);
+    if (problems.length > 0) {
+      this.o.logger.error({ offset: message.offset, problems }, 'not an audit record v1; dead-lettered');
+      return { message, problem: 'invalid-record' };
+    }
+    const { record, redacted } = redactRecord(data as AuditRecord);
+    if (redacted.length > 0) {
+      this.stats.redacted++;
+      consumed.inc({ outcome: 'redacted' });
+      this.o.logger.error({ recordId: record.id, source: record.source, fields: redacted }, 'audit record carried sensitive fields; their values were redacted before chaining');
+    }
+    return { message, record };
+  }
+
+  private async pause(ms: number, heartbeat: () => Promise<void>, alive: () => boolean): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (!alive()) return false;
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, until - Date.now()))));
+      await heartbeat();
+    }
+    return alive();
+  }
+
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, errClass: string, attempts: number, reason: string, recordId?: string): Promise<void> {
+    const producer = this.producer;
+    if (!producer) throw new Error('consumer not started');
+    const headers: IHeaders = {
+      ...(message.headers ?? {}),
+      [DLQ_HEADERS.originalTopic]: topic,
+      [DLQ_HEADERS.originalPartition]: String(partition),
+      [DLQ_HEADERS.originalOffset]: message.offset,
+      [DLQ_HEADERS.errorClass]: errClass,
+      [DLQ_HEADERS.attempts]: String(attempts),
+      [DLQ_HEADERS.consumer]: this.consumerName,
+      [DLQ_HEADERS.time]: new Date().toISOString(),
+    };
+    await producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+    this.stats.deadLettered++;
+    consumed.inc({ outcome: 'dead-lettered' });
+    this.o.logger.error({ recordId, partition, offset: message.offset, attempts, reason, deadLetterTopic: this.deadLetterTopic }, 'audit message sent to the dead-letter topic');
+  }
+}
+
+function errorClass(err: unknown): string {
+  if (err instanceof Error) return err.constructor.name || err.name;
+  return typeof err;
+}
+
+function codeOf(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}

@@ -1,0 +1,178 @@
+import type { Client as EsClient, estypes } from '@elastic/elasticsearch';
+import { DomainError } from '#libs/eventstore';
+import type { AuditDocument } from '../domain/audit-document.js';
+import type { ObjectDocument } from '../projections/object-state/object-index.definition.js';
+
+/** `*` = every tenant (deployment operators only). */
+export type TenantScope = string;
+
+export type RecordQuery = {
+  readonly tenant: TenantScope;
+  /** Object name, `vault/collection/name`, or an object id (URL). */
+  readonly object?: string;
+  /** Principal object id, app id or UPN. */
+  readonly principal?: string;
+  /** Operation name, e.g. SecretGet, Authentication. */
+  readonly operation?: string;
+  readonly outcome?: 'success' | 'failure';
+  readonly vault?: string;
+  /** Producing service: identity, vault, crypto, audit. */
+  readonly service?: string;
+  readonly from?: Date;
+  readonly to?: Date;
+  /** Free text over the searchable fields. */
+  readonly text?: string;
+  readonly pageSize: number;
+  readonly order: 'asc' | 'desc';
+  readonly continuationToken?: string;
+};
+
+export type RecordPage = { readonly value: readonly AuditDocument[]; readonly continuationToken: string | null; readonly total: number };
+
+export type UsageDimension = 'key' | 'principal' | 'operation';
+
+export type UsageQuery = Omit<RecordQuery, 'pageSize' | 'order' | 'continuationToken'> & {
+  readonly by: readonly UsageDimension[];
+  readonly size: number;
+  /** Only objects of this collection (secrets, keys, certificates). */
+  readonly collection?: string;
+};
+
+export type UsageBucket = { readonly key: string; readonly count: number; readonly success: number; readonly failure: number; readonly lastAt: string | null };
+export type UsageReport = {
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly total: number;
+  readonly byKey?: readonly UsageBucket[];
+  readonly byPrincipal?: readonly UsageBucket[];
+  readonly byOperation?: readonly UsageBucket[];
+};
+
+const DIMENSION_FIELD: Readonly<Record<UsageDimension, string>> = { key: 'keyledger.object.ref', principal: 'user.id', operation: 'event.action' };
+
+/** Searches and aggregations over the audit alias (Elasticsearch), and object state over the objects alias. */
+export class AuditSearchService {
+  constructor(
+    private readonly es: EsClient,
+    private readonly alias: string,
+    private readonly objectsAlias: string,
+  ) {}
+
+  async search(q: RecordQuery): Promise<RecordPage> {
+    const after = q.continuationToken ? decodeToken(q.continuationToken) : undefined;
+    const res = await this.es.search<AuditDocument>({
+      index: this.alias,
+      size: q.pageSize,
+      query: { bool: { filter: this.filters(q), ...(q.text ? { must: [freeText(q.text)] } : {}) } },
+      sort: [{ '@timestamp': { order: q.order } }, { 'event.id': { order: q.order } }],
+      ...(after ? { search_after: after } : {}),
+      track_total_hits: 10_000,
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    });
+    const hits = res.hits.hits;
+    const value = hits.map((h) => h._source!).filter(Boolean);
+    const last = hits[hits.length - 1];
+    const total = typeof res.hits.total === 'number' ? res.hits.total : (res.hits.total?.value ?? value.length);
+    return { value, continuationToken: hits.length === q.pageSize && last?.sort ? encodeToken(last.sort) : null, total };
+  }
+
+  async usage(q: UsageQuery): Promise<UsageReport> {
+    const filters = this.filters(q);
+    if (q.collection) filters.push({ term: { 'keyledger.object.collection': q.collection.toLowerCase() } });
+    const bucketAggs = (field: string): estypes.AggregationsAggregationContainer => ({
+      terms: { field, size: q.size },
+      aggs: { outcome: { terms: { field: 'event.outcome', size: 2 } }, last: { max: { field: '@timestamp' } } },
+    });
+    const aggs: Record<string, estypes.AggregationsAggregationContainer> = {};
+    for (const d of q.by) aggs[d] = bucketAggs(DIMENSION_FIELD[d]);
+    const res = await this.es.search({ index: this.alias, size: 0, query: { bool: { filter: filters } }, aggs, track_total_hits: true, ignore_unavailable: true, allow_no_indices: true });
+    const read = (name: string): UsageBucket[] => {
+      const agg = (res.aggregations as Record<string, { buckets?: { key: string; doc_count: number; outcome: { buckets: { key: string; doc_count: number }[] }; last: { value: number | null } }[] }> | undefined)?.[name];
+      return (agg?.buckets ?? []).map((b) => ({
+        key: String(b.key),
+        count: b.doc_count,
+        success: b.outcome.buckets.find((o) => o.key === 'success')?.doc_count ?? 0,
+        failure: b.outcome.buckets.find((o) => o.key === 'failure')?.doc_count ?? 0,
+        lastAt: b.last.value !== null ? new Date(b.last.value).toISOString() : null,
+      }));
+    };
+    const total = typeof res.hits.total === 'number' ? res.hits.total : (res.hits.total?.value ?? 0);
+    return {
+      from: q.from?.toISOString() ?? null,
+      to: q.to?.toISOString() ?? null,
+      total,
+      ...(q.by.includes('key') ? { byKey: read('key') } : {}),
+      ...(q.by.includes('principal') ? { byPrincipal: read('principal') } : {}),
+      ...(q.by.includes('operation') ? { byOperation: read('operation') } : {}),
+    };
+  }
+
+  async objects(q: { tenant: TenantScope; vault?: string; kind?: string; name?: string; status?: string; size: number }): Promise<ObjectDocument[]> {
+    const filter: estypes.QueryDslQueryContainer[] = [];
+    if (q.tenant !== '*') filter.push({ term: { tenant: q.tenant } });
+    if (q.vault) filter.push({ term: { vault: q.vault.toLowerCase() } });
+    if (q.kind) filter.push({ term: { kind: q.kind.toLowerCase().replace(/s$/, '') } });
+    if (q.name) filter.push({ term: { name: q.name.toLowerCase() } });
+    if (q.status) filter.push({ term: { status: q.status } });
+    const res = await this.es.search<ObjectDocument>({ index: this.objectsAlias, size: q.size, query: { bool: { filter } }, sort: [{ ref: 'asc' }], ignore_unavailable: true, allow_no_indices: true });
+    return res.hits.hits.map((h) => h._source!).filter(Boolean);
+  }
+
+  private filters(q: Omit<RecordQuery, 'pageSize' | 'order' | 'continuationToken'>): estypes.QueryDslQueryContainer[] {
+    const f: estypes.QueryDslQueryContainer[] = [];
+    if (q.tenant !== '*') f.push({ term: { 'keyledger.tenant': q.tenant } });
+    if (q.object) {
+      const o = q.object;
+      f.push({
+        bool: {
+          minimum_should_match: 1,
+          should: [
+            { term: { 'keyledger.object.name': { value: o, case_insensitive: true } } },
+            { term: { 'keyledger.object.ref': { value: o, case_insensitive: true } } },
+            { term: { 'keyledger.object.id': { value: o } } },
+            ...(o.startsWith('https://') ? [{ prefix: { 'keyledger.object.id': { value: o } } }] : []),
+          ],
+        },
+      });
+    }
+    if (q.principal) {
+      const p = q.principal;
+      f.push({
+        bool: {
+          minimum_should_match: 1,
+          should: [
+            { term: { 'user.id': { value: p, case_insensitive: true } } },
+            { term: { 'azure.identity.oid': { value: p, case_insensitive: true } } },
+            { term: { 'azure.identity.appid': { value: p, case_insensitive: true } } },
+            { term: { 'user.name': { value: p, case_insensitive: true } } },
+          ],
+        },
+      });
+    }
+    if (q.operation) f.push({ term: { 'event.action': { value: q.operation, case_insensitive: true } } });
+    if (q.outcome) f.push({ term: { 'event.outcome': q.outcome } });
+    if (q.vault) f.push({ term: { 'keyledger.vault': { value: q.vault, case_insensitive: true } } });
+    if (q.service) f.push({ term: { 'service.name': q.service } });
+    if (q.from || q.to) f.push({ range: { '@timestamp': { ...(q.from ? { gte: q.from.toISOString() } : {}), ...(q.to ? { lte: q.to.toISOString() } : {}) } } });
+    return f;
+  }
+}
+
+function freeText(text: string): estypes.QueryDslQueryContainer {
+  return { simple_query_string: { query: text, fields: ['keyledger.text'], default_operator: 'and', lenient: true } };
+}
+
+function encodeToken(sort: readonly unknown[]): string {
+  return Buffer.from(JSON.stringify(sort), 'utf8').toString('base64url');
+}
+
+function decodeToken(token: string): estypes.SortResults {
+  try {
+    const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string' || typeof x === 'number')) return v as estypes.SortResults;
+  } catch {
+    // fall through
+  }
+  throw new DomainError('BadParameter', 'continuationToken is not valid');
+}

@@ -1,0 +1,145 @@
+import { verify as verifySignature, type KeyObject } from 'node:crypto';
+import { counter } from '#libs/platform';
+import { ChainVerifier, type BrokenLink } from '../domain/chain-verifier.js';
+import { checkpointSigningInput, type SignedCheckpoint } from '../domain/checkpoint.js';
+import { foldDigests, type LedgerEntry, type ProofStep } from '../domain/hash-chain.js';
+import type { LedgerRepository } from '../adapters/persistence/ledger.repository.js';
+import type { CheckpointSigner } from './checkpoint-signer.js';
+
+export type VerifyRequest = {
+  readonly chain: string;
+  /** Ledger-time bounds (inclusive); the whole chain when omitted. */
+  readonly from?: Date;
+  readonly to?: Date;
+};
+
+export type VerifyResult = {
+  readonly ok: boolean;
+  readonly chain: string;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly records: number;
+  readonly checkpoints: number;
+  readonly head: { readonly seq: number; readonly hash: string } | null;
+  /** True when the range starts after seq 1: its first link is checked against the stored hash before it. */
+  readonly anchored: boolean;
+  readonly brokenLink?: BrokenLink & { readonly recordIdSource?: 'ledger' | 'search-index' };
+};
+
+export type RecordProof = {
+  readonly entry: Omit<LedgerEntry, 'record'>;
+  /** Digests of the entries after the record up to the sealing checkpoint's head. */
+  readonly path: readonly ProofStep[];
+  readonly checkpoint: SignedCheckpoint | null;
+  readonly publicKey: Record<string, unknown> | null;
+  /** The record's own digest and link recompute, the path folds to the checkpoint's head hash, and its signature verifies. */
+  readonly verified: boolean;
+  readonly note?: string;
+};
+
+/** Finds the id of a record that is gone from the ledger (the search index still has a copy). */
+export type MissingRecordLookup = (chain: string, seq: number) => Promise<string | undefined>;
+
+const verifications = counter('keyledger_audit_verifications_total', 'Chain verifications run, by result', ['result']);
+const PAGE = 2_000;
+
+export class VerifyService {
+  constructor(
+    private readonly ledger: LedgerRepository,
+    private readonly signer: CheckpointSigner,
+    private readonly lookupMissing?: MissingRecordLookup,
+  ) {}
+
+  async verify(req: VerifyRequest): Promise<VerifyResult> {
+    const chain = req.chain;
+    const head = await this.ledger.head(chain);
+    const range = await this.ledger.seqRange(chain, req.from, req.to);
+    if (!head || !range || range.fromSeq > range.toSeq) {
+      verifications.inc({ result: 'ok' });
+      return { ok: true, chain, fromSeq: range?.fromSeq ?? 0, toSeq: range?.toSeq ?? 0, records: 0, checkpoints: 0, head: head ? { seq: head.seq, hash: head.hash } : null, anchored: false };
+    }
+    const { fromSeq, toSeq } = range;
+    const toHead = toSeq >= head.seq;
+    const anchor = fromSeq > 1 ? await this.ledger.entryAt(chain, fromSeq - 1) : undefined;
+    // Checkpoints are read past toSeq when the range ends at the head: one that names a seq the
+    // ledger no longer has reveals removed tail records.
+    const checkpoints = await this.ledger.checkpointsInRange(chain, fromSeq, toHead ? Number.MAX_SAFE_INTEGER : toSeq);
+    const first = checkpoints[0];
+    const previousCheckpoint = first && first.number > 1 ? await this.ledger.checkpoint(chain, first.number - 1) : undefined;
+    const keys = await this.trustedKeys([...checkpoints, ...(previousCheckpoint ? [previousCheckpoint] : [])]);
+    const verifier = new ChainVerifier({
+      chain,
+      fromSeq,
+      ...(anchor ? { anchorHash: anchor.hash } : {}),
+      checkpoints,
+      ...(previousCheckpoint ? { previousCheckpoint } : {}),
+      checkSignature: (cp) => checkCheckpointSignature(cp, keys.get(cp.keyId)),
+    });
+    let broken: BrokenLink | undefined;
+    for (let at = fromSeq; at <= toSeq && !broken; ) {
+      const page = await this.ledger.entries(chain, at, toSeq, PAGE);
+      if (page.length === 0) break;
+      broken = verifier.feed(page);
+      at = page[page.length - 1]!.seq + 1;
+    }
+    broken ??= verifier.finish(toHead ? { seq: head.seq, hash: head.hash } : undefined);
+    if (!broken && !toHead && verifier.lastSeq < toSeq) {
+      broken = { kind: 'RecordMissing', chain, seq: verifier.lastSeq + 1, recordId: null, reason: `records after seq ${verifier.lastSeq} up to seq ${toSeq} are missing` };
+    }
+    let brokenLink: VerifyResult['brokenLink'];
+    if (broken) {
+      brokenLink = { ...broken, ...(broken.recordId ? { recordIdSource: 'ledger' as const } : {}) };
+      if (!broken.recordId && this.lookupMissing) {
+        const id = await this.lookupMissing(chain, broken.seq).catch(() => undefined);
+        if (id) brokenLink = { ...broken, recordId: id, recordIdSource: 'search-index', reason: `${broken.reason} (the search index names the record at seq ${broken.seq}: ${id})` };
+      }
+    }
+    verifications.inc({ result: brokenLink ? 'broken' : 'ok' });
+    return {
+      ok: !brokenLink,
+      chain,
+      fromSeq,
+      toSeq,
+      records: verifier.records,
+      checkpoints: verifier.checkpointsVerified,
+      head: { seq: head.seq, hash: head.hash },
+      anchored: fromSeq > 1,
+      ...(brokenLink ? { brokenLink } : {}),
+    };
+  }
+
+  /** A record's chain proof: its entry, the digests up to the next signed checkpoint, that checkpoint and its key. */
+  async proof(entry: LedgerEntry): Promise<RecordProof> {
+    const cp = await this.ledger.checkpointCovering(entry.chain, entry.seq);
+    const { record: _record, ...meta } = entry;
+    void _record;
+    if (!cp) {
+      const head = await this.ledger.head(entry.chain);
+      const path = head ? await this.ledger.proofSteps(entry.chain, entry.seq, head.seq) : [];
+      return { entry: meta, path, checkpoint: null, publicKey: null, verified: false, note: 'not yet sealed by a signed checkpoint; the path runs to the current chain head' };
+    }
+    const path = await this.ledger.proofSteps(entry.chain, entry.seq, cp.headSeq);
+    const key = await this.signer.trustedPublicKey(cp.keyId);
+    const selfOk = new ChainVerifier({ chain: entry.chain, fromSeq: entry.seq, anchorHash: entry.prevHash, checkpoints: [], checkSignature: () => 'valid' }).feed([entry]) === undefined;
+    const folded = foldDigests(entry.hash, path);
+    const verified = selfOk && folded === cp.headHash && checkCheckpointSignature(cp, key) === 'valid';
+    return { entry: meta, path, checkpoint: cp, publicKey: key ? (key.export({ format: 'jwk' }) as Record<string, unknown>) : null, verified };
+  }
+
+  private async trustedKeys(checkpoints: readonly SignedCheckpoint[]): Promise<Map<string, KeyObject | undefined>> {
+    const keys = new Map<string, KeyObject | undefined>();
+    for (const id of new Set(checkpoints.map((c) => c.keyId))) keys.set(id, await this.signer.trustedPublicKey(id));
+    return keys;
+  }
+}
+
+export function checkCheckpointSignature(cp: SignedCheckpoint, key: KeyObject | undefined): 'valid' | 'invalid' | 'untrusted-key' {
+  if (!key) return 'untrusted-key';
+  try {
+    const sig = Buffer.from(cp.signature, 'base64url');
+    if (sig.length !== 64) return 'invalid';
+    return verifySignature('sha256', checkpointSigningInput(cp), { key, dsaEncoding: 'ieee-p1363' }, sig) ? 'valid' : 'invalid';
+  } catch {
+    return 'invalid';
+  }
+}

@@ -1,0 +1,168 @@
+import type { estypes } from '@elastic/elasticsearch';
+
+/**
+ * The composable index template of the audit-record indices `<alias>-v<generation>-YYYY.MM`:
+ * a settings component and an ECS mappings component, composed by one index template.
+ * `dynamic: false` keeps unknown fields in `_source` without mapping them, so a new record
+ * property can never break indexing or explode the mapping. Everything a query, the API or a
+ * Kibana saved object uses is mapped explicitly here.
+ */
+const keyword: estypes.MappingProperty = { type: 'keyword', ignore_above: 1024 };
+/** Kept in `_source` (the record as received) but not indexed: it duplicates an ECS field above. */
+const stored: estypes.MappingProperty = { type: 'keyword', index: false, doc_values: false };
+const storedLong: estypes.MappingProperty = { type: 'long', index: false, doc_values: false };
+
+/**
+ * A keyword that is also copied into the free-text catch-all `keyledger.text`. Only the fields
+ * people type free text about (operation, reason, URL, error, object, caller, correlation id):
+ * every copy costs indexing time at thousands of records a second.
+ */
+const searchable = (): estypes.MappingProperty => ({ type: 'keyword', ignore_above: 1024, copy_to: ['keyledger.text'] });
+
+export const AUDIT_MAPPINGS: estypes.MappingTypeMapping = {
+  dynamic: false,
+  date_detection: false,
+  properties: {
+    '@timestamp': { type: 'date' },
+    event: {
+      properties: {
+        id: keyword,
+        action: searchable(),
+        kind: keyword,
+        category: keyword,
+        type: keyword,
+        outcome: keyword,
+        duration: { type: 'long' },
+        ingested: { type: 'date' },
+        provider: keyword,
+        dataset: keyword,
+        module: keyword,
+        reason: searchable(),
+      },
+    },
+    user: { properties: { id: searchable(), name: keyword, domain: keyword } },
+    source: { properties: { ip: { type: 'ip', ignore_malformed: true }, address: keyword } },
+    http: { properties: { request: { properties: { method: keyword } }, response: { properties: { status_code: { type: 'long' } } } } },
+    url: { properties: { original: searchable() } },
+    user_agent: { properties: { original: keyword } },
+    tls: { properties: { version: keyword } },
+    error: { properties: { code: searchable() } },
+    service: { properties: { name: keyword } },
+    keyledger: {
+      properties: {
+        tenant: keyword,
+        chain: keyword,
+        seq: { type: 'long' },
+        hash: keyword,
+        correlation_id: searchable(),
+        vault: keyword,
+        object: {
+          properties: {
+            kind: keyword,
+            collection: keyword,
+            name: keyword,
+            version: keyword,
+            ref: searchable(),
+            id: keyword,
+          },
+        },
+        algorithm: keyword,
+        is_rbac_authorized: { type: 'boolean' },
+        applied_assignment_id: keyword,
+        /** Catch-all for free-text search (filled by copy_to, not in _source). */
+        text: { type: 'text' },
+      },
+    },
+    // The Azure AuditEvent record as received. Fields that duplicate an ECS field are kept in
+    // _source only (search those through their ECS name); the rest is indexed.
+    azure: {
+      properties: {
+        schemaVersion: { type: 'integer', index: false, doc_values: false },
+        id: stored,
+        time: { type: 'date', index: false, doc_values: false },
+        tenant: stored,
+        source: stored,
+        resourceId: keyword,
+        operationName: keyword,
+        operationVersion: keyword,
+        category: stored,
+        resultType: keyword,
+        resultSignature: keyword,
+        resultDescription: stored,
+        durationMs: storedLong,
+        callerIpAddress: stored,
+        correlationId: stored,
+        identity: { properties: { oid: keyword, appid: keyword, tid: keyword, upn: keyword, idtyp: keyword } },
+        properties: {
+          properties: {
+            requestUri: stored,
+            httpMethod: stored,
+            id: stored,
+            algorithm: stored,
+            isRbacAuthorized: { type: 'boolean', index: false, doc_values: false },
+            appliedAssignmentId: stored,
+            clientInfo: stored,
+            tlsVersion: stored,
+            errorCode: stored,
+            vault: keyword,
+            collection: keyword,
+            objectName: keyword,
+            objectVersion: keyword,
+            extra: { type: 'flattened' },
+          },
+        },
+      },
+    },
+  },
+};
+
+export type AuditTemplateOptions = {
+  /** Alias readers query; indices are `<alias>-v<generation>-YYYY.MM`. */
+  readonly alias: string;
+  readonly refreshInterval: string;
+  readonly replicas: number;
+};
+
+export const auditIndexPattern = (alias: string): string => `${alias}-v*`;
+
+export function auditComponentTemplates(o: AuditTemplateOptions): { name: string; template: estypes.IndicesIndexState }[] {
+  return [
+    {
+      name: `${o.alias}@settings`,
+      template: { settings: { number_of_shards: 1, number_of_replicas: o.replicas, refresh_interval: o.refreshInterval, 'mapping.total_fields.limit': 2000 } as estypes.IndicesIndexSettings },
+    },
+    { name: `${o.alias}@mappings`, template: { mappings: AUDIT_MAPPINGS } },
+  ];
+}
+
+export function auditIndexTemplate(o: AuditTemplateOptions): estypes.IndicesPutIndexTemplateRequest {
+  return {
+    name: o.alias,
+    index_patterns: [auditIndexPattern(o.alias)],
+    composed_of: auditComponentTemplates(o).map((c) => c.name),
+    priority: 200,
+    _meta: { managed_by: 'keyledger-audit', description: 'Keyledger audit records (ECS + azure.*)' },
+  };
+}
+
+/**
+ * Every mapped field path, e.g. `event.action`, `azure.properties.extra` (objects are not
+ * listed), with its type; `<type>:stored` for fields kept in _source but not indexed (not
+ * searchable, not aggregatable).
+ */
+export function mappedFields(mapping: estypes.MappingTypeMapping = AUDIT_MAPPINGS): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (props: Record<string, estypes.MappingProperty>, prefix: string): void => {
+    for (const [name, p] of Object.entries(props)) {
+      const path = `${prefix}${name}`;
+      const sub = (p as { properties?: Record<string, estypes.MappingProperty> }).properties;
+      if (sub) walk(sub, `${path}.`);
+      else {
+        const type = (p as { type?: string }).type ?? 'object';
+        out.set(path, (p as { index?: boolean }).index === false ? `${type}:stored` : type);
+      }
+    }
+  };
+  walk(mapping.properties ?? {}, '');
+  return out;
+}

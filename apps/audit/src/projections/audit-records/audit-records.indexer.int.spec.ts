@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createEsClient, createLogger, REPO_ROOT } from '#libs/platform';
+import { testDb, testEs, uniqueName, uniqueTenant, type TestDb } from '#libs/testing';
+import { LedgerRepository } from '../../adapters/persistence/ledger.repository.js';
+import type { AuditDocument } from '../../domain/audit-document.js';
+import { sampleRecord } from '../../domain/audit-test.fixtures.js';
+import { AuditRecordsIndexer, EsUnavailableError, type ReindexProgress } from './audit-records.indexer.js';
+
+jest.setTimeout(120_000);
+
+const es = testEs();
+const alias = uniqueName('t_audit_idx').replace(/_/g, '-');
+let t: TestDb;
+let ledger: LedgerRepository;
+let indexer: AuditRecordsIndexer;
+const logger = createLogger('test', 'silent');
+
+beforeAll(async () => {
+  t = await testDb('t_audit_idx');
+  await t.db.migrate(join(REPO_ROOT, 'apps', 'audit', 'migrations'));
+  ledger = new LedgerRepository(t.db);
+  indexer = new AuditRecordsIndexer(t.db, es, { alias, refreshInterval: '100ms', replicas: 0, batchSize: 50 }, logger);
+  await indexer.ensureTemplates();
+});
+
+afterAll(async () => {
+  await es.indices.delete({ index: `${alias}-v*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
+  await es.indices.deleteIndexTemplate({ name: alias }).catch(() => undefined);
+  for (const c of [`${alias}@settings`, `${alias}@mappings`]) await es.cluster.deleteComponentTemplate({ name: c }).catch(() => undefined);
+  await es.close();
+  await t?.drop();
+});
+
+async function append(tenant: string, n: number, batch = 'a'): Promise<string[]> {
+  const records = Array.from({ length: n }, (_, i) => sampleRecord({ n: i, tenant, id: `${tenant}-${batch}${i + 1}`, ...(i % 3 === 0 ? { resultType: 'Failure' as const, resultSignature: '403' } : {}) }));
+  await t.db.transaction((tx) => ledger.append(tx, records));
+  return records.map((r) => r.id);
+}
+
+async function countFor(tenant: string, index = alias): Promise<number> {
+  await es.indices.refresh({ index });
+  return (await es.count({ index, query: { term: { 'keyledger.tenant': tenant } } })).count;
+}
+
+describe('audit records → Elasticsearch (real ES)', () => {
+  it('indexes ledger entries into monthly indices behind the alias, with _id = record id', async () => {
+    const a = uniqueTenant();
+    const b = uniqueTenant();
+    const ids = await append(a, 120);
+    await append(b, 30);
+    await indexer.catchUp();
+    expect(await countFor(a)).toBe(120);
+    expect(await countFor(b)).toBe(30);
+    const doc = await es.get<AuditDocument>({ index: (await indexer.indicesOf(`${alias}-v1`))[0]!, id: ids[0]! });
+    expect(doc._source).toMatchObject({ event: { id: ids[0], action: 'SecretGet', outcome: 'failure' }, keyledger: { tenant: a, chain: a, seq: 1 }, azure: { id: ids[0] } });
+    const mapping = await es.indices.getMapping({ index: alias });
+    expect(Object.values(mapping)[0]?.mappings.properties?.['source']).toMatchObject({ properties: { ip: { type: 'ip' } } });
+    expect(Object.keys(await es.indices.getAlias({ name: alias }))).toEqual([`${alias}-v1-${new Date().getUTCFullYear()}.${String(new Date().getUTCMonth() + 1).padStart(2, '0')}`]);
+  });
+
+  it('replays are idempotent: indexing the same entries again changes no count', async () => {
+    const a = uniqueTenant();
+    await append(a, 10);
+    await indexer.catchUp();
+    await t.db.query(`UPDATE ${t.schema}.search_progress SET seq = 0 WHERE chain = $1`, [a]);
+    await indexer.catchUp();
+    expect(await countFor(a)).toBe(10);
+  });
+
+  it('with Elasticsearch unreachable the ledger keeps its records and the index catches up later', async () => {
+    const down = new AuditRecordsIndexer(t.db, createEsClient('http://127.0.0.1:9'), { alias, refreshInterval: '100ms', replicas: 0 }, logger);
+    const a = uniqueTenant();
+    await append(a, 25);
+    await expect(down.stepLive()).rejects.toBeInstanceOf(EsUnavailableError);
+    expect((await ledger.head(a))?.seq).toBe(25);
+    await indexer.catchUp();
+    expect(await countFor(a)).toBe(25);
+  });
+
+  it('rebuilds into a new generation and moves the alias atomically, reporting progress', async () => {
+    const a = uniqueTenant();
+    await append(a, 40);
+    await indexer.catchUp();
+    await es.indices.refresh({ index: alias });
+    const before = await es.count({ index: alias });
+    const progress: ReindexProgress[] = [];
+    const result = await indexer.rebuild((p) => progress.push(p));
+    expect(result.target).toBe(`${alias}-v2`);
+    expect(progress.at(-1)).toMatchObject({ phase: 'done', projection: 'records' });
+    expect(Object.keys(await es.indices.getAlias({ name: alias })).every((i) => i.startsWith(`${alias}-v2-`))).toBe(true);
+    expect(await indexer.indicesOf(`${alias}-v1`)).toEqual([]);
+    await es.indices.refresh({ index: alias });
+    expect((await es.count({ index: alias })).count).toBe(before.count);
+    // Live indexing continues into the new generation.
+    await append(a, 5, 'b');
+    await indexer.catchUp();
+    expect(await countFor(a)).toBe(45);
+  });
+});

@@ -1,0 +1,401 @@
+import type { Client as EsClient, estypes } from '@elastic/elasticsearch';
+import type { Logger } from 'pino';
+import type { AuditRecord } from '#libs/contracts';
+import { errorType } from '#libs/projections';
+import { counter, histogram, type Database, type Sql } from '#libs/platform';
+import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
+import { auditComponentTemplates, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
+
+export type AuditIndexerOptions = AuditTemplateOptions & {
+  /** Ledger entries per bulk request (default 1000). */
+  readonly batchSize?: number;
+  /** Safety-net poll when no wake-up arrives (default 500 ms). */
+  readonly pollIntervalMs?: number;
+  /** After a wake-up, wait this long for more entries so bulk requests are not tiny (default 50 ms). */
+  readonly lingerMs?: number;
+  readonly maxBackoffMs?: number;
+};
+
+export type ReindexProgress = {
+  readonly projection: 'records' | 'objects';
+  readonly phase: 'replay' | 'final' | 'done';
+  readonly done: number;
+  readonly total: number;
+  readonly perSecond: number;
+  readonly elapsedMs: number;
+  readonly target: string;
+};
+
+type Row = { chain: string; seq: string; record_id: string; appended_at: Date; record: string; hash: string; from_seq: string };
+
+const PROJECTION = 'records';
+const indexed = counter('keyledger_audit_indexed_total', 'Audit records written to Elasticsearch', ['alias']);
+const rejected = counter('keyledger_audit_index_rejections_total', 'Audit records Elasticsearch refused (mapping errors)', ['alias']);
+const bulkSeconds = histogram('keyledger_audit_index_bulk_seconds', 'One indexing step: Elasticsearch bulk requests (concurrent) of up to AUDIT_INDEX_BATCH records', ['alias'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+const indexLag = histogram('keyledger_audit_index_lag_seconds', 'Ledger append to Elasticsearch bulk acknowledgement', ['alias'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30]);
+
+export class EsUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`Elasticsearch unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'EsUnavailableError';
+  }
+}
+
+/**
+ * The Elasticsearch projection of the ledger. Audit records go into monthly indices
+ * `<alias>-v<generation>-YYYY.MM` (month of the ledger append), created from a composable
+ * index template and joined to `<alias>` when the generation is live; `_id` = record id, so a
+ * replay overwrites instead of duplicating. Progress is kept per chain (`search_progress`):
+ * entries of a chain become visible in seq order (appends hold the chain's head lock), so
+ * "everything after seq N" never skips an entry. Elasticsearch down: the ledger keeps
+ * appending, the indexer retries with backoff and catches up from its progress.
+ *
+ * A rebuild (`keyledger audit reindex`) fills generation N+1 side by side, then — holding the
+ * lock the live indexer takes for every batch — catches up the last entries and moves the
+ * alias from generation N's indices to N+1's in one `updateAliases` call.
+ */
+export class AuditRecordsIndexer {
+  readonly alias: string;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private readonly known = new Set<string>();
+  private templatesReady = false;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly es: EsClient,
+    private readonly options: AuditIndexerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.alias = options.alias;
+    this.batchSize = options.batchSize ?? 1_000;
+  }
+
+  private get schema(): string {
+    return this.db.schema;
+  }
+
+  target(generation: number): string {
+    return `${this.alias}-v${generation}`;
+  }
+
+  /** `<target>-YYYY.MM` of the ledger time. */
+  indexFor(target: string, appendedAt: Date): string {
+    return `${target}-${appendedAt.getUTCFullYear()}.${String(appendedAt.getUTCMonth() + 1).padStart(2, '0')}`;
+  }
+
+  async ensureTemplates(): Promise<void> {
+    if (this.templatesReady) return;
+    for (const c of auditComponentTemplates(this.options)) await this.es.cluster.putComponentTemplate({ name: c.name, template: c.template });
+    await this.es.indices.putIndexTemplate(auditIndexTemplate(this.options));
+    this.templatesReady = true;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+  }
+
+  /** New ledger entries were committed (in this process): index them now. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /**
+   * The live loop, pipelined: while one step's bulk requests are in flight, the next step
+   * reads the entries after them (an in-memory cursor) and sends its own, so Elasticsearch is
+   * never idle under load; at most two steps are in flight. Progress still moves strictly in
+   * order — each step commits only after the one before it did — and on any failure the cursor
+   * is dropped and indexing resumes from the committed progress (replays are harmless).
+   */
+  private async run(): Promise<void> {
+    let failures = 0;
+    let cursor = new Map<string, number>();
+    let previous: Promise<void> | undefined;
+    while (this.running) {
+      try {
+        await this.ensureTemplates();
+        const prev = previous;
+        let dispatched!: (n: number) => void;
+        let failedEarly!: (err: unknown) => void;
+        const read = new Promise<number>((resolve, reject) => {
+          dispatched = resolve;
+          failedEarly = reject;
+        });
+        const committed = this.db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
+          const gen = await this.generation(tx);
+          return this.step(tx, this.target(gen), true, {
+            cursor,
+            onRead: (n, next) => {
+              for (const [chain, seq] of next) cursor.set(chain, Math.max(cursor.get(chain) ?? 0, seq));
+              dispatched(n);
+            },
+            // Progress in order: only after the step before this one committed.
+            beforeProgress: async () => {
+              if (prev) await prev;
+            },
+          });
+        });
+        committed.then(dispatched, failedEarly);
+        previous = committed.then(() => undefined);
+        previous.catch(() => undefined);
+        const n = await read;
+        if (n === 0) {
+          await previous;
+          previous = undefined;
+          failures = 0;
+          await this.idle(this.options.pollIntervalMs ?? 500);
+          continue;
+        }
+        if (n < this.batchSize) {
+          // Not a full batch: give the next one time to fill while this one is being indexed.
+          await this.idle(this.options.pollIntervalMs ?? 500);
+          await new Promise((r) => setTimeout(r, this.options.lingerMs ?? 50));
+        }
+        if (prev) await prev;
+        failures = 0;
+      } catch (err) {
+        await previous?.catch(() => undefined);
+        previous = undefined;
+        cursor = new Map();
+        failures++;
+        const delay = Math.min(this.options.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(failures - 1, 10));
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay, failures }, 'audit indexing failed; the ledger keeps the records, retrying');
+        await this.idle(delay);
+      }
+    }
+    await previous?.catch(() => undefined);
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        self.wakeUp = undefined;
+        self.woken = false;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  async generation(sql: Sql = this.db): Promise<number> {
+    await sql.query(`INSERT INTO ${this.schema}.search_generations (projection, generation) VALUES ($1, 1) ON CONFLICT (projection) DO NOTHING`, [PROJECTION]);
+    const rows = await sql.query<{ generation: number }>(`SELECT generation FROM ${this.schema}.search_generations WHERE projection = $1`, [PROJECTION]);
+    return rows[0]!.generation;
+  }
+
+  /** Indexes the next batch into the live generation; returns how many entries it took. */
+  async stepLive(): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
+      const gen = await this.generation(tx);
+      return this.step(tx, this.target(gen), true);
+    });
+  }
+
+  /** Everything committed so far is in the live generation (tests, shutdown). */
+  async catchUp(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.stepLive();
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  private async step(
+    sql: Sql,
+    target: string,
+    live: boolean,
+    pipeline: { cursor?: ReadonlyMap<string, number>; onRead?: (n: number, next: ReadonlyMap<string, number>) => void; beforeProgress?: () => Promise<void> } = {},
+  ): Promise<number> {
+    const s = this.schema;
+    await sql.query(
+      `INSERT INTO ${s}.search_progress (target, chain, seq) SELECT $1, h.chain, 0 FROM ${s}.chain_heads h WHERE h.seq > 0
+       ON CONFLICT (target, chain) DO NOTHING`,
+      [target],
+    );
+    const cursor = [...(pipeline.cursor ?? new Map<string, number>())];
+    const rows = await sql.query<Row>(
+      `SELECT e.chain, e.seq::text, e.record_id, e.appended_at, e.record, e.hash, s.from_seq::text AS from_seq
+         FROM (SELECT p.chain, GREATEST(p.seq, coalesce(c.seq, 0)) AS from_seq
+                 FROM ${s}.search_progress p LEFT JOIN unnest($3::text[], $4::bigint[]) AS c(chain, seq) USING (chain)
+                WHERE p.target = $1) s
+         JOIN ${s}.chain_heads h ON h.chain = s.chain AND h.seq > s.from_seq
+         CROSS JOIN LATERAL (
+           SELECT chain, seq, record_id, appended_at, record, hash FROM ${s}.ledger_entries e
+            WHERE e.chain = s.chain AND e.seq > s.from_seq ORDER BY e.seq LIMIT $2) e
+        ORDER BY e.seq - s.from_seq, e.chain
+        LIMIT $2`,
+      [target, this.batchSize, cursor.map(([c]) => c), cursor.map(([, n]) => n)],
+    );
+    if (rows.length === 0) return 0;
+    // Round-robin over chains (rank within the chain first): every chain advances by a prefix.
+    const next = new Map<string, number>();
+    const take = [...rows].sort((a, b) => (a.chain === b.chain ? Number(a.seq) - Number(b.seq) : a.chain < b.chain ? -1 : 1));
+    for (const r of take) {
+      const expected = next.get(r.chain) ?? Number(r.from_seq) + 1;
+      // Entries of a chain commit in seq order, so a gap here means rows were deleted from the ledger.
+      if (Number(r.seq) !== expected) this.logger.error({ chain: r.chain, missingFromSeq: expected, nextSeq: Number(r.seq) }, 'ledger gap: entries are missing (run keyledger audit verify)');
+      next.set(r.chain, Number(r.seq) + 1);
+    }
+    pipeline.onRead?.(rows.length, new Map([...next].map(([c, n]) => [c, n - 1])));
+    const byIndex = new Map<string, { id: string; doc: AuditDocument }[]>();
+    for (const r of take) {
+      const record = JSON.parse(r.record) as AuditRecord;
+      const doc = toAuditDocument(record, { chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() });
+      const index = this.indexFor(target, r.appended_at);
+      const list = byIndex.get(index) ?? [];
+      list.push({ id: r.record_id, doc });
+      byIndex.set(index, list);
+    }
+    for (const index of byIndex.keys()) await this.ensureIndex(index, live);
+    const operations: (estypes.BulkOperationContainer | AuditDocument)[] = [];
+    for (const [index, docs] of byIndex) for (const d of docs) operations.push({ index: { _index: index, _id: d.id } }, d.doc);
+    // Two bulk requests in flight: the single shard indexes them on two threads. Progress moves
+    // only after both succeeded, so their order does not matter (ids make replays harmless).
+    const half = Math.ceil(operations.length / 4) * 2;
+    const parts = operations.length > 400 ? [operations.slice(0, half), operations.slice(half)] : [operations];
+    let responses: estypes.BulkResponse[];
+    const bulkStarted = performance.now();
+    try {
+      responses = await Promise.all(parts.map((ops) => this.es.bulk({ operations: ops, refresh: false })));
+    } catch (err) {
+      throw new EsUnavailableError(err);
+    }
+    bulkSeconds.observe({ alias: this.alias }, (performance.now() - bulkStarted) / 1000);
+    if (responses.some((r) => r.errors)) {
+      const retry: string[] = [];
+      for (const item of responses.flatMap((r) => r.items)) {
+        const r = item.index;
+        if (!r || r.status < 300) continue;
+        if (r.status === 429 || r.status >= 500) retry.push(r._id ?? '?');
+        else {
+          rejected.inc({ alias: this.alias });
+          this.logger.error({ recordId: r._id, status: r.status, errorType: r.error?.type }, 'Elasticsearch refused an audit record; kept in the ledger, listed in search_rejections');
+          await sql.query(
+            `INSERT INTO ${s}.search_rejections (target, record_id, status, error_type) VALUES ($1, $2, $3, $4) ON CONFLICT (target, record_id) DO UPDATE SET status = EXCLUDED.status, error_type = EXCLUDED.error_type, at = now()`,
+            [target, r._id ?? '?', r.status, r.error?.type ?? 'unknown'],
+          );
+        }
+      }
+      if (retry.length > 0) throw new EsUnavailableError(new Error(`${retry.length} item(s) refused with 429/5xx`));
+    }
+    await pipeline.beforeProgress?.();
+    const chains = [...next.keys()];
+    await sql.query(
+      `UPDATE ${s}.search_progress p SET seq = GREATEST(p.seq, u.seq) FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq) WHERE p.target = $1 AND p.chain = u.chain`,
+      [target, chains, chains.map((c) => next.get(c)! - 1)],
+    );
+    indexed.inc({ alias: this.alias }, take.length);
+    const now = Date.now();
+    for (const r of take) indexLag.observe({ alias: this.alias }, (now - r.appended_at.getTime()) / 1000);
+    return rows.length;
+  }
+
+  private async ensureIndex(index: string, withAlias: boolean): Promise<void> {
+    const key = `${index}|${withAlias}`;
+    if (this.known.has(key)) return;
+    try {
+      await this.es.indices.create({ index, ...(withAlias ? { aliases: { [this.alias]: {} } } : {}), wait_for_active_shards: 1 });
+    } catch (err) {
+      if (errorType(err) !== 'resource_already_exists_exception') throw new EsUnavailableError(err);
+      if (withAlias) await this.es.indices.putAlias({ index, name: this.alias });
+    }
+    this.known.add(key);
+  }
+
+  /** Indices of one generation. */
+  async indicesOf(target: string): Promise<string[]> {
+    const res = await this.es.indices.get({ index: `${target}-*`, allow_no_indices: true, ignore_unavailable: true, expand_wildcards: 'open' });
+    return Object.keys(res).filter((i) => i.startsWith(`${target}-`));
+  }
+
+  /**
+   * Rebuilds the index from the ledger into a new generation and moves the alias to it
+   * atomically; the old generation is deleted afterwards.
+   */
+  async rebuild(onProgress?: (p: ReindexProgress) => void): Promise<{ target: string; previous: string; records: number; durationMs: number }> {
+    await this.ensureTemplates();
+    const started = performance.now();
+    const live = await this.generation();
+    const existing = Object.keys(await this.es.indices.get({ index: `${this.alias}-v*`, allow_no_indices: true, ignore_unavailable: true, expand_wildcards: 'open' }));
+    const gens = existing.map((i) => /-v(\d+)-\d{4}\.\d{2}$/.exec(i)?.[1]).filter((g): g is string => g !== undefined).map(Number);
+    const gen = Math.max(live, ...gens) + 1;
+    const target = this.target(gen);
+    const previous = this.target(live);
+    for (const i of await this.indicesOf(target)) await this.es.indices.delete({ index: i });
+    await this.db.query(`DELETE FROM ${this.schema}.search_progress WHERE target = $1`, [target]);
+    const totalRows = await this.db.query<{ total: string }>(`SELECT coalesce(sum(seq), 0)::text AS total FROM ${this.schema}.chain_heads`);
+    const total = Number(totalRows[0]?.total ?? 0);
+    let done = 0;
+    let lastReport = 0;
+    const report = (phase: ReindexProgress['phase'], force = false): void => {
+      const now = performance.now();
+      if (!onProgress || (!force && now - lastReport < 500)) return;
+      lastReport = now;
+      const elapsedMs = Math.round(now - started);
+      onProgress({ projection: 'records', phase, done, total: Math.max(total, done), perSecond: elapsedMs > 0 ? Math.round((done * 1000) / elapsedMs) : 0, elapsedMs, target });
+    };
+    report('replay', true);
+    for (;;) {
+      const n = await this.db.transaction((tx) => this.step(tx, target, false));
+      done += n;
+      report('replay');
+      if (n === 0) break;
+    }
+    report('final', true);
+    await this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
+      for (;;) {
+        const n = await this.step(tx, target, false);
+        done += n;
+        if (n === 0) break;
+      }
+      const fresh = await this.indicesOf(target);
+      const old = await this.indicesOf(previous);
+      if (fresh.length > 0) await this.es.indices.refresh({ index: fresh });
+      const actions: estypes.IndicesUpdateAliasesAction[] = [...old.map((index) => ({ remove: { index, alias: this.alias } })), ...fresh.map((index) => ({ add: { index, alias: this.alias } }))];
+      if (actions.length > 0) await this.es.indices.updateAliases({ actions });
+      await tx.query(`UPDATE ${this.schema}.search_generations SET generation = $2, updated_at = now() WHERE projection = $1`, [PROJECTION, gen]);
+    });
+    for (const key of [...this.known]) if (key.startsWith(`${target}-`)) this.known.delete(key);
+    for (const i of await this.indicesOf(previous)) await this.es.indices.delete({ index: i }).catch(() => undefined);
+    await this.db.query(`DELETE FROM ${this.schema}.search_progress WHERE target = $1`, [previous]);
+    const durationMs = Math.round(performance.now() - started);
+    done = Math.max(done, 0);
+    report('done', true);
+    this.logger.info({ target, previous, records: done, durationMs }, 'audit index rebuilt; alias moved');
+    return { target, previous, records: done, durationMs };
+  }
+
+  /** The record id the index holds for (chain, seq) — names a record that is gone from the ledger. */
+  async recordIdAt(chain: string, seq: number): Promise<string | undefined> {
+    const res = await this.es.search<AuditDocument>({
+      index: this.alias,
+      size: 1,
+      query: { bool: { filter: [{ term: { 'keyledger.chain': chain } }, { term: { 'keyledger.seq': seq } }] } },
+      _source: ['event.id'],
+    });
+    return res.hits.hits[0]?._source?.event.id;
+  }
+}

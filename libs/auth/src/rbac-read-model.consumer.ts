@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka } from 'kafkajs';
+import { isRbacEventType, InMemoryRoleAssignmentReadModel, type RbacChange } from './assignment.store.js';
+
+/** The identity events a service's authorisation needs (envelope JSON on keyledger.identity.events.v1). */
+export type IdentityTenant = { readonly tenantId: string; readonly name: string; readonly isDefault: boolean };
+
+/** Minimal logger surface (pino-compatible); messages never carry event payloads. */
+export type RbacConsumerLogger = {
+  warn(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+};
+
+export type RbacReadModelConsumerOptions = {
+  readonly kafka: Kafka;
+  /** Default keyledger.identity.events.v1. */
+  readonly topic?: string;
+  /** Prefix of the throwaway consumer group (a fresh group per process: every start replays the topic). */
+  readonly groupPrefix: string;
+  readonly model?: InMemoryRoleAssignmentReadModel;
+  readonly logger?: RbacConsumerLogger;
+};
+
+/**
+ * Keeps an in-memory RBAC read model (and the list of tenants) current from the identity
+ * events topic, for services that authorise data actions (vault, crypto, audit).
+ *
+ * The topic keeps identity events forever, so each process replays it from the beginning
+ * with a consumer group of its own and never commits offsets (the group disappears when the
+ * process stops). The Kafka offset is the change's position: role-assignment events of one
+ * assignment share a stream id, hence a message key and a partition, so their offsets grow in
+ * event order — what `InMemoryRoleAssignmentReadModel.apply` needs to drop redeliveries and
+ * keep deletions final. `ready()` resolves once the replay reached the end of the topic as it
+ * was at start, so a service does not deny everything while it is still catching up.
+ */
+export class RbacReadModelConsumer {
+  readonly model: InMemoryRoleAssignmentReadModel;
+  readonly tenants = new Map<string, IdentityTenant>();
+  readonly topic: string;
+  private consumer: Consumer | undefined;
+  private caughtUp = false;
+  private readonly waiters: (() => void)[] = [];
+  private targets = new Map<number, bigint>();
+  private applied = 0;
+
+  constructor(private readonly options: RbacReadModelConsumerOptions) {
+    this.model = options.model ?? new InMemoryRoleAssignmentReadModel();
+    this.topic = options.topic ?? 'keyledger.identity.events.v1';
+  }
+
+  /** The identity service's default tenant, once its TenantCreated event was seen. */
+  get defaultTenant(): string | undefined {
+    for (const t of this.tenants.values()) if (t.isDefault) return t.tenantId;
+    return undefined;
+  }
+
+  get isReady(): boolean {
+    return this.caughtUp;
+  }
+
+  /** Events applied so far (for metrics and tests). */
+  get appliedCount(): number {
+    return this.applied;
+  }
+
+  async start(): Promise<void> {
+    if (this.consumer) return;
+    const { kafka } = this.options;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const topics = await admin.listTopics();
+      if (topics.includes(this.topic)) {
+        for (const p of await admin.fetchTopicOffsets(this.topic)) {
+          const high = BigInt(p.high);
+          const low = BigInt(p.low);
+          if (high > low) this.targets.set(p.partition, high - 1n);
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    if (this.targets.size === 0) this.markReady();
+    const consumer = kafka.consumer({ groupId: `${this.options.groupPrefix}-rbac-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, retry: { retries: 10, restartOnFailure: async () => true } });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        this.handle(message.value, BigInt(message.offset));
+        const target = this.targets.get(partition);
+        if (target !== undefined && BigInt(message.offset) >= target) {
+          this.targets.delete(partition);
+          if (this.targets.size === 0) this.markReady();
+        }
+      },
+    });
+    this.consumer = consumer;
+  }
+
+  /** Resolves true once caught up with the topic as it was at start, false after `timeoutMs`. */
+  ready(timeoutMs = 10_000): Promise<boolean> {
+    if (this.caughtUp) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+    this.consumer = undefined;
+  }
+
+  /** Applies one identity event (envelope JSON). Exposed for tests; bad events are logged and skipped. */
+  handle(value: Buffer | string | null, position: bigint): void {
+    if (value === null) return;
+    let env: { type?: unknown; id?: unknown; data?: unknown };
+    try {
+      env = JSON.parse(typeof value === 'string' ? value : value.toString('utf8')) as typeof env;
+    } catch {
+      this.options.logger?.warn({ topic: this.topic, position: position.toString() }, 'identity event is not JSON; skipped');
+      return;
+    }
+    const type = typeof env.type === 'string' ? env.type : '';
+    if (type === 'TenantCreated') {
+      const d = env.data as Partial<IdentityTenant> | undefined;
+      if (d && typeof d.tenantId === 'string') this.tenants.set(d.tenantId.toLowerCase(), { tenantId: d.tenantId.toLowerCase(), name: String(d.name ?? ''), isDefault: d.isDefault === true });
+      this.applied++;
+      return;
+    }
+    if (!isRbacEventType(type)) return;
+    try {
+      this.model.apply({ type, data: env.data, position, ...(typeof env.id === 'string' ? { eventId: env.id } : {}) } as RbacChange);
+      this.applied++;
+    } catch (err) {
+      this.options.logger?.warn({ topic: this.topic, position: position.toString(), type, code: (err as { code?: unknown }).code }, 'identity RBAC event rejected; skipped');
+    }
+  }
+
+  private markReady(): void {
+    if (this.caughtUp) return;
+    this.caughtUp = true;
+    for (const w of this.waiters.splice(0)) w();
+    this.options.logger?.info({ topic: this.topic, assignments: this.model.listAssignments().length, tenants: this.tenants.size }, 'RBAC read model caught up with the identity events');
+  }
+}
