@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { bootstrap, ca, tokenFor } from '../support/identity.js';
 import { stackEnv, suffix } from '../support/stack-env.js';
 import { loadRecordings } from './recording.js';
-import { replay, type FileResult } from './replay.js';
+import { replay, setDocumentedAbsentHeaders, type FileResult } from './replay.js';
 
 /**
  * Microsoft's recorded Azure Key Vault sessions (../shared/conformance) replayed against the
@@ -12,7 +12,10 @@ import { replay, type FileResult } from './replay.js';
  * list (differences.json) passes when it differs and is reported as such.
  */
 const root = process.env.KEYLEDGER_CONFORMANCE_DIR ?? join(stackEnv.repoRoot, '..', 'shared', 'conformance', 'recordings');
-const differences = JSON.parse(readFileSync(join(stackEnv.repoRoot, 'test', 'conformance', 'differences.json'), 'utf8')) as { recording: string; differs: string; reason: string }[];
+type Differences = { recordings: { recording: string; differs: string; reason: string }[]; headers: { header: string; reason: string }[] };
+const documented = JSON.parse(readFileSync(join(stackEnv.repoRoot, 'test', 'conformance', 'differences.json'), 'utf8')) as Differences;
+const differences = documented.recordings;
+setDocumentedAbsentHeaders(documented.headers.map((h) => h.header));
 const recordings = existsSync(root) ? loadRecordings(root) : [];
 const results: (FileResult & { listed: boolean })[] = [];
 
