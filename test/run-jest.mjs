@@ -19,7 +19,7 @@ const results = join(root, 'dist', 'jest-results.json');
 rmSync(results, { force: true });
 const res = spawnSync(
   process.execPath,
-  ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', '--enable-source-maps', join(root, 'node_modules/jest/bin/jest.js'), '--json', `--outputFile=${results}`, ...process.argv.slice(2)],
+  ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', '--enable-source-maps', join(root, 'node_modules/jest/bin/jest.js'), '--json', `--outputFile=${results}`, '--forceExit', ...process.argv.slice(2)],
   { cwd: root, env, stdio: 'inherit' },
 );
 if (existsSync(results)) {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { bootstrap, ca, tokenFor } from '../support/identity.js';
 import { stackEnv, suffix } from '../support/stack-env.js';
 import { loadRecordings } from './recording.js';
-import { replay, setDocumentedAbsentHeaders, type FileResult } from './replay.js';
+import { closeReplayConnections, replay, setDocumentedAbsentHeaders, type FileResult } from './replay.js';
 
 /**
  * Microsoft's recorded Azure Key Vault sessions (../shared/conformance) replayed against the
@@ -49,6 +49,7 @@ describe('conformance replay of recorded Azure Key Vault sessions', () => {
   });
 
   afterAll(() => {
+    closeReplayConnections();
     const byVersion = new Map<string, { passed: number; failed: number; listed: number }>();
     const lines: string[] = [];
     for (const r of results) {

@@ -26,6 +26,11 @@ const POLL_ATTEMPTS = 30;
 
 const agent = new https.Agent({ keepAlive: true, maxSockets: 4 });
 
+/** Closes the replay's keep-alive connections. */
+export function closeReplayConnections(): void {
+  agent.destroy();
+}
+
 function send(target: Target, method: string, pathAndQuery: string, headers: Record<string, string>, body: string | undefined): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = https.request(
