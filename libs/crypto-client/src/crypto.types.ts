@@ -53,7 +53,7 @@ export interface GenerateDataKeyResponse {
 
 export interface DecryptDataKeyRequest {
   readonly ctx: CallContext;
-  /** The same ref the data key was generated for: any other ref fails with CiphertextInvalid. */
+  /** The same ref the data key was generated for; another ref fails with CiphertextInvalid. */
   readonly ref: ObjectRef;
   readonly keyId: string;
 }

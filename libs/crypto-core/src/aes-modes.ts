@@ -128,7 +128,7 @@ export function keyUnwrap(key: KeyObject, bits: AesBits, wrapped: Uint8Array): B
   }
 }
 
-/** RFC 5649 (CKM_AES_KEY_WRAP_PAD): any non-empty input. */
+/** RFC 5649 (CKM_AES_KEY_WRAP_PAD), for every non-empty input. */
 export function keyWrapPad(key: KeyObject, bits: AesBits, plain: Uint8Array): Buffer {
   if (plain.byteLength === 0) throw badParameter('InputLength', 'nothing to wrap');
   const cipher = createCipheriv(cipherName(bits, 'wrap-pad'), key, KWP_IV);

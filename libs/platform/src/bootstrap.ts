@@ -108,7 +108,7 @@ export async function listen(app: NestFastifyApplication, service: string, host:
 }
 
 /**
- * Runs a service's main: any boot failure (bad configuration above all) is printed once,
+ * Runs a service's main: a boot failure (bad configuration above all) is printed once,
  * plainly, and the process exits non-zero without a stack trace for expected failures.
  */
 export function runMain(service: string, main: () => Promise<void>): void {
