@@ -118,6 +118,32 @@ role
     print(value(body), (rows: Record<string, unknown>[]) => table(rows, ['roleName', 'id', 'roleType']));
   });
 role
+  .command('create')
+  .description('create a custom role from data actions (wildcards allowed)')
+  .requiredOption('--name <name>', 'role name')
+  .requiredOption('--data-actions <list>', 'comma-separated, e.g. Microsoft.KeyVault/vaults/secrets/getSecret/action')
+  .option('--not-data-actions <list>', 'comma-separated data actions taken away')
+  .option('--assignable-scopes <list>', 'comma-separated scopes where it may be assigned', '/')
+  .option('--description <text>', 'description')
+  .action(async (o: { name: string; dataActions: string; notDataActions?: string; assignableScopes: string; description?: string }) => {
+    const split = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+    const body = await api(creds(), identityResource, identityUrl('/admin/roleDefinitions'), 'POST', {
+      roleName: o.name,
+      dataActions: split(o.dataActions),
+      ...(o.notDataActions ? { notDataActions: split(o.notDataActions) } : {}),
+      assignableScopes: split(o.assignableScopes),
+      ...(o.description ? { description: o.description } : {}),
+    });
+    print(body, (v: Record<string, string>) => `created custom role ${v.roleName} (${v.id})`);
+  });
+role
+  .command('delete <role>')
+  .description('delete a custom role (it must have no assignments)')
+  .action(async (r: string) => {
+    const body = await api(creds(), identityResource, identityUrl(`/admin/roleDefinitions/${encodeURIComponent(r)}`), 'DELETE');
+    print(body, () => `deleted role ${r}`);
+  });
+role
   .command('assignments')
   .description('list role assignments')
   .option('--principal <id>', 'only this principal (object id)')

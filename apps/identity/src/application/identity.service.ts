@@ -1,6 +1,6 @@
 import { X509Certificate, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { BuiltInRoleIds, findBuiltInRole, isAssignableScope } from '#libs/auth';
+import { BuiltInRoleIds, findBuiltInRole, isAssignableScope, type RoleDefinition } from '#libs/auth';
 import { newAuditRecord, type AuditRecord } from '#libs/contracts';
 import { DomainError, EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
 import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
@@ -132,7 +132,7 @@ export class IdentityService {
   async assignRole(principalIdOrName: string, role: string, scope: string, caller: Caller): Promise<{ id: string; principalId: string; roleDefinitionId: string; roleName: string; scope: string }> {
     const started = performance.now();
     const p = await this.principal(principalIdOrName, caller.tenantId);
-    const def = findBuiltInRole(role);
+    const def = findBuiltInRole(role) ?? (await this.repo.customRole(role));
     if (!def) throw new DomainError('RoleDefinitionNotFound', `no role named "${role.slice(0, 128)}"`);
     if (!isAssignableScope(scope)) throw new DomainError('InvalidScope', `"${scope.slice(0, 256)}" is not an assignable scope (/, /vaults/{v}, /vaults/{v}/secrets, /vaults/{v}/secrets/{name}, /managedHSMs/{pool}/keys, ...)`);
     const normalized = scope === '/' ? '/' : scope.replace(/\/+$/, '');
@@ -151,6 +151,52 @@ export class IdentityService {
       },
     );
     return { id, principalId: p.object_id, roleDefinitionId: def.id, roleName: def.roleName, scope: normalized };
+  }
+
+  /** A custom role: data actions (wildcards allowed) minus not-data-actions, assignable at the given scopes. */
+  async createRoleDefinition(
+    input: { roleName: string; description?: string; dataActions: readonly string[]; notDataActions?: readonly string[]; assignableScopes?: readonly string[] },
+    caller: Caller,
+  ): Promise<RoleDefinition> {
+    const started = performance.now();
+    const name = input.roleName.trim();
+    if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/.test(name)) throw new DomainError('BadParameter', 'a role name is 1-100 characters: letters, digits, space, dot, dash, underscore');
+    if (findBuiltInRole(name) || (await this.repo.customRole(name))) throw new DomainError('RoleDefinitionExists', `a role named "${name}" already exists`);
+    const action = /^[A-Za-z0-9.]+(\/[A-Za-z0-9*._-]+)*$/;
+    const dataActions = [...input.dataActions];
+    const notDataActions = [...(input.notDataActions ?? [])];
+    if (dataActions.length === 0 || dataActions.length > 100) throw new DomainError('BadParameter', 'a custom role needs 1-100 data actions');
+    for (const a of [...dataActions, ...notDataActions]) {
+      if (typeof a !== 'string' || a.length > 200 || !action.test(a)) throw new DomainError('BadParameter', `"${String(a).slice(0, 200)}" is not a data action (e.g. Microsoft.KeyVault/vaults/secrets/getSecret/action)`);
+    }
+    const assignableScopes = [...(input.assignableScopes?.length ? input.assignableScopes : ['/'])];
+    for (const sc of assignableScopes) if (!isAssignableScope(sc)) throw new DomainError('InvalidScope', `"${sc.slice(0, 256)}" is not an assignable scope`);
+    const def: RoleDefinition = {
+      id: randomUUID(),
+      roleName: name,
+      description: (input.description ?? '').slice(0, 1000),
+      roleType: 'CustomRole',
+      assignableScopes,
+      permissions: [{ actions: [], notActions: [], dataActions, notDataActions }],
+    };
+    await this.store.appendToStream(`roledefinition-${def.id}`, 'no_stream', [{ type: 'RoleDefinitionCreated', data: def }], {
+      metadata: { actor: caller.objectId, tenant: caller.tenantId },
+      audit: [this.audit(caller, 'RoleDefinitionCreate', `/roleDefinitions/${def.id}`, started, { roleName: name })],
+      inTransaction: this.project,
+    });
+    return def;
+  }
+
+  async deleteRoleDefinition(idOrName: string, caller: Caller): Promise<void> {
+    const started = performance.now();
+    const def = await this.repo.customRole(idOrName);
+    if (!def) throw new DomainError(findBuiltInRole(idOrName) ? 'BadParameter' : 'RoleDefinitionNotFound', findBuiltInRole(idOrName) ? 'built-in roles cannot be deleted' : 'no such custom role');
+    if ((await this.repo.assignments({ roleDefinitionId: def.id })).length > 0) throw new DomainError('RoleDefinitionInUse', 'the role is still assigned; remove its assignments first');
+    await this.store.appendToStream(`roledefinition-${def.id}`, 1, [{ type: 'RoleDefinitionDeleted', data: { id: def.id } }], {
+      metadata: { actor: caller.objectId, tenant: caller.tenantId },
+      audit: [this.audit(caller, 'RoleDefinitionDelete', `/roleDefinitions/${def.id}`, started)],
+      inTransaction: this.project,
+    });
   }
 
   async unassignRole(assignmentId: string, caller: Caller): Promise<void> {

@@ -13,6 +13,8 @@ const STATUS: Record<string, number> = {
   PrincipalExists: 409,
   CredentialExists: 409,
   RoleAssignmentExists: 409,
+  RoleDefinitionExists: 409,
+  RoleDefinitionInUse: 409,
   BadParameter: 400,
   InvalidScope: 400,
 };
@@ -127,18 +129,60 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
   });
 
   route('GET', '/admin/roleDefinitions', ROLE_ADMIN_ROLES, async () => ({
-    value: BUILT_IN_ROLE_DEFINITIONS.map((d) => ({ id: d.id, roleName: d.roleName, roleType: d.roleType, description: d.description, permissions: d.permissions })),
+    value: [...BUILT_IN_ROLE_DEFINITIONS, ...(await repo.customRoles())].map((d) => ({
+      id: d.id,
+      roleName: d.roleName,
+      roleType: d.roleType,
+      description: d.description,
+      assignableScopes: d.assignableScopes,
+      permissions: d.permissions,
+    })),
   }));
+
+  route(
+    'POST',
+    '/admin/roleDefinitions',
+    ROLE_ADMIN_ROLES,
+    async (req, caller) => {
+      const b = body(req);
+      const list = (k: string, required: boolean): string[] | undefined => {
+        const v = b[k];
+        if (v === undefined && !required) return undefined;
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new HttpError(400, 'BadParameter', `"${k}" must be an array of strings`);
+        return v as string[];
+      };
+      const notDataActions = list('notDataActions', false);
+      const assignableScopes = list('assignableScopes', false);
+      const description = str(b, 'description', false);
+      return identity.createRoleDefinition(
+        {
+          roleName: str(b, 'roleName')!,
+          dataActions: list('dataActions', true)!,
+          ...(notDataActions ? { notDataActions } : {}),
+          ...(assignableScopes ? { assignableScopes } : {}),
+          ...(description ? { description } : {}),
+        },
+        caller,
+      );
+    },
+    201,
+  );
+
+  route('DELETE', '/admin/roleDefinitions/:id', ROLE_ADMIN_ROLES, async (req, caller) => {
+    await identity.deleteRoleDefinition(param(req, 'id'), caller);
+    return { deleted: param(req, 'id') };
+  });
 
   route('GET', '/admin/roleAssignments', ROLE_ADMIN_ROLES, async (req) => {
     const q = req.query as Record<string, string | undefined>;
     const rows = await repo.assignments({ ...(q.principalId ? { principalId: q.principalId } : {}), ...(q.scope ? { scope: q.scope } : {}) });
+    const custom = await repo.customRoles();
     return {
       value: rows.map((a) => ({
         id: a.assignment_id,
         principalId: a.principal_id,
         roleDefinitionId: a.role_definition_id,
-        roleName: BUILT_IN_ROLE_DEFINITIONS.find((d) => d.id === a.role_definition_id)?.roleName ?? a.role_definition_id,
+        roleName: BUILT_IN_ROLE_DEFINITIONS.find((d) => d.id === a.role_definition_id)?.roleName ?? custom.find((d) => d.id === a.role_definition_id)?.roleName ?? a.role_definition_id,
         scope: a.scope,
         created: a.created_at,
       })),

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DATABASE, type Database, type Sql } from '#libs/platform';
 import type { RecordedEvent } from '#libs/eventstore';
+import type { RoleDefinition } from '#libs/auth';
 import type { IdentityEvent, PrincipalKind } from '../../domain/identity.events.js';
 
 export type PrincipalRow = {
@@ -85,7 +86,15 @@ export class IdentityRepository {
           await tx.query(`DELETE FROM ${this.s}.role_assignments WHERE assignment_id = $1`, [e.data.id]);
           break;
         case 'RoleDefinitionCreated':
+          await tx.query(`INSERT INTO ${this.s}.role_definitions (id, role_name, definition, created_at) VALUES ($1, $2, $3, $4)`, [
+            e.data.id,
+            e.data.roleName,
+            JSON.stringify(e.data),
+            at,
+          ]);
+          break;
         case 'RoleDefinitionDeleted':
+          await tx.query(`DELETE FROM ${this.s}.role_definitions WHERE id = $1`, [e.data.id]);
           break;
       }
     }
@@ -162,6 +171,18 @@ export class IdentityRepository {
         ORDER BY created_at`,
       [filter.principalId ?? null, filter.scope ?? null, filter.roleDefinitionId ?? null],
     );
+  }
+
+  async customRole(idOrName: string): Promise<RoleDefinition | undefined> {
+    const rows = await this.db.query<{ definition: RoleDefinition }>(
+      `SELECT definition FROM ${this.s}.role_definitions WHERE id::text = lower($1) OR lower(role_name) = lower($1)`,
+      [idOrName],
+    );
+    return rows[0]?.definition;
+  }
+
+  async customRoles(): Promise<RoleDefinition[]> {
+    return (await this.db.query<{ definition: RoleDefinition }>(`SELECT definition FROM ${this.s}.role_definitions ORDER BY created_at`)).map((r) => r.definition);
   }
 
   /** Records a client assertion id; false when it was seen before (replay). */
