@@ -241,6 +241,12 @@ export async function eventCount(streamLike: string): Promise<number> {
  * waiting for one to expire.
  */
 export async function forgeExpiredToken(valid: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return forgeWithIdentityKey(valid, { iat: now - 7200, nbf: now - 7200, exp: now - 3600 });
+}
+
+/** `valid`'s claims with `patch` applied, signed with identity's real current signing key. */
+export async function forgeWithIdentityKey(valid: string, patch: Record<string, unknown>): Promise<string> {
   const kek = Buffer.from(readFileSync(join(HOME, 'identity', 'signing.kek'), 'utf8').trim(), 'base64');
   const kid = decodeProtectedHeader(valid).kid as string;
   const row = (await db().query<{ private_enc: Buffer }>('SELECT private_enc FROM identity.signing_keys WHERE kid = $1', [kid])).rows[0];
@@ -252,7 +258,5 @@ export async function forgeExpiredToken(valid: string): Promise<string> {
   const pem = Buffer.concat([d.update(sealed.subarray(29)), d.final()]);
   const key = createPrivateKey(pem);
   pem.fill(0);
-  const now = Math.floor(Date.now() / 1000);
-  const claims = { ...decodeJwt(valid), iat: now - 7200, nbf: now - 7200, exp: now - 3600 };
-  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).sign(key);
+  return new SignJWT({ ...decodeJwt(valid), ...patch }).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).sign(key);
 }
