@@ -92,6 +92,31 @@ spSecret
     print(body, () => `revoked ${id}`);
   });
 
+const spCert = sp.command('cert').description('client certificates');
+spCert
+  .command('revoke <principal> <thumbprint>')
+  .description('revoke a registered client certificate (thumbprint = x5t#S256)')
+  .action(async (p: string, t: string) => {
+    const body = await api(creds(), identityResource, identityUrl(`/admin/principals/${encodeURIComponent(p)}/certificates/${encodeURIComponent(t)}`), 'DELETE');
+    print(body, () => `revoked certificate ${t}`);
+  });
+
+const user = program.command('user').description('users: people who sign in to the CLI or the SDK with their own credentials');
+user
+  .command('create <upn>')
+  .description('create a user (e.g. alice@example.com); prints its client id and a secret once')
+  .action(async (upn: string) => {
+    const c = creds();
+    const b = (await api(c, identityResource, identityUrl('/admin/principals'), 'POST', { displayName: upn, kind: 'user' })) as Record<string, string>;
+    print({ ...b, authorityHost: c.authorityHost }, (v: Record<string, string>) =>
+      [
+        `user ${v.displayName} (objectId ${v.objectId})`,
+        `  sign in with AZURE_TENANT_ID=${v.tenantId} AZURE_CLIENT_ID=${v.appId} AZURE_CLIENT_SECRET=${v.clientSecret}   (shown once)`,
+        `  tokens carry idtyp=user and upn=${v.displayName}; grant access with "keyledger role assign --principal ${v.displayName} ..."`,
+      ].join('\n'),
+    );
+  });
+
 const mi = program.command('mi').description('managed identities');
 mi.command('create <name>')
   .description('create a managed identity bound to a host; prints IDENTITY_ENDPOINT/IDENTITY_HEADER once')

@@ -129,6 +129,16 @@ export class IdentityService {
     });
   }
 
+  async revokeCertificate(idOrName: string, thumbprintSha256: string, caller: Caller): Promise<void> {
+    const started = performance.now();
+    const p = await this.principal(idOrName, caller.tenantId);
+    await decideAndAppend(this.store, principalDecider, `principal-${p.object_id}`, { type: 'RevokeClientCertificate', data: { thumbprintSha256 } }, {
+      metadata: { actor: caller.objectId, tenant: p.tenant_id },
+      audit: [this.audit(caller, 'ClientCertificateRevoke', `/principals/${p.object_id}/certificates/${thumbprintSha256.slice(0, 64)}`, started)],
+      inTransaction: this.project,
+    });
+  }
+
   async assignRole(principalIdOrName: string, role: string, scope: string, caller: Caller): Promise<{ id: string; principalId: string; roleDefinitionId: string; roleName: string; scope: string }> {
     const started = performance.now();
     const p = await this.principal(principalIdOrName, caller.tenantId);

@@ -87,7 +87,7 @@ export class TokenService {
       if (still && principal.enabled) return this.mint(principal, tenantId, resource);
       this.verified.delete(key);
     }
-    const candidates = principal && principal.kind === 'servicePrincipal' ? await this.repo.activeSecrets(principal.object_id) : [];
+    const candidates = principal && principal.kind !== 'managedIdentity' ? await this.repo.activeSecrets(principal.object_id) : [];
     let match: string | undefined;
     // Unknown client or no secrets: spend the same scrypt work, then fail the same way.
     if (candidates.length === 0) await verifyClientSecret(secret, DUMMY_HASH);

@@ -26,7 +26,7 @@ export type PrincipalCommand =
   | { readonly type: 'IssueManagedIdentityHeader'; readonly data: { readonly headerHash: string } }
   | { readonly type: 'DisablePrincipal'; readonly data: { readonly reason: string } };
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,119}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._ @-]{0,119}$/;
 
 function active(state: PrincipalState): Extract<PrincipalState, { status: 'active' | 'disabled' }> {
   if (state.status === 'absent') throw new DomainError('PrincipalNotFound', 'the principal does not exist');
@@ -40,12 +40,12 @@ export const principalDecider: Decider<PrincipalState, PrincipalCommand, Princip
       case 'CreatePrincipal':
         if (state.status !== 'absent') throw new DomainError('PrincipalExists', 'the principal already exists');
         if (!NAME.test(command.data.displayName)) {
-          throw new DomainError('BadParameter', 'a display name is 1-120 characters: letters, digits, space, dot, dash, underscore');
+          throw new DomainError('BadParameter', 'a display name is 1-120 characters: letters, digits, space, dot, dash, underscore, @');
         }
         return [{ type: 'PrincipalCreated', data: command.data }];
       case 'AddClientSecret': {
         const s = active(state);
-        if (s.kind !== 'servicePrincipal') throw new DomainError('BadParameter', 'only service principals have client secrets');
+        if (s.kind === 'managedIdentity') throw new DomainError('BadParameter', 'managed identities have no client secrets');
         return [{ type: 'ClientSecretAdded', data: command.data }];
       }
       case 'RevokeClientSecret': {

@@ -99,10 +99,10 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
     async (req, caller) => {
       const b = body(req);
       const kind = str(b, 'kind', false) ?? 'servicePrincipal';
-      if (kind !== 'servicePrincipal' && kind !== 'managedIdentity') throw new HttpError(400, 'BadParameter', '"kind" is servicePrincipal or managedIdentity');
+      if (kind !== 'servicePrincipal' && kind !== 'managedIdentity' && kind !== 'user') throw new HttpError(400, 'BadParameter', '"kind" is servicePrincipal, managedIdentity or user');
       const cert = str(b, 'certificatePem', false);
       const created = await identity.createPrincipal(caller.tenantId, str(b, 'displayName')!, kind, caller, {
-        withSecret: kind === 'servicePrincipal' && (b.withSecret !== false || !cert),
+        withSecret: kind === 'user' || (kind === 'servicePrincipal' && (b.withSecret !== false || !cert)),
         ...(cert ? { certificatePem: cert } : {}),
         boundTo: kind === 'managedIdentity' ? (str(b, 'boundTo', false) ?? '127.0.0.1') : null,
       });
@@ -126,6 +126,11 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
   route('DELETE', '/admin/principals/:id/secrets/:secretId', ADMIN_ROLES, async (req, caller) => {
     await identity.revokeSecret(param(req, 'id'), param(req, 'secretId'), caller);
     return { revoked: param(req, 'secretId') };
+  });
+
+  route('DELETE', '/admin/principals/:id/certificates/:thumbprint', ADMIN_ROLES, async (req, caller) => {
+    await identity.revokeCertificate(param(req, 'id'), param(req, 'thumbprint'), caller);
+    return { revoked: param(req, 'thumbprint') };
   });
 
   route('GET', '/admin/roleDefinitions', ROLE_ADMIN_ROLES, async () => ({
