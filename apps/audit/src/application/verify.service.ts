@@ -52,18 +52,24 @@ export class VerifyService {
 
   async verify(req: VerifyRequest): Promise<VerifyResult> {
     const chain = req.chain;
+    // Records keep arriving while we read (each audit API call is itself audited), so the read
+    // order matters: checkpoints first, then the head, then entries capped at that head. Every
+    // checkpoint read before the head names a seq at or below it, so a checkpoint beyond the
+    // ledger's end means removed records, never a race with a new append.
+    const allCheckpoints = await this.ledger.checkpointsInRange(chain, 0, Number.MAX_SAFE_INTEGER);
     const head = await this.ledger.head(chain);
     const range = await this.ledger.seqRange(chain, req.from, req.to);
     if (!head || !range || range.fromSeq > range.toSeq) {
       verifications.inc({ result: 'ok' });
       return { ok: true, chain, fromSeq: range?.fromSeq ?? 0, toSeq: range?.toSeq ?? 0, records: 0, checkpoints: 0, head: head ? { seq: head.seq, hash: head.hash } : null, anchored: false };
     }
-    const { fromSeq, toSeq } = range;
+    const fromSeq = range.fromSeq;
+    const toSeq = Math.min(range.toSeq, head.seq);
     const toHead = toSeq >= head.seq;
     const anchor = fromSeq > 1 ? await this.ledger.entryAt(chain, fromSeq - 1) : undefined;
-    // Checkpoints are read past toSeq when the range ends at the head: one that names a seq the
-    // ledger no longer has reveals removed tail records.
-    const checkpoints = await this.ledger.checkpointsInRange(chain, fromSeq, toHead ? Number.MAX_SAFE_INTEGER : toSeq);
+    // Past toSeq only when the range ends at the head: one that names a seq the ledger no
+    // longer has reveals removed tail records.
+    const checkpoints = allCheckpoints.filter((c) => c.headSeq >= fromSeq && (toHead || c.headSeq <= toSeq));
     const first = checkpoints[0];
     const previousCheckpoint = first && first.number > 1 ? await this.ledger.checkpoint(chain, first.number - 1) : undefined;
     const keys = await this.trustedKeys([...checkpoints, ...(previousCheckpoint ? [previousCheckpoint] : [])]);
