@@ -1,25 +1,9 @@
 import type { Database, Sql } from '#libs/platform';
 import type { KeyEvent } from '../../domain/key.events.js';
-import type { Curve, KeyOp, KeyType, PublicKeyData } from '../../domain/key.model.js';
+import type { Curve, KeyOp, KeyType, KeyVersionData, PublicKeyData } from '../../domain/key.model.js';
 
-/** A live key version as the read model holds it, with where its material is. */
-export interface KeyVersionRecord {
-  readonly tenant: string;
-  readonly vault: string;
-  readonly name: string;
-  readonly version: string;
-  readonly kty: KeyType;
-  readonly hsm: boolean;
-  readonly sizeBits: number;
-  readonly crv: Curve | null;
-  readonly keyOps: readonly KeyOp[];
-  readonly enabled: boolean;
-  readonly notBefore: number | null;
-  readonly expires: number | null;
-  readonly exportable: boolean;
-  readonly publicKey: PublicKeyData | null;
-  readonly materialId: string;
-  readonly created: number;
+/** A live key version as the read model holds it: what events recorded, plus its last update. */
+export interface KeyVersionRecord extends KeyVersionData {
   readonly updated: number;
 }
 
