@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
-import { CryptoError, type KeyVersion } from '#libs/crypto-client';
+import type { KeyVersion } from '#libs/crypto-client';
 import { isRsa15DecryptSupported } from '#libs/crypto-core';
-import { startTestCrypto, type TestCrypto } from './testing/crypto.harness.js';
+import { startTestCrypto, cryptoErrorOf, type TestCrypto } from './testing/crypto.harness.js';
 import { keyRef, publicKeyOf } from './testing/jwk.helpers.js';
 
 let t: TestCrypto;
@@ -22,15 +22,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function errorOf(p: Promise<unknown>): Promise<CryptoError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CryptoError) return e;
-    throw e;
-  }
-  throw new Error('expected a CryptoError');
-}
+const errorOf = cryptoErrorOf;
 
 const OAEP_HASH = { 'RSA-OAEP': 'sha1', 'RSA-OAEP-256': 'sha256' } as const;
 

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CryptoError } from '#libs/crypto-client';
+
 import { createByokTransferBlob, Pkcs11Token, type PrivateJwk } from '#libs/crypto-core';
-import { SOFTHSM_MODULE, SOFTHSM_PIN_FILE, startTestCrypto, type TestCrypto } from './testing/crypto.harness.js';
+import { SOFTHSM_MODULE, SOFTHSM_PIN_FILE, startTestCrypto, cryptoErrorOf, type TestCrypto } from './testing/crypto.harness.js';
 import { keyRef, newVersion, publicKeyOf } from './testing/jwk.helpers.js';
 
 let t: TestCrypto;
@@ -23,15 +23,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function errorOf(p: Promise<unknown>): Promise<CryptoError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CryptoError) return e;
-    throw e;
-  }
-  throw new Error('expected a CryptoError');
-}
+const errorOf = cryptoErrorOf;
 
 const sha256 = (m: Buffer): Buffer => createHash('sha256').update(m).digest();
 

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { AuditRecord } from '#libs/contracts';
 import { Pkcs11Token } from '#libs/crypto-core';
-import { CryptoClient, type CallContext } from '#libs/crypto-client';
+import { CryptoClient, CryptoError, type CallContext } from '#libs/crypto-client';
 import { TOPICS } from '#libs/contracts';
 import { keyledgerHome } from '#libs/platform';
 import { startCryptoService, type RunningCrypto } from '../crypto.app.js';
@@ -118,4 +118,15 @@ export async function startTestCrypto(options: StartTestCryptoOptions): Promise<
       }
     },
   };
+}
+
+/** The CryptoError a call rejects with (any other outcome fails the test). */
+export async function cryptoErrorOf(p: Promise<unknown>): Promise<CryptoError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof CryptoError) return e;
+    throw e;
+  }
+  throw new Error('expected a CryptoError');
 }
