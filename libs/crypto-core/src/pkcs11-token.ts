@@ -431,53 +431,67 @@ export class Pkcs11Token {
     if (!(RSA_KEY_SIZES as readonly number[]).includes(modulusBits)) {
       throw badParameter('KeySize', `RSA key size must be one of ${RSA_KEY_SIZES.join(', ')}`, { sizeBits: modulusBits });
     }
-    this.#assertFreeId(objectId);
-    const { lib, session } = this.#use();
-    const common = this.#idTemplate(objectId);
-    try {
-      lib.C_GenerateKeyPair(
-        session,
-        { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN },
-        [
-          ...common,
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_RSA },
-          { type: pkcs11js.CKA_MODULUS_BITS, value: modulusBits },
-          { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([0x01, 0x00, 0x01]) },
-          { type: pkcs11js.CKA_VERIFY, value: true },
-          { type: pkcs11js.CKA_ENCRYPT, value: true },
-          { type: pkcs11js.CKA_WRAP, value: false },
-        ],
-        [...common, ...this.#privateTemplate(), { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_RSA }, { type: pkcs11js.CKA_DECRYPT, value: true }],
-      );
-    } catch (e) {
-      throw operationError(e, 'RSA key pair generation', { objectId });
-    }
-    return this.findKeyPair(objectId);
+    return this.#generateKeyPair(
+      objectId,
+      pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN,
+      pkcs11js.CKK_RSA,
+      [
+        { type: pkcs11js.CKA_MODULUS_BITS, value: modulusBits },
+        { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([0x01, 0x00, 0x01]) },
+        { type: pkcs11js.CKA_VERIFY, value: true },
+        { type: pkcs11js.CKA_ENCRYPT, value: true },
+        { type: pkcs11js.CKA_WRAP, value: false },
+      ],
+      [{ type: pkcs11js.CKA_DECRYPT, value: true }],
+      'RSA key pair generation',
+      { objectId },
+    );
   }
 
   /** Generates an EC key pair in the token under CKA_ID/CKA_LABEL = `objectId`. */
   generateEcKeyPair(objectId: string, crv: CurveName): HsmKeyPair {
     const params = EC_PARAMS[crv];
     if (!params) throw badParameter('Curve', `unsupported curve '${String(crv).slice(0, 20)}'`);
+    return this.#generateKeyPair(
+      objectId,
+      pkcs11js.CKM_EC_KEY_PAIR_GEN,
+      pkcs11js.CKK_EC,
+      [
+        { type: pkcs11js.CKA_EC_PARAMS, value: params },
+        { type: pkcs11js.CKA_VERIFY, value: true },
+      ],
+      [{ type: pkcs11js.CKA_DERIVE, value: false }],
+      `EC ${crv} key pair generation`,
+      { objectId, crv },
+    );
+  }
+
+  /**
+   * One generation path for every HSM key pair: the public half carries the id, class and
+   * key type plus `publicAttrs`; the private half the id, the non-extractable template, the
+   * key type and `privateAttrs`. Returns the pair found again by its id.
+   */
+  #generateKeyPair(
+    objectId: string,
+    mechanism: number,
+    keyType: number,
+    publicAttrs: pkcs11js.Template,
+    privateAttrs: pkcs11js.Template,
+    what: string,
+    details: Record<string, string | number | boolean>,
+  ): HsmKeyPair {
     this.#assertFreeId(objectId);
     const { lib, session } = this.#use();
     const common = this.#idTemplate(objectId);
     try {
       lib.C_GenerateKeyPair(
         session,
-        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
-        [
-          ...common,
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC },
-          { type: pkcs11js.CKA_EC_PARAMS, value: params },
-          { type: pkcs11js.CKA_VERIFY, value: true },
-        ],
-        [...common, ...this.#privateTemplate(), { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC }, { type: pkcs11js.CKA_DERIVE, value: false }],
+        { mechanism },
+        [...common, { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: keyType }, ...publicAttrs],
+        [...common, ...this.#privateTemplate(), { type: pkcs11js.CKA_KEY_TYPE, value: keyType }, ...privateAttrs],
       );
     } catch (e) {
-      throw operationError(e, `EC ${crv} key pair generation`, { objectId, crv });
+      throw operationError(e, what, details);
     }
     return this.findKeyPair(objectId);
   }
