@@ -17,6 +17,7 @@ const common = {
 export default {
   // Per-project testTimeout is ignored by jest 30: one generous default here; fast tests stay fast.
   testTimeout: 120_000,
+  testSequencer: join(import.meta.dirname, 'test', 'sequencer.cjs'),
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.unit.spec.js'] },
     { ...common, displayName: 'int', testMatch: ['<rootDir>/**/*.int.spec.js'] },

@@ -1,0 +1,15 @@
+// Test order: jest's usual order (failures first, then slowest first), except that specs which
+// stop shared infrastructure (the Kafka broker) run last, so the services the e2e tier keeps
+// running are not disturbed half-way through other suites.
+const Sequencer = require('@jest/test-sequencer').default;
+
+const DISRUPTIVE = /outbox-relay\.kafka-outage\.int\.spec\.js$/;
+
+class KeyledgerSequencer extends Sequencer {
+  async sort(tests) {
+    const sorted = await super.sort(tests);
+    return [...sorted.filter((t) => !DISRUPTIVE.test(t.path)), ...sorted.filter((t) => DISRUPTIVE.test(t.path))];
+  }
+}
+
+module.exports = KeyledgerSequencer;
