@@ -1,9 +1,11 @@
 // Test order: jest's usual order (failures first, then slowest first), except that specs which
 // stop shared infrastructure (the Kafka broker) run last, so the services the e2e tier keeps
-// running are not disturbed half-way through other suites.
+// running are not disturbed half-way through other suites. They are named *.kafka-outage.int.spec:
+// libs/eventstore's outbox-relay.kafka-outage (the relay across an outage) and apps/audit's
+// audit-records.consumer.kafka-outage (the supervised consumers restart by themselves).
 const Sequencer = require('@jest/test-sequencer').default;
 
-const DISRUPTIVE = /outbox-relay\.kafka-outage\.int\.spec\.js$/;
+const DISRUPTIVE = /\.kafka-outage\.int\.spec\.js$/;
 
 class KeyledgerSequencer extends Sequencer {
   async sort(tests) {

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { ConsumerSupervisor, type ConsumerStatus } from '#libs/messaging';
 import { isRbacEventType, InMemoryRoleAssignmentReadModel, type RbacChange } from './assignment.store.js';
 
 /** The identity events a service's authorisation needs (envelope JSON on keyledger.identity.events.v1). */
@@ -18,7 +20,8 @@ export type RbacReadModelConsumerOptions = {
   /** Prefix of the throwaway consumer group (a fresh group per process: every start replays the topic). */
   readonly groupPrefix: string;
   readonly model?: InMemoryRoleAssignmentReadModel;
-  readonly logger?: RbacConsumerLogger;
+  /** A pino logger also gets the consumer supervisor's restart/recovery lines. */
+  readonly logger?: RbacConsumerLogger | Logger;
 };
 
 /**
@@ -32,12 +35,17 @@ export type RbacReadModelConsumerOptions = {
  * event order — what `InMemoryRoleAssignmentReadModel.apply` needs to drop redeliveries and
  * keep deletions final. `ready()` resolves once the replay reached the end of the topic as it
  * was at start, so a service does not deny everything while it is still catching up.
+ *
+ * The kafkajs consumer runs under libs/messaging's ConsumerSupervisor: if Kafka goes away (or
+ * kafkajs gives up on a crash) it is restarted with backoff — a model that silently stopped
+ * following the topic would keep revoked role assignments alive — and `health()` reports it
+ * degraded meanwhile.
  */
 export class RbacReadModelConsumer {
   readonly model: InMemoryRoleAssignmentReadModel;
   readonly tenants = new Map<string, IdentityTenant>();
   readonly topic: string;
-  private consumer: Consumer | undefined;
+  private supervisor: ConsumerSupervisor | undefined;
   private caughtUp = false;
   private readonly waiters: (() => void)[] = [];
   private targets = new Map<number, bigint>();
@@ -63,8 +71,20 @@ export class RbacReadModelConsumer {
     return this.applied;
   }
 
+  /** For /health: throws while still replaying, and (degraded) while the consumer is disconnected and being restarted. */
+  health(): string {
+    if (!this.caughtUp) throw new Error('identity events not replayed yet');
+    if (!this.supervisor) throw new Error('not running');
+    return `${this.supervisor.health()}; ${this.applied} identity events applied`;
+  }
+
+  /** The supervised kafkajs consumer (undefined before start). */
+  get status(): ConsumerStatus | undefined {
+    return this.supervisor?.status;
+  }
+
   async start(): Promise<void> {
-    if (this.consumer) return;
+    if (this.supervisor) return;
     const { kafka } = this.options;
     const admin = kafka.admin();
     await admin.connect();
@@ -81,21 +101,29 @@ export class RbacReadModelConsumer {
       await admin.disconnect();
     }
     if (this.targets.size === 0) this.markReady();
-    const consumer = kafka.consumer({ groupId: `${this.options.groupPrefix}-rbac-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, retry: { retries: 10, restartOnFailure: async () => true } });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        this.handle(message.value, BigInt(message.offset));
-        const target = this.targets.get(partition);
-        if (target !== undefined && BigInt(message.offset) >= target) {
-          this.targets.delete(partition);
-          if (this.targets.size === 0) this.markReady();
-        }
-      },
+    const groupId = `${this.options.groupPrefix}-rbac-${randomUUID()}`;
+    const logger = this.options.logger;
+    const supervisor = new ConsumerSupervisor({
+      kafka,
+      name: groupId,
+      ...(logger && isPino(logger) ? { logger: logger.child({ consumer: groupId }) } : {}),
+      config: { groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, retry: { retries: 10 } },
+      topics: [this.topic],
+      fromBeginning: true,
+      run: () => ({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          this.handle(message.value, BigInt(message.offset));
+          const target = this.targets.get(partition);
+          if (target !== undefined && BigInt(message.offset) >= target) {
+            this.targets.delete(partition);
+            if (this.targets.size === 0) this.markReady();
+          }
+        },
+      }),
     });
-    this.consumer = consumer;
+    await supervisor.start();
+    this.supervisor = supervisor;
   }
 
   /** Resolves true once caught up with the topic as it was at start, false after `timeoutMs`. */
@@ -111,8 +139,9 @@ export class RbacReadModelConsumer {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
-    this.consumer = undefined;
+    const supervisor = this.supervisor;
+    this.supervisor = undefined;
+    await supervisor?.stop();
   }
 
   /** Applies one identity event (envelope JSON). Exposed for tests; bad events are logged and skipped. */
@@ -147,4 +176,8 @@ export class RbacReadModelConsumer {
     for (const w of this.waiters.splice(0)) w();
     this.options.logger?.info({ topic: this.topic, assignments: this.model.listAssignments().length, tenants: this.tenants.size }, 'RBAC read model caught up with the identity events');
   }
+}
+
+function isPino(logger: RbacConsumerLogger | Logger): logger is Logger {
+  return typeof (logger as Partial<Logger>).child === 'function';
 }

@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Produce
 import type { Logger } from 'pino';
 import { deadLetterTopic, parseEnvelope, type Envelope } from '#libs/contracts';
 import { counter, createLogger, type Database, type Sql } from '#libs/platform';
+import { ConsumerSupervisor, type ConsumerStatus, type SupervisionOptions } from './consumer.supervisor.js';
 import { backoffDelay, isTransientInfrastructureError, retryPolicy, type RetryPolicy } from './retry.policy.js';
 import { ensureTopics } from './topics.admin.js';
 
@@ -36,6 +37,8 @@ export type InboxConsumerOptions = {
   readonly ensureDeadLetterTopic?: boolean;
   readonly partitionsConsumedConcurrently?: number;
   readonly sessionTimeoutMs?: number;
+  /** Restart backoff and stall watchdog of the consumer's supervisor (see ConsumerSupervisor). */
+  readonly supervision?: SupervisionOptions;
 };
 
 export type InboxConsumerStats = {
@@ -91,6 +94,10 @@ class HandlerFailure extends Error {
  * topic (`deadLetterTopic(topic, group)`) with its origin and the error class in headers,
  * counted, logged without payload, and its offset committed. Database outages are retried
  * without counting: they never dead-letter a healthy message.
+ *
+ * The kafkajs consumer runs under a ConsumerSupervisor: whatever brings it down (a crash
+ * kafkajs would not restart, a stop, a stall) it is restarted with backoff, and `health()`
+ * reports it degraded until it has rejoined its group.
  */
 export class InboxConsumer {
   readonly topic: string;
@@ -100,10 +107,10 @@ export class InboxConsumer {
   readonly stats: InboxConsumerStats = { received: 0, handled: 0, duplicates: 0, retries: 0, deadLettered: 0 };
   private readonly retry: RetryPolicy;
   private readonly logger: Logger;
-  private consumer: Consumer | undefined;
+  private readonly supervisor: ConsumerSupervisor;
   private producer: Producer | undefined;
   private running = false;
-  private joined: Promise<void> | undefined;
+  private started = false;
 
   constructor(private readonly options: InboxConsumerOptions) {
     this.topic = options.topic;
@@ -112,10 +119,43 @@ export class InboxConsumer {
     this.deadLetterTopic = deadLetterTopic(options.topic, options.group);
     this.retry = retryPolicy(options.retry);
     this.logger = (options.logger ?? createLogger('messaging')).child({ consumer: this.consumerName, topic: this.topic });
+    this.supervisor = new ConsumerSupervisor({
+      ...options.supervision,
+      kafka: options.kafka,
+      name: this.consumerName,
+      logger: this.logger,
+      config: {
+        groupId: this.group,
+        allowAutoTopicCreation: false,
+        sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+        maxWaitTimeInMs: 1_000,
+        retry: { retries: 10 },
+      },
+      topics: [this.topic],
+      fromBeginning: options.fromBeginning ?? true,
+      run: (consumer) => ({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => this.eachBatch(payload, consumer),
+      }),
+    });
   }
 
+  /** Started and not stopped (the Kafka connection itself may be down meanwhile: see `health()`). */
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /** The supervised kafkajs consumer: state, restarts, last failure. */
+  get status(): ConsumerStatus {
+    return this.supervisor.status;
+  }
+
+  /** For /health: throws (degraded) while the consumer is disconnected and being restarted. */
+  health(): string {
+    if (!this.running) throw new Error('not running');
+    return `${this.supervisor.health()}; ${this.stats.handled} handled, ${this.stats.deadLettered} dead-lettered`;
   }
 
   async start(): Promise<void> {
@@ -131,56 +171,37 @@ export class InboxConsumer {
       }
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    const consumer = kafka.consumer({
-      groupId: this.group,
-      allowAutoTopicCreation: false,
-      sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
-      maxWaitTimeInMs: 1_000,
-      retry: {
-        retries: 10,
-        restartOnFailure: async (err) => {
-          this.logger.warn({ errorClass: err.name }, 'consumer crashed; restarting');
-          return true;
-        },
-      },
-    });
-    this.joined = new Promise((resolve) => {
-      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
-    });
     await producer.connect();
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.topic], fromBeginning: this.options.fromBeginning ?? true });
     this.producer = producer;
-    this.consumer = consumer;
     this.running = true;
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
+    try {
+      await this.supervisor.start();
+    } catch (err) {
+      this.running = false;
+      this.producer = undefined;
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.started = true;
     this.logger.info({ group: this.group }, 'inbox consumer started');
   }
 
   /** Resolves once the consumer has joined its group (partitions assigned). */
   async ready(): Promise<void> {
-    if (!this.joined) throw new Error('consumer not started');
-    await this.joined;
+    if (!this.started) throw new Error('consumer not started');
+    await this.supervisor.ready();
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.supervisor.stop();
     await this.producer?.disconnect().catch(() => undefined);
-    this.consumer = undefined;
     this.producer = undefined;
     this.logger.info('inbox consumer stopped');
   }
 
-  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const consumer = this.consumer;
-    if (!consumer) return;
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, consumer: Consumer): Promise<void> {
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || !this.running) return;
       const outcome = await this.process(batch.topic, batch.partition, message, heartbeat, () => isRunning() && !isStale() && this.running);

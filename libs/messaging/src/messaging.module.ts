@@ -41,6 +41,20 @@ export class ConsumerHost implements OnApplicationBootstrap, OnApplicationShutdo
     return this.consumers;
   }
 
+  /** For /health: one line while every consumer is consuming; throws (degraded) naming those that are down. */
+  health(): string {
+    const down: string[] = [];
+    for (const c of this.consumers) {
+      try {
+        c.health();
+      } catch (err) {
+        down.push(`${c.consumerName} (${c.topic}): ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (down.length > 0) throw new Error(down.join('; '));
+    return `${this.consumers.length} consumer(s) consuming`;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     this.started = true;
     await Promise.all(this.consumers.map((c) => c.start()));

@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { deadLetterTopic, parseEnvelope, type AuditRecord } from '#libs/contracts';
-import { backoffDelay, DLQ_HEADERS, ensureTopics, isTransientInfrastructureError, retryPolicy, type RetryPolicy } from '#libs/messaging';
+import { backoffDelay, ConsumerSupervisor, DLQ_HEADERS, ensureTopics, isTransientInfrastructureError, retryPolicy, type ConsumerStatus, type RetryPolicy, type SupervisionOptions } from '#libs/messaging';
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
 import { auditRecordProblems, redactRecord } from '../../domain/redaction.js';
 
@@ -23,6 +23,8 @@ export type AuditRecordsConsumerOptions = {
   /** Where a group without committed offsets starts (default: the beginning). */
   readonly fromBeginning?: boolean;
   readonly retry?: Partial<RetryPolicy>;
+  /** Restart backoff and stall watchdog of the Kafka consumer (libs/messaging ConsumerSupervisor). */
+  readonly supervision?: SupervisionOptions;
   readonly logger: Logger;
 };
 
@@ -56,21 +58,42 @@ type Parsed = { readonly message: KafkaMessage; readonly record?: AuditRecord; r
  * redelivers the chunk and the inbox turns it into a no-op — each record lands once.
  * Database trouble is retried without limit; a handler failure is retried, then the chunk is
  * split into single records so one poison record is dead-lettered and the rest land.
+ *
+ * The kafkajs consumer runs under libs/messaging's ConsumerSupervisor, like every inbox
+ * consumer: a broker stop/restart (or anything else that ends it, including the crashes
+ * kafkajs itself does not restart) is followed by a logged, counted restart with backoff, and
+ * `health()` reports the ledger degraded until the consumer has rejoined its group.
  */
 export class AuditRecordsConsumer {
   readonly stats: AuditConsumerStats = { received: 0, appended: 0, duplicates: 0, deadLettered: 0, redacted: 0, batches: 0 };
   readonly deadLetterTopic: string;
   private readonly consumerName: string;
   private readonly retry: RetryPolicy;
-  private consumer: Consumer | undefined;
+  private readonly supervisor: ConsumerSupervisor;
   private producer: Producer | undefined;
   private running = false;
-  private joined: Promise<void> | undefined;
 
   constructor(private readonly o: AuditRecordsConsumerOptions) {
     this.consumerName = o.consumerName ?? o.group;
     this.deadLetterTopic = deadLetterTopic(o.topic, o.group);
     this.retry = retryPolicy(o.retry);
+    this.supervisor = new ConsumerSupervisor({
+      ...o.supervision,
+      kafka: o.kafka,
+      name: this.consumerName,
+      logger: o.logger.child({ consumer: this.consumerName }),
+      config: {
+        groupId: o.group,
+        allowAutoTopicCreation: false,
+        sessionTimeout: 30_000,
+        maxWaitTimeInMs: 100,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        retry: { retries: 10 },
+      },
+      topics: [o.topic],
+      fromBeginning: o.fromBeginning ?? true,
+      run: (consumer) => ({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.eachBatch(p, consumer) }),
+    });
   }
 
   async start(): Promise<void> {
@@ -84,53 +107,49 @@ export class AuditRecordsConsumer {
       await admin.disconnect();
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    const consumer = kafka.consumer({
-      groupId: this.o.group,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      maxWaitTimeInMs: 100,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      retry: {
-        retries: 10,
-        restartOnFailure: async (err) => {
-          this.o.logger.warn({ errorClass: err.name }, 'ledger consumer crashed; restarting');
-          return true;
-        },
-      },
-    });
-    this.joined = new Promise((resolve) => {
-      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
-    });
     await producer.connect();
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.o.topic], fromBeginning: this.o.fromBeginning ?? true });
     this.producer = producer;
-    this.consumer = consumer;
     this.running = true;
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.eachBatch(p) });
+    try {
+      await this.supervisor.start();
+    } catch (err) {
+      this.running = false;
+      this.producer = undefined;
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
     this.o.logger.info({ topic: this.o.topic, group: this.o.group }, 'ledger consumer started');
   }
 
+  /** Started and not stopped (the Kafka connection itself may be down meanwhile: see `health()`). */
   get isRunning(): boolean {
     return this.running;
   }
 
+  /** The supervised kafkajs consumer: state, restarts, last failure. */
+  get status(): ConsumerStatus {
+    return this.supervisor.status;
+  }
+
+  /** For /health: what the ledger appended; throws (degraded) while the consumer is disconnected and being restarted. */
+  health(): string {
+    if (!this.running) throw new Error('ledger consumer not running');
+    return `${this.supervisor.health()}; ${this.stats.appended} appended, ${this.stats.duplicates} duplicates since start`;
+  }
+
   async ready(): Promise<void> {
-    await this.joined;
+    await this.supervisor.ready();
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.supervisor.stop();
     await this.producer?.disconnect().catch(() => undefined);
-    this.consumer = undefined;
     this.producer = undefined;
   }
 
-  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const consumer = this.consumer;
-    if (!consumer) return;
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, consumer: Consumer): Promise<void> {
     const alive = (): boolean => isRunning() && !isStale() && this.running;
     let handled: string | undefined;
     let committed: string | undefined;

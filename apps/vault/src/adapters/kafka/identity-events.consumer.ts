@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { parseEnvelope, TOPICS } from '#libs/contracts';
+import { ConsumerSupervisor } from '#libs/messaging';
 import { counter } from '#libs/platform';
 import type { AccessControl } from '../../application/access/access-control.js';
 
@@ -12,11 +13,14 @@ const applied = counter('keyledger_vault_identity_events_total', 'Identity event
  * Feeds the vault's access model (tenants, role assignments) from the identity topic, read
  * from the beginning at every boot by a group of its own (each instance holds the whole
  * model; nothing is committed). The instance is ready once it has read up to the end the
- * topic had at start; later changes arrive within the fetch wait (100 ms).
+ * topic had at start; later changes arrive within the fetch wait (100 ms). The kafkajs consumer
+ * runs under libs/messaging's ConsumerSupervisor: after a broker outage (or a crash kafkajs
+ * gives up on) it is restarted with backoff — a model that stopped following the topic would
+ * keep revoked assignments in force — and `health()` says degraded meanwhile.
  */
 export class IdentityEventsConsumer {
   readonly groupId = `keyledger-vault-access-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  private consumer: Consumer | undefined;
+  private supervisor: ConsumerSupervisor | undefined;
   private running = false;
   private caughtUp = false;
   private readonly pending = new Map<number, bigint>();
@@ -53,17 +57,17 @@ export class IdentityEventsConsumer {
     });
   }
 
-  /** For /health: throws while still catching up. */
+  /** For /health: throws while still catching up, and (degraded) while the consumer is disconnected and being restarted. */
   health(): string {
-    if (this.caughtUp) return `identity events applied (group ${this.groupId})`;
-    throw new Error(`catching up on ${this.topic}${this.lastError ? `: ${this.lastError}` : ''}`);
+    if (!this.caughtUp) throw new Error(`catching up on ${this.topic}${this.lastError ? `: ${this.lastError}` : ''}`);
+    return `identity events applied (group ${this.groupId}); ${this.supervisor?.health() ?? 'consumer not running'}`;
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    if (consumer) await consumer.disconnect().catch(() => undefined);
+    const supervisor = this.supervisor;
+    this.supervisor = undefined;
+    await supervisor?.stop();
     try {
       await (await this.admin()).deleteGroups([this.groupId]);
     } catch {
@@ -93,30 +97,40 @@ export class IdentityEventsConsumer {
       const high = BigInt(o.high);
       if (high > BigInt(o.low)) this.pending.set(o.partition, high);
     }
-    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100, sessionTimeout: 30_000, allowAutoTopicCreation: false, retry: { retries: 10 } });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    this.consumer = consumer;
-    if (this.pending.size === 0) this.markCaughtUp();
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        try {
-          const env = parseEnvelope(message.value);
-          const outcome = this.access.apply(env.type, env.data, message.offset, env.id);
-          applied.inc({ outcome });
-        } catch (err) {
-          // A poison event must not stop the model: counted and logged without payload.
-          applied.inc({ outcome: 'invalid' });
-          this.logger.error({ partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'identity event could not be applied');
-        }
-        const target = this.pending.get(partition);
-        if (target !== undefined && BigInt(message.offset) + 1n >= target) {
-          this.pending.delete(partition);
-          if (this.pending.size === 0) this.markCaughtUp();
-        }
-      },
+    const supervisor = new ConsumerSupervisor({
+      kafka: this.kafka,
+      name: this.groupId,
+      logger: this.logger,
+      config: { groupId: this.groupId, maxWaitTimeInMs: 100, sessionTimeout: 30_000, allowAutoTopicCreation: false, retry: { retries: 10 } },
+      topics: [this.topic],
+      fromBeginning: true,
+      run: () => ({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          try {
+            const env = parseEnvelope(message.value);
+            const outcome = this.access.apply(env.type, env.data, message.offset, env.id);
+            applied.inc({ outcome });
+          } catch (err) {
+            // A poison event must not stop the model: counted and logged without payload.
+            applied.inc({ outcome: 'invalid' });
+            this.logger.error({ partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'identity event could not be applied');
+          }
+          const target = this.pending.get(partition);
+          if (target !== undefined && BigInt(message.offset) + 1n >= target) {
+            this.pending.delete(partition);
+            if (this.pending.size === 0) this.markCaughtUp();
+          }
+        },
+      }),
     });
+    if (this.pending.size === 0) this.markCaughtUp();
+    await supervisor.start();
+    if (!this.running) {
+      await supervisor.stop(); // stopped while starting
+      return;
+    }
+    this.supervisor = supervisor;
   }
 
   private markCaughtUp(): void {
