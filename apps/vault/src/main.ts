@@ -3,7 +3,7 @@ import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/events
 import { runMain, startService } from '#libs/platform';
 import { SecretsGrpcServer } from './adapters/grpc/secrets.grpc-server.js';
 import { registerAdminVaultRoutes } from './adapters/http/admin-vaults.routes.js';
-import { ApiPipeline } from './adapters/http/request-pipeline.js';
+import { ApiPipeline, preRoutingOptions } from './adapters/http/request-pipeline.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { TokenAuthenticator } from './adapters/http/token-auth.js';
 import { bootstrapDefaultVault } from './application/vaults/bootstrap.js';
@@ -12,11 +12,15 @@ import { VAULT_COMPONENTS, VaultModule, type VaultComponents } from './vault.mod
 
 runMain('vault', async () => {
   let auth: TokenAuthenticator | undefined;
+  let registered: ApiPipeline | undefined;
   const service = await startService({
     name: 'vault',
     schema: vaultSchema,
     portOf: (c) => c.VAULT_PORT,
     module: (runtime) => VaultModule.register(runtime),
+    // Requests Fastify or Node reject before routing (malformed URL or HTTP, no Host) are
+    // answered and audited by the vault pipeline too.
+    ...preRoutingOptions(() => registered),
     health: (_runtime, app) => {
       const c = app.get<VaultComponents>(VAULT_COMPONENTS);
       return {
@@ -57,6 +61,7 @@ runMain('vault', async () => {
         vaultUri: (name) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', name.toLowerCase()) : `https://${name.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
       });
       await pipeline.register(fastify);
+      registered = pipeline;
     },
   });
   const { app, runtime } = service;

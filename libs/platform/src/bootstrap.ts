@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { correlationIdFrom, runWithContext } from './context.js';
 import { probe, type ComponentHealth, type HealthCheck } from './infra.js';
@@ -25,6 +25,20 @@ export type HttpServiceOptions = {
   readonly health: () => Record<string, HealthCheck>;
   /** Hooks and routes that must run before Nest's (for example a 401 challenge before the body is read). */
   readonly configure?: (fastify: FastifyInstance, app: INestApplication) => void | Promise<void>;
+} & PreRoutingOptions;
+
+/**
+ * Answers for the requests Fastify or Node reject before any route or hook runs (so before the
+ * correlation id, `x-ms-request-id` or a service's own pipeline): each defaults to Fastify's,
+ * Nest's or Node's bare answer.
+ */
+export type PreRoutingOptions = {
+  /** Fastify's `frameworkErrors`: the router's rejections (FST_ERR_BAD_URL for a malformed percent-encoding, FST_ERR_MAX_PARAM_LENGTH, FST_ERR_ASYNC_CONSTRAINT). */
+  readonly frameworkErrors?: FastifyServerOptions['frameworkErrors'];
+  /** Fastify's `clientErrorHandler`: malformed HTTP on a connection (request line, header, framing), headers too large, request timeout. */
+  readonly clientErrorHandler?: FastifyServerOptions['clientErrorHandler'];
+  /** Node's `requireHostHeader` (default true: an HTTP/1.1 request without Host gets a bare 400 and reaches no hook). */
+  readonly requireHostHeader?: boolean;
 };
 
 export type HealthReport = { readonly status: 'up' | 'down'; readonly service: string; readonly components: Record<string, ComponentHealth> };
@@ -35,8 +49,11 @@ export type HealthReport = { readonly status: 'up' | 'down'; readonly service: s
  * clean shutdown on SIGTERM/SIGINT.
  */
 export async function createHttpService(opts: HttpServiceOptions): Promise<NestFastifyApplication> {
+  const hostHeader = opts.requireHostHeader !== undefined ? { requireHostHeader: opts.requireHostHeader } : {};
   const adapter = new FastifyAdapter({
-    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const } } : {}),
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const, ...hostHeader } } : opts.requireHostHeader !== undefined ? { http: hostHeader } : {}),
+    ...(opts.frameworkErrors ? { frameworkErrors: opts.frameworkErrors } : {}),
+    ...(opts.clientErrorHandler ? { clientErrorHandler: opts.clientErrorHandler } : {}),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     trustProxy: opts.trustProxy ?? false,
     genReqId: () => randomUUID(),

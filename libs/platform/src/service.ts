@@ -1,7 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
-import { createHttpService, listen } from './bootstrap.js';
+import { createHttpService, listen, type PreRoutingOptions } from './bootstrap.js';
 import type { ConfigOf } from './config.js';
 import type { HealthCheck } from './infra.js';
 import { ServiceRuntime, type CommonConfig, type commonSchema } from './runtime.js';
@@ -15,7 +15,7 @@ export type ServiceDefinition<S extends typeof commonSchema> = {
   readonly bodyLimit?: number;
   readonly health?: (runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => Record<string, HealthCheck>;
   readonly configure?: (fastify: FastifyInstance, runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => void | Promise<void>;
-};
+} & PreRoutingOptions;
 
 export type RunningService<S extends typeof commonSchema> = {
   readonly app: NestFastifyApplication;
@@ -38,6 +38,9 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     tls: runtime.tls,
     logger: runtime.logger,
     ...(def.bodyLimit !== undefined ? { bodyLimit: def.bodyLimit } : {}),
+    ...(def.frameworkErrors ? { frameworkErrors: def.frameworkErrors } : {}),
+    ...(def.clientErrorHandler ? { clientErrorHandler: def.clientErrorHandler } : {}),
+    ...(def.requireHostHeader !== undefined ? { requireHostHeader: def.requireHostHeader } : {}),
     health: () => runtime.healthChecks(def.health && appRef ? def.health(runtime, appRef) : {}),
     configure: async (fastify, nestApp) => {
       if (def.configure) await def.configure(fastify, runtime, nestApp as NestFastifyApplication);

@@ -99,6 +99,8 @@ export function toProblem(err: unknown, origin: string): HttpProblem {
   return new HttpProblem(500, 'InternalServerError', 'The server encountered an internal error.');
 }
 
+const CLIENT_ERROR_CODES: Readonly<Record<number, string>> = { 400: 'BadParameter', 404: 'NotFound', 405: 'MethodNotAllowed', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType' };
+
 /** Fastify's own errors (body parsing, limits) in Azure's words. */
 export function fromFastifyError(err: { code?: string; statusCode?: number; message?: string }): HttpProblem | undefined {
   switch (err.code) {
@@ -115,5 +117,33 @@ export function fromFastifyError(err: { code?: string; statusCode?: number; mess
       break;
   }
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message ?? ''))) return new HttpProblem(400, 'BadParameter', 'The request body is not valid JSON.');
+  // The connection failed while the body was read (client gone, or its framing broken): Fastify
+  // hands the stream error over with status 400.
+  if (err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') return new HttpProblem(400, 'BadRequest', 'The request body could not be read.');
+  // Any other Fastify rejection of the request itself, without its internal wording.
+  if (err.code?.startsWith('FST_ERR_') && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return new HttpProblem(err.statusCode, CLIENT_ERROR_CODES[err.statusCode] ?? 'BadRequest', 'The request is not valid.');
+  }
   return undefined;
+}
+
+/**
+ * Requests rejected before routing, in Azure's words: by Fastify's router (`frameworkErrors`)
+ * or by Node's HTTP parser on the connection (`clientError`, `code` HPE_* or a timeout).
+ */
+export function preRoutingProblem(err: { code?: string }): HttpProblem {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return new HttpProblem(400, 'BadParameter', 'The request URL is not valid: it contains a malformed percent-encoding.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new HttpProblem(400, 'BadParameter', 'The request URL is not valid: a path segment is too long.');
+    case 'FST_ERR_ASYNC_CONSTRAINT':
+      return new HttpProblem(500, 'InternalServerError', 'The server encountered an internal error.');
+    case 'HPE_HEADER_OVERFLOW':
+      return new HttpProblem(431, 'RequestHeaderFieldsTooLarge', 'The request line and headers are larger than the service accepts (URL too long or headers too large).');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new HttpProblem(408, 'RequestTimeout', 'The request was not received in time.');
+    default:
+      return new HttpProblem(400, 'BadRequest', 'The request is not a valid HTTP request.');
+  }
 }

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
@@ -11,12 +11,13 @@ import { AccessControl } from '../../application/access/access-control.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { secretNotFound } from '../../domain/vault.errors.js';
-import { ApiPipeline, dataPlane } from './request-pipeline.js';
+import { ApiPipeline, dataPlane, preRoutingOptions, REJECTED_OPERATION } from './request-pipeline.js';
 import { TokenAuthenticator } from './token-auth.js';
 
 const TENANT = '4eeb1e29-c100-4249-9b4c-7c16d469679f';
 const READER = '0b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e01';
 const STRANGER = '1b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e02';
+const WRITER = '2b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e03';
 const APP = '5e3f1a2b-7c8d-4e9f-a0b1-c2d3e4f5a6b7';
 const AUTHORITY = 'https://id.example.test:9443';
 const RESOURCE = 'https://vault.localhost';
@@ -58,6 +59,34 @@ function injector(app: FastifyInstance) {
     });
 }
 
+type RawAnswer = { status: number; headers: Record<string, string>; body: string; text: string };
+
+/**
+ * Bytes written as they are on a fresh loopback connection (no client-side validation or URL
+ * normalisation), read until the server closes it. `status` 0: closed without an answer.
+ */
+function rawExchange(app: FastifyInstance, bytes: string): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const { port } = app.server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return resolve({ status: 0, headers: {}, body: '', text });
+      const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine ?? '')?.[1] ?? -1), headers, body: text.slice(end + 4), text });
+    });
+    socket.setTimeout(10_000, () => {
+      socket.destroy();
+      reject(new Error('no answer and the connection stayed open'));
+    });
+  });
+}
+
 /**
  * The pipeline on Fastify over loopback HTTP, without the stack: stub vault directory and
  * audit writer, real token verification and RBAC.
@@ -85,6 +114,7 @@ describe('the vault REST pipeline', () => {
     const access = new AccessControl();
     access.apply('TenantCreated', { tenantId: TENANT, name: 'default', isDefault: true }, '0');
     access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000001', principalId: READER, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsUser, scope: '/vaults/dev' }, '1');
+    access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000002', principalId: WRITER, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsOfficer, scope: '/vaults/dev' }, '2');
     const verifier = new TokenVerifier({ jwks: new StaticJwksSource({ keys: [publicJwk] }), issuer: issuerOf, audiences: [RESOURCE], tenants: (t) => access.isKnownTenant(t) });
     const auth = new TokenAuthenticator(verifier, () => ({ authority: AUTHORITY, tenantId: access.challengeTenant(), resource: RESOURCE }), 100);
     const auditWriter = {
@@ -119,7 +149,8 @@ describe('the vault REST pipeline', () => {
       handled++;
       return { value: (req.body as { value: string }).value };
     });
-    app = Fastify();
+    const { requireHostHeader, ...rejections } = preRoutingOptions(() => pipeline);
+    app = Fastify({ ...rejections, http: { requireHostHeader }, routerOptions: { maxParamLength: 512 } });
     await pipeline.register(app);
     await app.listen({ port: 0, host: '127.0.0.1' });
     inject = injector(app);
@@ -223,5 +254,224 @@ describe('the vault REST pipeline', () => {
     } finally {
       auditFails = false;
     }
+  });
+
+  /**
+   * What Fastify's router or Node's HTTP parser rejects before any route or hook runs, and what
+   * fails around the body: each answer is Azure's envelope with x-ms-request-id, made of no
+   * internals, and leaves exactly one audit record, durable before the answer (else 503).
+   */
+  describe('requests rejected before routing or while the body is read', () => {
+    const answers: RawAnswer[] = [];
+    const raw = async (bytes: string): Promise<RawAnswer> => {
+      const res = await rawExchange(app, bytes);
+      answers.push(res);
+      return res;
+    };
+    const errorOf = (res: RawAnswer): unknown => (JSON.parse(res.body) as { error: unknown }).error;
+
+    /** The records written since `before`, once at least one is there (a dropped connection's comes after it closes). */
+    async function recordsSince(before: number): Promise<AuditRecord[]> {
+      for (let i = 0; i < 200 && records.length <= before; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50));
+      return records.slice(before);
+    }
+
+    /** The one record a request left, with the fields every rejection carries. */
+    async function oneRecord(before: number, res: RawAnswer): Promise<AuditRecord> {
+      const written = await recordsSince(before);
+      expect(written).toHaveLength(1);
+      const r = written[0]!;
+      if (res.status !== 0) {
+        expect(res.headers['x-ms-request-id']).toBeTruthy();
+        expect(r.id).toBe(res.headers['x-ms-request-id']);
+        expect(r.resultSignature).toBe(String(res.status));
+        expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      }
+      expect(r.resultType).toBe('Failure');
+      return r;
+    }
+
+    it('answers a malformed percent-encoding in the path (FST_ERR_BAD_URL) with 400 BadParameter and records the verified caller', async () => {
+      const before = { records: records.length, handled };
+      const res = await raw(
+        `GET /secrets/%zz?api-version=7.5 HTTP/1.1\r\nHost: dev.vault.localhost:8443\r\nAuthorization: Bearer ${await token(READER)}\r\n` +
+          'x-ms-client-request-id: corr-bad-url\r\nUser-Agent: azsdk-js-keyvault-secrets/4.10.0\r\nConnection: close\r\n\r\n',
+      );
+      expect(res.status).toBe(400);
+      expect(errorOf(res)).toEqual({ code: 'BadParameter', message: 'The request URL is not valid: it contains a malformed percent-encoding.' });
+      expect(res.headers['x-ms-client-request-id']).toBe('corr-bad-url');
+      expect(res.headers['cache-control']).toBe('no-cache');
+      const r = await oneRecord(before.records, res);
+      expect(r).toMatchObject({ operationName: REJECTED_OPERATION, resultSignature: '400', resultDescription: 'BadParameter', correlationId: 'corr-bad-url', tenant: TENANT, resourceId: '/vaults/dev' });
+      expect(r.identity).toEqual({ oid: READER, tid: TENANT, appid: APP, idtyp: 'app' });
+      expect(r.properties).toMatchObject({ requestUri: '/secrets/%zz?api-version=7.5', httpMethod: 'GET', errorCode: 'BadParameter', vault: 'dev', clientInfo: 'azsdk-js-keyvault-secrets/4.10.0' });
+      expect(handled).toBe(before.handled);
+    });
+
+    it.each([
+      ['no token', ''],
+      ['an invalid token', 'Authorization: Bearer not.a.token\r\n'],
+    ])('records the caller of a malformed URL as unknown when it carries %s', async (_what, authorization) => {
+      const before = records.length;
+      const res = await raw(`DELETE /secrets/a%2/versions?api-version=7.6 HTTP/1.1\r\nHost: localhost:8443\r\n${authorization}Connection: close\r\n\r\n`);
+      expect(res.status).toBe(400);
+      expect((errorOf(res) as { code: string }).code).toBe('BadParameter');
+      const r = await oneRecord(before, res);
+      expect(r.identity).toEqual({});
+      expect(r.properties).toMatchObject({ httpMethod: 'DELETE', requestUri: '/secrets/a%2/versions?api-version=7.6' });
+    });
+
+    it.each([
+      ['a header name with a space', 'Bad Header: x'],
+      ['a control character in a header value', 'X-Note: a\u0001b'],
+      ['an unparsable Content-Length', 'Content-Length: abc'],
+      ['both Content-Length and Transfer-Encoding', 'Content-Length: 2\r\nTransfer-Encoding: chunked'],
+    ])('answers %s (rejected by Node’s parser) with 400 BadRequest and one record, caller unknown', async (_what, header) => {
+      const before = { records: records.length, handled };
+      const bearer = await token(READER);
+      const res = await raw(`GET /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nx-ms-client-request-id: corr-bad-header\r\nAuthorization: Bearer ${bearer}\r\n${header}\r\n\r\n`);
+      expect(res.status).toBe(400);
+      expect(errorOf(res)).toEqual({ code: 'BadRequest', message: 'The request is not a valid HTTP request.' });
+      expect(res.headers['x-ms-client-request-id']).toBe('corr-bad-header');
+      expect(res.headers.connection).toBe('close');
+      const r = await oneRecord(before.records, res);
+      expect(r).toMatchObject({ operationName: REJECTED_OPERATION, correlationId: 'corr-bad-header', tenant: TENANT, identity: {} });
+      expect(r.properties).toMatchObject({ httpMethod: 'GET', requestUri: '/secrets/db?api-version=7.6', errorCode: 'BadRequest' });
+      expect(JSON.stringify(r)).not.toContain(bearer);
+      expect(handled).toBe(before.handled);
+    });
+
+    it.each([
+      ['an unknown method token', 'FOO /secrets/db?api-version=7.6 HTTP/1.1'],
+      ['a request target that is not a path', 'GET ?api-version=7.6 HTTP/1.1'],
+      ['an unknown HTTP version', 'GET /secrets/db?api-version=7.6 HTTP/7.2'],
+    ])('answers a request line with %s with 400 BadRequest and one record', async (_what, line) => {
+      const before = records.length;
+      const res = await raw(`${line}\r\nHost: localhost\r\n\r\n`);
+      expect(res.status).toBe(400);
+      expect((errorOf(res) as { code: string }).code).toBe('BadRequest');
+      expect((await oneRecord(before, res)).operationName).toBe(REJECTED_OPERATION);
+    });
+
+    it.each([
+      ['a URL', `/secrets/db?api-version=7.6&pad=${'u'.repeat(20_000)}`, ''],
+      ['a header', '/secrets/db?api-version=7.6', `X-Pad: ${'h'.repeat(20_000)}\r\n`],
+    ])('answers %s that takes the request line and headers above 16 KB with 431 and one bounded record', async (_what, path, header) => {
+      const before = records.length;
+      const res = await raw(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n${header}\r\n`);
+      expect(res.status).toBe(431);
+      expect((errorOf(res) as { code: string }).code).toBe('RequestHeaderFieldsTooLarge');
+      const r = await oneRecord(before, res);
+      expect(r).toMatchObject({ operationName: REJECTED_OPERATION, resultSignature: '431', identity: {} });
+      expect((r.properties.requestUri ?? '').length).toBeLessThanOrEqual(2048);
+    });
+
+    it('answers an HTTP/1.1 request without Host (which Node would answer bare) with 400 BadRequest and one record', async () => {
+      const before = records.length;
+      const res = await raw('GET /secrets/db?api-version=7.6 HTTP/1.1\r\nConnection: close\r\n\r\n');
+      expect(res.status).toBe(400);
+      expect(errorOf(res)).toEqual({ code: 'BadRequest', message: 'The request has no Host header.' });
+      expect(await oneRecord(before, res)).toMatchObject({ operationName: 'SecretGet', resultDescription: 'BadRequest' });
+    });
+
+    it.each([
+      ['malformed JSON', 'application/json', '{"value": ', 400, 'BadParameter'],
+      ['a body above the route’s limit', 'application/json', JSON.stringify({ value: 'v'.repeat(2000) }), 413, 'RequestEntityTooLarge'],
+      ['a media type other than JSON', 'text/plain', 'value=x', 415, 'UnsupportedMediaType'],
+      ['a malformed Content-Type', ';;;', '{"value":"x"}', 415, 'UnsupportedMediaType'],
+    ])('answers an authorized PUT with %s, rejected while its body is read, in the envelope with one record', async (_what, contentType, body, status, code) => {
+      const before = { records: records.length, handled };
+      const res = await raw(
+        `PUT /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${await token(WRITER)}\r\nx-ms-client-request-id: corr-body\r\n` +
+          `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      expect(res.status).toBe(status);
+      expect((errorOf(res) as { code: string }).code).toBe(code);
+      const r = await oneRecord(before.records, res);
+      expect(r).toMatchObject({ operationName: 'SecretSet', resultDescription: code, correlationId: 'corr-body', identity: { oid: WRITER } });
+      expect(handled).toBe(before.handled);
+    });
+
+    it('drops the connection when the body of a routed request breaks HTTP framing; that request keeps its one record (400)', async () => {
+      const before = { records: records.length, handled };
+      const res = await raw(
+        `PUT /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${await token(WRITER)}\r\n` +
+          'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+      );
+      expect(res.status).toBe(0);
+      const r = await oneRecord(before.records, res);
+      expect(r).toMatchObject({ operationName: 'SecretSet', resultSignature: '400', resultDescription: 'BadRequest', identity: { oid: WRITER } });
+      expect(handled).toBe(before.handled);
+    });
+
+    it('answers methods Fastify does not route (TRACE, PROPFIND) with Azure’s 405 and one record', async () => {
+      for (const method of ['TRACE', 'PROPFIND']) {
+        const before = records.length;
+        const res = await raw(`${method} /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${await token(READER)}\r\nConnection: close\r\n\r\n`);
+        expect(res.status).toBe(405);
+        expect(errorOf(res)).toEqual({ code: 'MethodNotAllowed', message: `HTTP ${method} not allowed` });
+        expect(await oneRecord(before, res)).toMatchObject({ operationName: 'Unknown', resultDescription: 'MethodNotAllowed' });
+      }
+    });
+
+    it('answers a CONNECT request (which Node would drop unanswered) with 405 and one record', async () => {
+      const before = records.length;
+      const res = await raw(`CONNECT localhost:8443 HTTP/1.1\r\nHost: localhost:8443\r\nx-ms-client-request-id: corr-connect\r\n\r\n`);
+      expect(res.status).toBe(405);
+      expect(errorOf(res)).toEqual({ code: 'MethodNotAllowed', message: 'HTTP CONNECT not allowed' });
+      const r = await oneRecord(before, res);
+      expect(r).toMatchObject({ operationName: REJECTED_OPERATION, correlationId: 'corr-connect', identity: {} });
+      expect(r.properties).toMatchObject({ httpMethod: 'CONNECT', requestUri: 'localhost:8443', vault: 'dev' });
+    });
+
+    it('answers an Expect other than 100-continue (which Node would answer 417 bare) in the envelope with one record', async () => {
+      const before = records.length;
+      const res = await raw(`GET /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${await token(READER)}\r\nExpect: something\r\nConnection: close\r\n\r\n`);
+      expect(res.status).toBe(417);
+      expect((errorOf(res) as { code: string }).code).toBe('ExpectationFailed');
+      expect(await oneRecord(before, res)).toMatchObject({ operationName: 'SecretGet', resultDescription: 'ExpectationFailed' });
+    });
+
+    it('answers a malformed second request pipelined after a good one once the first answer has left', async () => {
+      const before = records.length;
+      const bearer = await token(READER);
+      const res = await raw(`GET /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${bearer}\r\n\r\nGET /secrets/db HTTP/1.1\r\nBad Header: x\r\n\r\n`);
+      expect(res.status).toBe(200);
+      const second = res.text.slice(res.text.indexOf('HTTP/1.1', 10));
+      expect(second).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      const written = await recordsSince(before);
+      expect(written.map((r) => [r.operationName, r.resultSignature])).toEqual([
+        ['SecretGet', '200'],
+        [REJECTED_OPERATION, '400'],
+      ]);
+    });
+
+    it('fails closed: when the record of a rejected request cannot be made durable, the answer is a 503 and nothing is recorded', async () => {
+      auditFails = true;
+      try {
+        const before = records.length;
+        for (const bytes of [
+          'GET /secrets/%zz?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+          'GET /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n',
+          `GET /secrets/db?api-version=7.6 HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'h'.repeat(20_000)}\r\n\r\n`,
+        ]) {
+          const res = await raw(bytes);
+          expect(res.status).toBe(503);
+          expect((errorOf(res) as { code: string }).code).toBe('ServiceUnavailable');
+          expect(res.headers['x-ms-request-id']).toBeTruthy();
+        }
+        expect(records.length).toBe(before);
+      } finally {
+        auditFails = false;
+      }
+    });
+
+    it('never answers with a stack trace, a file path or an internal error code', () => {
+      expect(answers.length).toBeGreaterThan(10);
+      for (const res of answers) {
+        expect(res.text).not.toMatch(/\bat [\w.<>]+ \(|\/work\/|node_modules|\.[cm]?[jt]s:\d+|FST_ERR|HPE_|ERR_HTTP|ECONNRESET/);
+      }
+    });
   });
 });
