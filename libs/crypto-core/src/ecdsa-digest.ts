@@ -1,5 +1,6 @@
 /**
  * ECDSA over a caller-supplied digest (Azure's ES256/ES256K/ES384/ES512 semantics).
+ * Checked against @noble/curves in ecdsa-digest.differential.unit.spec.ts (both directions, every curve).
  *
  * Node cannot do this directly: `crypto.sign(null, data, ecKey)` hashes `data` with SHA-256
  * first (OpenSSL's default digest for EC keys), and WebCrypto always hashes. So:

@@ -8,6 +8,8 @@ import { constants, createHash, createPublicKey, randomBytes, verify as nodeVeri
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type TLSSocket } from 'node:tls';
+import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
 import { createByokTransferBlob, parseByokBlob, unwrapByokBlob } from './byok.js';
 import { DomainError } from './crypto.errors.js';
@@ -37,6 +39,58 @@ async function errorOf(fn: () => unknown): Promise<DomainError> {
 function nodeKey(jwk: RsaPublicJwk | EcPublicJwk) {
   const crv = jwk.kty === 'EC' ? (jwk.crv === 'P-256K' ? 'secp256k1' : jwk.crv) : undefined;
   return createPublicKey({ key: { ...jwk, ...(crv ? { crv } : {}) }, format: 'jwk' });
+}
+
+/**
+ * A TLS (PSK, no certificates) echo peer on a worker thread, so it has its own OpenSSL error
+ * queue, and a client connection to it on this thread.
+ */
+async function tlsEchoPeer(): Promise<{ roundTrip(during: () => void): Promise<string>; close(): Promise<void> }> {
+  const psk = randomBytes(32);
+  const tlsOptions = { ciphers: 'PSK-AES128-GCM-SHA256', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const tls = require('node:tls');
+     const server = tls.createServer({ ...workerData.tlsOptions, pskCallback: () => Buffer.from(workerData.psk) }, (s) => {
+       s.on('data', (d) => s.write(d));
+       s.on('error', () => {});
+     });
+     server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));`,
+    { eval: true, workerData: { psk, tlsOptions } },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const socket: TLSSocket = connect({ host: '127.0.0.1', port, ...tlsOptions, pskCallback: () => ({ psk, identity: 'keyledger-test' }), checkServerIdentity: () => undefined });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  return {
+    /** Sends a message and runs `during` while the echo is in flight; resolves with the echo, or how the connection failed. */
+    roundTrip(during) {
+      const reply = new Promise<string>((resolve) => {
+        const onData = (d: Buffer) => {
+          socket.off('error', onError);
+          resolve(d.toString());
+        };
+        const onError = (e: Error) => {
+          socket.off('data', onData);
+          resolve(`connection failed: ${e.message}`);
+        };
+        socket.once('data', onData);
+        socket.once('error', onError);
+      });
+      socket.write('echo');
+      during();
+      return reply;
+    },
+    async close() {
+      socket.destroy();
+      await worker.terminate();
+    },
+  };
 }
 
 beforeAll(() => {
@@ -236,6 +290,48 @@ describe('PKCS#11 HSM key pairs (SoftHSM2)', () => {
     const blob = createByokTransferBlob(target, kek.publicJwk() as RsaPublicJwk, 'https://v.example/keys/byok-kek/1');
     const imported = await unwrapByokBlob(parseByokBlob(blob), { modulusBytes: 384, decryptOaepSha1: (c) => kek.decrypt('RSA-OAEP', c) }, 'EC');
     expect(imported).toEqual(target);
+  });
+
+  it("a token call failing inside OpenSSL leaves nothing on OpenSSL's error queue: a TLS connection on this thread survives", async () => {
+    const k = token.generateEcKeyPair('ec-error-queue', 'P-256');
+    made.push(k);
+    const peer = await tlsEchoPeer();
+    try {
+      expect(await peer.roundTrip(() => undefined)).toBe('echo');
+      // SoftHSM's ECDSA verification of an out-of-range r, s (0, or ≥ n) fails inside (Node's)
+      // OpenSSL and leaves "bad signature" queued.
+      for (const badSignature of [Buffer.alloc(64), Buffer.alloc(64, 0xff), randomBytes(64)]) {
+        expect(await peer.roundTrip(() => expect(k.verify('ES256', randomBytes(32), badSignature)).toBe(false))).toBe('echo');
+      }
+    } finally {
+      await peer.close();
+    }
+
+    // Control: the same failing call made on the module directly, unfenced, does kill the connection.
+    const raw = new pkcs11js.PKCS11();
+    raw.load(MODULE);
+    try {
+      raw.C_Initialize();
+    } catch {
+      /* CKR_CRYPTOKI_ALREADY_INITIALIZED: the token above shares the module (and its login) */
+    }
+    const slot = raw.C_GetSlotList(true).find((s) => raw.C_GetTokenInfo(s).label.trimEnd() === LABEL)!;
+    const session = raw.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+    const control = await tlsEchoPeer();
+    try {
+      raw.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from('ec-error-queue') }]);
+      const [pub] = raw.C_FindObjects(session, 1);
+      raw.C_FindObjectsFinal(session);
+      const outcome = await control.roundTrip(() => {
+        raw.C_VerifyInit(session, { mechanism: pkcs11js.CKM_ECDSA }, pub!);
+        expect(() => raw.C_Verify(session, randomBytes(32), Buffer.alloc(64))).toThrow(/CKR_SIGNATURE_INVALID/);
+      });
+      expect(outcome).toMatch(/^connection failed/);
+    } finally {
+      randomBytes(1); // clears whatever the control left queued
+      await control.close();
+      raw.C_CloseSession(session);
+    }
   });
 
   it('destroy removes the objects (crypto-shredding): the key is gone', async () => {

@@ -45,6 +45,16 @@ function nodePublicKey(jwk: PublicJwk) {
   return createPublicKey({ key: { ...jwk, ...(crv ? { crv } : {}) }, format: 'jwk' });
 }
 
+const ecCases: [SignatureAlgorithm, CurveName][] = [['ES256', 'P-256'], ['ES256K', 'P-256K'], ['ES384', 'P-384'], ['ES512', 'P-521']];
+const ecBytes: Record<CurveName, number> = { 'P-256': 32, 'P-256K': 32, 'P-384': 48, 'P-521': 66 };
+/** Group orders (SEC 2 / FIPS 186-5). */
+const ecOrder: Record<CurveName, bigint> = {
+  'P-256': 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  'P-256K': 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n,
+  'P-384': 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+  'P-521': 0x1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+};
+
 const signCases: { alg: SignatureAlgorithm; key: Parameters<typeof key>[0] }[] = [
   { alg: 'RS256', key: 'RSA-2048' },
   { alg: 'RS384', key: 'RSA-3072' },
@@ -103,6 +113,13 @@ describe('software keys: generation and JWK export', () => {
     const b = (await generateSoftwareKey({ kty: 'EC', crv: 'P-256' })) as EcPrivateJwk;
     expect(errorOf(() => loadSoftwareKey({ ...a, d: b.d })).details['reason']).toBe('MalformedKey');
     expect(errorOf(() => loadSoftwareKey({ ...a, x: 'not base64!' })).details['reason']).toBe('Encoding');
+    const b64 = (n: bigint, len: number) => Buffer.from(n.toString(16).padStart(2 * len, '0'), 'hex').toString('base64url');
+    expect(errorOf(() => loadSoftwareKey({ ...a, d: b64(0n, 32) })).details['reason']).toBe('MalformedKey');
+    expect(errorOf(() => loadSoftwareKey({ ...a, d: b64(ecOrder['P-256'], 32) })).details['reason']).toBe('MalformedKey');
+    expect(errorOf(() => loadSoftwareKey({ ...a, d: Buffer.alloc(31, 1).toString('base64url') })).details['reason']).toBe('MalformedKey');
+    const y = Buffer.from(a.y, 'base64url');
+    y[31]! ^= 1;
+    expect(errorOf(() => loadSoftwareKey({ ...a, y: y.toString('base64url') })).details['reason']).toBe('MalformedKey');
     const rsa = (await key('RSA-2048')).exportPrivateJwk();
     const other = (await key('RSA-3072')).exportPrivateJwk();
     if (rsa.kty === 'RSA' && other.kty === 'RSA') {
@@ -182,8 +199,7 @@ describe('sign over a caller-supplied digest', () => {
   }
 
   it('ECDSA handles extreme digests (all zero, all 0xff) on every curve', async () => {
-    const cases: [SignatureAlgorithm, CurveName][] = [['ES256', 'P-256'], ['ES256K', 'P-256K'], ['ES384', 'P-384'], ['ES512', 'P-521']];
-    for (const [alg, crv] of cases) {
+    for (const [alg, crv] of ecCases) {
       const k = await key(crv);
       const len = SIGNATURE_SCHEMES[alg].digestBytes;
       for (const digest of [Buffer.alloc(len), Buffer.alloc(len, 0xff)]) {
@@ -202,6 +218,68 @@ describe('sign over a caller-supplied digest', () => {
       const sig = k.sign('ES256', createHash('sha256').update(message).digest());
       expect(nodeVerify('sha256', message, { key: pub, dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
     }
+  });
+
+  it('ECDSA: wrong digest length -> BadParameter (DigestLength) for sign and verify on every curve', async () => {
+    for (const [alg, crv] of ecCases) {
+      const k = await key(crv);
+      const len = SIGNATURE_SCHEMES[alg].digestBytes;
+      for (const wrong of [0, len - 1, len + 1, 66]) {
+        expect(errorOf(() => k.sign(alg, Buffer.alloc(wrong, 1))).details['reason']).toBe('DigestLength');
+        expect(errorOf(() => k.verify(alg, Buffer.alloc(wrong, 1), Buffer.alloc(2 * ecBytes[crv]))).details['reason']).toBe('DigestLength');
+      }
+    }
+  });
+
+  it('ECDSA: the high-S twin (r, n - s) of a valid signature verifies, for Node as well, on every curve', async () => {
+    for (const [alg, crv] of ecCases) {
+      const k = await key(crv);
+      const scheme = SIGNATURE_SCHEMES[alg];
+      const pub = nodePublicKey(k.publicJwk());
+      const message = randomBytes(40);
+      const digest = createHash(scheme.hash).update(message).digest();
+      const sig = k.sign(alg, digest);
+      const L = ecBytes[crv];
+      const s = BigInt('0x' + sig.subarray(L).toString('hex'));
+      const twin = Buffer.concat([sig.subarray(0, L), Buffer.from((ecOrder[crv] - s).toString(16).padStart(2 * L, '0'), 'hex')]);
+      expect(nodeVerify(scheme.hash, message, { key: pub, dsaEncoding: 'ieee-p1363' }, twin)).toBe(true);
+      expect(k.verify(alg, digest, twin)).toBe(true);
+    }
+  });
+
+  it('ECDSA: tampered, truncated, zero and out-of-range signatures verify false (never throw)', async () => {
+    for (const [alg, crv] of ecCases) {
+      const k = await key(crv);
+      const digest = randomBytes(SIGNATURE_SCHEMES[alg].digestBytes);
+      const sig = k.sign(alg, digest);
+      const L = ecBytes[crv];
+      expect(sig.length).toBe(2 * L);
+      const flippedR = Buffer.from(sig);
+      flippedR[3]! ^= 0x10;
+      const n = Buffer.from(ecOrder[crv].toString(16).padStart(2 * L, '0'), 'hex');
+      const bad = [
+        flippedR,
+        sig.subarray(0, sig.length - 1),
+        Buffer.concat([sig, Buffer.alloc(1)]),
+        Buffer.alloc(0),
+        Buffer.alloc(2 * L),
+        Buffer.concat([sig.subarray(0, L), Buffer.alloc(L)]),
+        Buffer.concat([n, sig.subarray(L)]),
+        Buffer.concat([sig.subarray(0, L), n]),
+        Buffer.alloc(2 * L, 0xff),
+      ];
+      for (const b of bad) expect(k.verify(alg, digest, b)).toBe(false);
+      expect(k.verify(alg, digest, sig)).toBe(true);
+    }
+  });
+
+  it('ECDSA: signatures are hedged (two signatures over one digest differ; both verify)', async () => {
+    const k = await key('P-256');
+    const digest = randomBytes(32);
+    const a = k.sign('ES256', digest);
+    const b = k.sign('ES256', digest);
+    expect(a.equals(b)).toBe(false);
+    expect(k.verify('ES256', digest, a) && k.verify('ES256', digest, b)).toBe(true);
   });
 
   it('HS256/384/512: HMAC over the supplied digest bytes, checked by WebCrypto HMAC', async () => {
@@ -427,5 +505,8 @@ describe('random bytes and handle lifecycle', () => {
     const k = loadSoftwareKey(await generateSoftwareKey({ kty: 'oct', size: 128 }));
     k.destroy();
     expect(errorOf(() => k.encrypt('A128GCM', Buffer.from('x'))).details['reason']).toBe('KeyDestroyed');
+    const ec = loadSoftwareKey(await generateSoftwareKey({ kty: 'EC', crv: 'P-256' }));
+    ec.destroy();
+    expect(errorOf(() => ec.sign('ES256', Buffer.alloc(32))).details['reason']).toBe('KeyDestroyed');
   });
 });

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DevRootKey, DomainError, Pkcs11RootKey, Pkcs11Token, type RootKey } from '#libs/crypto-core';
-import { tokenCall } from './openssl-error-queue.js';
 
 /** An opened root key and, for PKCS#11, the logged-in token session HSM keys also use. */
 export interface OpenedRoot {
@@ -34,30 +33,16 @@ function readPin(settings: Pkcs11RootSettings): string {
   return pin;
 }
 
-/** The token's root key with every token call fenced (OpenSSL error queue, see openssl-error-queue.ts). */
-class FencedRoot implements RootKey {
-  constructor(private readonly inner: RootKey) {}
-  get id(): string {
-    return this.inner.id;
-  }
-  wrap(plain: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-    return tokenCall(() => this.inner.wrap(plain, aad));
-  }
-  unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-    return tokenCall(() => this.inner.unwrap(wrapped, aad));
-  }
-}
-
 /** Logs in to the token and finds (or, on first start, generates) the AES-256 root key object. Fails with RootUnavailable. */
 export function openPkcs11Root(settings: Pkcs11RootSettings): OpenedRoot {
   if (!existsSync(settings.modulePath)) throw rootUnavailable(`the PKCS#11 module ${settings.modulePath} does not exist (PKCS11_MODULE)`);
   const pin = readPin(settings);
-  const token = tokenCall(() => Pkcs11Token.open({ modulePath: settings.modulePath, tokenLabel: settings.tokenLabel, pin }));
+  const token = Pkcs11Token.open({ modulePath: settings.modulePath, tokenLabel: settings.tokenLabel, pin });
   try {
-    const root = tokenCall(() => Pkcs11RootKey.fromToken(token, settings.keyLabel, settings.createIfMissing, false));
-    return { kind: 'pkcs11', root: new FencedRoot(root), token, close: () => tokenCall(() => token.close()) };
+    const root = Pkcs11RootKey.fromToken(token, settings.keyLabel, settings.createIfMissing, false);
+    return { kind: 'pkcs11', root, token, close: () => token.close() };
   } catch (err) {
-    tokenCall(() => token.close());
+    token.close();
     throw err;
   }
 }
