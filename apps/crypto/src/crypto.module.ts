@@ -8,6 +8,7 @@ import { CryptoGrpcController } from './adapters/grpc/crypto.grpc.controller.js'
 import { HsmKeysAdapter } from './adapters/hsm/hsm-keys.adapter.js';
 import { openDevRoot, openPkcs11Root } from './adapters/hsm/root.opener.js';
 import { TokenAesAdapter } from './adapters/hsm/token-aes.adapter.js';
+import { TokenBackupAdapter } from './adapters/hsm/token-backup.adapter.js';
 import { TokenImportAdapter } from './adapters/hsm/token-import.adapter.js';
 import { TokenSessions } from './adapters/hsm/token-session.js';
 import { RsaWorkerPool } from './adapters/workers/rsa-worker.pool.js';
@@ -17,6 +18,7 @@ import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { BackupService } from './application/backup.service.js';
 import { CryptoFacade } from './application/crypto.facade.js';
 import { DataKeysService } from './application/data-keys.service.js';
+import { KeyBackupService } from './application/key-backup.service.js';
 import { KeyDirectory } from './application/key-directory.js';
 import { KeyMaterialService } from './application/key-material.service.js';
 import { KeyOperationsService } from './application/key-operations.service.js';
@@ -63,7 +65,7 @@ export function composeCrypto(runtime: ServiceRuntime<CryptoConfig>, store: Even
     log.child({ component: 'root' }),
   );
   const sessions = new TokenSessions(c.PKCS11_MODULE, c.PKCS11_TOKEN_LABEL);
-  const hsm = new HsmKeysAdapter(new TokenAesAdapter(sessions));
+  const hsm = new HsmKeysAdapter(new TokenAesAdapter(sessions, c.CRYPTO_HSM_KEY_BACKUP), c.CRYPTO_HSM_KEY_BACKUP);
   const keks = new VaultKekService(custody, root);
   const workers = c.CRYPTO_WORKERS > 0 ? new RsaWorkerPool(c.CRYPTO_WORKERS, log.child({ component: 'rsa-workers' })) : null;
   const material = new KeyMaterialService(keysRepo, keks, root, hsm, { maxEntries: c.CRYPTO_KEY_CACHE_MAX, ttlMs: c.CRYPTO_KEY_CACHE_TTL_MS }, workers);
@@ -81,12 +83,14 @@ export function composeCrypto(runtime: ServiceRuntime<CryptoConfig>, store: Even
     },
     () => directory.reset(),
   );
-  const keys = new KeysService(store, keysRepo, directory, material, keks, root, hsm, new TokenImportAdapter(sessions));
+  const keys = new KeysService(store, keysRepo, directory, material, keks, root, hsm, new TokenImportAdapter(sessions, c.CRYPTO_HSM_KEY_BACKUP));
   const operations = new KeyOperationsService(directory, material, root, c.CRYPTO_MAX_VALUE_BYTES, workers);
   const dataKeys = new DataKeysService(custody, keks, root);
   const backups = new BackupService(root, c.CRYPTO_MAX_BACKUP_BYTES);
   const auditor = new OperationAuditor(auditWriter, log.child({ component: 'audit' }), 'crypto');
-  const facade = new CryptoFacade(auditor, root, keys, operations, dataKeys, backups);
+  const tokenBackup = new TokenBackupAdapter(sessions, c.PKCS11_BACKUP_KEY_LABEL, c.CRYPTO_HSM_KEY_BACKUP);
+  const keyBackups = new KeyBackupService(store, keysRepo, directory, material, keys, root, hsm, tokenBackup, backups);
+  const facade = new CryptoFacade(auditor, root, keys, operations, dataKeys, backups, keyBackups);
   return { facade, root, material, directory, keks, listener, workers };
 }
 

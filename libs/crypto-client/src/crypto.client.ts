@@ -13,7 +13,14 @@ import {
   DEFAULT_CRYPTO_GRPC_ADDRESS,
 } from './crypto.proto.js';
 import type {
+  BackupKeyRequest,
+  BackupKeyResponse,
   CreateKeyRequest,
+  DeleteKeyRequest,
+  DeleteKeyResponse,
+  RecoverKeyRequest,
+  RestoreKeyRequest,
+  RestoreKeyResponse,
   DecryptDataKeyRequest,
   DecryptDataKeyResponse,
   DestroyDataKeysRequest,
@@ -25,6 +32,8 @@ import type {
   GetKeyRequest,
   HealthResponse,
   ImportKeyRequest,
+  KeyOperationBatchRequest,
+  KeyOperationBatchResponse,
   KeyOperationRequest,
   KeyOperationResponse,
   KeyResponse,
@@ -108,6 +117,8 @@ export class CryptoClient {
       'grpc.max_receive_message_length': CRYPTO_GRPC_MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': CRYPTO_GRPC_MAX_MESSAGE_BYTES,
       'grpc.keepalive_time_ms': 30_000,
+      // channelz (grpc-js's introspection service) counts and traces every call; nothing reads it.
+      'grpc.enable_channelz': 0,
       ...options.channelOptions,
     });
   }
@@ -183,8 +194,28 @@ export class CryptoClient {
   destroyKey(request: DestroyKeyRequest, options?: CallOptions): Promise<DestroyKeyResponse> {
     return this.call('destroyKey', request, options);
   }
+  deleteKey(request: DeleteKeyRequest, options?: CallOptions): Promise<DeleteKeyResponse> {
+    return this.call('deleteKey', request, options);
+  }
+  recoverKey(request: RecoverKeyRequest, options?: CallOptions): Promise<KeyResponse> {
+    return this.call('recoverKey', request, options);
+  }
+  backupKey(request: BackupKeyRequest, options?: CallOptions): Promise<BackupKeyResponse> {
+    return this.call('backupKey', request, options);
+  }
+  restoreKey(request: RestoreKeyRequest, options?: CallOptions): Promise<RestoreKeyResponse> {
+    return this.call('restoreKey', request, options);
+  }
   health(options?: CallOptions): Promise<HealthResponse> {
     return this.call('health', {}, options);
+  }
+  /**
+   * Many key operations of one kind in one call (each item audited on its own). Per-item
+   * failures come back in `results[i].errorCode`; the call itself rejects only when the
+   * batch is refused as a whole (e.g. AuditUnavailable: then no item's result is returned).
+   */
+  keyOperationBatch(request: KeyOperationBatchRequest, options?: CallOptions): Promise<KeyOperationBatchResponse> {
+    return this.call('keyOperationBatch', request, options);
   }
 
   /** Resolves once the channel is connected (or rejects at the deadline). */

@@ -10,6 +10,8 @@ export const CryptoErrorCode = {
   AuditUnavailable: 'AuditUnavailable',
   /** No such key / key version, or it was destroyed (NOT_FOUND). */
   KeyNotFound: 'KeyNotFound',
+  /** The key name is taken (restore onto a live or deleted key) or the key is deleted (ALREADY_EXISTS). */
+  KeyConflict: 'KeyConflict',
   /** No such data key, or it was destroyed (NOT_FOUND). */
   DataKeyNotFound: 'DataKeyNotFound',
   /** Malformed input: digest length, unknown algorithm, bad JWK, oversized payload (INVALID_ARGUMENT). */
@@ -63,6 +65,7 @@ export const CRYPTO_ERROR_STATUS: Readonly<Record<CryptoErrorCode, number>> = {
   Sealed: GrpcStatus.UNAVAILABLE,
   AuditUnavailable: GrpcStatus.UNAVAILABLE,
   KeyNotFound: GrpcStatus.NOT_FOUND,
+  KeyConflict: GrpcStatus.ALREADY_EXISTS,
   DataKeyNotFound: GrpcStatus.NOT_FOUND,
   BadParameter: GrpcStatus.INVALID_ARGUMENT,
   KeyOperationNotAllowed: GrpcStatus.FAILED_PRECONDITION,

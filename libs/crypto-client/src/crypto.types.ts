@@ -136,6 +136,8 @@ export interface KeyVersion {
   /** Unix seconds. */
   readonly created: number;
   readonly updated: number;
+  /** Unix seconds of the key's soft delete; 0 while live. */
+  readonly deleted: number;
 }
 
 export interface CreateKeyRequest {
@@ -172,6 +174,8 @@ export interface ImportKeyRequest {
 export interface GetKeyRequest {
   readonly ctx: CallContext;
   readonly ref: ObjectRef;
+  /** Read a soft-deleted key (NOT_FOUND while it is live). */
+  readonly deleted?: boolean;
 }
 export interface KeyResponse {
   readonly key: KeyVersion;
@@ -238,6 +242,41 @@ export interface DestroyKeyResponse {
   readonly destroyed: number;
 }
 
+/** Soft delete of every version of `ref.name`: out of use (NOT_FOUND) until recovered or purged (destroyKey). */
+export interface DeleteKeyRequest {
+  readonly ctx: CallContext;
+  readonly ref: ObjectRef;
+}
+export interface DeleteKeyResponse {
+  /** Unix seconds. */
+  readonly deleted: number;
+  readonly versions: number;
+}
+export interface RecoverKeyRequest {
+  readonly ctx: CallContext;
+  readonly ref: ObjectRef;
+}
+
+/** A blob with every version of `ref.name`, restorable only by a deployment holding the same root (and token, for HSM keys). */
+export interface BackupKeyRequest {
+  readonly ctx: CallContext;
+  readonly ref: ObjectRef;
+}
+export interface BackupKeyResponse {
+  readonly blob: Buffer;
+}
+/** Restores into `ref.tenant`/`ref.vault` under the key's own name (`ref.name` optional, must match); KeyConflict if the name is taken. */
+export interface RestoreKeyRequest {
+  readonly ctx: CallContext;
+  readonly ref: ObjectRef;
+  readonly blob: Buffer;
+}
+export interface RestoreKeyResponse {
+  /** The latest version. */
+  readonly key: KeyVersion;
+  readonly versions: string[];
+}
+
 export type HealthRequest = Record<string, never>;
 export interface HealthResponse {
   readonly sealed: boolean;
@@ -245,4 +284,28 @@ export interface HealthResponse {
   readonly root: string;
   /** Why it is sealed ('' when unsealed). */
   readonly reason: string;
+}
+
+/** The key operations a batch can carry (the unary RPC of the same name, per item). */
+export type KeyOperationName = 'encrypt' | 'decrypt' | 'wrapKey' | 'unwrapKey' | 'sign' | 'verify';
+/** Largest number of items in one `keyOperationBatch` call. */
+export const KEY_OPERATION_BATCH_MAX_ITEMS = 1000;
+/**
+ * Many operations of one kind in one call: each item is run and audited on its own (its own
+ * record, with its own ctx); the records commit together before the response leaves.
+ */
+export interface KeyOperationBatchRequest {
+  readonly operation: KeyOperationName;
+  readonly items: readonly KeyOperationRequest[];
+}
+/** One item's outcome: `response` when `errorCode` is '' (else null), in item order. */
+export interface KeyOperationBatchResult {
+  readonly response: KeyOperationResponse | null;
+  /** A `CryptoErrorCode` ('' = success). */
+  readonly errorCode: string;
+  readonly errorMessage: string;
+}
+/** The call fails as a whole (AuditUnavailable, no result, no record) if the items' audit records could not be made durable. */
+export interface KeyOperationBatchResponse {
+  readonly results: KeyOperationBatchResult[];
 }

@@ -126,5 +126,5 @@ export {
   type ByokTransferBlob,
 } from './byok.js';
 
-export { ckrOf, HsmKeyPair, Pkcs11Token, type Pkcs11TokenOptions } from './pkcs11-token.js';
+export { ckrOf, HsmKeyPair, Pkcs11Token, type HsmKeyOptions, type Pkcs11TokenOptions } from './pkcs11-token.js';
 export { Pkcs11RootKey, type Pkcs11RootOptions } from './pkcs11-root.js';

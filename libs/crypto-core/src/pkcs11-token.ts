@@ -7,8 +7,11 @@
  *
  * All calls are synchronous (pkcs11js sync API) on one session, so operations never
  * interleave on it; they block the event loop for the duration of the token operation.
+ * Every call into the module is fenced (`fencedModule`): OpenSSL's error queue is cleared
+ * before it returns or throws, so this class is safe to use next to Node's TLS on its own.
  * Error messages name the module path and labels, never the PIN.
  */
+import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import {
   checkSignature,
@@ -26,6 +29,15 @@ import type { EcPublicJwk, RsaPublicJwk } from './software-key.js';
 type Pkcs11 = InstanceType<typeof pkcs11js.PKCS11>;
 type Handle = Buffer;
 type Template = { type: number; value?: number | boolean | string | Buffer }[];
+
+/** How a generated HSM key may leave the token. */
+export interface HsmKeyOptions {
+  /**
+   * CKA_EXTRACTABLE (the key stays CKA_SENSITIVE: its value can never be read, only wrapped by
+   * another token key, e.g. for key backups). Default false: the key never leaves the token.
+   */
+  readonly extractableWrapped?: boolean;
+}
 
 export interface Pkcs11TokenOptions {
   /** Path of the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`. */
@@ -46,6 +58,48 @@ const CKR_NAMES: ReadonlyMap<number, string> = new Map(
     .filter((e): e is [string, number] => e[0].startsWith('CKR_') && typeof e[1] === 'number')
     .map(([name, value]) => [value, name]),
 );
+
+/**
+ * SoftHSM2 (and other OpenSSL-based PKCS#11 modules) loaded into Node resolve OpenSSL against
+ * Node's own copy and share its per-thread error queue. A token operation that fails inside
+ * OpenSSL (an ECDSA or PSS verification answering "invalid", a GCM tag mismatch) can leave
+ * errors there, and the next TLS read on this thread then reports them as its own failure,
+ * killing an unrelated HTTPS or gRPC connection. Every synchronous Node crypto job clears the
+ * queue on return (ClearErrorOnReturn); a one-byte `randomBytes` is the cheapest such job.
+ */
+function clearOpenSslErrors(): void {
+  randomBytes(1);
+}
+
+/** Runs a synchronous call into the PKCS#11 module, then clears OpenSSL's error queue (also when it throws). */
+function fenced<T>(fn: () => T): T {
+  try {
+    return fn();
+  } finally {
+    clearOpenSslErrors();
+  }
+}
+
+/**
+ * The module instance with every method fenced: the one wrapper all token calls go through
+ * (`acquireModule` hands out only this view), so no call can be left unfenced.
+ */
+function fencedModule(lib: Pkcs11): Pkcs11 {
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(lib, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      let fn = wrapped.get(prop);
+      if (!fn) {
+        const method = value as (...args: unknown[]) => unknown;
+        fn = (...args: unknown[]) => fenced(() => method.apply(target, args));
+        wrapped.set(prop, fn);
+      }
+      return fn;
+    },
+  });
+}
 
 /** The CKR_* return value carried by a pkcs11js error, if any. */
 export function ckrOf(e: unknown): { code: number; name: string } | undefined {
@@ -118,7 +172,7 @@ function acquireModule(modulePath: string): Pkcs11 {
     existing.users++;
     return existing.lib;
   }
-  const lib = new pkcs11js.PKCS11();
+  const lib = fencedModule(new pkcs11js.PKCS11());
   try {
     lib.load(modulePath);
   } catch {
@@ -427,7 +481,7 @@ export class Pkcs11Token {
   // ---- HSM key pairs ------------------------------------------------------------------------
 
   /** Generates an RSA key pair (e = 65537) in the token under CKA_ID/CKA_LABEL = `objectId`. */
-  generateRsaKeyPair(objectId: string, modulusBits: RsaKeySize): HsmKeyPair {
+  generateRsaKeyPair(objectId: string, modulusBits: RsaKeySize, options: HsmKeyOptions = {}): HsmKeyPair {
     if (!(RSA_KEY_SIZES as readonly number[]).includes(modulusBits)) {
       throw badParameter('KeySize', `RSA key size must be one of ${RSA_KEY_SIZES.join(', ')}`, { sizeBits: modulusBits });
     }
@@ -445,11 +499,12 @@ export class Pkcs11Token {
       [{ type: pkcs11js.CKA_DECRYPT, value: true }],
       'RSA key pair generation',
       { objectId },
+      options,
     );
   }
 
   /** Generates an EC key pair in the token under CKA_ID/CKA_LABEL = `objectId`. */
-  generateEcKeyPair(objectId: string, crv: CurveName): HsmKeyPair {
+  generateEcKeyPair(objectId: string, crv: CurveName, options: HsmKeyOptions = {}): HsmKeyPair {
     const params = EC_PARAMS[crv];
     if (!params) throw badParameter('Curve', `unsupported curve '${String(crv).slice(0, 20)}'`);
     return this.#generateKeyPair(
@@ -463,6 +518,7 @@ export class Pkcs11Token {
       [{ type: pkcs11js.CKA_DERIVE, value: false }],
       `EC ${crv} key pair generation`,
       { objectId, crv },
+      options,
     );
   }
 
@@ -479,6 +535,7 @@ export class Pkcs11Token {
     privateAttrs: pkcs11js.Template,
     what: string,
     details: Record<string, string | number | boolean>,
+    options: HsmKeyOptions,
   ): HsmKeyPair {
     this.#assertFreeId(objectId);
     const { lib, session } = this.#use();
@@ -488,7 +545,7 @@ export class Pkcs11Token {
         session,
         { mechanism },
         [...common, { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: keyType }, ...publicAttrs],
-        [...common, ...this.#privateTemplate(), { type: pkcs11js.CKA_KEY_TYPE, value: keyType }, ...privateAttrs],
+        [...common, ...this.#privateTemplate(options.extractableWrapped === true), { type: pkcs11js.CKA_KEY_TYPE, value: keyType }, ...privateAttrs],
       );
     } catch (e) {
       throw operationError(e, what, details);
@@ -506,12 +563,12 @@ export class Pkcs11Token {
     ];
   }
 
-  #privateTemplate(): Template {
+  #privateTemplate(extractableWrapped: boolean): Template {
     return [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
       { type: pkcs11js.CKA_PRIVATE, value: true },
       { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: extractableWrapped },
       { type: pkcs11js.CKA_SIGN, value: true },
       { type: pkcs11js.CKA_UNWRAP, value: false },
     ];

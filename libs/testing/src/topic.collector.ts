@@ -20,12 +20,23 @@ export type TopicCollector = {
 };
 
 /** Reads a topic from the beginning with a throwaway group: what actually reached Kafka. */
-export async function collectTopic(kafka: Kafka, topic: string, onMessage?: (m: CollectedMessage) => void): Promise<TopicCollector> {
+export type CollectOptions = {
+  /**
+   * `beginning` (default): every message the topic holds. `end`: only messages written after
+   * the collector started (the end offsets are read before subscribing and sought on join) —
+   * for shared topics that may already hold millions of messages.
+   */
+  readonly from?: 'beginning' | 'end';
+};
+
+export async function collectTopic(kafka: Kafka, topic: string, onMessage?: (m: CollectedMessage) => void, options: CollectOptions = {}): Promise<TopicCollector> {
   const admin = kafka.admin();
   await admin.connect();
+  let ends: { partition: number; offset: string }[] = [];
   try {
     // Subscribing to a topic that does not exist yet fails: create it (no-op when it exists).
     if (!(await admin.listTopics()).includes(topic)) await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
+    if (options.from === 'end') ends = (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, offset: o.high }));
   } finally {
     await admin.disconnect();
   }
@@ -35,7 +46,10 @@ export async function collectTopic(kafka: Kafka, topic: string, onMessage?: (m: 
   const ready = new Promise<void>((resolve) => {
     joined = resolve;
   });
-  consumer.on(consumer.events.GROUP_JOIN, () => joined());
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: e.offset });
+    joined();
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({

@@ -44,8 +44,8 @@ function publicKey(v: KeyVersion) {
 beforeAll(async () => {
   client = CryptoClient.forDevCa({ address });
   const kafka = testKafka('keyledger-crypto-e2e');
-  audit = await collectTopic(kafka, TOPICS.auditRecords);
-  events = await collectTopic(kafka, TOPICS.cryptoEvents);
+  audit = await collectTopic(kafka, TOPICS.auditRecords, undefined, { from: 'end' });
+  events = await collectTopic(kafka, TOPICS.cryptoEvents, undefined, { from: 'end' });
 });
 
 afterAll(async () => {

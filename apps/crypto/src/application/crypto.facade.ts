@@ -1,7 +1,8 @@
-import { isRootLoss } from '../domain/crypto.errors.js';
+import { badParameter, classifyError, isRootLoss } from '../domain/crypto.errors.js';
 import type { RefInput } from '../domain/object-ref.js';
 import type { BackupService } from './backup.service.js';
 import type { DataKeysService } from './data-keys.service.js';
+import type { KeyBackupService } from './key-backup.service.js';
 import type { KeyOperation, KeyOperationInput, KeyOperationOutput, KeyOperationsService } from './key-operations.service.js';
 import type { KeyVersionView } from './key-view.js';
 import type { CreateKeyInput, ImportKeyInput, KeysService, UpdateKeyInput } from './keys.service.js';
@@ -36,6 +37,7 @@ export class CryptoFacade {
     private readonly operations: KeyOperationsService,
     private readonly dataKeys: DataKeysService,
     private readonly backups: BackupService,
+    private readonly keyBackups: KeyBackupService,
   ) {}
 
   private async guarded<T>(scope: AuditScope, body: (scope: AuditScope) => Promise<T>): Promise<T> {
@@ -109,7 +111,7 @@ export class CryptoFacade {
     return { key };
   }
 
-  async getKey(req: WithRef): Promise<{ key: KeyVersionView }> {
+  async getKey(req: WithRef & { readonly deleted?: boolean | null }): Promise<{ key: KeyVersionView }> {
     const key = await this.auditor.run({ operationName: 'KeyGet', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keys.get(req, s)));
     return { key };
   }
@@ -117,6 +119,24 @@ export class CryptoFacade {
   async updateKey(req: UpdateKeyInput): Promise<{ key: KeyVersionView }> {
     const key = await this.auditor.run({ operationName: 'KeyUpdate', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keys.update(req, s)));
     return { key };
+  }
+
+  async deleteKey(req: WithRef): Promise<{ deleted: number; versions: number }> {
+    return this.auditor.run({ operationName: 'KeyDelete', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keys.delete(req, s)));
+  }
+
+  async recoverKey(req: WithRef): Promise<{ key: KeyVersionView }> {
+    const key = await this.auditor.run({ operationName: 'KeyRecover', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keys.recover(req, s)));
+    return { key };
+  }
+
+  async backupKey(req: WithRef): Promise<{ blob: Buffer }> {
+    const blob = await this.auditor.run({ operationName: 'KeyBackup', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keyBackups.backup(req, s)));
+    return { blob };
+  }
+
+  restoreKey(req: WithRef & { readonly blob?: Buffer | null }): Promise<{ key: KeyVersionView; versions: string[] }> {
+    return this.auditor.run({ operationName: 'KeyRestore', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keyBackups.restore(req, s)));
   }
 
   async destroyKey(req: WithRef): Promise<{ destroyed: number }> {
@@ -150,4 +170,53 @@ export class CryptoFacade {
   health(): RootStatus {
     return this.root.status();
   }
+
+  /**
+   * Many key operations of one kind in one call. Each item runs (concurrently) and is audited
+   * on its own, exactly like the unary call: its own record with its own ctx and outcome. The
+   * records of the batch commit together (one commit): all are durable before the response
+   * leaves, or none is and the whole call fails with AuditUnavailable, every result of the
+   * batch withheld (plaintexts zeroed). An item that fails carries its error code.
+   */
+  async keyOperationBatch(req: { readonly operation?: string | null; readonly items?: readonly KeyOperationInput[] | null }): Promise<{ results: KeyOperationBatchItem[] }> {
+    const operation = req.operation ?? '';
+    const items = req.items ?? [];
+    if (!isKeyOperation(operation) || items.length === 0 || items.length > KEY_OPERATION_BATCH_MAX_ITEMS) {
+      // A malformed batch is refused as a whole; the refusal is audited like any other.
+      return this.auditor.run({ operationName: 'KeyOperationBatch', ctx: items[0]?.ctx ?? null }, async () => {
+        if (!isKeyOperation(operation)) throw badParameter(`operation must be one of ${Object.keys(OPERATION_NAMES).join(', ')}`, { field: 'operation' });
+        throw badParameter(`a batch carries 1 to ${KEY_OPERATION_BATCH_MAX_ITEMS} items`, { field: 'items', limit: KEY_OPERATION_BATCH_MAX_ITEMS });
+      });
+    }
+    const secret = operation === 'decrypt' || operation === 'unwrapKey';
+    const name = OPERATION_NAMES[operation];
+    // Every item's record commits in the same commit as the others': all durable, or the
+    // whole call fails (AuditUnavailable) with every result withheld.
+    const settled = await this.auditor.runAll(
+      items.map((item) => ({ operationName: name, ctx: item.ctx, ref: item.ref, algorithm: item.algorithm ?? '' })),
+      (i, s) => this.guarded(s, () => this.operations.run(operation, items[i]!, s, true)),
+      (r) => {
+        if (secret) zero(r.result);
+      },
+    );
+    return {
+      results: settled.map((r) => {
+        if (r.status === 'fulfilled') return { response: r.value, errorCode: '', errorMessage: '' };
+        const { code, message } = classifyError(r.reason);
+        return { response: null, errorCode: code, errorMessage: message };
+      }),
+    };
+  }
 }
+
+/** Largest number of items in one KeyOperationBatch call (crypto.proto). */
+export const KEY_OPERATION_BATCH_MAX_ITEMS = 1000;
+
+/** One item's outcome in a KeyOperationBatch response. */
+export interface KeyOperationBatchItem {
+  readonly response: KeyOperationOutput | null;
+  readonly errorCode: string;
+  readonly errorMessage: string;
+}
+
+const isKeyOperation = (op: string): op is KeyOperation => Object.prototype.hasOwnProperty.call(OPERATION_NAMES, op);

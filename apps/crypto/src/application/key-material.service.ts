@@ -72,6 +72,23 @@ export class KeyMaterialService {
   }
 
   private async load(record: KeyVersionRecord): Promise<SoftwareKey> {
+    const plain = await this.openPrivateJwk(record);
+    let jwk: PrivateJwk;
+    try {
+      jwk = JSON.parse(plain.toString('utf8')) as PrivateJwk;
+    } catch {
+      throw serviceError(ErrorCode.Internal, 'stored key material is not readable');
+    } finally {
+      plain.fill(0);
+    }
+    const key = loadSoftwareKey(jwk);
+    // The root may have been sealed while this load ran: then do not cache.
+    if (!this.root.sealed) this.software.set(cacheKey(record), { key, materialId: record.materialId });
+    return key;
+  }
+
+  /** The private JWK (UTF-8 JSON) of a software version, opened from its envelope; the caller zeroes it. */
+  async openPrivateJwk(record: KeyVersionRecord): Promise<Buffer> {
     this.root.root();
     const m = await this.keys.material(record.materialId);
     if (!m || m.destroyed || !m.wrapped || !m.kekId) throw serviceError(ErrorCode.KeyNotFound, 'the key material has been destroyed');
@@ -87,18 +104,14 @@ export class KeyMaterialService {
       }
       throw err;
     }
-    let jwk: PrivateJwk;
-    try {
-      jwk = JSON.parse(plain.toString('utf8')) as PrivateJwk;
-    } catch {
-      throw serviceError(ErrorCode.Internal, 'stored key material is not readable');
-    } finally {
-      plain.fill(0);
-    }
-    const key = loadSoftwareKey(jwk);
-    // The root may have been sealed while this load ran: then do not cache.
-    if (!this.root.sealed) this.software.set(cacheKey(record), { key, materialId: record.materialId });
-    return key;
+    return plain;
+  }
+
+  /** The CKA_ID of an HSM version's token objects. */
+  async hsmObjectId(record: KeyVersionRecord): Promise<string> {
+    const m = await this.keys.material(record.materialId);
+    if (!m || m.destroyed || !m.hsmObjectId) throw serviceError(ErrorCode.KeyNotFound, 'the key material has been destroyed');
+    return m.hsmObjectId;
   }
 
   /** The token key pair of an HSM version. */

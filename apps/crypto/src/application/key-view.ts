@@ -9,12 +9,14 @@ export interface KeyVersionView {
   readonly hsm: boolean;
   readonly created: number;
   readonly updated: number;
+  /** Unix seconds of the key's soft delete; 0 while live. */
+  readonly deleted: number;
 }
 
 const EMPTY = Buffer.alloc(0);
 const bytes = (b64url: string | undefined): Buffer => (b64url ? Buffer.from(b64url, 'base64url') : EMPTY);
 
-export function keyVersionView(k: KeyVersionRecord | (KeyVersionData & { readonly updated?: number })): KeyVersionView {
+export function keyVersionView(k: KeyVersionRecord | (KeyVersionData & { readonly updated?: number; readonly deleted?: number | null })): KeyVersionView {
   const pk = k.publicKey;
   return {
     ref: { tenant: k.tenant, vault: k.vault, collection: 'keys', name: k.name, version: k.version },
@@ -31,5 +33,6 @@ export function keyVersionView(k: KeyVersionRecord | (KeyVersionData & { readonl
     hsm: k.hsm,
     created: k.created,
     updated: k.updated ?? k.created,
+    deleted: k.deleted ?? 0,
   };
 }

@@ -72,7 +72,7 @@ const MAX_JWK_JSON_BYTES = 64 * 1024;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /** Material made for a new version, before its events commit. */
-interface NewMaterial {
+export interface NewMaterial {
   readonly row: Omit<KeyMaterialRow, 'destroyed'>;
   readonly publicKey: PublicKeyData | null;
   readonly sizeBits: number;
@@ -81,14 +81,14 @@ interface NewMaterial {
   readonly discard: () => void;
 }
 
-function publicKeyOf(key: SoftwareKey | TokenKey): PublicKeyData | null {
+export function publicKeyOf(key: SoftwareKey | TokenKey): PublicKeyData | null {
   const j = key.publicJwk();
   if (j.kty === 'RSA') return { kty: 'RSA', n: j.n, e: j.e };
   if (j.kty === 'EC') return { kty: 'EC', crv: j.crv, x: j.x, y: j.y };
   return null;
 }
 
-function actorOf(ctx: CallerContext | null | undefined): string {
+export function actorOf(ctx: CallerContext | null | undefined): string {
   return ctx?.objectId || ctx?.appId || 'unknown';
 }
 
@@ -154,12 +154,17 @@ export class KeysService {
     return this.addVersion(ref, input.ctx, { origin: 'imported', importedFrom: byok ? 'byok' : 'jwk' }, keyTypeOf(family, hsm), hsm, keyOps, attributes, made, scope);
   }
 
-  async get(input: { ctx?: CallerContext | null; ref?: RefInput | null }, scope: AuditScope): Promise<KeyVersionView> {
+  /** A version of a live key ('' = latest); with `deleted`, of a soft-deleted key instead. */
+  async get(input: { ctx?: CallerContext | null; ref?: RefInput | null; deleted?: boolean | null }, scope: AuditScope): Promise<KeyVersionView> {
     this.root.root();
     const ref = canonicalRef(input.ref, 'keys', 'optional');
     scope.ref = ref;
-    const record = await this.directory.find(ref.tenant, ref.vault, ref.name, ref.version);
-    if (!record) throw serviceError(ErrorCode.KeyNotFound, ref.version === '' ? 'the key does not exist' : 'the key version does not exist');
+    const record =
+      input.deleted === true
+        ? await this.keys.findVersion(ref.tenant, ref.vault, ref.name, ref.version, { deleted: true })
+        : await this.directory.find(ref.tenant, ref.vault, ref.name, ref.version);
+    if (input.deleted === true) scope.extra.deleted = 'true';
+    if (!record) throw serviceError(ErrorCode.KeyNotFound, input.deleted === true ? 'there is no deleted key (version) with this name' : ref.version === '' ? 'the key does not exist' : 'the key version does not exist');
     scope.ref = { ...ref, version: record.version };
     scope.hsm = record.hsm;
     return keyVersionView(record);
@@ -202,6 +207,46 @@ export class KeysService {
     scope.markWritten();
     this.directory.invalidate(ref.tenant, ref.vault, ref.name);
     return keyVersionView(resolveVersion(result.state, ref.version));
+  }
+
+  /** Soft delete: every version leaves use (operations, get) until recovered or purged; material is kept. */
+  async delete(input: { ctx?: CallerContext | null; ref?: RefInput | null }, scope: AuditScope): Promise<{ deleted: number; versions: number }> {
+    this.root.root();
+    const ref = { ...canonicalRef(input.ref, 'keys', 'optional'), version: '' };
+    scope.ref = ref;
+    const streamId = keyStreamId(ref);
+    try {
+      const result = await decideAndAppend(this.store, keyDecider, streamId, { type: 'DeleteKey', data: { deleted: nowSeconds() } }, {
+        metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
+        audit: [scope.successRecord()],
+        inTransaction: (tx, recorded) => this.keys.apply(tx, streamId, recorded),
+      });
+      scope.markWritten();
+      const event = result.events[0];
+      return event?.type === 'KeyDeleted' ? { deleted: event.data.deleted, versions: event.data.versions.length } : { deleted: 0, versions: 0 };
+    } finally {
+      this.directory.invalidate(ref.tenant, ref.vault, ref.name);
+      this.material.evictKey(ref.tenant, ref.vault, ref.name);
+    }
+  }
+
+  /** Undoes a soft delete; returns the latest version. */
+  async recover(input: { ctx?: CallerContext | null; ref?: RefInput | null }, scope: AuditScope): Promise<KeyVersionView> {
+    this.root.root();
+    const ref = { ...canonicalRef(input.ref, 'keys', 'optional'), version: '' };
+    scope.ref = ref;
+    const streamId = keyStreamId(ref);
+    try {
+      const result = await decideAndAppend(this.store, keyDecider, streamId, { type: 'RecoverKey', data: { recovered: nowSeconds() } }, {
+        metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
+        audit: [scope.successRecord()],
+        inTransaction: (tx, recorded) => this.keys.apply(tx, streamId, recorded),
+      });
+      scope.markWritten();
+      return keyVersionView(resolveVersion(result.state, ''));
+    } finally {
+      this.directory.invalidate(ref.tenant, ref.vault, ref.name);
+    }
   }
 
   /** Purge: destroys every version's material (software envelopes and token objects). */
@@ -275,8 +320,8 @@ export class KeysService {
     return this.storeSoftware(ref, await generateSoftwareKey(spec));
   }
 
-  /** Loads (validates) a private JWK and seals it under the vault KEK. */
-  private async storeSoftware(ref: Ref, jwk: PrivateJwk): Promise<NewMaterial> {
+  /** Loads (validates) a private JWK and seals it under the vault KEK (new material for `ref`; nothing is stored yet). */
+  async storeSoftware(ref: Ref, jwk: PrivateJwk): Promise<NewMaterial> {
     const key = loadSoftwareKey(jwk);
     try {
       const kek = await this.keks.active(ref.tenant, ref.vault);

@@ -19,10 +19,15 @@ export const cryptoSchema = {
     ['auto', 'true', 'false'] as const,
     'auto',
   ),
+  PKCS11_BACKUP_KEY_LABEL: str('CKA_LABEL of the AES-256 wrapping key in the token that wraps HSM keys into key backups (created on first use)', 'keyledger-backup-wrap'),
+  CRYPTO_HSM_KEY_BACKUP: bool(
+    'HSM keys are created extractable only wrapped by the token backup wrapping key, so key backups can carry them; false: they never leave the token and cannot be backed up',
+    true,
+  ),
   CRYPTO_UNSEAL_RETRY_MS: int('while sealed, how often to retry opening the root (ms)', 5_000, 100, 3_600_000),
   CRYPTO_KEY_CACHE_MAX: int('decrypted software keys kept in memory (entries)', 1_000, 0, 1_000_000),
   CRYPTO_KEY_CACHE_TTL_MS: int('how long a decrypted software key stays cached (ms)', 300_000, 1_000, 86_400_000),
-  CRYPTO_WORKERS: int('worker threads for software RSA private-key operations (0 = on the event loop)', Math.max(0, Math.min(4, availableParallelism() - 1)), 0, 32),
+  CRYPTO_WORKERS: int('worker threads for software RSA and EC private-key operations (0 = on the event loop); default one per core, at most 4', Math.min(4, availableParallelism()), 0, 32),
   CRYPTO_MAX_VALUE_BYTES: int('largest value of a key operation (encrypt/decrypt/wrap/unwrap/sign/verify)', 64 * 1024, 256, 4 * 1024 * 1024),
   CRYPTO_MAX_BACKUP_BYTES: int('largest backup payload to seal or blob to open', 4 * 1024 * 1024, 1024, 12 * 1024 * 1024),
 };

@@ -9,6 +9,8 @@ export const ErrorCode = {
   Sealed: 'Sealed',
   AuditUnavailable: 'AuditUnavailable',
   KeyNotFound: 'KeyNotFound',
+  /** The key exists (restore onto a live or deleted name) or is deleted (a new version while deleted). */
+  KeyConflict: 'KeyConflict',
   DataKeyNotFound: 'DataKeyNotFound',
   BadParameter: 'BadParameter',
   KeyOperationNotAllowed: 'KeyOperationNotAllowed',
@@ -67,10 +69,11 @@ export function isRootLoss(err: unknown): boolean {
 }
 
 /** The gRPC status (by name) each code travels with; also the audit record's resultSignature. */
-export const STATUS_OF: Readonly<Record<ErrorCode, 'UNAVAILABLE' | 'NOT_FOUND' | 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNIMPLEMENTED' | 'INTERNAL'>> = {
+export const STATUS_OF: Readonly<Record<ErrorCode, 'UNAVAILABLE' | 'NOT_FOUND' | 'ALREADY_EXISTS' | 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNIMPLEMENTED' | 'INTERNAL'>> = {
   Sealed: 'UNAVAILABLE',
   AuditUnavailable: 'UNAVAILABLE',
   KeyNotFound: 'NOT_FOUND',
+  KeyConflict: 'ALREADY_EXISTS',
   DataKeyNotFound: 'NOT_FOUND',
   BadParameter: 'INVALID_ARGUMENT',
   KeyOperationNotAllowed: 'FAILED_PRECONDITION',

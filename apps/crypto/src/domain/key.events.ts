@@ -24,8 +24,19 @@ export type KeyUpdated = {
 };
 /** Purge: every version's material and token objects are destroyed. */
 export type KeyDestroyed = { readonly type: 'KeyDestroyed'; readonly data: { readonly versions: readonly string[]; readonly destroyed: number } };
+/** Soft delete: every version stays (material included) but is out of use until recovered or purged. */
+export type KeyDeleted = { readonly type: 'KeyDeleted'; readonly data: { readonly versions: readonly string[]; readonly deleted: number } };
+export type KeyRecovered = { readonly type: 'KeyRecovered'; readonly data: { readonly versions: readonly string[]; readonly recovered: number } };
+/**
+ * One version brought back from a backup blob (a restore appends one per version, in the
+ * blob's order): its recorded data with fresh material, and when it was restored.
+ */
+export type KeyRestored = {
+  readonly type: 'KeyRestored';
+  readonly data: KeyVersionData & { readonly updated: number; readonly restored: number; readonly restoredFromVault: string };
+};
 
-export type KeyEvent = KeyCreated | KeyVersionAdded | KeyImported | KeyUpdated | KeyDestroyed;
+export type KeyEvent = KeyCreated | KeyVersionAdded | KeyImported | KeyUpdated | KeyDestroyed | KeyDeleted | KeyRecovered | KeyRestored;
 
 const oneOf = (values: readonly string[]) => (x: unknown): boolean => typeof x === 'string' && values.includes(x);
 const unixOrNull = v.nullable(v.int);
@@ -79,5 +90,8 @@ export function registerKeyEvents(registry: EventRegistry): EventRegistry {
       schemaVersion: 1,
       validate: closed({ version: v.nonEmpty, enabled: v.boolean, notBefore: unixOrNull, expires: unixOrNull, keyOps: v.arrayOf(oneOf(KEY_OPERATIONS)), updated: v.int }),
     })
-    .define({ type: 'KeyDestroyed', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), destroyed: v.int }) });
+    .define({ type: 'KeyDestroyed', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), destroyed: v.int }) })
+    .define({ type: 'KeyDeleted', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), deleted: v.int }) })
+    .define({ type: 'KeyRecovered', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), recovered: v.int }) })
+    .define({ type: 'KeyRestored', schemaVersion: 1, validate: closed({ ...versionShape, updated: v.int, restored: v.int, restoredFromVault: v.nonEmpty }) });
 }

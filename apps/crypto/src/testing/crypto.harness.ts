@@ -58,6 +58,7 @@ export async function startTestCrypto(options: StartTestCryptoOptions): Promise<
   const schema = `crypto_t_${suffix}`;
   const grpcPort = await freePort();
   const rootLabel = `kl-test-root-${suffix}`;
+  const backupKeyLabel = `kl-test-backup-${suffix}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -67,7 +68,7 @@ export async function startTestCrypto(options: StartTestCryptoOptions): Promise<
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
     ...(options.root === 'dev'
       ? { CRYPTO_ROOT: 'dev', CRYPTO_UNSEAL_SECRET: randomBytes(24).toString('base64url') }
-      : { CRYPTO_ROOT: 'pkcs11', CRYPTO_UNSEAL_SECRET: '', PKCS11_MODULE: SOFTHSM_MODULE, PKCS11_PIN_FILE: SOFTHSM_PIN_FILE, PKCS11_ROOT_KEY_LABEL: rootLabel, PKCS11_ROOT_CREATE: 'true' }),
+      : { CRYPTO_ROOT: 'pkcs11', CRYPTO_UNSEAL_SECRET: '', PKCS11_MODULE: SOFTHSM_MODULE, PKCS11_PIN_FILE: SOFTHSM_PIN_FILE, PKCS11_ROOT_KEY_LABEL: rootLabel, PKCS11_BACKUP_KEY_LABEL: backupKeyLabel, PKCS11_ROOT_CREATE: 'true' }),
     ...options.env,
   };
   const service = await startCryptoService({ env, name: schema, relay: false });
@@ -107,10 +108,11 @@ export async function startTestCrypto(options: StartTestCryptoOptions): Promise<
       await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
       await service.close();
       if (options.root === 'pkcs11') {
-        // What this instance put in the shared token: its root key object and HSM keys.
+        // What this instance put in the shared token: its root key object, backup wrapping key and HSM keys.
         const token = Pkcs11Token.open({ modulePath: SOFTHSM_MODULE, tokenLabel: 'keyledger', pin: readFileSync(SOFTHSM_PIN_FILE, 'utf8').trim() });
         try {
           token.destroyObjects(rootLabel);
+          token.destroyObjects(backupKeyLabel);
           for (const id of hsmObjects) token.destroyObjects(id);
         } finally {
           token.close();

@@ -1,7 +1,11 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type {
+  BackupKeyRequest,
   CreateKeyRequest,
+  DeleteKeyRequest,
+  RecoverKeyRequest,
+  RestoreKeyRequest,
   DecryptDataKeyRequest,
   DestroyDataKeysRequest,
   DestroyKeyRequest,
@@ -9,13 +13,14 @@ import type {
   GetKeyRequest,
   HealthResponse,
   ImportKeyRequest,
+  KeyOperationBatchRequest,
   KeyOperationRequest,
   OpenBackupRequest,
   RandomBytesRequest,
   SealBackupRequest,
   UpdateKeyRequest,
 } from '#libs/crypto-client';
-import { CryptoFacade } from '../../application/crypto.facade.js';
+import { CryptoFacade, type KeyOperationBatchItem } from '../../application/crypto.facade.js';
 import type { KeyOperationOutput } from '../../application/key-operations.service.js';
 import type { KeyVersionView } from '../../application/key-view.js';
 import { GrpcErrorFilter } from './grpc-error.filter.js';
@@ -113,9 +118,35 @@ export class CryptoGrpcController {
     return this.crypto.destroyKey(req);
   }
 
+  @GrpcMethod(SERVICE, 'DeleteKey')
+  deleteKey(req: DeleteKeyRequest): Promise<{ deleted: number; versions: number }> {
+    return this.crypto.deleteKey(req);
+  }
+
+  @GrpcMethod(SERVICE, 'RecoverKey')
+  recoverKey(req: RecoverKeyRequest): Promise<{ key: KeyVersionView }> {
+    return this.crypto.recoverKey(req);
+  }
+
+  @GrpcMethod(SERVICE, 'BackupKey')
+  backupKey(req: BackupKeyRequest): Promise<{ blob: Buffer }> {
+    return this.crypto.backupKey(req);
+  }
+
+  @GrpcMethod(SERVICE, 'RestoreKey')
+  restoreKey(req: RestoreKeyRequest): Promise<{ key: KeyVersionView; versions: string[] }> {
+    return this.crypto.restoreKey(req);
+  }
+
   /** Liveness of the root for the calling service; not audited (it touches no object). */
   @GrpcMethod(SERVICE, 'Health')
   health(): HealthResponse {
     return this.crypto.health();
+  }
+
+  /** Many key operations of one kind; each item audited on its own (see the facade). */
+  @GrpcMethod(SERVICE, 'KeyOperationBatch')
+  keyOperationBatch(req: KeyOperationBatchRequest): Promise<{ results: KeyOperationBatchItem[] }> {
+    return this.crypto.keyOperationBatch(req);
   }
 }

@@ -19,6 +19,8 @@ export function cryptoGrpcOptions(host: string, port: number, tls: TlsMaterial, 
       credentials: grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], requireClientCert),
       maxReceiveMessageLength: CRYPTO_GRPC_MAX_MESSAGE_BYTES,
       maxSendMessageLength: CRYPTO_GRPC_MAX_MESSAGE_BYTES,
+      // channelz (grpc-js's introspection service, not served here) counts and traces every call.
+      channelOptions: { 'grpc.enable_channelz': 0 },
       gracefulShutdown: true,
     },
   };

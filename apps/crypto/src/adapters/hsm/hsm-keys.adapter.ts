@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { CurveName, EcPublicJwk, HsmKeyPair, KeyDescriptor, Pkcs11Token, RsaKeySize, RsaPublicJwk } from '#libs/crypto-core';
 import type { KeyFamily } from '../../domain/key.model.js';
-import { tokenCall } from './openssl-error-queue.js';
 import type { TokenAesAdapter, TokenSecretKey } from './token-aes.adapter.js';
 
-/**
- * A key pair in the token, every call fenced so that OpenSSL errors the module leaves behind
- * never reach Node's TLS connections (see openssl-error-queue.ts).
- */
+/** A key pair in the token (crypto-core fences each module call: OpenSSL errors never reach Node's TLS). */
 export class TokenKey {
   constructor(private readonly pair: HsmKeyPair) {}
 
@@ -24,20 +20,21 @@ export class TokenKey {
   }
 
   sign(algorithm: string, digest: Uint8Array): Buffer {
-    return tokenCall(() => this.pair.sign(algorithm, digest));
+    return this.pair.sign(algorithm, digest);
   }
 
   verify(algorithm: string, digest: Uint8Array, signature: Uint8Array): boolean {
-    return tokenCall(() => this.pair.verify(algorithm, digest, signature));
+    return this.pair.verify(algorithm, digest, signature);
   }
 
   decrypt(algorithm: string, ciphertext: Uint8Array): Buffer {
-    return tokenCall(() => this.pair.decrypt(algorithm, ciphertext));
+    return this.pair.decrypt(algorithm, ciphertext);
   }
 }
 
 /**
- * HSM key pairs in the PKCS#11 token: generated there as sensitive, non-extractable objects
+ * HSM key pairs in the PKCS#11 token: generated there as sensitive objects (extractable only
+ * wrapped, for key backups, unless CRYPTO_HSM_KEY_BACKUP=false)
  * (CKA_ID = a fresh `kl-<uuid>`); every private operation runs in the token. Handles are
  * cached per object id for the life of the session (dropped when it closes).
  */
@@ -45,7 +42,11 @@ export class HsmKeysAdapter {
   private readonly handles = new Map<string, TokenKey>();
   private session: Pkcs11Token | null = null;
 
-  constructor(private readonly aes: TokenAesAdapter) {}
+  /** `backupable`: pairs are generated CKA_EXTRACTABLE (still sensitive) so key backups can wrap them (token-backup.adapter.ts). */
+  constructor(
+    private readonly aes: TokenAesAdapter,
+    private readonly backupable: boolean,
+  ) {}
 
   static newObjectId(): string {
     return `kl-${randomUUID()}`;
@@ -53,9 +54,10 @@ export class HsmKeysAdapter {
 
   generate(token: Pkcs11Token, objectId: string, family: Exclude<KeyFamily, 'oct'>, spec: { sizeBits?: number; crv?: CurveName }): TokenKey {
     this.bind(token);
-    const pair = tokenCall(() =>
-      family === 'RSA' ? token.generateRsaKeyPair(objectId, (spec.sizeBits ?? 2048) as RsaKeySize) : token.generateEcKeyPair(objectId, spec.crv ?? 'P-256'),
-    );
+    const pair =
+      family === 'RSA'
+        ? token.generateRsaKeyPair(objectId, (spec.sizeBits ?? 2048) as RsaKeySize, { extractableWrapped: this.backupable })
+        : token.generateEcKeyPair(objectId, spec.crv ?? 'P-256', { extractableWrapped: this.backupable });
     const key = new TokenKey(pair);
     this.handles.set(objectId, key);
     return key;
@@ -65,7 +67,7 @@ export class HsmKeysAdapter {
     this.bind(token);
     let key = this.handles.get(objectId);
     if (!key) {
-      key = new TokenKey(tokenCall(() => token.findKeyPair(objectId)));
+      key = new TokenKey(token.findKeyPair(objectId));
       this.handles.set(objectId, key);
     }
     return key;
@@ -87,7 +89,7 @@ export class HsmKeysAdapter {
   destroy(token: Pkcs11Token, objectId: string): number {
     this.bind(token);
     this.handles.delete(objectId);
-    return tokenCall(() => token.destroyObjects(objectId));
+    return token.destroyObjects(objectId);
   }
 
   clear(): void {

@@ -178,9 +178,12 @@ export class TokenSecretKey {
   }
 }
 
-/** Generates AES keys (oct-HSM) in the token as sensitive, non-extractable objects. */
+/** Generates AES keys (oct-HSM) in the token as sensitive objects (extractable only wrapped, for backups, when `backupable`). */
 export class TokenAesAdapter {
-  constructor(private readonly sessions: TokenSessions) {}
+  constructor(
+    private readonly sessions: TokenSessions,
+    private readonly backupable: boolean,
+  ) {}
 
   generate(objectId: string, sizeBits: 128 | 192 | 256): TokenSecretKey {
     this.sessions.run(
@@ -189,7 +192,7 @@ export class TokenAesAdapter {
           { type: pkcs11js.CKA_TOKEN, value: true },
           { type: pkcs11js.CKA_ID, value: Buffer.from(objectId, 'utf8') },
           { type: pkcs11js.CKA_LABEL, value: objectId },
-          ...aesKeyTemplate(sizeBits / 8),
+          ...aesKeyTemplate(sizeBits / 8, this.backupable),
         ]),
       failure('AES key generation', false),
     );

@@ -1,5 +1,5 @@
 import pkcs11js from 'pkcs11js';
-import { DomainError, type EcPrivateJwk, type OctPrivateJwk, type PrivateJwk, type RsaPrivateJwk } from '#libs/crypto-core';
+import { DomainError, type EcPrivateJwk, type EcPublicJwk, type OctPrivateJwk, type PrivateJwk, type RsaPrivateJwk, type RsaPublicJwk } from '#libs/crypto-core';
 import type { Template, TokenSessions } from './token-session.js';
 
 /** DER OIDs (CKA_EC_PARAMS) of the supported curves. */
@@ -35,7 +35,11 @@ function leftPad(b: Buffer, length: number): Buffer {
  * Gap filled here: crypto-core's Pkcs11Token has no C_CreateObject.
  */
 export class TokenImportAdapter {
-  constructor(private readonly sessions: TokenSessions) {}
+  /** `backupable`: keys may leave the token wrapped (never in plaintext) for key backups; see privateKeyPolicy. */
+  constructor(
+    private readonly sessions: TokenSessions,
+    private readonly backupable: boolean,
+  ) {}
 
   importKey(objectId: string, jwk: PrivateJwk): void {
     const id = Buffer.from(objectId, 'utf8');
@@ -49,7 +53,7 @@ export class TokenImportAdapter {
     if (jwk.kty === 'oct') {
       const k = b64((jwk as OctPrivateJwk).k);
       secret.push(k);
-      templates.push([...common, ...aesKeyTemplate(null), { type: pkcs11js.CKA_VALUE, value: k }]);
+      templates.push([...common, ...aesKeyTemplate(null, this.backupable), { type: pkcs11js.CKA_VALUE, value: k }]);
     } else if (jwk.kty === 'RSA') {
       const r = jwk as RsaPrivateJwk;
       const parts = [b64(r.d), b64(r.p), b64(r.q), b64(r.dp), b64(r.dq), b64(r.qi)];
@@ -65,8 +69,7 @@ export class TokenImportAdapter {
         ...rsa,
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
         { type: pkcs11js.CKA_PRIVATE, value: true },
-        { type: pkcs11js.CKA_SENSITIVE, value: true },
-        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        ...privateKeyPolicy(this.backupable),
         { type: pkcs11js.CKA_SIGN, value: true },
         { type: pkcs11js.CKA_DECRYPT, value: true },
         { type: pkcs11js.CKA_UNWRAP, value: false },
@@ -77,14 +80,7 @@ export class TokenImportAdapter {
         { type: pkcs11js.CKA_EXPONENT_2, value: dq },
         { type: pkcs11js.CKA_COEFFICIENT, value: qi },
       ]);
-      templates.push([
-        ...common,
-        ...rsa,
-        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-        { type: pkcs11js.CKA_VERIFY, value: true },
-        { type: pkcs11js.CKA_ENCRYPT, value: true },
-        { type: pkcs11js.CKA_WRAP, value: false },
-      ]);
+      templates.push(publicKeyTemplate(objectId, { kty: 'RSA', n: r.n, e: r.e }));
     } else {
       const e = jwk as EcPrivateJwk;
       const params = EC_PARAMS[e.crv];
@@ -92,27 +88,18 @@ export class TokenImportAdapter {
       if (!params || !L) throw new DomainError('BadParameter', 'unsupported curve');
       const d = leftPad(b64(e.d), L);
       secret.push(d);
-      const point = Buffer.concat([Buffer.from([0x04]), leftPad(b64(e.x), L), leftPad(b64(e.y), L)]);
       templates.push([
         ...common,
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
         { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC },
         { type: pkcs11js.CKA_PRIVATE, value: true },
-        { type: pkcs11js.CKA_SENSITIVE, value: true },
-        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        ...privateKeyPolicy(this.backupable),
         { type: pkcs11js.CKA_SIGN, value: true },
         { type: pkcs11js.CKA_DERIVE, value: false },
         { type: pkcs11js.CKA_EC_PARAMS, value: params },
         { type: pkcs11js.CKA_VALUE, value: d },
       ]);
-      templates.push([
-        ...common,
-        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC },
-        { type: pkcs11js.CKA_VERIFY, value: true },
-        { type: pkcs11js.CKA_EC_PARAMS, value: params },
-        { type: pkcs11js.CKA_EC_POINT, value: octetString(point) },
-      ]);
+      templates.push(publicKeyTemplate(objectId, { kty: 'EC', crv: e.crv, x: e.x, y: e.y }));
     }
     try {
       this.sessions.run(
@@ -139,15 +126,54 @@ export class TokenImportAdapter {
   }
 }
 
-/** Attributes of an AES key in the token: sensitive, never extractable, for every AES use. `bytes`: for generation only (CKA_VALUE_LEN is read-only on import). */
-export function aesKeyTemplate(bytes: number | null): Template {
+/**
+ * Sensitivity of key objects (private keys, AES keys) in the token: CKA_SENSITIVE always (the
+ * value can never be read). With `backupable` they are CKA_EXTRACTABLE so that a key backup can
+ * take them out wrapped by the token's backup wrapping key (C_WrapKey, AES key wrap with
+ * padding) and only a deployment holding that token can restore them; otherwise they never
+ * leave the token at all and cannot be backed up (CRYPTO_HSM_KEY_BACKUP=false).
+ */
+export function privateKeyPolicy(backupable: boolean): Template {
+  return [
+    { type: pkcs11js.CKA_SENSITIVE, value: true },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: backupable },
+  ];
+}
+
+/** The public-key object of a key pair (RSA: verify/encrypt; EC: verify). */
+export function publicKeyTemplate(objectId: string, jwk: RsaPublicJwk | EcPublicJwk): Template {
+  const common: Template = [
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_ID, value: Buffer.from(objectId, 'utf8') },
+    { type: pkcs11js.CKA_LABEL, value: objectId },
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+    { type: pkcs11js.CKA_VERIFY, value: true },
+  ];
+  if (jwk.kty === 'RSA') {
+    return [
+      ...common,
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_RSA },
+      { type: pkcs11js.CKA_MODULUS, value: b64(jwk.n) },
+      { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: b64(jwk.e) },
+      { type: pkcs11js.CKA_ENCRYPT, value: true },
+      { type: pkcs11js.CKA_WRAP, value: false },
+    ];
+  }
+  const params = EC_PARAMS[jwk.crv];
+  const L = FIELD_BYTES[jwk.crv];
+  if (!params || !L) throw new DomainError('BadParameter', 'unsupported curve');
+  const point = Buffer.concat([Buffer.from([0x04]), leftPad(b64(jwk.x), L), leftPad(b64(jwk.y), L)]);
+  return [...common, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC }, { type: pkcs11js.CKA_EC_PARAMS, value: params }, { type: pkcs11js.CKA_EC_POINT, value: octetString(point) }];
+}
+
+/** Attributes of an AES key in the token: sensitive, for every AES use. `bytes`: for generation only (CKA_VALUE_LEN is read-only on import). */
+export function aesKeyTemplate(bytes: number | null, backupable: boolean): Template {
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
     { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
     ...(bytes === null ? [] : [{ type: pkcs11js.CKA_VALUE_LEN, value: bytes }]),
     { type: pkcs11js.CKA_PRIVATE, value: true },
-    { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+    ...privateKeyPolicy(backupable),
     { type: pkcs11js.CKA_ENCRYPT, value: true },
     { type: pkcs11js.CKA_DECRYPT, value: true },
     { type: pkcs11js.CKA_WRAP, value: true },

@@ -5,6 +5,8 @@ import type { Curve, KeyOp, KeyType, KeyVersionData, PublicKeyData } from '../..
 /** A live key version as the read model holds it: what events recorded, plus its last update. */
 export interface KeyVersionRecord extends KeyVersionData {
   readonly updated: number;
+  /** Unix seconds of the key's soft delete, null while live. */
+  readonly deleted?: number | null;
 }
 
 export interface KeyMaterialRow {
@@ -39,6 +41,7 @@ type VersionDbRow = {
   material_id: string;
   created: string;
   updated: string;
+  deleted_at: string | null;
 };
 
 const num = (v: string | null): number | null => (v === null ? null : Number(v));
@@ -62,10 +65,11 @@ function recordOf(r: VersionDbRow): KeyVersionRecord {
     materialId: r.material_id,
     created: Number(r.created),
     updated: Number(r.updated),
+    deleted: num(r.deleted_at),
   };
 }
 
-const VERSION_COLUMNS = 'tenant, vault, name, version, kty, hsm, size_bits, crv, key_ops, enabled, not_before::text, expires::text, exportable, public_key, material_id, created::text, updated::text';
+const VERSION_COLUMNS = 'tenant, vault, name, version, kty, hsm, size_bits, crv, key_ops, enabled, not_before::text, expires::text, exportable, public_key, material_id, created::text, updated::text, deleted_at::text';
 
 /** Channel on which key changes are announced (payload: the key's stream id). */
 export const KEY_CHANGES_CHANNEL = 'crypto_key_changes';
@@ -78,13 +82,20 @@ export class KeysRepository {
     return this.db.schema;
   }
 
-  /** A live version ('' = latest), or null. */
-  async findVersion(tenant: string, vault: string, name: string, version: string): Promise<KeyVersionRecord | null> {
+  /** A version ('' = latest) of a live key, or null; `deleted: true` looks among soft-deleted keys instead. */
+  async findVersion(tenant: string, vault: string, name: string, version: string, opts: { readonly deleted?: boolean } = {}): Promise<KeyVersionRecord | null> {
+    const state = opts.deleted === true ? 'deleted_at IS NOT NULL' : 'deleted_at IS NULL';
     const rows =
       version === ''
-        ? await this.db.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM ${this.s}.key_versions WHERE tenant = $1 AND vault = $2 AND name = $3 ORDER BY seq DESC LIMIT 1`, [tenant, vault, name])
-        : await this.db.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM ${this.s}.key_versions WHERE tenant = $1 AND vault = $2 AND name = $3 AND version = $4`, [tenant, vault, name, version]);
+        ? await this.db.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM ${this.s}.key_versions WHERE tenant = $1 AND vault = $2 AND name = $3 AND ${state} ORDER BY seq DESC LIMIT 1`, [tenant, vault, name])
+        : await this.db.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM ${this.s}.key_versions WHERE tenant = $1 AND vault = $2 AND name = $3 AND version = $4 AND ${state}`, [tenant, vault, name, version]);
     return rows[0] ? recordOf(rows[0]) : null;
+  }
+
+  /** Whether any version of this name exists (live or deleted). */
+  async nameTaken(tenant: string, vault: string, name: string): Promise<boolean> {
+    const rows = await this.db.query<{ one: number }>(`SELECT 1 AS one FROM ${this.s}.key_versions WHERE tenant = $1 AND vault = $2 AND name = $3 LIMIT 1`, [tenant, vault, name]);
+    return rows.length > 0;
   }
 
   async material(materialId: string): Promise<KeyMaterialRow | null> {
@@ -140,6 +151,26 @@ export class KeysRepository {
               WHERE tenant = $1 AND vault = $2 AND name = $3 AND version = $4`,
             [tenant, vault, name, d.version, d.enabled, d.notBefore, d.expires, d.keyOps, d.updated],
           );
+          break;
+        }
+        case 'KeyRestored': {
+          const d = e.data;
+          await tx.query(
+            `INSERT INTO ${this.s}.key_versions (tenant, vault, name, version, seq, kty, hsm, size_bits, crv, key_ops, enabled, not_before, expires, exportable, public_key, material_id, created, updated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+            [d.tenant, d.vault, d.name, d.version, e.streamVersion, d.kty, d.hsm, d.sizeBits, d.crv, d.keyOps, d.enabled, d.notBefore, d.expires, d.exportable, d.publicKey === null ? null : JSON.stringify(d.publicKey), d.materialId, d.created, d.updated],
+          );
+          break;
+        }
+        case 'KeyDeleted':
+        case 'KeyRecovered': {
+          const [tenant, vault, name] = splitStream(streamId);
+          await tx.query(`UPDATE ${this.s}.key_versions SET deleted_at = $4 WHERE tenant = $1 AND vault = $2 AND name = $3`, [
+            tenant,
+            vault,
+            name,
+            e.type === 'KeyDeleted' ? e.data.deleted : null,
+          ]);
           break;
         }
         case 'KeyDestroyed': {
