@@ -211,41 +211,34 @@ export class KeysService {
 
   /** Soft delete: every version leaves use (operations, get) until recovered or purged; material is kept. */
   async delete(input: { ctx?: CallerContext | null; ref?: RefInput | null }, scope: AuditScope): Promise<{ deleted: number; versions: number }> {
-    this.root.root();
-    const ref = { ...canonicalRef(input.ref, 'keys', 'optional'), version: '' };
-    scope.ref = ref;
-    const streamId = keyStreamId(ref);
-    try {
-      const result = await decideAndAppend(this.store, keyDecider, streamId, { type: 'DeleteKey', data: { deleted: nowSeconds() } }, {
-        metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
-        audit: [scope.successRecord()],
-        inTransaction: (tx, recorded) => this.keys.apply(tx, streamId, recorded),
-      });
-      scope.markWritten();
-      const event = result.events[0];
-      return event?.type === 'KeyDeleted' ? { deleted: event.data.deleted, versions: event.data.versions.length } : { deleted: 0, versions: 0 };
-    } finally {
-      this.directory.invalidate(ref.tenant, ref.vault, ref.name);
-      this.material.evictKey(ref.tenant, ref.vault, ref.name);
-    }
+    const { events } = await this.changeWholeKey(input, scope, { type: 'DeleteKey', data: { deleted: nowSeconds() } });
+    const event = events[0];
+    return event?.type === 'KeyDeleted' ? { deleted: event.data.deleted, versions: event.data.versions.length } : { deleted: 0, versions: 0 };
   }
 
   /** Undoes a soft delete; returns the latest version. */
   async recover(input: { ctx?: CallerContext | null; ref?: RefInput | null }, scope: AuditScope): Promise<KeyVersionView> {
+    const { state } = await this.changeWholeKey(input, scope, { type: 'RecoverKey', data: { recovered: nowSeconds() } });
+    return keyVersionView(resolveVersion(state, ''));
+  }
+
+  /** A change to every version of a key (by name), committed with its audit record; cached state of the key is dropped. */
+  private async changeWholeKey(input: { ctx?: CallerContext | null; ref?: RefInput | null }, scope: AuditScope, command: KeyCommand) {
     this.root.root();
     const ref = { ...canonicalRef(input.ref, 'keys', 'optional'), version: '' };
     scope.ref = ref;
     const streamId = keyStreamId(ref);
     try {
-      const result = await decideAndAppend(this.store, keyDecider, streamId, { type: 'RecoverKey', data: { recovered: nowSeconds() } }, {
+      const result = await decideAndAppend(this.store, keyDecider, streamId, command, {
         metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
         audit: [scope.successRecord()],
         inTransaction: (tx, recorded) => this.keys.apply(tx, streamId, recorded),
       });
       scope.markWritten();
-      return keyVersionView(resolveVersion(result.state, ''));
+      return result;
     } finally {
       this.directory.invalidate(ref.tenant, ref.vault, ref.name);
+      this.material.evictKey(ref.tenant, ref.vault, ref.name);
     }
   }
 

@@ -101,20 +101,10 @@ export class TokenBackupAdapter {
           ];
     this.sessions.run((lib, session) => {
       const wrapKey = this.wrappingKey(lib, session);
-      const created: Buffer[] = [];
-      try {
-        created.push(lib.C_UnwrapKey(session, MECHANISM, wrapKey, wrapped, template));
-        if (shape.family !== 'oct') created.push(lib.C_CreateObject(session, publicKeyTemplate(objectId, shape.publicKey)));
-      } catch (e) {
-        for (const h of created) {
-          try {
-            lib.C_DestroyObject(session, h);
-          } catch {
-            /* best effort */
-          }
-        }
-        throw e;
-      }
+      TokenSessions.createAllOrNone(lib, session, [
+        () => lib.C_UnwrapKey(session, MECHANISM, wrapKey, wrapped, template),
+        ...(shape.family === 'oct' ? [] : [() => lib.C_CreateObject(session, publicKeyTemplate(objectId, shape.publicKey))]),
+      ]);
     }, failure('key restore'));
   }
 

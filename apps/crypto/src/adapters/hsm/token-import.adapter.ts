@@ -1,6 +1,6 @@
 import pkcs11js from 'pkcs11js';
 import { DomainError, type EcPrivateJwk, type EcPublicJwk, type OctPrivateJwk, type PrivateJwk, type RsaPrivateJwk, type RsaPublicJwk } from '#libs/crypto-core';
-import type { Template, TokenSessions } from './token-session.js';
+import { TokenSessions, type Template } from './token-session.js';
 
 /** DER OIDs (CKA_EC_PARAMS) of the supported curves. */
 const EC_PARAMS: Readonly<Record<string, Buffer>> = {
@@ -103,21 +103,7 @@ export class TokenImportAdapter {
     }
     try {
       this.sessions.run(
-        (lib, session) => {
-          const created: Buffer[] = [];
-          try {
-            for (const t of templates) created.push(lib.C_CreateObject(session, t));
-          } catch (e) {
-            for (const h of created) {
-              try {
-                lib.C_DestroyObject(session, h);
-              } catch {
-                /* best effort */
-              }
-            }
-            throw e;
-          }
-        },
+        (lib, session) => TokenSessions.createAllOrNone(lib, session, templates.map((t) => () => lib.C_CreateObject(session, t))),
         (ckr) => new DomainError('HsmFailure', `PKCS#11 key import failed (${ckr})`, { ckr }),
       );
     } finally {

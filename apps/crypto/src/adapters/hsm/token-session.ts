@@ -88,4 +88,26 @@ export class TokenSessions {
     if (found.length !== 1) throw new DomainError('HsmObjectNotFound', `no single secret key with id '${objectId}' in the token`, { objectId });
     return found[0]!;
   }
+
+  /**
+   * Creates token objects one after the other (each step returns the handle it made); if a
+   * step fails, the objects already made are destroyed (best effort) and the failure rethrown,
+   * so a key never ends up half in the token.
+   */
+  static createAllOrNone(lib: Pkcs11, session: Buffer, steps: readonly (() => Buffer)[]): Buffer[] {
+    const created: Buffer[] = [];
+    try {
+      for (const step of steps) created.push(step());
+      return created;
+    } catch (e) {
+      for (const h of created) {
+        try {
+          lib.C_DestroyObject(session, h);
+        } catch {
+          /* best effort */
+        }
+      }
+      throw e;
+    }
+  }
 }
