@@ -1,25 +1,19 @@
 /**
- * THE ONE SPEC THAT STOPS THE SHARED KAFKA BROKER (deploy/local/kafka/kafka.sh stop/start).
- * Other specs must not: they would fight over the broker. The broker is started again in
+ * STOPS THE SHARED KAFKA BROKER (deploy/local/kafka/kafka.sh stop/start, via localKafkaBroker).
+ * test/sequencer.cjs runs every *.kafka-outage.int.spec last. The broker is started again in
  * afterAll whatever happens.
  */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import type { Admin, Kafka } from 'kafkajs';
 import { InboxConsumer } from '#libs/messaging';
-import { dropTopics, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
+import { dropTopics, localKafkaBroker, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { EventRegistry, v } from './registry.js';
 
 jest.setTimeout(420_000);
 
-const run = promisify(execFile);
-const repoRoot = process.cwd();
-const kafkaSh = join(repoRoot, 'deploy/local/kafka/kafka.sh');
-const broker = async (command: 'stop' | 'start' | 'wait' | 'status'): Promise<string> => (await run('bash', [kafkaSh, command], { cwd: repoRoot, timeout: 180_000 })).stdout;
+const broker = localKafkaBroker;
 
 const registry = new EventRegistry().define({ type: 'Noted', schemaVersion: 1, validate: v.object({ n: v.int }) });
 const meta = { actor: 'spec', tenant: uniqueTenant() };

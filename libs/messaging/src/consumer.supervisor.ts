@@ -1,4 +1,4 @@
-import type { Admin, Consumer, ConsumerConfig, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { counter, createLogger, metricsRegistry } from '#libs/platform';
@@ -445,4 +445,23 @@ function describeError(err: unknown): string {
   if (!(err instanceof Error)) return typeof err;
   const root = rootCause(err);
   return root === err ? err.name : `${err.name} (${root.name})`;
+}
+
+/**
+ * Starts a supervised consumer together with the idempotent producer its handlers use (dead
+ * letters): the producer connects and is handed to `attach` before the first message can
+ * arrive; if the consumer cannot start, `attach(undefined)` takes it back, it is disconnected
+ * and the failure rethrown.
+ */
+export async function startWithDeadLetterProducer(kafka: Kafka, supervisor: ConsumerSupervisor, attach: (producer: Producer | undefined) => void): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  attach(producer);
+  try {
+    await supervisor.start();
+  } catch (err) {
+    attach(undefined);
+    await producer.disconnect().catch(() => undefined);
+    throw err;
+  }
 }

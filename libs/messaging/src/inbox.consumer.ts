@@ -2,7 +2,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Produce
 import type { Logger } from 'pino';
 import { deadLetterTopic, parseEnvelope, type Envelope } from '#libs/contracts';
 import { counter, createLogger, type Database, type Sql } from '#libs/platform';
-import { ConsumerSupervisor, type ConsumerStatus, type SupervisionOptions } from './consumer.supervisor.js';
+import { ConsumerSupervisor, startWithDeadLetterProducer, type ConsumerStatus, type SupervisionOptions } from './consumer.supervisor.js';
 import { backoffDelay, isTransientInfrastructureError, retryPolicy, type RetryPolicy } from './retry.policy.js';
 import { ensureTopics } from './topics.admin.js';
 
@@ -170,16 +170,13 @@ export class InboxConsumer {
         await admin.disconnect();
       }
     }
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    this.producer = producer;
     this.running = true;
     try {
-      await this.supervisor.start();
+      await startWithDeadLetterProducer(kafka, this.supervisor, (p) => {
+        this.producer = p;
+      });
     } catch (err) {
       this.running = false;
-      this.producer = undefined;
-      await producer.disconnect().catch(() => undefined);
       throw err;
     }
     this.started = true;

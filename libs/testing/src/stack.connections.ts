@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { commonSchema, createEsClient, createKafka, createLogger, loadConfig } from '#libs/platform';
+import { commonSchema, createEsClient, createKafka, createLogger, loadConfig, REPO_ROOT } from '#libs/platform';
 
 const stackSchema = {
   DATABASE_URL: commonSchema.DATABASE_URL,
@@ -43,4 +46,13 @@ export function testKafka(clientId = 'keyledger-test', logger: Logger = testLogg
 export function testEs(): EsClient {
   const env = stackEnv();
   return createEsClient(env.elasticsearchUrl, env.elasticsearchUsername ? { username: env.elasticsearchUsername, password: env.elasticsearchPassword } : {});
+}
+
+/**
+ * Stops, starts or waits for the local stack's Kafka broker (deploy/local/kafka/kafka.sh).
+ * Only the `*.kafka-outage.int.spec` files use it; test/sequencer.cjs runs them last.
+ */
+export async function localKafkaBroker(command: 'stop' | 'start' | 'wait' | 'status'): Promise<string> {
+  const run = promisify(execFile);
+  return (await run('bash', [join(REPO_ROOT, 'deploy/local/kafka/kafka.sh'), command], { cwd: REPO_ROOT, timeout: 180_000 })).stdout;
 }

@@ -8,10 +8,8 @@
  * consumer (libs/auth) run in this process against the real broker; after the restart each
  * must come back by itself and take what is published next.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { RbacReadModelConsumer } from '#libs/auth';
@@ -19,16 +17,14 @@ import { deadLetterTopic, type Envelope } from '#libs/contracts';
 import { auditMessage } from '#libs/eventstore';
 import { ensureTopics, InboxConsumer } from '#libs/messaging';
 import { metricsRegistry, REPO_ROOT } from '#libs/platform';
-import { dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
+import { dropTopics, localKafkaBroker, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { sampleRecord } from '../../domain/audit-test.fixtures.js';
 import { LedgerRepository } from '../persistence/ledger.repository.js';
 import { AuditRecordsConsumer } from './audit-records.consumer.js';
 
 jest.setTimeout(420_000);
 
-const run = promisify(execFile);
-const kafkaSh = join(REPO_ROOT, 'deploy/local/kafka/kafka.sh');
-const broker = async (command: 'stop' | 'start' | 'wait'): Promise<string> => (await run('bash', [kafkaSh, command], { cwd: REPO_ROOT, timeout: 180_000 })).stdout;
+const broker = localKafkaBroker;
 
 const supervision = { restartBaseMs: 250, restartMaxMs: 2_000 };
 const tenant = uniqueTenant();

@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { deadLetterTopic, parseEnvelope, type AuditRecord } from '#libs/contracts';
-import { backoffDelay, ConsumerSupervisor, DLQ_HEADERS, ensureTopics, isTransientInfrastructureError, retryPolicy, type ConsumerStatus, type RetryPolicy, type SupervisionOptions } from '#libs/messaging';
+import { backoffDelay, ConsumerSupervisor, DLQ_HEADERS, startWithDeadLetterProducer, ensureTopics, isTransientInfrastructureError, retryPolicy, type ConsumerStatus, type RetryPolicy, type SupervisionOptions } from '#libs/messaging';
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
 import { auditRecordProblems, redactRecord } from '../../domain/redaction.js';
 
@@ -106,16 +106,13 @@ export class AuditRecordsConsumer {
     } finally {
       await admin.disconnect();
     }
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    this.producer = producer;
     this.running = true;
     try {
-      await this.supervisor.start();
+      await startWithDeadLetterProducer(kafka, this.supervisor, (p) => {
+        this.producer = p;
+      });
     } catch (err) {
       this.running = false;
-      this.producer = undefined;
-      await producer.disconnect().catch(() => undefined);
       throw err;
     }
     this.o.logger.info({ topic: this.o.topic, group: this.o.group }, 'ledger consumer started');
