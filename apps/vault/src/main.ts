@@ -4,6 +4,8 @@ import { runMain, startService } from '#libs/platform';
 import { SecretsGrpcServer } from './adapters/grpc/secrets.grpc-server.js';
 import { registerAdminVaultRoutes } from './adapters/http/admin-vaults.routes.js';
 import { ApiPipeline, preRoutingOptions } from './adapters/http/request-pipeline.js';
+import { registerKeyOperationRoutes } from './adapters/http/key-operations.routes.js';
+import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { TokenAuthenticator } from './adapters/http/token-auth.js';
 import { bootstrapDefaultVault } from './application/vaults/bootstrap.js';
@@ -55,6 +57,8 @@ runMain('vault', async () => {
         bodyLimit: config.VAULT_MAX_BODY_BYTES,
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
+      registerKeyRoutes(pipeline, { crypto: c.crypto });
+      registerKeyOperationRoutes(pipeline, { crypto: c.crypto });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,
         defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { CryptoClient } from '#libs/crypto-client';
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AuditWriter, EVENT_STORE, EventRegistry, EventStore, registerLifecycleEvents, SpineModule, type AuditSink } from '#libs/eventstore';
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
@@ -27,6 +28,8 @@ export type VaultComponents = {
   readonly access: AccessControl;
   readonly identityEvents: IdentityEventsConsumer;
   readonly keyring: SecretKeyring;
+  /** The crypto service's key API (keys and cryptographic operations over REST). */
+  readonly crypto: CryptoClient;
   readonly dataKeys: DataKeyCache;
   readonly secretsRepo: SecretsRepository;
   readonly vaultsRepo: VaultsRepository;
@@ -47,6 +50,12 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const access = new AccessControl(config.VAULT_TENANT_ID);
   const identityEvents = new IdentityEventsConsumer(runtime.kafka, () => runtime.admin(), access, runtime.logger.child({ component: 'identity-events' }));
   const keyring = new GrpcSecretKeyring({ address: config.CRYPTO_GRPC_TARGET, tls: runtime.tls, deadlineMs: config.CRYPTO_TIMEOUT_MS, serverName: config.CRYPTO_GRPC_SERVERNAME });
+  const crypto = new CryptoClient({
+    address: config.CRYPTO_GRPC_TARGET,
+    deadlineMs: config.CRYPTO_TIMEOUT_MS,
+    tls: { ca: runtime.tls.ca, cert: runtime.tls.cert, key: runtime.tls.key },
+    ...(config.CRYPTO_GRPC_SERVERNAME ? { channelOptions: { 'grpc.ssl_target_name_override': config.CRYPTO_GRPC_SERVERNAME, 'grpc.default_authority': config.CRYPTO_GRPC_SERVERNAME } } : {}),
+  });
   const dataKeys = new DataKeyCache({ maxEntries: config.VAULT_DATA_KEY_CACHE_MAX, ttlMs: config.VAULT_DATA_KEY_CACHE_TTL_MS });
   const secretsRepo = new SecretsRepository(apiDb);
   const vaultsRepo = new VaultsRepository(apiDb);
@@ -55,7 +64,7 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets);
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
-  return { config, store, auditWriter, access, identityEvents, keyring, dataKeys, secretsRepo, vaultsRepo, secrets, vaults, scheduler, apiDb };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, vaults, scheduler, apiDb };
 }
 
 @Injectable()
@@ -71,6 +80,7 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.c.scheduler.stop();
     await this.c.identityEvents.stop();
     this.c.keyring.close();
+    this.c.crypto.close();
     this.c.dataKeys.close();
     await this.c.apiDb.close();
   }

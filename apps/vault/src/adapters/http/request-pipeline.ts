@@ -34,7 +34,7 @@ export type OperationSpec = {
   readonly kind: 'data' | 'admin' | 'fallback';
   /** The data action checked for `data` routes; absent when the handler checks per object (batch get). */
   readonly action?: string;
-  readonly collection?: 'secrets';
+  readonly collection?: 'secrets' | 'keys' | 'certificates';
   /** Route parameter holding the object name: the RBAC resource is then the object, else the collection. */
   readonly nameParam?: string;
   readonly versionParam?: string;
