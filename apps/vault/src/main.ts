@@ -9,11 +9,15 @@ import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { TokenAuthenticator } from './adapters/http/token-auth.js';
 import { bootstrapDefaultVault } from './application/vaults/bootstrap.js';
+import { vaultGate } from './application/access/vault-gate.js';
+import type { VaultRecord } from './adapters/persistence/vaults.repository.js';
+import type { AuditedOperationGate } from '#libs/gate';
 import { vaultSchema } from './config/vault.config.js';
 import { VAULT_COMPONENTS, VaultModule, type VaultComponents } from './vault.module.js';
 
 runMain('vault', async () => {
   let auth: TokenAuthenticator | undefined;
+  let gate: AuditedOperationGate<VaultRecord> | undefined;
   let registered: ApiPipeline | undefined;
   const service = await startService({
     name: 'vault',
@@ -43,12 +47,12 @@ runMain('vault', async () => {
         tenants: (tid) => c.access.isKnownTenant(tid),
       });
       auth = new TokenAuthenticator(verifier, () => ({ authority: config.IDENTITY_URL, tenantId: c.access.challengeTenant(), resource }), config.VAULT_TOKEN_CACHE_MAX);
+      gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }));
       const pipeline = new ApiPipeline({
         logger: runtime.logger.child({ component: 'api' }),
-        access: c.access,
+        gate,
         auth,
         vaults: c.vaults,
-        auditWriter: c.auditWriter,
         domain: config.KEYLEDGER_DOMAIN,
         defaultVault: config.VAULT_DEFAULT_VAULT,
         publicUrl: config.VAULT_PUBLIC_URL,
@@ -74,18 +78,15 @@ runMain('vault', async () => {
   const config = runtime.config;
   void bootstrapDefaultVault(c, config, runtime.logger.child({ component: 'bootstrap' }));
 
-  if (config.VAULT_GRPC_ENABLED && auth) {
+  if (config.VAULT_GRPC_ENABLED && gate) {
     const grpcServer = new SecretsGrpcServer({
       secrets: c.secrets,
-      vaults: c.vaults,
       access: c.access,
-      auth,
-      auditWriter: c.auditWriter,
+      gate,
       logger: runtime.logger.child({ component: 'grpc' }),
       domain: config.KEYLEDGER_DOMAIN,
       defaultVault: config.VAULT_DEFAULT_VAULT,
       originOf: (vault) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', vault.toLowerCase()) : `https://${vault.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
-      ready: () => c.identityEvents.ready,
     });
     const port = await grpcServer.start(config.BIND_HOST, config.VAULT_GRPC_PORT, runtime.tls);
     runtime.logger.info({ address: `${config.BIND_HOST}:${port}`, service: 'keyledger.v1.Secrets' }, 'vault gRPC listening');

@@ -8,16 +8,13 @@ import { DomainError } from '#libs/eventstore';
 import { correlationIdFrom, REPO_ROOT, type TlsMaterial } from '#libs/platform';
 import type { AccessControl } from '../../application/access/access-control.js';
 import type { Caller } from '../../application/access/caller.js';
-import { RequestAudit } from '../../application/audit/request-audit.js';
 import { pageSize } from '../../application/secrets/paging.js';
 import type { SecretsService, SecretView } from '../../application/secrets/secrets.service.js';
-import type { VaultsService } from '../../application/vaults/vaults.service.js';
 import { assertSecretName, assertSecretVersion, MAX_BATCH_NAMES, parseSetSecret } from '../../domain/secret/secret.rules.js';
 import { recoveryLevelOf } from '../../domain/vault/vault.decider.js';
 import { HttpProblem, toProblem } from '../http/azure-errors.js';
-import type { TokenAuthenticator } from '../http/token-auth.js';
 import { resolveVaultHost } from '../http/vault-host.js';
-import type { AuditSink } from '#libs/eventstore';
+import type { AuditedOperationGate, OperationAudit, OperationDeclaration } from '#libs/gate';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { ReflectionService } from './reflection.service.js';
 
@@ -42,16 +39,15 @@ type BatchReq = { vault: string; names: string[] };
 
 export type SecretsGrpcDeps = {
   readonly secrets: SecretsService;
-  readonly vaults: VaultsService;
+  /** Per-name RBAC of BatchGet. */
   readonly access: AccessControl;
-  readonly auth: TokenAuthenticator;
-  readonly auditWriter: AuditSink;
+  /** The vault's one audited-operation gate (the REST API uses the same). */
+  readonly gate: AuditedOperationGate<VaultRecord>;
   readonly logger: Logger;
   readonly domain: string;
   readonly defaultVault: string;
   /** The REST origin of a vault, for object ids. */
   readonly originOf: (vault: string) => string;
-  readonly ready: () => boolean;
 };
 
 /** Azure's HTTP status of an answer → the gRPC status it travels with. */
@@ -79,7 +75,26 @@ function grpcStatusOf(http: number, code: string): grpc.status {
   }
 }
 
-type Context = { vault: VaultRecord; origin: string; caller: Caller; principal: Principal; audit: RequestAudit };
+type Context = { vault: VaultRecord; origin: string; caller: Caller; principal: Principal; audit: OperationAudit };
+
+/** The RPCs' operations, declared once: the gate admits each call by its declaration. */
+const op = (name: string, action: string | undefined, withName: boolean): OperationDeclaration => ({
+  name,
+  kind: 'data',
+  collection: 'secrets',
+  ...(action ? { action } : {}),
+  ...(withName ? { nameParam: 'name' } : {}),
+  validate: (n) => {
+    if (n !== undefined) assertSecretName(n);
+  },
+});
+const OPS = {
+  get: op('SecretGet', SecretDataActions.getSecret, true),
+  set: op('SecretSet', SecretDataActions.setSecret, true),
+  list: op('SecretList', SecretDataActions.readMetadata, false),
+  delete: op('SecretDelete', SecretDataActions.delete, true),
+  batchGet: op('SecretBatchGet', undefined, false),
+} as const;
 
 /**
  * `keyledger.v1.Secrets` over gRPC (TLS with the service certificate) for applications: Get,
@@ -94,11 +109,11 @@ export class SecretsGrpcServer {
     const definition = protoLoader.loadSync(SECRETS_PROTO_PATH, LOADER_OPTIONS);
     const pkg = grpc.loadPackageDefinition(definition) as unknown as { keyledger: { v1: { Secrets: { service: grpc.ServiceDefinition } } } };
     this.server.addService(pkg.keyledger.v1.Secrets.service, {
-      Get: this.unary<GetReq>('SecretGet', SecretDataActions.getSecret, (r) => r.name, (r, c) => this.get(r, c)),
-      Set: this.unary<SetReq>('SecretSet', SecretDataActions.setSecret, (r) => r.name, (r, c) => this.set(r, c)),
-      List: this.unary<ListReq>('SecretList', SecretDataActions.readMetadata, () => undefined, (r, c) => this.list(r, c)),
-      Delete: this.unary<DeleteReq>('SecretDelete', SecretDataActions.delete, (r) => r.name, (r, c) => this.delete(r, c)),
-      BatchGet: this.unary<BatchReq>('SecretBatchGet', undefined, () => undefined, (r, c) => this.batchGet(r, c)),
+      Get: this.unary<GetReq>(OPS.get, (r) => r.name, (r, c) => this.get(r, c)),
+      Set: this.unary<SetReq>(OPS.set, (r) => r.name, (r, c) => this.set(r, c)),
+      List: this.unary<ListReq>(OPS.list, () => undefined, (r, c) => this.list(r, c)),
+      Delete: this.unary<DeleteReq>(OPS.delete, (r) => r.name, (r, c) => this.delete(r, c)),
+      BatchGet: this.unary<BatchReq>(OPS.batchGet, () => undefined, (r, c) => this.batchGet(r, c)),
     });
     new ReflectionService().add(definition, ['keyledger.v1.Secrets']).register(this.server);
   }
@@ -123,17 +138,11 @@ export class SecretsGrpcServer {
 
   // ---------- the pipeline of one call ----------
 
-  private unary<Req extends { vault: string }>(
-    operation: string,
-    action: string | undefined,
-    nameOf: (req: Req) => string | undefined,
-    handle: (req: Req, ctx: Context) => Promise<object>,
-  ): grpc.handleUnaryCall<Req, object> {
+  private unary<Req extends { vault: string }>(operation: OperationDeclaration, nameOf: (req: Req) => string | undefined, handle: (req: Req, ctx: Context) => Promise<object>): grpc.handleUnaryCall<Req, object> {
     return (call, callback) => {
-      void this.run(operation, action, nameOf, handle, call).then(
+      void this.run(operation, nameOf, handle, call).then(
         (res) => callback(null, res),
-        (err: { problem: HttpProblem }) => {
-          const p = err.problem;
+        (p: HttpProblem) => {
           const trailers = new grpc.Metadata();
           trailers.set('keyledger-error-code', p.code);
           if (p.inner) trailers.set('keyledger-inner-error-code', p.inner);
@@ -144,9 +153,9 @@ export class SecretsGrpcServer {
     };
   }
 
+  /** One call through the gate: the transport only finds the vault, the token and the object name. */
   private async run<Req extends { vault: string }>(
-    operation: string,
-    action: string | undefined,
+    operation: OperationDeclaration,
     nameOf: (req: Req) => string | undefined,
     handle: (req: Req, ctx: Context) => Promise<object>,
     call: grpc.ServerUnaryCall<Req, object>,
@@ -157,69 +166,36 @@ export class SecretsGrpcServer {
       return v === undefined ? undefined : String(v);
     };
     const peer = call.getPeer().replace(/^ipv[46]:/, '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    const audit = new RequestAudit(randomUUID(), correlationIdFrom(first('x-ms-client-request-id')), performance.now(), peer, 'GRPC', `grpc:${call.getPath()}`, first('user-agent') ?? '', () => this.deps.access.challengeTenant() ?? '');
-    audit.operationName = operation;
-    audit.operationVersion = 'keyledger.v1';
-    audit.collection = 'secrets';
-    let status = 200;
-    let result: object | undefined;
-    let problem: HttpProblem | undefined;
-    let origin = '';
-    try {
-      const req = call.request;
-      const vaultName = req.vault || resolveVaultHost(first(':authority'), { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: '' })?.vault || this.deps.defaultVault;
-      audit.vault = vaultName.toLowerCase();
-      origin = this.deps.originOf(vaultName);
-      const vault = await this.deps.vaults.resolve(vaultName);
-      if (!vault) throw new HttpProblem(404, 'VaultNotFound', `The vault '${vaultName}' was not found.`);
-      audit.tenant = vault.tenantId;
-      if (!this.deps.ready()) throw new HttpProblem(503, 'ServiceUnavailable', 'The vault is starting (catching up with identity events). Retry later.');
-      const authorization = first('authorization');
-      if (authorization === undefined) throw this.deps.auth.unauthorized('TokenMissing');
-      const principal = await this.deps.auth.authenticate(authorization);
-      audit.identity = { oid: principal.objectId, tid: principal.tenantId, ...(principal.appId ? { appid: principal.appId } : {}), idtyp: principal.idType };
-      const name = nameOf(req);
-      if (name !== undefined) {
-        assertSecretName(name);
-        audit.objectName = name;
-        audit.objectId = `${origin}/secrets/${name}`;
-      }
-      if (action) {
-        const resource = name !== undefined ? `/vaults/${vault.nameKey}/secrets/${name.toLowerCase()}` : `/vaults/${vault.nameKey}/secrets`;
-        const decision = this.deps.access.check(principal.objectId, action, resource);
-        audit.isRbacAuthorized = true;
-        if (decision.assignmentId) audit.appliedAssignmentId = decision.assignmentId;
-        if (!decision.allowed) {
-          throw new HttpProblem(403, 'Forbidden', `Caller is not authorized to perform action on resource.\r\nAction: '${action}'\r\nResource: '${resource}'`, 'ForbiddenByRbac');
-        }
-      }
-      const caller: Caller = {
-        objectId: principal.objectId,
-        tenantId: principal.tenantId,
-        ...(principal.appId ? { appId: principal.appId } : {}),
-        ip: peer,
-        correlationId: audit.correlationId,
-        requestUri: audit.requestUri,
-        operationName: operation,
-        audit,
-      };
-      result = await handle(req, { vault, origin, caller, principal, audit });
-    } catch (err) {
-      problem = err instanceof HttpProblem ? err : toProblem(err, origin);
-      if (problem.status >= 500) this.deps.logger.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), operation }, 'gRPC call failed');
-      status = problem.status;
-      audit.errorCode = problem.inner ?? problem.code;
-    }
-    if (!audit.written) {
-      try {
-        await this.deps.auditWriter.write(audit.build(status));
-        audit.committed();
-      } catch {
-        problem = new HttpProblem(503, 'ServiceUnavailable', 'The request could not be audited; no result is returned. Retry later.');
-      }
-    }
-    if (problem) throw { problem };
-    return result as object;
+    const audit = this.deps.gate.open(operation, { requestId: randomUUID(), correlationId: correlationIdFrom(first('x-ms-client-request-id')), callerIp: peer, method: 'GRPC', requestUri: `grpc:${call.getPath()}`, userAgent: first('user-agent') ?? '' });
+    const req = call.request;
+    const vaultName = req.vault || resolveVaultHost(first(':authority'), { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: '' })?.vault || this.deps.defaultVault;
+    const origin = this.deps.originOf(vaultName);
+    const classify = (err: unknown): { status: number; code: string } => {
+      const p = toProblem(err, origin);
+      if (p.status >= 500) this.deps.logger.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), operation: operation.name }, 'gRPC call failed');
+      return { status: p.status, code: p.inner ?? p.code };
+    };
+    const outcome = await this.deps.gate.run(
+      audit,
+      { op: operation, containerName: vaultName, origin, authorization: first('authorization'), objectName: nameOf(req), operationVersion: () => 'keyledger.v1' },
+      (admission) => {
+        const principal = admission.principal;
+        const caller: Caller = {
+          objectId: principal.objectId,
+          tenantId: principal.tenantId,
+          ...(principal.appId ? { appId: principal.appId } : {}),
+          ip: peer,
+          correlationId: audit.correlationId,
+          requestUri: audit.requestUri,
+          operationName: operation.name,
+          audit,
+        };
+        return handle(req, { vault: admission.container!, origin, caller, principal, audit });
+      },
+      classify,
+    );
+    if (outcome.kind === 'ok') return outcome.value;
+    throw toProblem(outcome.error, origin);
   }
 
   // ---------- operations ----------

@@ -1,4 +1,5 @@
 import { AuditUnavailableError, ConcurrencyError, DomainError } from '#libs/eventstore';
+import { GateError, GateErrorCode } from '#libs/gate';
 import { KeyringErrorCode } from '../../application/keyring/secret-keyring.js';
 import { VaultErrorCode } from '../../domain/vault.errors.js';
 
@@ -32,8 +33,9 @@ const str = (d: Readonly<Record<string, string | number | boolean>>, k: string):
  * Maps a thrown error to Azure's answer. `origin` is the client-visible vault origin, for
  * the messages that name an object id. Unknown errors become a 500 without internals.
  */
-export function toProblem(err: unknown, origin: string): HttpProblem {
+export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: string) => string): HttpProblem {
   if (err instanceof HttpProblem) return err;
+  if (err instanceof GateError) return gateProblem(err, issuerOf);
   if (err instanceof AuditUnavailableError) return new HttpProblem(503, 'ServiceUnavailable', 'The request could not be audited; it was not carried out. Retry later.');
   if (err instanceof ConcurrencyError) {
     return new HttpProblem(409, 'Conflict', 'The object was changed by a concurrent operation. Perform operations against an object in a sequential manner and retry.');
@@ -97,6 +99,35 @@ export function toProblem(err: unknown, origin: string): HttpProblem {
     }
   }
   return new HttpProblem(500, 'InternalServerError', 'The server encountered an internal error.');
+}
+
+/** The gate's refusals in Azure's words (the REST table; gRPC derives its status from it). */
+function gateProblem(err: GateError, issuerOf: ((tenantId: string) => string) | undefined): HttpProblem {
+  const d = err.details;
+  switch (err.code) {
+    case GateErrorCode.ContainerNotFound:
+      return new HttpProblem(404, 'VaultNotFound', err.message);
+    case GateErrorCode.NotReady:
+      return new HttpProblem(503, 'ServiceUnavailable', err.message);
+    case GateErrorCode.AuditUnavailable:
+      return new HttpProblem(503, 'ServiceUnavailable', err.message);
+    case GateErrorCode.Forbidden: {
+      const caller = `${d.appId ? `appid=${str(d, 'appId')};` : ''}oid=${str(d, 'objectId')};iss=${issuerOf ? issuerOf(str(d, 'tenantId')) : ''}`;
+      const message =
+        'Caller is not authorized to perform action on resource.\r\n' +
+        'If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n' +
+        `Caller: ${caller}\r\n` +
+        `Action: '${str(d, 'action')}'\r\n` +
+        `Resource: '${str(d, 'resource')}'\r\n` +
+        'Assignment: (not found)\r\n' +
+        'DenyAssignmentId: null\r\n' +
+        'DecisionReason: null \r\n' +
+        `Vault: ${str(d, 'container')};location=local\r\n`;
+      return new HttpProblem(403, 'Forbidden', message, 'ForbiddenByRbac');
+    }
+    default:
+      return new HttpProblem(500, 'InternalServerError', 'The server encountered an internal error.');
+  }
 }
 
 const CLIENT_ERROR_CODES: Readonly<Record<number, string>> = { 400: 'BadParameter', 404: 'NotFound', 405: 'MethodNotAllowed', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType' };

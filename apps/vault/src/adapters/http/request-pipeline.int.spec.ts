@@ -11,6 +11,7 @@ import { AccessControl } from '../../application/access/access-control.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { secretNotFound } from '../../domain/vault.errors.js';
+import { vaultGate } from '../../application/access/vault-gate.js';
 import { ApiPipeline, dataPlane, preRoutingOptions, REJECTED_OPERATION } from './request-pipeline.js';
 import { TokenAuthenticator } from './token-auth.js';
 
@@ -124,12 +125,12 @@ describe('the vault REST pipeline', () => {
       },
     };
     const vaults = { resolve: async (name: string) => (name === 'dev' ? dev : undefined) } as unknown as VaultsService;
+    const gate = vaultGate({ vaults, access, auditWriter, identityEvents: { ready: true } }, auth, pino({ level: 'silent' }));
     const pipeline = new ApiPipeline({
       logger: pino({ level: 'silent' }),
-      access,
+      gate,
       auth,
       vaults,
-      auditWriter,
       domain: 'localhost',
       defaultVault: 'dev',
       publicUrl: '',

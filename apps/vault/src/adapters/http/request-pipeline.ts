@@ -6,13 +6,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import type { Principal } from '#libs/auth';
-import type { AuditIdentity } from '#libs/contracts';
+import { identityOf, type AuditedOperationGate, type OperationAudit, type OperationDeclaration } from '#libs/gate';
 import { correlationIdFrom, currentContext, counter, histogram, type PreRoutingOptions } from '#libs/platform';
-import type { AccessControl } from '../../application/access/access-control.js';
 import type { Caller } from '../../application/access/caller.js';
-import { RequestAudit } from '../../application/audit/request-audit.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
-import type { AuditSink } from '#libs/eventstore';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { queryOf, requireApiVersion } from './api-version.js';
 import { fromFastifyError, HttpProblem, preRoutingProblem, toProblem } from './azure-errors.js';
@@ -23,29 +20,13 @@ const requestsTotal = counter('keyledger_vault_requests_total', 'Vault API reque
 /** Where a request's time goes: the pipeline before the handler, the handler, and the audit write. */
 const stageSeconds = histogram('keyledger_vault_request_stage_seconds', 'Time of each stage of a vault API request', ['stage'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
 
-/**
- * What a route is, for the pipeline: its audit operation name, which API it belongs to, and
- * the RBAC data action checked before the body is read.
- */
-export type OperationSpec = {
-  /** Azure's audit operationName, e.g. SecretGet. */
-  readonly name: string;
-  /** data: the Azure data plane (vault by host, api-version, RBAC); admin: Keyledger's vault administration. */
-  readonly kind: 'data' | 'admin' | 'fallback';
-  /** The data action checked for `data` routes; absent when the handler checks per object (batch get). */
-  readonly action?: string;
-  readonly collection?: 'secrets' | 'keys' | 'certificates';
-  /** Route parameter holding the object name: the RBAC resource is then the object, else the collection. */
-  readonly nameParam?: string;
-  readonly versionParam?: string;
-  /** Checks the object name and version from the path (400) before RBAC, which needs a well-formed resource. */
-  readonly validate?: (name: string | undefined, version: string | undefined) => void;
-};
+/** A route's operation, declared once (`#libs/gate`): the gate admits requests by it. */
+export type OperationSpec = OperationDeclaration;
 
 /** Per-request state the pipeline builds and the handlers read. */
 export type ApiRequest = {
   readonly op: OperationSpec;
-  readonly audit: RequestAudit;
+  readonly audit: OperationAudit;
   readonly query: URLSearchParams;
   apiVersion: string;
   origin: string;
@@ -58,10 +39,11 @@ export type ApiRequest = {
 
 export type PipelineDeps = {
   readonly logger: Logger;
-  readonly access: AccessControl;
+  /** The one audited-operation gate: resolve, authenticate, authorise, record. */
+  readonly gate: AuditedOperationGate<VaultRecord>;
+  /** For the records of requests rejected before routing: their vault and caller, best effort. */
   readonly auth: TokenAuthenticator;
   readonly vaults: VaultsService;
-  readonly auditWriter: AuditSink;
   readonly domain: string;
   readonly defaultVault: string;
   readonly publicUrl: string;
@@ -92,6 +74,9 @@ type RouteDef = { readonly method: HTTPMethods; readonly url: string; readonly o
 const FALLBACK: OperationSpec = { name: 'Unknown', kind: 'fallback' };
 /** The audit operationName of a request rejected before routing (malformed URL or HTTP). */
 export const REJECTED_OPERATION = 'BadRequest';
+const REJECTED: OperationSpec = { name: REJECTED_OPERATION, kind: 'fallback' };
+/** The operationVersion recorded for Keyledger's administration API. */
+const ADMIN_VERSION = 'keyledger-admin-1';
 /** Connections whose malformed request is being answered (Node may report one parse error more than once). */
 const rejectedSockets = new WeakSet<Socket>();
 
@@ -247,7 +232,6 @@ export class ApiPipeline {
     const requestId = String(req.id);
     const clientRequestId = req.headers['x-ms-client-request-id'];
     const audit = this.newAudit(requestId, correlationIdFrom(clientRequestId), req.ip, req.method, req.url, req.headers['user-agent']);
-    audit.operationName = REJECTED_OPERATION;
     await this.attribute(audit, req.url, req.headers);
     const answer = await this.auditRejection(audit, preRoutingProblem(err));
     for (const [k, v] of Object.entries(this.rejectionHeaders(audit, clientRequestId !== undefined, answer))) reply.header(k, v);
@@ -261,7 +245,6 @@ export class ApiPipeline {
   /** Records a request Node never handed to Fastify, then answers it on its connection and closes it. */
   private async answerOnSocket(socket: Socket, head: RequestHead, problem: HttpProblem, parsed?: { url: string; headers: IncomingHttpHeaders }): Promise<void> {
     const audit = this.newAudit(randomUUID(), correlationIdFrom(head.clientRequestId), socket.remoteAddress ?? '', head.method, head.uri, head.userAgent);
-    audit.operationName = REJECTED_OPERATION;
     if (parsed) await this.attribute(audit, parsed.url, parsed.headers);
     const answer = await this.auditRejection(audit, problem);
     if (socket.destroyed || !socket.writable) return;
@@ -279,7 +262,7 @@ export class ApiPipeline {
   }
 
   /** The headers every vault answer carries, for a request that never reached the pipeline's hooks. */
-  private rejectionHeaders(audit: RequestAudit, echoClientRequestId: boolean, answer: HttpProblem): Record<string, string> {
+  private rejectionHeaders(audit: OperationAudit, echoClientRequestId: boolean, answer: HttpProblem): Record<string, string> {
     return {
       'x-ms-request-id': audit.requestId,
       ...(echoClientRequestId ? { 'x-ms-client-request-id': audit.correlationId } : {}),
@@ -293,7 +276,7 @@ export class ApiPipeline {
    * names (so the record is chained in that vault's tenant) and, if it carries a valid token,
    * the caller. Anything that fails leaves the record saying "unknown".
    */
-  private async attribute(audit: RequestAudit, url: string, headers: IncomingHttpHeaders): Promise<void> {
+  private async attribute(audit: OperationAudit, url: string, headers: IncomingHttpHeaders): Promise<void> {
     try {
       if (!url.startsWith('/admin')) {
         const host = resolveVaultHost(headers.host, { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: this.deps.publicUrl });
@@ -310,16 +293,9 @@ export class ApiPipeline {
   }
 
   /** Writes the record of a request answered outside the hooks; the answer, or 503 when the record is not durable. */
-  private async auditRejection(audit: RequestAudit, problem: HttpProblem): Promise<HttpProblem> {
-    audit.errorCode = problem.inner ?? problem.code;
-    let answer = problem;
-    try {
-      await this.deps.auditWriter.write(audit.build(problem.status));
-      audit.committed();
-    } catch (err) {
-      this.deps.logger.error({ err: err instanceof Error ? err.message : String(err), operation: audit.operationName }, 'audit record not durable: answering 503');
-      answer = new HttpProblem(503, 'ServiceUnavailable', 'The request could not be audited; no result is returned. Retry later.');
-    }
+  private async auditRejection(audit: OperationAudit, problem: HttpProblem): Promise<HttpProblem> {
+    const durable = await this.deps.gate.finish(audit, problem.status, problem.inner ?? problem.code);
+    const answer = durable ? problem : auditUnavailable();
     requestsTotal.inc({ operation: audit.operationName, status: String(answer.status) });
     return answer;
   }
@@ -329,8 +305,8 @@ export class ApiPipeline {
     return config?.op ?? FALLBACK;
   }
 
-  private newAudit(requestId: string, correlationId: string, ip: string, method: string, url: string, userAgent: string | string[] | undefined): RequestAudit {
-    return new RequestAudit(requestId, correlationId, performance.now(), ip, method, url, String(userAgent ?? ''), () => this.deps.access.challengeTenant() ?? '');
+  private newAudit(requestId: string, correlationId: string, ip: string, method: string, url: string, userAgent: string | string[] | undefined, op: OperationSpec = REJECTED): OperationAudit {
+    return this.deps.gate.open(op, { requestId, correlationId, callerIp: ip, method, requestUri: url, userAgent: String(userAgent ?? '') });
   }
 
   /**
@@ -342,8 +318,7 @@ export class ApiPipeline {
     if (existing) return existing;
     const op = this.opOf(req);
     const correlationId = currentContext()?.correlationId ?? correlationIdFrom(req.headers['x-ms-client-request-id']);
-    const audit = this.newAudit(String(req.id), correlationId, req.ip, req.method, req.url, req.headers['user-agent']);
-    audit.operationName = op.name;
+    const audit = this.newAudit(String(req.id), correlationId, req.ip, req.method, req.url, req.headers['user-agent'], op);
     const st: ApiRequest = { op, audit, query: queryOf(req.url), apiVersion: '', origin: `https://${req.headers.host ?? 'localhost'}`, vault: undefined, principal: undefined, caller: undefined };
     states.set(req, st);
     // Also set by the platform's onRequest hook (the same id): here too for a request whose
@@ -364,48 +339,28 @@ export class ApiPipeline {
     const expect = req.headers.expect;
     if (expect !== undefined && !/^\s*100-continue\s*$/i.test(expect)) throw new HttpProblem(417, 'ExpectationFailed', 'The expectation in the Expect header cannot be met.');
 
+    let containerName: string | undefined;
     if (op.kind !== 'admin') {
       const host = resolveVaultHost(req.headers.host, { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: this.deps.publicUrl });
-      if (!host) throw new HttpProblem(404, 'VaultNotFound', 'No vault is served at this host name.');
-      st.origin = host.origin;
-      audit.vault = host.vault.toLowerCase();
-      const vault = await this.deps.vaults.resolve(host.vault);
-      if (!vault) throw new HttpProblem(404, 'VaultNotFound', `The vault '${host.vault}' was not found.`);
-      st.vault = vault;
-      audit.tenant = vault.tenantId;
-      st.apiVersion = requireApiVersion(st.query);
-      audit.operationVersion = st.apiVersion;
-    } else {
-      audit.operationVersion = 'keyledger-admin-1';
+      if (host) {
+        st.origin = host.origin;
+        containerName = host.vault;
+      }
     }
-
-    if (!this.deps.ready()) throw new HttpProblem(503, 'ServiceUnavailable', 'The vault is starting (catching up with identity events). Retry later.');
-    if (req.headers.authorization === undefined) throw this.deps.auth.unauthorized('TokenMissing');
-    const principal = await this.deps.auth.authenticate(req.headers.authorization);
-    st.principal = principal;
-    audit.identity = identityOf(principal);
-
     const params = (req.params ?? {}) as Record<string, string | undefined>;
-    const objectName = op.nameParam ? params[op.nameParam] : undefined;
-    const objectVersion = op.versionParam ? params[op.versionParam] : undefined;
-    if (op.collection) audit.collection = op.collection;
-    op.validate?.(objectName || undefined, objectVersion || undefined);
-    if (objectName) audit.objectName = objectName;
-    if (objectVersion) audit.objectVersion = objectVersion;
-    if (objectName && op.collection) audit.objectId = `${st.origin}/${op.collection}/${objectName}${objectVersion ? `/${objectVersion}` : ''}`;
-
-    if (op.kind === 'data' && op.action && st.vault) {
-      const resource = objectName && op.collection ? `/vaults/${st.vault.nameKey}/${op.collection}/${objectName.toLowerCase()}` : `/vaults/${st.vault.nameKey}${op.collection ? `/${op.collection}` : ''}`;
-      const decision = this.deps.access.check(principal.objectId, op.action, resource);
-      audit.isRbacAuthorized = true;
-      if (decision.assignmentId) audit.appliedAssignmentId = decision.assignmentId;
-      if (!decision.allowed) throw forbiddenByRbac(principal, this.deps.issuerOf(principal.tenantId), op.action, resource, st.vault.name);
-    } else if (op.kind === 'admin') {
-      const assignment = this.deps.access.administratorAssignment(principal.objectId);
-      audit.isRbacAuthorized = true;
-      if (!assignment) throw forbiddenByRbac(principal, this.deps.issuerOf(principal.tenantId), 'Keyledger/vaults/administer (Key Vault Administrator at scope "/")', '/', 'admin');
-      audit.appliedAssignmentId = assignment;
-    }
+    const admission = await this.deps.gate.admit(audit, {
+      op,
+      containerName,
+      origin: st.origin,
+      authorization: req.headers.authorization,
+      objectName: op.nameParam ? params[op.nameParam] : undefined,
+      objectVersion: op.versionParam ? params[op.versionParam] : undefined,
+      operationVersion: () => (op.kind === 'admin' ? ADMIN_VERSION : requireApiVersion(st.query)),
+    });
+    st.vault = admission.container;
+    st.apiVersion = admission.operationVersion;
+    const principal = admission.principal;
+    st.principal = principal;
 
     stageSeconds.observe({ stage: 'pipeline' }, (performance.now() - audit.startedAt) / 1000);
     st.handlerStartedAt = performance.now();
@@ -423,7 +378,7 @@ export class ApiPipeline {
 
   private onError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
     const st = this.stateOf(req, reply);
-    const problem = fromFastifyError(err as { code?: string; statusCode?: number; message?: string }) ?? toProblem(err, st.origin);
+    const problem = fromFastifyError(err as { code?: string; statusCode?: number; message?: string }) ?? toProblem(err, st.origin, this.deps.issuerOf);
     if (problem.status >= 500) {
       this.deps.logger.error({ err: err instanceof Error ? { name: err.name, message: err.message, code: (err as { code?: unknown }).code } : String(err), operation: st.op.name }, 'vault request failed');
     }
@@ -437,26 +392,18 @@ export class ApiPipeline {
     requestsTotal.inc({ operation: st.op.name, status: String(reply.statusCode) });
     const sendAt = performance.now();
     if (st.handlerStartedAt !== undefined) stageSeconds.observe({ stage: 'handler' }, (sendAt - st.handlerStartedAt) / 1000);
-    if (st.audit.written) return payload;
-    try {
-      await this.deps.auditWriter.write(st.audit.build(reply.statusCode));
-      st.audit.committed();
+    if (await this.deps.gate.finish(st.audit, reply.statusCode)) {
       stageSeconds.observe({ stage: 'audit' }, (performance.now() - sendAt) / 1000);
       return payload;
-    } catch (err) {
-      this.deps.logger.error({ err: err instanceof Error ? err.message : String(err), operation: st.op.name }, 'audit record not durable: answering 503');
-      reply.code(503);
-      reply.header('content-type', 'application/json; charset=utf-8');
-      reply.removeHeader('www-authenticate');
-      return JSON.stringify(new HttpProblem(503, 'ServiceUnavailable', 'The request could not be audited; no result is returned. Retry later.').body());
     }
+    reply.code(503);
+    reply.header('content-type', 'application/json; charset=utf-8');
+    reply.removeHeader('www-authenticate');
+    return JSON.stringify(auditUnavailable().body());
   }
 }
 
-/** A verified caller as the audit record names it. */
-function identityOf(principal: Principal): AuditIdentity {
-  return { oid: principal.objectId, tid: principal.tenantId, ...(principal.appId ? { appid: principal.appId } : {}), ...(principal.upn ? { upn: principal.upn } : {}), idtyp: principal.idType };
-}
+const auditUnavailable = (): HttpProblem => new HttpProblem(503, 'ServiceUnavailable', 'The request could not be audited; no result is returned. Retry later.');
 
 /**
  * The server options that hand the requests Fastify or Node reject before routing (malformed
@@ -509,21 +456,6 @@ function requestHeadOf(raw: unknown): RequestHead {
     else if (name === 'user-agent') userAgent = printable(h.slice(colon + 1).trim(), 256);
   }
   return { method: known ? line[1]! : '', uri: known ? printable(line[2]!, 2048) : '', clientRequestId, userAgent };
-}
-
-function forbiddenByRbac(principal: Principal, issuer: string, action: string, resource: string, vault: string): HttpProblem {
-  const caller = `${principal.appId ? `appid=${principal.appId};` : ''}oid=${principal.objectId};iss=${issuer}`;
-  const message =
-    'Caller is not authorized to perform action on resource.\r\n' +
-    'If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n' +
-    `Caller: ${caller}\r\n` +
-    `Action: '${action}'\r\n` +
-    `Resource: '${resource}'\r\n` +
-    'Assignment: (not found)\r\n' +
-    'DenyAssignmentId: null\r\n' +
-    'DecisionReason: null \r\n' +
-    `Vault: ${vault};location=local\r\n`;
-  return new HttpProblem(403, 'Forbidden', message, 'ForbiddenByRbac');
 }
 
 /** `/secrets/:name/versions` → a regex matching that path shape (for 405 detection). */

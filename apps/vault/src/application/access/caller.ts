@@ -1,4 +1,4 @@
-import type { RequestAudit } from '../audit/request-audit.js';
+import type { OperationAudit } from '#libs/gate';
 import type { CallContext } from '../keyring/secret-keyring.js';
 
 /** Who is asking, as the pipeline verified it, plus the request's audit record under construction. */
@@ -11,7 +11,7 @@ export type Caller = {
   readonly requestUri: string;
   readonly operationName: string;
   /** Present for API requests: mutations commit it with their events. */
-  readonly audit?: RequestAudit;
+  readonly audit?: OperationAudit;
 };
 
 export function callContextOf(caller: Caller): CallContext {

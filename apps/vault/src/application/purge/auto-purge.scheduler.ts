@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { counter } from '#libs/platform';
 import type { SecretsRepository } from '../../adapters/persistence/secrets.repository.js';
 import type { VaultsRepository } from '../../adapters/persistence/vaults.repository.js';
 import { systemCaller, type Caller } from '../access/caller.js';
-import { RequestAudit } from '../audit/request-audit.js';
+import { systemAudit } from '../audit/system-audit.js';
 import type { SecretsService } from '../secrets/secrets.service.js';
 import type { VaultsService } from '../vaults/vaults.service.js';
 
@@ -84,8 +83,7 @@ export class AutoPurgeScheduler {
   /** The scheduler is a caller too: its purges carry their own audit record. */
   private caller(tenantId: string, vault: string, operationName: string, objectName?: string): Caller {
     const base = systemCaller(tenantId, operationName);
-    const audit = new RequestAudit(randomUUID(), base.correlationId, performance.now(), base.ip, 'SYSTEM', 'scheduled-purge', 'keyledger-vault scheduler', () => tenantId);
-    audit.operationName = operationName;
+    const audit = systemAudit(operationName, { correlationId: base.correlationId, ip: base.ip, requestUri: 'scheduled-purge', agent: 'keyledger-vault scheduler', tenantId });
     audit.operationVersion = 'scheduler';
     audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: tenantId };
     audit.tenant = tenantId;

@@ -9,7 +9,7 @@ import { VaultsRepository, type VaultRecord } from '../../adapters/persistence/v
 import { VaultErrorCode } from '../../domain/vault.errors.js';
 import { vaultEventRegistry } from '../../vault.module.js';
 import { systemCaller, type Caller } from '../access/caller.js';
-import { RequestAudit } from '../audit/request-audit.js';
+import { OperationAudit } from '#libs/gate';
 import { DataKeyCache } from '../keyring/data-key.cache.js';
 import { InMemoryKeyring } from '../keyring/in-memory.keyring.fixture.js';
 import { AutoPurgeScheduler } from '../purge/auto-purge.scheduler.js';
@@ -104,7 +104,7 @@ describe('SecretsService on PostgreSQL', () => {
   });
 
   it('commits the request’s audit record with the mutation', async () => {
-    const audit = new RequestAudit('7b0e2a9c-0000-4000-8000-00000000a0d1', 'corr-1', performance.now(), '127.0.0.1', 'PUT', '/secrets/audited', 'test', () => TENANT);
+    const audit = new OperationAudit('vault', { requestId: '7b0e2a9c-0000-4000-8000-00000000a0d1', correlationId: 'corr-1', callerIp: '127.0.0.1', method: 'PUT', requestUri: '/secrets/audited', userAgent: 'test' }, performance.now(), () => TENANT);
     audit.operationName = 'SecretSet';
     await secrets.set(vault, 'audited', input('x'), { ...caller, audit });
     expect(audit.written).toBe(true);

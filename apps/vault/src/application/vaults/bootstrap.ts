@@ -3,7 +3,7 @@ import { DomainError } from '#libs/eventstore';
 import type { VaultConfig } from '../../config/vault.config.js';
 import { VaultErrorCode } from '../../domain/vault.errors.js';
 import { systemCaller } from '../access/caller.js';
-import { RequestAudit } from '../audit/request-audit.js';
+import { systemAudit } from '../audit/system-audit.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { IdentityEventsConsumer } from '../../adapters/kafka/identity-events.consumer.js';
 import type { VaultsRepository } from '../../adapters/persistence/vaults.repository.js';
@@ -31,8 +31,7 @@ export async function bootstrapDefaultVault(
       }
       if (await c.vaultsRepo.find(name.toLowerCase())) return;
       const caller = systemCaller(tenantId, 'VaultCreate');
-      const audit = new RequestAudit(crypto.randomUUID(), caller.correlationId, performance.now(), caller.ip, 'SYSTEM', 'bootstrap', 'keyledger-vault bootstrap', () => tenantId);
-      audit.operationName = 'VaultCreate';
+      const audit = systemAudit('VaultCreate', { correlationId: caller.correlationId, ip: caller.ip, requestUri: 'bootstrap', agent: 'keyledger-vault bootstrap', tenantId });
       audit.operationVersion = 'bootstrap';
       audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: tenantId };
       audit.tenant = tenantId;

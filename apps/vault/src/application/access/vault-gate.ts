@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { AuditSink } from '#libs/eventstore';
+import { AuditedOperationGate } from '#libs/gate';
+import type { Principal } from '#libs/auth';
+import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import type { VaultsService } from '../vaults/vaults.service.js';
+import type { AccessControl } from './access-control.js';
+
+/** The vault's side of the gate: how it resolves vaults, checks tokens and roles, and records. */
+export type VaultGateDeps = {
+  readonly vaults: VaultsService;
+  readonly access: AccessControl;
+  readonly auditWriter: AuditSink;
+  readonly identityEvents: { readonly ready: boolean };
+};
+
+/** How the vault verifies a bearer credential: the REST and gRPC transports share it. */
+export type BearerAuthenticator = {
+  authenticate(authorization: string): Promise<Principal>;
+  unauthorized(code: string): Error;
+};
+
+/** The one audited-operation gate of the vault service, used by its REST and gRPC transports. */
+export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: Logger): AuditedOperationGate<VaultRecord> {
+  return new AuditedOperationGate<VaultRecord>({
+    source: 'vault',
+    resolve: (name) => c.vaults.resolve(name),
+    describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: `/vaults/${v.nameKey}` }),
+    ready: () => c.identityEvents.ready,
+    authenticate: (authorization) => auth.authenticate(authorization),
+    credentialMissing: () => auth.unauthorized('TokenMissing'),
+    check: (principalId, action, resource) => c.access.check(principalId, action, resource),
+    administratorAssignment: (principalId) => c.access.administratorAssignment(principalId),
+    fallbackTenant: () => c.access.challengeTenant() ?? '',
+    audit: c.auditWriter,
+    onAuditFailure: (err, operation) => logger.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit record not durable: failing closed'),
+  });
+}

@@ -1,0 +1,206 @@
+import type { Principal } from '#libs/auth';
+import type { AuditIdentity } from '#libs/contracts';
+import type { AuditSink } from '#libs/eventstore';
+import { GateError, GateErrorCode } from './gate.errors.js';
+import { OperationAudit, type RequestFacts } from './operation-audit.js';
+import type { OperationDeclaration } from './operation.js';
+
+/** What the gate needs to know about a container (vault or pool). */
+export type ContainerFacts = {
+  /** The name as stored (the record and messages use it). */
+  readonly name: string;
+  readonly tenantId: string;
+  /** The RBAC scope of the container, e.g. `/vaults/dev`, `/managedHSMs/pool1` (names lower-cased). */
+  readonly scope: string;
+};
+
+export type RbacDecision = { readonly allowed: boolean; readonly assignmentId?: string };
+
+/** The gate's view of the world, supplied once by the service that runs it. */
+export type GatePorts<C> = {
+  /** The service named in the audit records (`vault`). */
+  readonly source: string;
+  readonly resolve: (name: string) => Promise<C | undefined>;
+  readonly describe: (container: C) => ContainerFacts;
+  /** False while the service cannot authorise yet (it has not caught up with identity). */
+  readonly ready: () => boolean;
+  /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 with the challenge). */
+  readonly authenticate: (authorization: string) => Promise<Principal>;
+  /** Refusal when no credential was presented at all (thrown before anything else is judged). */
+  readonly credentialMissing: () => Error;
+  readonly check: (principalId: string, dataAction: string, resource: string) => RbacDecision;
+  /** The assignment that lets the principal administer the deployment (admin operations), if any. */
+  readonly administratorAssignment: (principalId: string) => string | undefined;
+  /** The tenant a record is chained in when nothing else names one. */
+  readonly fallbackTenant: () => string;
+  readonly audit: AuditSink;
+  /** Told when a record could not be made durable (the request then fails closed). */
+  readonly onAuditFailure: (err: unknown, operation: string) => void;
+};
+
+/** One request as its transport presents it to the gate. */
+export type GateRequest = {
+  readonly op: OperationDeclaration;
+  /** The container the request addresses (data operations): from the host name or a request field. */
+  readonly containerName: string | undefined;
+  /** The client-visible origin, for object ids (`https://dev.vault.localhost:8443`). */
+  readonly origin: string;
+  /** The Authorization header / metadata value, undefined when none was sent. */
+  readonly authorization: string | undefined;
+  readonly objectName?: string | undefined;
+  readonly objectVersion?: string | undefined;
+  /**
+   * The transport's protocol version (REST `api-version`, checked there; gRPC a constant): judged
+   * after the credential's presence, so a request without one gets the challenge first, as Azure does.
+   */
+  readonly operationVersion: () => string;
+};
+
+/** A request the gate let through: who, on what, and its record under construction. */
+export type Admission<C> = {
+  readonly op: OperationDeclaration;
+  readonly audit: OperationAudit;
+  readonly container: C | undefined;
+  readonly principal: Principal;
+  readonly origin: string;
+  readonly operationVersion: string;
+};
+
+export type GateOutcome<R> =
+  | { readonly kind: 'ok'; readonly value: R; readonly admission: Admission<unknown> }
+  | { readonly kind: 'failed'; readonly error: unknown }
+  /** The record could not be made durable: no result may leave (fail closed). */
+  | { readonly kind: 'audit-unavailable'; readonly error: GateError };
+
+/** A verified caller as the audit record names it. */
+export function identityOf(principal: Principal): AuditIdentity {
+  return { oid: principal.objectId, tid: principal.tenantId, ...(principal.appId ? { appid: principal.appId } : {}), ...(principal.upn ? { upn: principal.upn } : {}), idtyp: principal.idType };
+}
+
+/**
+ * The one audited-operation gate: every request of the data plane and of the administration
+ * API, whatever its transport, goes
+ *
+ *   resolve the container → credential present? → protocol version → authenticate →
+ *   validate the object → authorise (RBAC data action, deny by default) → execute →
+ *   exactly one durable audit record, else "audit unavailable" (503) and no result.
+ *
+ * Transports (the vault's REST pipeline, its gRPC server) only translate: they build a
+ * `GateRequest`, map thrown errors to their wire (one table per transport) and, for HTTP,
+ * split `admit` (before the body is read) from `finish` (before the answer leaves).
+ *
+ * A mutation commits its record inside its own append transaction (`audit.forCommit`, then
+ * `audit.committed()`); `finish` then writes nothing more. Every other request gets its record
+ * written by `finish`.
+ */
+export class AuditedOperationGate<C> {
+  constructor(private readonly ports: GatePorts<C>) {}
+
+  /** The record of a request, opened as soon as the transport has the request's facts. */
+  open(op: OperationDeclaration, facts: RequestFacts, startedAt: number = performance.now()): OperationAudit {
+    const audit = new OperationAudit(this.ports.source, facts, startedAt, this.ports.fallbackTenant);
+    audit.operationName = op.name;
+    if (op.collection) audit.collection = op.collection;
+    return audit;
+  }
+
+  /** Admits the request or throws the refusal (recorded on `audit` by the transport's error mapping and `finish`). */
+  async admit(audit: OperationAudit, req: GateRequest): Promise<Admission<C>> {
+    const { op } = req;
+    let container: C | undefined;
+    let facts: ContainerFacts | undefined;
+    if (op.kind !== 'admin') {
+      if (req.containerName === undefined || req.containerName === '') throw new GateError(GateErrorCode.ContainerNotFound, 'No vault is served at this address.');
+      audit.vault = req.containerName.toLowerCase();
+      container = await this.ports.resolve(req.containerName);
+      if (container === undefined) throw new GateError(GateErrorCode.ContainerNotFound, `The vault '${req.containerName}' was not found.`, { name: req.containerName });
+      facts = this.ports.describe(container);
+      audit.containerPath = facts.scope;
+      audit.tenant = facts.tenantId;
+    }
+    if (!this.ports.ready()) throw new GateError(GateErrorCode.NotReady, 'The service is starting (catching up with identity events). Retry later.');
+    if (req.authorization === undefined) throw this.ports.credentialMissing();
+    const operationVersion = req.operationVersion();
+    audit.operationVersion = operationVersion;
+    const principal = await this.ports.authenticate(req.authorization);
+    audit.identity = identityOf(principal);
+
+    const name = req.objectName || undefined;
+    const version = req.objectVersion || undefined;
+    op.validate?.(name, version);
+    if (name) audit.objectName = name;
+    if (version) audit.objectVersion = version;
+    if (name && op.collection) audit.objectId = `${req.origin}/${op.collection}/${name}${version ? `/${version}` : ''}`;
+
+    if (op.kind === 'data' && op.action && facts) {
+      const resource = `${facts.scope}${op.collection ? `/${op.collection}` : ''}${name && op.collection ? `/${name.toLowerCase()}` : ''}`;
+      const decision = this.ports.check(principal.objectId, op.action, resource);
+      audit.isRbacAuthorized = true;
+      if (decision.assignmentId) audit.appliedAssignmentId = decision.assignmentId;
+      if (!decision.allowed) throw forbidden(principal, op.action, resource, facts.name);
+    } else if (op.kind === 'admin') {
+      const assignment = this.ports.administratorAssignment(principal.objectId);
+      audit.isRbacAuthorized = true;
+      if (!assignment) throw forbidden(principal, 'Keyledger/vaults/administer (Key Vault Administrator at scope "/")', '/', 'admin');
+      audit.appliedAssignmentId = assignment;
+    }
+    return { op, audit, container, principal, origin: req.origin, operationVersion };
+  }
+
+  /**
+   * Makes the request's record durable with its outcome, unless its mutation already committed
+   * it. False when it could not be: the transport must answer "audit unavailable" (503) and
+   * return no result.
+   */
+  async finish(audit: OperationAudit, status: number, errorCode?: string): Promise<boolean> {
+    if (audit.written) return true;
+    if (errorCode !== undefined) audit.errorCode = errorCode;
+    try {
+      await this.ports.audit.write(audit.build(status));
+      audit.committed();
+      return true;
+    } catch (err) {
+      this.ports.onAuditFailure(err, audit.operationName);
+      return false;
+    }
+  }
+
+  /**
+   * The whole gate for transports that hold a request at once (gRPC, internal calls): admit,
+   * execute, record. `classify` is the transport's error table (status and code of a refusal).
+   */
+  async run<R>(
+    audit: OperationAudit,
+    req: GateRequest,
+    execute: (admission: Admission<C>) => Promise<R>,
+    classify: (err: unknown) => { readonly status: number; readonly code: string },
+  ): Promise<GateOutcome<R>> {
+    let outcome: GateOutcome<R>;
+    let status = 200;
+    let errorCode: string | undefined;
+    try {
+      const admission = await this.admit(audit, req);
+      outcome = { kind: 'ok', value: await execute(admission), admission };
+    } catch (error) {
+      const c = classify(error);
+      status = c.status;
+      errorCode = c.code;
+      outcome = { kind: 'failed', error };
+    }
+    if (!(await this.finish(audit, status, errorCode))) {
+      return { kind: 'audit-unavailable', error: new GateError(GateErrorCode.AuditUnavailable, 'The request could not be audited; no result is returned. Retry later.') };
+    }
+    return outcome;
+  }
+}
+
+function forbidden(principal: Principal, action: string, resource: string, container: string): GateError {
+  return new GateError(GateErrorCode.Forbidden, 'Caller is not authorized to perform action on resource.', {
+    action,
+    resource,
+    container,
+    objectId: principal.objectId,
+    tenantId: principal.tenantId,
+    ...(principal.appId ? { appId: principal.appId } : {}),
+  });
+}

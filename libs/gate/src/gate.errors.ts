@@ -1,0 +1,25 @@
+import { DomainError } from '#libs/eventstore';
+
+/**
+ * The gate's own refusals, by stable code. Each transport maps them once, in its own table
+ * (Azure REST: `apps/vault/src/adapters/http/azure-errors.ts`; gRPC: the status of that
+ * answer), so the gate never knows about HTTP statuses or gRPC codes.
+ */
+export const GateErrorCode = {
+  /** No container (vault, pool) is served at the request's address, or it does not exist. */
+  ContainerNotFound: 'VaultNotFound',
+  /** The service has not caught up with what it needs to authorise (identity events). */
+  NotReady: 'ServiceStarting',
+  /** The caller holds no role assignment that grants the operation's action on the resource. */
+  Forbidden: 'ForbiddenByRbac',
+  /** The audit record could not be made durable: no result leaves. */
+  AuditUnavailable: 'AuditUnavailable',
+} as const;
+export type GateErrorCode = (typeof GateErrorCode)[keyof typeof GateErrorCode];
+
+export class GateError extends DomainError {
+  constructor(code: GateErrorCode, message: string, details: Readonly<Record<string, string | number | boolean>> = {}) {
+    super(code, message, details);
+    this.name = 'GateError';
+  }
+}

@@ -1,0 +1,4 @@
+export { AuditedOperationGate, identityOf, type Admission, type ContainerFacts, type GateOutcome, type GatePorts, type GateRequest, type RbacDecision } from './audited-operation.gate.js';
+export { GateError, GateErrorCode } from './gate.errors.js';
+export { OperationAudit, type RequestFacts } from './operation-audit.js';
+export type { Collection, OperationDeclaration } from './operation.js';
