@@ -23,14 +23,14 @@ export type GatePorts<C> = {
   readonly resolve: (name: string) => Promise<C | undefined>;
   readonly describe: (container: C) => ContainerFacts;
   /** False while the service cannot authorise yet (it has not caught up with identity). */
-  readonly ready: () => boolean;
+  readonly ready: () => boolean | Promise<boolean>;
   /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 with the challenge). */
   readonly authenticate: (authorization: string) => Promise<Principal>;
   /** Refusal when no credential was presented at all (thrown before anything else is judged). */
   readonly credentialMissing: () => Error;
   readonly check: (principalId: string, dataAction: string, resource: string) => RbacDecision;
-  /** The assignment that lets the principal administer the deployment (admin operations), if any. */
-  readonly administratorAssignment: (principalId: string) => string | undefined;
+  /** The assignment that lets the principal carry out an admin operation, if any (undefined: refused). */
+  readonly administratorAssignment: (principalId: string, op: OperationDeclaration) => string | undefined | Promise<string | undefined>;
   /** The tenant a record is chained in when nothing else names one. */
   readonly fallbackTenant: () => string;
   readonly audit: AuditSink;
@@ -109,7 +109,7 @@ export class AuditedOperationGate<C> {
     const { op } = req;
     let container: C | undefined;
     let facts: ContainerFacts | undefined;
-    if (op.kind !== 'admin') {
+    if (op.kind === 'data' || op.kind === 'fallback') {
       if (req.containerName === undefined || req.containerName === '') throw new GateError(GateErrorCode.ContainerNotFound, 'No vault is served at this address.');
       audit.vault = req.containerName.toLowerCase();
       container = await this.ports.resolve(req.containerName);
@@ -118,7 +118,7 @@ export class AuditedOperationGate<C> {
       audit.containerPath = facts.scope;
       audit.tenant = facts.tenantId;
     }
-    if (!this.ports.ready()) throw new GateError(GateErrorCode.NotReady, 'The service is starting (catching up with identity events). Retry later.');
+    if (!(await this.ports.ready())) throw new GateError(GateErrorCode.NotReady, 'The service is starting (catching up with identity events). Retry later.');
     if (req.authorization === undefined) throw this.ports.credentialMissing();
     const operationVersion = req.operationVersion();
     audit.operationVersion = operationVersion;
@@ -138,10 +138,15 @@ export class AuditedOperationGate<C> {
       audit.isRbacAuthorized = true;
       if (decision.assignmentId) audit.appliedAssignmentId = decision.assignmentId;
       if (!decision.allowed) throw forbidden(principal, op.action, resource, facts.name);
-    } else if (op.kind === 'admin') {
-      const assignment = this.ports.administratorAssignment(principal.objectId);
+    } else if (op.kind === 'deployment' && op.action) {
+      const decision = this.ports.check(principal.objectId, op.action, '/');
       audit.isRbacAuthorized = true;
-      if (!assignment) throw forbidden(principal, 'Keyledger/vaults/administer (Key Vault Administrator at scope "/")', '/', 'admin');
+      if (decision.assignmentId) audit.appliedAssignmentId = decision.assignmentId;
+      if (!decision.allowed) throw forbidden(principal, op.action, '/', 'deployment');
+    } else if (op.kind === 'admin') {
+      const assignment = await this.ports.administratorAssignment(principal.objectId, op);
+      audit.isRbacAuthorized = true;
+      if (!assignment) throw forbidden(principal, op.action ?? 'Keyledger/vaults/administer (Key Vault Administrator at scope "/")', '/', 'admin');
       audit.appliedAssignmentId = assignment;
     }
     return { op, audit, container, principal, origin: req.origin, operationVersion };
@@ -174,13 +179,17 @@ export class AuditedOperationGate<C> {
     req: GateRequest,
     execute: (admission: Admission<C>) => Promise<R>,
     classify: (err: unknown) => { readonly status: number; readonly code: string },
+    /** The status a successful result is answered with (recorded as its resultSignature). */
+    statusOf: (value: R) => number = () => 200,
   ): Promise<GateOutcome<R>> {
     let outcome: GateOutcome<R>;
     let status = 200;
     let errorCode: string | undefined;
     try {
       const admission = await this.admit(audit, req);
-      outcome = { kind: 'ok', value: await execute(admission), admission };
+      const value = await execute(admission);
+      status = statusOf(value);
+      outcome = { kind: 'ok', value, admission };
     } catch (error) {
       const c = classify(error);
       status = c.status;

@@ -41,6 +41,10 @@ export class OperationAudit {
   appliedAssignmentId: string | undefined;
   isRbacAuthorized: boolean | undefined;
   errorCode: string | undefined;
+  /** The TLS protocol of the connection, where the transport knows it. */
+  tlsVersion: string | undefined;
+  /** Non-sensitive facts of the outcome (counts, a verdict), string values only. */
+  extra: Record<string, string> | undefined;
   private done = false;
 
   constructor(
@@ -111,6 +115,8 @@ export class OperationAudit {
         ...(this.objectName ? { objectName: this.objectName } : {}),
         ...(this.objectVersion ? { objectVersion: this.objectVersion } : {}),
         ...(this.algorithm ? { algorithm: this.algorithm } : {}),
+        ...(this.tlsVersion ? { tlsVersion: this.tlsVersion } : {}),
+        ...(this.extra ? { extra: this.extra } : {}),
       },
     });
   }

@@ -10,11 +10,17 @@ export type OperationDeclaration = {
   readonly name: string;
   /**
    * data: a container's data plane (the container is resolved, the caller authorised for
-   * `action` on the object or collection); admin: Keyledger's administration API (the caller
-   * must administer the deployment); fallback: no operation matched (404/405, still audited).
+   * `action` on the object or collection); deployment: an operation on the deployment itself,
+   * no container (the caller authorised for `action` at scope "/", e.g. the audit API);
+   * admin: Keyledger's administration API (the service decides who administers, e.g. Key
+   * Vault Administrator at "/"); fallback: no operation matched (404/405, still audited).
    */
-  readonly kind: 'data' | 'admin' | 'fallback';
-  /** The RBAC data action; absent when the operation authorises per object itself (batch get). */
+  readonly kind: 'data' | 'deployment' | 'admin' | 'fallback';
+  /**
+   * The RBAC data action (data, deployment); absent when the operation authorises per object
+   * itself (batch get). For admin operations: the capability the service's administrator check
+   * is asked about (e.g. `roleAssignments/write`), absent for "administers the deployment".
+   */
   readonly action?: string;
   readonly collection?: Collection;
   /** Transport parameter naming the object: the RBAC resource is then the object, else the collection. */

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import { KeyledgerAuditDataActions, type Principal, type RbacEvaluator, type RbacReadModelConsumer, type TokenVerifier } from '#libs/auth';
 import { DomainError } from '#libs/eventstore';
 
@@ -38,11 +37,19 @@ export class AuditAuthorizer {
     private readonly rbac: RbacReadModelConsumer,
   ) {}
 
-  async authenticate(req: FastifyRequest): Promise<Principal> {
-    // Tenants and role assignments come from identity events: wait for the replay at start.
-    if (!(await this.rbac.ready(5_000))) throw new HttpError(503, 'ServiceUnavailable', 'identity data is still loading; try again');
+  /** Tenants and role assignments come from identity events: false until the replay at start is done (waits up to 5 s). */
+  ready(): Promise<boolean> {
+    return this.rbac.ready(5_000);
+  }
+
+  /** The 401 of a request without a bearer token (with the challenge). */
+  credentialMissing(): HttpError {
+    return new HttpError(401, 'Unauthorized', 'a bearer token for the audit API is required', true);
+  }
+
+  async authenticate(authorization: string | undefined): Promise<Principal> {
     try {
-      return await this.verifier.verifyAuthorizationHeader(req.headers.authorization);
+      return await this.verifier.verifyAuthorizationHeader(authorization);
     } catch (err) {
       if (err instanceof DomainError && err.code === 'JwksUnavailable') throw new HttpError(503, 'ServiceUnavailable', 'token signing keys are unavailable; try again');
       const code = err instanceof DomainError ? err.code : 'TokenInvalid';
@@ -50,18 +57,16 @@ export class AuditAuthorizer {
     }
   }
 
-  async authorize(principal: Principal, dataAction: AuditDataAction): Promise<AuthorizedCaller> {
-    if (!(await this.rbac.ready(5_000))) throw new HttpError(503, 'ServiceUnavailable', 'role assignments are still loading; try again');
-    const decision = this.evaluator.checkDataAction({ principalId: principal.objectId, dataAction, resource: AUDIT_RBAC_RESOURCE });
-    if (!decision.allowed) {
-      throw new HttpError(
-        403,
-        'Forbidden',
-        `Caller is not authorized to perform action on resource. Caller: oid=${principal.objectId}; Action: '${dataAction}'; Resource: '${AUDIT_RBAC_RESOURCE}'; Decision: '${decision.reason}'. Assign the "Keyledger Auditor" role at scope "/".`,
-      );
-    }
+  /** RBAC with the audit data actions (the gate asks; deny by default). */
+  check(principalId: string, dataAction: string, resource: string): { allowed: boolean; assignmentId?: string } {
+    const decision = this.evaluator.checkDataAction({ principalId, dataAction, resource });
+    return { allowed: decision.allowed, ...(decision.assignmentId ? { assignmentId: decision.assignmentId } : {}) };
+  }
+
+  /** The caller the gate admitted: the deployment's operator tenant may look at other tenants' chains. */
+  callerOf(principal: Principal, assignmentId: string | undefined): AuthorizedCaller {
     const operator = this.rbac.defaultTenant !== undefined && principal.tenantId === this.rbac.defaultTenant;
-    return { principal, operator, ...(decision.assignmentId ? { assignmentId: decision.assignmentId } : {}) };
+    return { principal, operator, ...(assignmentId ? { assignmentId } : {}) };
   }
 
   /**

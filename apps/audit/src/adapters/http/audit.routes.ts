@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { buildBearerChallenge, KeyledgerAuditDataActions, type Principal } from '#libs/auth';
-import { newAuditRecord, type AuditRecord } from '#libs/contracts';
-import { AuditUnavailableError, DomainError, type AuditWriter } from '#libs/eventstore';
+import { buildBearerChallenge, KeyledgerAuditDataActions } from '#libs/auth';
+import type { AuditRecord } from '#libs/contracts';
+import { DomainError, type AuditWriter } from '#libs/eventstore';
+import { AuditedOperationGate, GateError, GateErrorCode, type OperationDeclaration } from '#libs/gate';
 import { currentContext } from '#libs/platform';
 import { toAuditDocument } from '../../domain/audit-document.js';
 import type { LedgerService } from '../../application/ledger.service.js';
@@ -54,37 +56,65 @@ export function registerAuditRoutes(fastify: FastifyInstance, d: AuditRoutesDeps
   const Read = KeyledgerAuditDataActions.readRecords;
   const Verify = KeyledgerAuditDataActions.verify;
 
+  // Every route is one operation on the deployment (RBAC at "/"), admitted and recorded by the gate.
+  const gate = new AuditedOperationGate<never>({
+    source: d.source,
+    resolve: async () => undefined,
+    describe: () => ({ name: '', tenantId: '', scope: '/' }),
+    ready: () => auth.ready(),
+    authenticate: (authorization) => auth.authenticate(authorization),
+    credentialMissing: () => auth.credentialMissing(),
+    check: (principalId, action, resource) => auth.check(principalId, action, resource),
+    administratorAssignment: () => undefined,
+    fallbackTenant: d.challengeTenant,
+    audit: d.writer,
+    onAuditFailure: (err, operation) => fastify.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit record of an audit API request could not be made durable'),
+  });
+
   const route = (method: 'GET' | 'POST', url: string, operation: string, action: AuditDataAction, handler: Handler): void => {
+    const op: OperationDeclaration = { name: operation, kind: 'deployment', action };
     fastify.route({
       method,
       url,
       handler: async (req, reply) => {
-        const started = performance.now();
-        let principal: Principal | undefined;
-        let caller: AuthorizedCaller | undefined;
-        let outcome: Outcome;
-        let errorCode: string | undefined;
-        let challenge = false;
-        try {
-          principal = await auth.authenticate(req);
-          caller = await auth.authorize(principal, action);
-          outcome = await handler(req, caller);
-        } catch (err) {
+        const host = req.headers.host ?? 'localhost';
+        const tls = req.raw.socket as TLSSocket;
+        const audit = gate.open(op, {
+          requestId: randomUUID(),
+          correlationId: currentContext()?.correlationId ?? '',
+          callerIp: req.ip,
+          method: req.method,
+          requestUri: `https://${host}${req.url}`.slice(0, 2048),
+          userAgent: String(req.headers['user-agent'] ?? '').slice(0, 200),
+        });
+        audit.containerPath = `https://${host}${req.routeOptions?.url ?? req.url.split('?')[0]}`.slice(0, 1024);
+        const protocol = typeof tls.getProtocol === 'function' ? tls.getProtocol() : null;
+        if (protocol) audit.tlsVersion = protocol;
+        const classify = (err: unknown): { status: number; code: string } => {
           const e = toHttpError(err);
           if (e.status >= 500 && !(err instanceof HttpError)) req.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit API request failed');
-          errorCode = e.code;
-          challenge = e.challenge;
-          outcome = { status: e.status, body: { error: { code: e.code, message: e.message } } };
+          return { status: e.status, code: e.code };
+        };
+        const result = await gate.run(
+          audit,
+          { op, containerName: undefined, origin: `https://${host}`, authorization: req.headers.authorization, operationVersion: () => '1.0' },
+          async (admission) => {
+            const outcome = await handler(req, auth.callerOf(admission.principal, admission.audit.appliedAssignmentId));
+            if (outcome.extra) audit.extra = outcome.extra;
+            return outcome;
+          },
+          classify,
+          (outcome) => outcome.status,
+        );
+        if (result.kind === 'audit-unavailable') {
+          return reply.code(503).header('cache-control', 'no-store').send({ error: { code: 'AuditUnavailable', message: 'The audit log is unavailable; the request was not served.' } });
         }
-        const record = auditRecordOf(d, req, operation, started, outcome, principal, caller, errorCode);
-        try {
-          await d.writer.write(record);
-        } catch (err) {
-          req.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit record of an audit API request could not be made durable');
-          const message = err instanceof AuditUnavailableError ? 'The audit log is unavailable; the request was not served.' : 'The request could not be audited.';
-          return reply.code(503).header('cache-control', 'no-store').send({ error: { code: 'AuditUnavailable', message } });
+        if (result.kind === 'failed') {
+          const e = toHttpError(result.error);
+          if (e.challenge) reply.header('www-authenticate', buildBearerChallenge({ authority: d.identityUrl, tenantId: d.challengeTenant(), resource: d.resource }));
+          return reply.code(e.status).header('cache-control', 'no-store').send({ error: { code: e.code, message: e.message } });
         }
-        if (challenge) reply.header('www-authenticate', buildBearerChallenge({ authority: d.identityUrl, tenantId: d.challengeTenant(), resource: d.resource }));
+        const outcome = result.value;
         if (outcome.stream && outcome.status === 200) {
           outcome.stream(reply);
           return reply;
@@ -282,38 +312,17 @@ function streamChain(reply: FastifyReply, d: AuditRoutesDeps, chain: string, fro
   void pump();
 }
 
-function auditRecordOf(d: AuditRoutesDeps, req: FastifyRequest, operation: string, started: number, o: Outcome, principal: Principal | undefined, caller: AuthorizedCaller | undefined, errorCode: string | undefined): AuditRecord {
-  const tls = req.raw.socket as TLSSocket;
-  const protocol = typeof tls.getProtocol === 'function' ? tls.getProtocol() : null;
-  const host = req.headers.host ?? 'localhost';
-  return newAuditRecord({
-    tenant: principal?.tenantId ?? d.challengeTenant(),
-    source: d.source,
-    resourceId: `https://${host}${req.routeOptions?.url ?? req.url.split('?')[0]}`.slice(0, 1024),
-    operationName: operation,
-    operationVersion: '1.0',
-    resultType: o.status < 400 ? 'Success' : 'Failure',
-    resultSignature: String(o.status),
-    ...(errorCode ? { resultDescription: errorCode } : {}),
-    durationMs: Math.round(performance.now() - started),
-    callerIpAddress: req.ip,
-    correlationId: currentContext()?.correlationId ?? '',
-    identity: principal ? { oid: principal.objectId, tid: principal.tenantId, idtyp: principal.idType, ...(principal.appId ? { appid: principal.appId } : {}), ...(principal.upn ? { upn: principal.upn } : {}) } : {},
-    properties: {
-      requestUri: `https://${host}${req.url}`.slice(0, 2048),
-      httpMethod: req.method,
-      ...(caller ? { isRbacAuthorized: true } : principal ? { isRbacAuthorized: false } : {}),
-      ...(caller?.assignmentId ? { appliedAssignmentId: caller.assignmentId } : {}),
-      ...(req.headers['user-agent'] ? { clientInfo: String(req.headers['user-agent']).slice(0, 200) } : {}),
-      ...(protocol ? { tlsVersion: protocol } : {}),
-      ...(errorCode ? { errorCode } : {}),
-      ...(o.extra ? { extra: o.extra } : {}),
-    },
-  });
-}
-
+/** The audit API's error table (its own envelope; the gate's refusals included). */
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof GateError) {
+    const d = err.details;
+    if (err.code === GateErrorCode.Forbidden) {
+      return new HttpError(403, 'Forbidden', `Caller is not authorized to perform action on resource. Caller: oid=${String(d.objectId)}; Action: '${String(d.action)}'; Resource: '${String(d.resource)}'. Assign the "Keyledger Auditor" role at scope "/".`);
+    }
+    if (err.code === GateErrorCode.NotReady) return new HttpError(503, 'ServiceUnavailable', 'identity data is still loading; try again');
+    return new HttpError(503, 'ServiceUnavailable', err.message);
+  }
   if (err instanceof DomainError) return new HttpError(STATUS_BY_CODE[err.code] ?? 400, err.code, err.message);
   const meta = (err as { meta?: { statusCode?: number } } | null)?.meta;
   if (meta !== undefined || (err instanceof Error && /ECONNREFUSED|ConnectionError|NoLivingConnections/.test(`${err.name} ${err.message}`))) {
