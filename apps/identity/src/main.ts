@@ -32,7 +32,7 @@ runMain('identity', async () => {
         audiences: [`https://identity.${runtime.config.KEYLEDGER_DOMAIN}`],
         tenants: () => true,
       });
-      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier);
+      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier, app.get<AuditWriter>(AUDIT_WRITER));
     },
   });
   const { runtime, app } = service;

@@ -2,6 +2,7 @@ import { X509Certificate, createHash, randomBytes, randomUUID } from 'node:crypt
 import { Inject, Injectable } from '@nestjs/common';
 import { BuiltInRoleIds, findBuiltInRole, isAssignableScope, type RoleDefinition } from '#libs/auth';
 import { newAuditRecord, type AuditRecord } from '#libs/contracts';
+import type { OperationAudit } from '#libs/gate';
 import { DomainError, EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
 import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
 import { generateClientSecret, hashClientSecret, secretHint } from '../domain/client-secret.js';
@@ -9,8 +10,22 @@ import type { IdentityEvent, PrincipalKind, TenantCreated } from '../domain/iden
 import { principalDecider } from '../domain/principal.decider.js';
 import { roleAssignmentDecider } from '../domain/role-assignment.decider.js';
 
-/** Who asks, from where: every admin change carries it into its event metadata and audit record. */
-export type Caller = { readonly objectId: string; readonly tenantId: string; readonly appId?: string; readonly ip: string; readonly requestUri: string; readonly correlationId: string };
+/**
+ * Who asks, from where: every admin change carries it into its event metadata and audit record.
+ * A request admitted by the gate carries the gate's record, which the change commits with its
+ * events (the gate then writes no second one); the bootstrap has none and gets a record of its own.
+ */
+export type Caller = {
+  readonly objectId: string;
+  readonly tenantId: string;
+  readonly appId?: string;
+  readonly ip: string;
+  readonly requestUri: string;
+  readonly correlationId: string;
+  readonly audit?: OperationAudit;
+  /** The status the request is answered with when the change succeeds (its record says so). */
+  readonly successStatus?: number;
+};
 
 export type CreatedServicePrincipal = { readonly objectId: string; readonly appId: string; readonly tenantId: string; readonly displayName: string; readonly clientSecret?: string; readonly secretId?: string; readonly certificateThumbprint?: string };
 
@@ -23,6 +38,15 @@ export class IdentityService {
   ) {}
 
   private audit(caller: Caller, operationName: string, resourceId: string, started: number, extra: Record<string, string> = {}): AuditRecord {
+    const gated = caller.audit;
+    if (gated && !gated.written) {
+      gated.operationName = operationName;
+      gated.containerPath = resourceId;
+      gated.tenant = caller.tenantId;
+      if (Object.keys(extra).length > 0) gated.extra = extra;
+      const record = gated.forCommit(caller.successStatus ?? 200);
+      return record;
+    }
     return newAuditRecord({
       tenant: caller.tenantId,
       source: 'identity',
@@ -51,6 +75,7 @@ export class IdentityService {
       audit: [this.audit({ ...caller, tenantId }, 'TenantCreate', `/tenants/${tenantId}`, started)],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
     return tenantId;
   }
 
@@ -86,6 +111,7 @@ export class IdentityService {
       return out;
     });
     await this.store.appendToStream(streamId, 'no_stream', events, { metadata: meta, audit, inTransaction: this.project });
+    caller.audit?.committed();
     return {
       objectId,
       appId,
@@ -115,6 +141,7 @@ export class IdentityService {
       audit: [this.audit(caller, 'ClientSecretAdd', `/principals/${p.object_id}/secrets/${secretId}`, started)],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
     return { secretId, clientSecret, expiresAt };
   }
 
@@ -127,6 +154,7 @@ export class IdentityService {
       audit: [this.audit(caller, 'ClientSecretRevoke', `/principals/${p.object_id}/secrets/${secretId}`, started)],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
   }
 
   async revokeCertificate(idOrName: string, thumbprintSha256: string, caller: Caller): Promise<void> {
@@ -137,6 +165,7 @@ export class IdentityService {
       audit: [this.audit(caller, 'ClientCertificateRevoke', `/principals/${p.object_id}/certificates/${thumbprintSha256.slice(0, 64)}`, started)],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
   }
 
   async assignRole(principalIdOrName: string, role: string, scope: string, caller: Caller): Promise<{ id: string; principalId: string; roleDefinitionId: string; roleName: string; scope: string }> {
@@ -160,6 +189,7 @@ export class IdentityService {
         inTransaction: this.project,
       },
     );
+    caller.audit?.committed();
     return { id, principalId: p.object_id, roleDefinitionId: def.id, roleName: def.roleName, scope: normalized };
   }
 
@@ -194,6 +224,7 @@ export class IdentityService {
       audit: [this.audit(caller, 'RoleDefinitionCreate', `/roleDefinitions/${def.id}`, started, { roleName: name })],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
     return def;
   }
 
@@ -207,6 +238,7 @@ export class IdentityService {
       audit: [this.audit(caller, 'RoleDefinitionDelete', `/roleDefinitions/${def.id}`, started)],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
   }
 
   async unassignRole(assignmentId: string, caller: Caller): Promise<void> {
@@ -217,6 +249,7 @@ export class IdentityService {
       audit: [this.audit(caller, 'RoleAssignmentDelete', `/roleAssignments/${assignmentId}`, started)],
       inTransaction: this.project,
     });
+    caller.audit?.committed();
   }
 
   /** Administrator bootstrap: default tenant, an admin service principal holding Key Vault Administrator and Keyledger Auditor on "/". */

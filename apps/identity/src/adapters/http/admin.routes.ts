@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BUILT_IN_ROLE_DEFINITIONS, BuiltInRoleIds, type Principal, type TokenVerifier } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { AuditedOperationGate, GateError, GateErrorCode, type OperationDeclaration } from '#libs/gate';
+import { BUILT_IN_ROLE_DEFINITIONS, BuiltInRoleIds, type TokenVerifier } from '#libs/auth';
+import { DomainError, type AuditSink } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import type { IdentityRepository } from '../persistence/identity.repository.js';
 import type { Caller, IdentityService } from '../../application/identity.service.js';
@@ -20,6 +22,8 @@ const STATUS: Record<string, number> = {
 };
 
 const ADMIN_ROLES = new Set<string>([BuiltInRoleIds.keyVaultAdministrator]);
+/** The admin capability of role definitions and assignments (Key Vault Data Access Administrator may too). */
+const ROLE_ADMINISTRATION = 'Keyledger/roleAssignments/write';
 const ROLE_ADMIN_ROLES = new Set<string>([BuiltInRoleIds.keyVaultAdministrator, BuiltInRoleIds.keyVaultDataAccessAdministrator]);
 
 type Body = Record<string, unknown>;
@@ -29,43 +33,98 @@ type Body = Record<string, unknown>;
  * `https://identity.<domain>` and, at scope "/", Key Vault Administrator (principals and
  * credentials) or Key Vault Data Access Administrator (role assignments).
  */
-export function registerAdminRoutes(fastify: FastifyInstance, identity: IdentityService, repo: IdentityRepository, verifier: TokenVerifier): void {
-  const authorize = async (req: FastifyRequest, roles: ReadonlySet<string>): Promise<Caller> => {
-    let principal: Principal;
-    try {
-      principal = await verifier.verifyAuthorizationHeader(req.headers.authorization);
-    } catch (err) {
-      throw new HttpError(401, 'Unauthorized', err instanceof DomainError ? err.message : 'authentication failed');
+export function registerAdminRoutes(fastify: FastifyInstance, identity: IdentityService, repo: IdentityRepository, verifier: TokenVerifier, writer: AuditSink): void {
+  // The chain of a record whose caller is unknown (no or a bad token): the default tenant's.
+  let defaultTenant = '';
+  const learnDefaultTenant = async (): Promise<void> => {
+    if (defaultTenant === '') defaultTenant = (await repo.tenants()).find((t) => t.is_default)?.tenant_id ?? '';
+  };
+  // Every admin route is one admin operation: admitted, and recorded exactly once, by the gate.
+  // A change commits the gate's record with its events; reads and refusals get it from the gate.
+  const gate = new AuditedOperationGate<never>({
+    source: 'identity',
+    resolve: async () => undefined,
+    describe: () => ({ name: '', tenantId: '', scope: '/' }),
+    ready: () => true,
+    authenticate: async (authorization) => {
+      try {
+        return await verifier.verifyAuthorizationHeader(authorization);
+      } catch (err) {
+        throw new HttpError(401, 'Unauthorized', err instanceof DomainError ? err.message : 'authentication failed');
+      }
+    },
+    credentialMissing: () => new HttpError(401, 'Unauthorized', 'no access token'),
+    check: () => ({ allowed: false }),
+    administratorAssignment: async (principalId, op) => {
+      const roles = op.action === ROLE_ADMINISTRATION ? ROLE_ADMIN_ROLES : ADMIN_ROLES;
+      const held = await repo.assignments({ principalId, scope: '/' });
+      return held.find((a) => roles.has(a.role_definition_id))?.assignment_id;
+    },
+    fallbackTenant: () => defaultTenant,
+    audit: writer,
+    onAuditFailure: (err, operation) => fastify.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit record of an admin request could not be made durable'),
+  });
+
+  /** The identity admin API's error table (its own envelope; the gate's refusals included). */
+  const problemOf = (err: unknown): HttpError => {
+    if (err instanceof HttpError) return err;
+    if (err instanceof GateError) {
+      if (err.code === GateErrorCode.Forbidden) {
+        const roles = err.details.action === ROLE_ADMINISTRATION ? ROLE_ADMIN_ROLES : ADMIN_ROLES;
+        return new HttpError(403, 'Forbidden', `principal ${String(err.details.objectId)} needs ${[...roles].map((r) => BUILT_IN_ROLE_DEFINITIONS.find((d) => d.id === r)?.roleName).join(' or ')} at scope "/"`);
+      }
+      return new HttpError(503, 'ServiceUnavailable', err.message);
     }
-    const held = await repo.assignments({ principalId: principal.objectId, scope: '/' });
-    if (!held.some((a) => roles.has(a.role_definition_id))) {
-      throw new HttpError(403, 'Forbidden', `principal ${principal.objectId} needs ${[...roles].map((r) => BUILT_IN_ROLE_DEFINITIONS.find((d) => d.id === r)?.roleName).join(' or ')} at scope "/"`);
-    }
-    return {
-      objectId: principal.objectId,
-      tenantId: principal.tenantId,
-      ...(principal.appId ? { appId: principal.appId } : {}),
-      ip: req.ip,
-      requestUri: req.url,
-      correlationId: currentContext()?.correlationId ?? '',
-    };
+    if (err instanceof DomainError) return new HttpError(STATUS[err.code] ?? 400, err.code, err.message);
+    return new HttpError(500, 'InternalError', 'internal error');
   };
 
   const route = (method: 'GET' | 'POST' | 'DELETE', url: string, roles: ReadonlySet<string>, handler: (req: FastifyRequest, caller: Caller) => Promise<unknown>, status = 200) => {
+    const op: OperationDeclaration = { name: operationName(method, url), kind: 'admin', ...(roles === ROLE_ADMIN_ROLES ? { action: ROLE_ADMINISTRATION } : {}) };
     fastify.route({
       method,
       url,
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
-        try {
-          const caller = await authorize(req, roles);
-          const result = await handler(req, caller);
-          return reply.code(status).header('cache-control', 'no-store').send(result ?? {});
-        } catch (err) {
-          if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
-          if (err instanceof DomainError) return reply.code(STATUS[err.code] ?? 400).send({ error: { code: err.code, message: err.message } });
-          req.log.error({ err: err instanceof Error ? err.message : String(err) }, 'admin request failed');
-          return reply.code(500).send({ error: { code: 'InternalError', message: 'internal error' } });
+        const audit = gate.open(op, {
+          requestId: randomUUID(),
+          correlationId: currentContext()?.correlationId ?? '',
+          callerIp: req.ip,
+          method: req.method,
+          requestUri: req.url,
+          userAgent: String(req.headers['user-agent'] ?? ''),
+        });
+        audit.containerPath = req.routeOptions?.url ?? url;
+        await learnDefaultTenant();
+        const result = await gate.run(
+          audit,
+          { op, containerName: undefined, origin: '', authorization: req.headers.authorization, operationVersion: () => '1.0' },
+          (admission) => {
+            const p = admission.principal;
+            const caller: Caller = {
+              objectId: p.objectId,
+              tenantId: p.tenantId,
+              ...(p.appId ? { appId: p.appId } : {}),
+              ip: req.ip,
+              requestUri: req.url,
+              correlationId: audit.correlationId,
+              audit,
+              successStatus: status,
+            };
+            return handler(req, caller);
+          },
+          (err) => {
+            const e = problemOf(err);
+            if (e.status >= 500) req.log.error({ err: err instanceof Error ? err.message : String(err) }, 'admin request failed');
+            return { status: e.status, code: e.code };
+          },
+          () => status,
+        );
+        if (result.kind === 'audit-unavailable') return reply.code(503).header('cache-control', 'no-store').send({ error: { code: 'AuditUnavailable', message: 'The request could not be audited; no result is returned. Retry later.' } });
+        if (result.kind === 'failed') {
+          const e = problemOf(result.error);
+          return reply.code(e.status).header('cache-control', 'no-store').send({ error: { code: e.code, message: e.message } });
         }
+        return reply.code(status).header('cache-control', 'no-store').send(result.value ?? {});
       },
     });
   };
@@ -219,6 +278,16 @@ class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The audit operationName of an admin route (`GET /admin/principals/:id` → `AdminGetPrincipalsId`); a change refines it (e.g. ServicePrincipalCreate). */
+function operationName(method: string, url: string): string {
+  const words = url
+    .replace(/^\/admin\//, '')
+    .split('/')
+    .map((seg) => seg.replace(/^:/, ''))
+    .map((seg) => seg.charAt(0).toUpperCase() + seg.slice(1));
+  return `Admin${method.charAt(0)}${method.slice(1).toLowerCase()}${words.join('')}`;
 }
 
 function principalView(p: { object_id: string; app_id: string; tenant_id: string; kind: string; display_name: string; bound_to: string | null; enabled: boolean; created_at: Date }) {
