@@ -39,6 +39,7 @@ export class OperationAudit {
   /** The algorithm of a cryptographic operation (never its input or output). */
   algorithm: string | undefined;
   appliedAssignmentId: string | undefined;
+  /** The request was decided by RBAC (allowed or refused), as Azure's records say; unset when no role was consulted. */
   isRbacAuthorized: boolean | undefined;
   errorCode: string | undefined;
   /** The TLS protocol of the connection, where the transport knows it. */

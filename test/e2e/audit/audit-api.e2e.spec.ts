@@ -47,7 +47,7 @@ describe('audit API: token requests are audited and searchable', () => {
     expect(forbidden.status).toBe(403);
     expect((forbidden.json as { error: { code: string } }).error.code).toBe('Forbidden');
     const docs = await searchUntil({ principal: sp.objectId, operation: 'AuditRecordSearch' }, (d) => d.length >= 1);
-    expect(docs[0]).toMatchObject({ event: { outcome: 'failure' }, azure: { resultSignature: '403', source: 'audit', properties: { isRbacAuthorized: false } } });
+    expect(docs[0]).toMatchObject({ event: { outcome: 'failure' }, azure: { resultSignature: '403', source: 'audit', properties: { isRbacAuthorized: true } } });
   });
 
   it('audits its own requests: a search leaves a record carrying the caller\'s correlation id', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, seal, type ObjectIdentity } from '#libs/crypto-core';
-import { ConcurrencyError, DomainError, type EventStore, type ExpectedVersion } from '#libs/eventstore';
+import { DomainError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
 import type { SecretsRepository, SecretItemRow, SecretVersionRow } from '../../adapters/persistence/secrets.repository.js';
 import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { assertCanSet, secretDecider, type SecretCommand, type SecretState } from '../../domain/secret/secret.decider.js';
@@ -34,8 +34,8 @@ export type BatchItem = { readonly name: string; readonly secret?: SecretView; r
 const BACKUP_MAGIC = Buffer.from('KeyledgerSecretBackupV1.', 'ascii');
 const BACKUP_PURPOSE = 'keyledger/secret-backup/v1';
 /** Optimistic concurrency: a writer that lost the race decides again on fresh state, after a short random pause. */
-const MAX_ATTEMPTS = 25;
-const backoff = (attempt: number): Promise<void> => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
+/** A secret's stream is hot when many clients set it at once: decided again after a conflict, up to 25 times. */
+const RETRY = RETRY_HOT_STREAMS;
 
 type BackupPayload = {
   readonly kind: 'keyledger.secret.backup';
@@ -148,8 +148,7 @@ export class SecretsService {
 
   async set(vault: VaultRecord, name: string, input: SetSecretInput, caller: Caller, successStatus = 200): Promise<SecretView> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       assertCanSet(state, name);
       const version = newVersionId();
       const identity = this.identity(vault, nameKey, version);
@@ -186,41 +185,24 @@ export class SecretsService {
         },
       };
       const events = secretDecider.decide(command, state);
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
+      await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
       const created = events[0] as Extract<SecretEvent, { type: 'SecretVersionCreated' }>;
       const d = created.data;
       return { name: d.name, version, value: input.value, contentType: d.contentType, tags: d.tags, enabled: d.enabled, nbf: d.nbf, exp: d.exp, created: d.created, updated: d.updated, managed: d.managed };
-    }
+    }, RETRY);
   }
 
   async update(vault: VaultRecord, name: string, version: string | null, patch: UpdateSecretInput, caller: Caller): Promise<SecretView> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey, version ? { versions: [version] } : {});
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey, version ? { versions: [version] } : {}), async ({ state, streamVersion }) => {
       const target = version ?? state.latest;
       if (state.status !== 'active' || target === null) throw secretNotFound(version ? `${name}/${version}` : name);
       if (state.versions[target] === undefined) throw secretNotFound(`${name}/${target}`);
       const events = secretDecider.decide({ type: 'UpdateSecret', data: { name, version: target, now: nowSeconds(), patch } }, state);
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller, 200);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
+      await this.append(vault, nameKey, streamVersion, events, caller, 200);
       const after = secretDecider.evolve(state, events[0]!).versions[target]!;
       return { name: state.name ?? name, version: target, ...after, managed: state.managed };
-    }
+    }, RETRY);
   }
 
   async delete(vault: VaultRecord, name: string, caller: Caller): Promise<SecretView> {
@@ -242,22 +224,13 @@ export class SecretsService {
    */
   async purge(vault: VaultRecord, name: string, reason: SecretPurgeReason, caller: Caller, successStatus = 204, at?: number): Promise<boolean> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey, { withDataKeys: true });
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey, { withDataKeys: true }), async ({ state, streamVersion }) => {
       const events = secretDecider.decide({ type: 'PurgeSecret', data: { name, now: at ?? nowSeconds(), reason, purgeProtection: vault.purgeProtection } }, state);
       if (events.length === 0) return false;
       await this.destroyKeys(vault, nameKey, state.dataKeys, caller);
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
-        return true;
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
-    }
+      await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
+      return true;
+    }, RETRY);
   }
 
   /** An opaque blob of every version, sealed by the crypto service (restorable only under the same root). */
@@ -296,8 +269,7 @@ export class SecretsService {
     }
     const name = payload.name;
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       if (state.status !== 'absent') {
         throw new DomainError(VaultErrorCode.SecretRestoreConflict, `secret ${name} already exists`, { name, version: payload.versions[payload.versions.length - 1]!.version });
       }
@@ -320,18 +292,10 @@ export class SecretsService {
       }
       this.keys.put(generated.keyId, generated.plaintext);
       const events = secretDecider.decide({ type: 'RestoreSecret', data: { vaultId: vault.vaultId, name, now: nowSeconds(), managed: payload.managed, versions } }, state);
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller, 200);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
+      await this.append(vault, nameKey, streamVersion, events, caller, 200);
       const last = payload.versions[payload.versions.length - 1]!;
       return { name, version: last.version, contentType: last.contentType, tags: last.tags, enabled: last.enabled, nbf: last.nbf, exp: last.exp, created: last.created, updated: last.updated, managed: payload.managed };
-    }
+    }, RETRY);
   }
 
   /** Every secret of a vault being purged: shredded whatever their state. */
@@ -383,20 +347,11 @@ export class SecretsService {
 
   private async decideAndAppend(vault: VaultRecord, name: string, command: (now: number) => SecretCommand, caller: Caller, successStatus: number): Promise<SecretState> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       const events = secretDecider.decide(command(nowSeconds()), state);
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
-        return events.reduce(secretDecider.evolve, state);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
-    }
+      await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
+      return events.reduce(secretDecider.evolve, state);
+    }, RETRY);
   }
 
   /** Appends with the stream version the state was loaded at: a concurrent writer makes it a ConcurrencyError. */
