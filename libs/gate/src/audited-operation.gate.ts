@@ -2,6 +2,7 @@ import type { Principal } from '#libs/auth';
 import type { AuditIdentity } from '#libs/contracts';
 import type { AuditSink } from '#libs/eventstore';
 import { GateError, GateErrorCode } from './gate.errors.js';
+import { assertStorable } from './input-hygiene.js';
 import { OperationAudit, type RequestFacts } from './operation-audit.js';
 import type { OperationDeclaration } from './operation.js';
 
@@ -49,6 +50,8 @@ export type GateRequest = {
   readonly authorization: string | undefined;
   readonly objectName?: string | undefined;
   readonly objectVersion?: string | undefined;
+  /** What the request carries beside its body (path parameters, query): refused if storage cannot hold it. */
+  readonly inputs?: unknown;
   /**
    * The transport's protocol version (REST `api-version`, checked there; gRPC a constant): judged
    * after the credential's presence, so a request without one gets the challenge first, as Azure does.
@@ -125,6 +128,7 @@ export class AuditedOperationGate<C> {
     const principal = await this.ports.authenticate(req.authorization);
     audit.identity = identityOf(principal);
 
+    if (req.inputs !== undefined) assertStorable(req.inputs);
     const name = req.objectName || undefined;
     const version = req.objectVersion || undefined;
     op.validate?.(name, version);

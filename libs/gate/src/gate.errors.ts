@@ -12,6 +12,8 @@ export const GateErrorCode = {
   NotReady: 'ServiceStarting',
   /** The caller holds no role assignment that grants the operation's action on the resource. */
   Forbidden: 'ForbiddenByRbac',
+  /** The input holds what storage cannot hold (U+0000, an unpaired surrogate) or is nested absurdly deep. */
+  InputRejected: 'BadParameter',
   /** The audit record could not be made durable: no result leaves. */
   AuditUnavailable: 'AuditUnavailable',
 } as const;

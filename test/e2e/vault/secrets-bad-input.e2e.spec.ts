@@ -54,6 +54,18 @@ describe('bad input on the secrets API (raw HTTPS)', () => {
     await nothingWritten(decodeURIComponent(name));
   });
 
+  it.each([
+    ['U+0000 in a tag name (the schemathesis finding)', '{"value": "", "attributes": {"enabled": false}, "contentType": "", "tags": {"a\\u0000b": "\\u00cf\\u0013"}}'],
+    ['U+0000 in a tag value', '{"value": "v", "tags": {"a": "b\\u0000"}}'],
+    ['an unpaired surrogate in the value', '{"value": "x\\udc00"}'],
+  ])('refuses %s with 400 BadParameter at the gate and writes nothing', async (_what, body) => {
+    const name = `stfuzz-${suffix()}`;
+    const res = await put(name, body, {}, '7.5');
+    expect(res.status).toBe(400);
+    expect(errorOf(res).code).toBe('BadParameter');
+    await nothingWritten(name);
+  });
+
   it('accepts a name of 127 characters', async () => {
     const name = `n${suffix()}`.padEnd(127, 'x');
     expect((await put(name, JSON.stringify({ value: 'x' }))).status).toBe(200);

@@ -97,7 +97,7 @@ export function registerAuditRoutes(fastify: FastifyInstance, d: AuditRoutesDeps
         };
         const result = await gate.run(
           audit,
-          { op, containerName: undefined, origin: `https://${host}`, authorization: req.headers.authorization, operationVersion: () => '1.0' },
+          { op, containerName: undefined, origin: `https://${host}`, authorization: req.headers.authorization, inputs: { params: req.params, query: req.query, body: req.body }, operationVersion: () => '1.0' },
           async (admission) => {
             const outcome = await handler(req, auth.callerOf(admission.principal, admission.audit.appliedAssignmentId));
             if (outcome.extra) audit.extra = outcome.extra;
@@ -320,6 +320,7 @@ function toHttpError(err: unknown): HttpError {
     if (err.code === GateErrorCode.Forbidden) {
       return new HttpError(403, 'Forbidden', `Caller is not authorized to perform action on resource. Caller: oid=${String(d.objectId)}; Action: '${String(d.action)}'; Resource: '${String(d.resource)}'. Assign the "Keyledger Auditor" role at scope "/".`);
     }
+    if (err.code === GateErrorCode.InputRejected) return new HttpError(400, 'BadParameter', err.message);
     if (err.code === GateErrorCode.NotReady) return new HttpError(503, 'ServiceUnavailable', 'identity data is still loading; try again');
     return new HttpError(503, 'ServiceUnavailable', err.message);
   }

@@ -73,6 +73,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
         const roles = err.details.action === ROLE_ADMINISTRATION ? ROLE_ADMIN_ROLES : ADMIN_ROLES;
         return new HttpError(403, 'Forbidden', `principal ${String(err.details.objectId)} needs ${[...roles].map((r) => BUILT_IN_ROLE_DEFINITIONS.find((d) => d.id === r)?.roleName).join(' or ')} at scope "/"`);
       }
+      if (err.code === GateErrorCode.InputRejected) return new HttpError(400, 'BadParameter', err.message);
       return new HttpError(503, 'ServiceUnavailable', err.message);
     }
     if (err instanceof DomainError) return new HttpError(STATUS[err.code] ?? 400, err.code, err.message);
@@ -97,7 +98,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
         await learnDefaultTenant();
         const result = await gate.run(
           audit,
-          { op, containerName: undefined, origin: '', authorization: req.headers.authorization, operationVersion: () => '1.0' },
+          { op, containerName: undefined, origin: '', authorization: req.headers.authorization, inputs: { params: req.params, query: req.query, body: req.body }, operationVersion: () => '1.0' },
           (admission) => {
             const p = admission.principal;
             const caller: Caller = {

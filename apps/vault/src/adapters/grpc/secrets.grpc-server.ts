@@ -177,7 +177,7 @@ export class SecretsGrpcServer {
     };
     const outcome = await this.deps.gate.run(
       audit,
-      { op: operation, containerName: vaultName, origin, authorization: first('authorization'), objectName: nameOf(req), operationVersion: () => 'keyledger.v1' },
+      { op: operation, containerName: vaultName, origin, authorization: first('authorization'), objectName: nameOf(req), inputs: req, operationVersion: () => 'keyledger.v1' },
       (admission) => {
         const principal = admission.principal;
         const caller: Caller = {

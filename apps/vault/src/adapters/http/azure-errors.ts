@@ -107,6 +107,8 @@ function gateProblem(err: GateError, issuerOf: ((tenantId: string) => string) | 
   switch (err.code) {
     case GateErrorCode.ContainerNotFound:
       return new HttpProblem(404, 'VaultNotFound', err.message);
+    case GateErrorCode.InputRejected:
+      return new HttpProblem(400, 'BadParameter', err.message);
     case GateErrorCode.NotReady:
       return new HttpProblem(503, 'ServiceUnavailable', err.message);
     case GateErrorCode.AuditUnavailable:

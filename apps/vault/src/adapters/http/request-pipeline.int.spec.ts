@@ -172,6 +172,27 @@ describe('the vault REST pipeline', () => {
     expect(lastRecord()).toMatchObject({ operationName: 'SecretSet', resultSignature: '401', resultType: 'Failure', id: res.headers['x-ms-request-id'] ?? lastRecord().id });
   });
 
+  it.each([
+    ['U+0000 in a tag name (the fuzz finding)', '{"value":"","attributes":{"enabled":false},"contentType":"","tags":{"a\\u0000b":"\\u00cf\\u0013"}}', 'tags (a key)'],
+    ['a lone surrogate in the value', '{"value":"x\\ud800"}', 'value'],
+    ['U+0000 in the content type', '{"value":"v","contentType":"text\\u0000"}', 'contentType'],
+  ])('refuses %s with 400 BadParameter before the handler runs, and records it once', async (_what, payload, where) => {
+    const before = { handled, records: records.length };
+    const res = await inject({ method: 'PUT', url: '/secrets/stfuzz-1?api-version=7.5', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(WRITER)}`, 'content-type': 'application/json' }, payload });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'BadParameter' } });
+    expect((res.json() as { error: { message: string } }).error.message).toContain(where);
+    expect(handled).toBe(before.handled);
+    expect(records.length).toBe(before.records + 1);
+    expect(lastRecord()).toMatchObject({ operationName: 'SecretSet', resultSignature: '400', resultDescription: 'BadParameter' });
+  });
+
+  it('refuses U+0000 in a query parameter with 400 BadParameter', async () => {
+    const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6&maxresults=%00', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'BadParameter' } });
+  });
+
   it('serves an authorized request and records the RBAC decision', async () => {
     const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` } });
     expect(res.statusCode).toBe(200);

@@ -6,7 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import type { Principal } from '#libs/auth';
-import { identityOf, type AuditedOperationGate, type OperationAudit, type OperationDeclaration } from '#libs/gate';
+import { identityOf, unstorableIn, type AuditedOperationGate, type OperationAudit, type OperationDeclaration } from '#libs/gate';
 import { correlationIdFrom, currentContext, counter, histogram, type PreRoutingOptions } from '#libs/platform';
 import type { Caller } from '../../application/access/caller.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
@@ -127,11 +127,16 @@ export class ApiPipeline {
       api.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
         const text = typeof body === 'string' ? body : body.toString('utf8');
         if (text.trim() === '') return done(null, undefined);
+        let parsed: unknown;
         try {
-          done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }) as unknown);
+          parsed = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }) as unknown;
         } catch {
-          done(new HttpProblem(400, 'BadParameter', 'The request body is not valid JSON.'), undefined);
+          return done(new HttpProblem(400, 'BadParameter', 'The request body is not valid JSON.'), undefined);
         }
+        // What storage cannot hold (U+0000, unpaired surrogates) is refused here, once for every route.
+        const where = unstorableIn(parsed);
+        if (where !== undefined) return done(new HttpProblem(400, 'BadParameter', `The request body contains a string that cannot be stored (U+0000 or an unpaired UTF-16 surrogate, or nesting too deep) in ${where}.`), undefined);
+        done(null, parsed);
       });
       api.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
         if ((body as Buffer).length === 0) return done(null, undefined);
@@ -355,6 +360,7 @@ export class ApiPipeline {
       authorization: req.headers.authorization,
       objectName: op.nameParam ? params[op.nameParam] : undefined,
       objectVersion: op.versionParam ? params[op.versionParam] : undefined,
+      inputs: { params, query: [...st.query.entries()] },
       operationVersion: () => (op.kind === 'admin' ? ADMIN_VERSION : requireApiVersion(st.query)),
     });
     st.vault = admission.container;
