@@ -108,8 +108,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * The Azure Key Vault REST pipeline, as an encapsulated Fastify plugin so that its hooks,
  * parsers and error handler apply to the vault API only (not /health or /metrics):
  *
- *   onRequest (before the body is read): vault from Host → api-version → 401 challenge /
- *   token verification → RBAC (403) — then body parsing (JSON only) → handler → error
+ *   onRequest (before the body is read): vault from Host → 401 challenge without a token →
+ *   api-version → token verification → RBAC (403) — then body parsing (JSON only) → handler → error
  *   envelope → onSend: the request's one audit record is made durable before the answer
  *   leaves, or the answer becomes a 503 (fail closed).
  *
@@ -373,15 +373,20 @@ export class ApiPipeline {
       if (!vault) throw new HttpProblem(404, 'VaultNotFound', `The vault '${host.vault}' was not found.`);
       st.vault = vault;
       audit.tenant = vault.tenantId;
-      st.apiVersion = requireApiVersion(st.query);
-      audit.operationVersion = st.apiVersion;
     } else {
       audit.operationVersion = 'keyledger-admin-1';
     }
 
     if (!this.deps.ready()) throw new HttpProblem(503, 'ServiceUnavailable', 'The vault is starting (catching up with identity events). Retry later.');
-    if (req.headers.authorization === undefined) throw this.deps.auth.unauthorized('TokenMissing');
-    const principal = await this.deps.auth.authenticate(req.headers.authorization);
+    // As Azure: a request without a token gets the challenge whatever its api-version (the
+    // Azure CLI sends previews such as 7.6-preview.2 first without one); with a token, a bad
+    // api-version is a 400.
+    if (req.headers.authorization === undefined) throw this.deps.auth.unauthorized('TokenMissing', st.origin);
+    if (op.kind !== 'admin') {
+      st.apiVersion = requireApiVersion(st.query);
+      audit.operationVersion = st.apiVersion;
+    }
+    const principal = await this.deps.auth.authenticate(req.headers.authorization, st.origin);
     st.principal = principal;
     audit.identity = identityOf(principal);
 
