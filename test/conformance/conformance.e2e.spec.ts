@@ -1,22 +1,26 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { bootstrap, ca, tokenFor } from '../support/identity.js';
 import { stackEnv, suffix } from '../support/stack-env.js';
 import { loadRecordings } from './recording.js';
 import { closeReplayConnections, replay, setDocumentedAbsentHeaders, type FileResult } from './replay.js';
+import { replayedFolders } from './replayed-folders.js';
 
 /**
- * Microsoft's recorded Azure Key Vault sessions (../shared/conformance) replayed against the
- * running vault service. Each recording is one test; a recording on the documented difference
- * list (differences.json) passes when it differs and is reported as such.
+ * Microsoft's recorded Azure Key Vault sessions, from the repository's own copy
+ * (test/conformance/recordings/, see its README), replayed against the running vault service.
+ * The folders replayed are chosen in replayed-folders.ts. Each recording is one test; a
+ * recording on the documented difference list (differences.json) passes when it differs and
+ * is reported as such.
  */
-const root = process.env.KEYLEDGER_CONFORMANCE_DIR ?? join(stackEnv.repoRoot, '..', 'shared', 'conformance', 'recordings');
+const root = join(stackEnv.repoRoot, 'test', 'conformance', 'recordings');
+const folders = replayedFolders();
 type Differences = { recordings: { recording: string; differs: string; reason: string }[]; headers: { header: string; reason: string }[] };
 const documented = JSON.parse(readFileSync(join(stackEnv.repoRoot, 'test', 'conformance', 'differences.json'), 'utf8')) as Differences;
 const differences = documented.recordings;
 setDocumentedAbsentHeaders(documented.headers.map((h) => h.header));
-const recordings = existsSync(root) ? loadRecordings(root) : [];
+const recordings = loadRecordings(root, folders);
 const results: (FileResult & { listed: boolean })[] = [];
 
 const tokens = new Map<string, Promise<string>>();
@@ -24,6 +28,7 @@ const target = {
   connectHost: '127.0.0.1',
   port: Number(process.env.VAULT_PORT ?? 8443),
   vaultHost: 'dev.vault.localhost',
+  hsmHost: 'dev.managedhsm.localhost',
   ca: ca(),
   token: (resource: string): Promise<string> => {
     let t = tokens.get(resource);
@@ -37,8 +42,8 @@ const target = {
 };
 
 describe('conformance replay of recorded Azure Key Vault sessions', () => {
-  it('finds the recordings', () => {
-    expect(recordings.length).toBeGreaterThan(0);
+  it('finds the recordings of every replayed folder in the repository', () => {
+    for (const folder of folders) expect([folder, recordings.filter((r) => r.collection === folder).length > 0]).toEqual([folder, true]);
   });
 
   it.each(recordings.map((r) => [r.file, r] as const))('%s', async (file, recording) => {

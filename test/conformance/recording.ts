@@ -14,8 +14,11 @@ export type RecordedEntry = {
 
 export type Recording = { readonly file: string; readonly collection: string; readonly apiVersion: string; readonly entries: readonly RecordedEntry[] };
 
-/** Every recording under the conformance folder (`<collection>/[api-x/]<name>.json`), sorted. */
-export function loadRecordings(root: string): Recording[] {
+/**
+ * Every recording of the given folders under the recordings root
+ * (`<collection>/[api-x/|managedhsm/]<name>.json`), sorted; all folders when none are given.
+ */
+export function loadRecordings(root: string, folders?: readonly string[]): Recording[] {
   const out: Recording[] = [];
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir).sort()) {
@@ -30,6 +33,7 @@ export function loadRecordings(root: string): Recording[] {
       }
     }
   };
-  walk(root);
+  if (folders === undefined) walk(root);
+  else for (const folder of [...folders].sort()) walk(join(root, folder));
   return out;
 }

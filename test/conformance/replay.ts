@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
+import { keyMaterialProblems } from './key-material.js';
 import { compareShapes, keysOf, shapeOf } from './shape.js';
 import type { RecordedEntry, Recording } from './recording.js';
 
@@ -10,6 +11,8 @@ export type Target = {
   readonly port: number;
   /** The vault host the client uses (Host header and TLS server name), e.g. dev.vault.localhost */
   readonly vaultHost: string;
+  /** The Managed HSM pool host for recordings made against one (`managedhsm/`), e.g. dev.managedhsm.localhost */
+  readonly hsmHost?: string;
   readonly ca: Buffer;
   readonly token: (resource: string) => Promise<string>;
 };
@@ -65,10 +68,16 @@ function send(target: Target, method: string, pathAndQuery: string, headers: Rec
   });
 }
 
+/** Request paths whose answer `value` is fed into later requests (verify, decrypt, unwrapkey, restore). */
+const PRODUCES_VALUE = /\/(backup|sign|encrypt|wrapkey)$/i;
+/** Fields of a request body that carry bytes an earlier answer produced. */
+const FED_FIELDS = ['value', 'iv', 'tag', 'authenticationTag'] as const;
+
 /** Rewrites names, versions and blobs of one recording onto Keyledger's own values. */
 class Mapper {
   readonly names = new Map<string, string>();
   readonly versions = new Map<string, string>();
+  /** Recorded bytes (backup blobs, signatures, ciphertexts, wrapped keys, IVs, tags) → ours. */
   readonly blobs = new Map<string, string>();
 
   constructor(private readonly suffix: string) {}
@@ -101,21 +110,42 @@ class Mapper {
   body(recorded: unknown): unknown {
     if (typeof recorded !== 'object' || recorded === null) return recorded;
     const o = { ...(recorded as Record<string, unknown>) };
-    if (typeof o.value === 'string' && this.blobs.has(o.value)) o.value = this.blobs.get(o.value);
+    for (const f of FED_FIELDS) {
+      const v = o[f];
+      if (typeof v === 'string' && this.blobs.has(v)) o[f] = this.blobs.get(v);
+    }
     return o;
   }
 
-  /** Learns ids and blobs by comparing the recorded response with ours. */
+  /** Whether a recorded value was produced by an earlier answer of this replay (and so is mapped). */
+  fed(recorded: unknown): boolean {
+    return typeof recorded === 'string' && this.blobs.has(recorded);
+  }
+
+  /**
+   * Learns ids and blobs by comparing the recorded response with ours: the version of every
+   * `id`, `kid` (a key bundle's `key.kid` too) and `sid`, and the bytes an operation produced.
+   */
   learn(entry: RecordedEntry, ours: Reply): void {
     const rec = entry.ResponseBody as Record<string, unknown> | null;
     const mine = ours.body as Record<string, unknown> | undefined;
     if (!rec || !mine || typeof rec !== 'object' || typeof mine !== 'object') return;
     const version = (id: unknown) => (typeof id === 'string' ? id.split('/').filter(Boolean).pop() : undefined);
-    const rv = version(rec.id);
-    const mv = version(mine.id);
-    if (rv && mv && VERSION.test(rv) && VERSION.test(mv)) this.versions.set(rv, mv);
+    const learnVersion = (r: unknown, m: unknown): void => {
+      const rv = version(r);
+      const mv = version(m);
+      if (rv && mv && VERSION.test(rv) && VERSION.test(mv)) this.versions.set(rv, mv);
+    };
+    const recKey = rec.key as Record<string, unknown> | undefined;
+    const myKey = mine.key as Record<string, unknown> | undefined;
+    learnVersion(rec.id, mine.id);
+    learnVersion(rec.kid, mine.kid);
+    learnVersion(rec.sid, mine.sid);
+    if (recKey && myKey && typeof recKey === 'object' && typeof myKey === 'object') learnVersion(recKey.kid, myKey.kid);
     if (Array.isArray(rec.value) && Array.isArray(mine.value)) return;
-    if (entry.RequestUri.includes('/backup') && typeof rec.value === 'string' && typeof mine.value === 'string') this.blobs.set(rec.value, mine.value);
+    if (PRODUCES_VALUE.test(pathOf(entry.RequestUri))) {
+      for (const f of FED_FIELDS) if (typeof rec[f] === 'string' && typeof mine[f] === 'string') this.blobs.set(rec[f] as string, mine[f] as string);
+    }
   }
 }
 
@@ -125,6 +155,7 @@ const isListRequest = (e: RecordedEntry): boolean => e.RequestMethod === 'GET' &
 const hasAuth = (e: RecordedEntry): boolean => Object.keys(e.RequestHeaders).some((k) => k.toLowerCase() === 'authorization');
 const sameRequest = (a: RecordedEntry, b: RecordedEntry): boolean =>
   a.RequestMethod === b.RequestMethod && a.RequestUri === b.RequestUri && hasAuth(a) === hasAuth(b) && JSON.stringify(a.RequestBody) === JSON.stringify(b.RequestBody);
+const isKeysRequest = (e: RecordedEntry): boolean => /^\/(keys|deletedkeys|rng)(\/|$)/.test(pathOf(e.RequestUri));
 
 function errorCodes(body: unknown): { code?: string; inner?: string } {
   const err = (body as { error?: { code?: string; innererror?: { code?: string } } } | undefined)?.error;
@@ -175,8 +206,11 @@ export function compareEntry(entry: RecordedEntry, ours: Reply, lenientArrays: b
  * (polling) are collapsed: zero or more transient replies, then the final recorded one.
  * List requests are followed through nextLink; only the test's own items must appear.
  */
-export async function replay(recording: Recording, target: Target, suffix: string): Promise<FileResult> {
+export async function replay(recording: Recording, serverTarget: Target, suffix: string): Promise<FileResult> {
   const map = new Mapper(suffix);
+  // Recordings made against a Managed HSM pool go to Keyledger's pool host.
+  const first = recording.entries[0];
+  const target = first && new URL(first.RequestUri).hostname.includes('.managedhsm.') ? { ...serverTarget, vaultHost: serverTarget.hsmHost ?? serverTarget.vaultHost } : serverTarget;
   const results: EntryResult[] = [];
   let resource: string | undefined;
   /** Keyledger's latest nextLink per list path, for recorded page requests that come one at a time. */
@@ -190,7 +224,9 @@ export async function replay(recording: Recording, target: Target, suffix: strin
     if (isListRequest(entry) && !queryOf(entry.RequestUri).has('$skiptoken')) {
       while (j < entries.length && isListRequest(entries[j]!) && pathOf(entries[j]!.RequestUri) === pathOf(entry.RequestUri) && queryOf(entries[j]!.RequestUri).has('$skiptoken')) j++;
     } else {
-      while (j < entries.length && sameRequest(entries[j]!, entry)) j++;
+      // Polling: identical requests after transient replies (404/409). Identical requests after
+      // a success are separate calls (two creates make two versions).
+      while (j < entries.length && sameRequest(entries[j]!, entry) && TRANSIENT.has(entries[j - 1]!.StatusCode)) j++;
     }
     const run = entries.slice(i, j);
     const final = run[run.length - 1]!;
@@ -206,8 +242,12 @@ export async function replay(recording: Recording, target: Target, suffix: strin
       if (!resource) throw new Error('an authorized request came before any challenge');
       headers.authorization = `Bearer ${await target.token(resource)}`;
     }
-    const body = entry.RequestBody === null || entry.RequestBody === undefined || entry.RequestBody === '' ? undefined : JSON.stringify(map.body(entry.RequestBody));
     const request = `${entry.RequestMethod} ${path}`;
+    // A verify, decrypt or unwrapkey of bytes no earlier step of this replay produced (the SDK
+    // signed or encrypted locally with the recorded key): produce them with Keyledger's key first.
+    let preDifference: string | undefined;
+    if (authorized && isKeysRequest(entry)) preDifference = await feedFromKeyledger(target, path, query, headers, entry, map);
+    const body = entry.RequestBody === null || entry.RequestBody === undefined || entry.RequestBody === '' ? undefined : JSON.stringify(map.body(entry.RequestBody));
 
     let ours: Reply;
     let difference: string | undefined;
@@ -251,7 +291,7 @@ export async function replay(recording: Recording, target: Target, suffix: strin
         } else next = undefined;
       }
       if (!difference) {
-        const recordedOwn = recordedPages.flatMap((p) => ((p as { value?: { id?: string; recoveryId?: string }[] }).value ?? []).map((v) => v.recoveryId ?? v.id ?? ''));
+        const recordedOwn = recordedPages.flatMap((p) => ((p as { value?: { id?: string; kid?: string; recoveryId?: string }[] }).value ?? []).map((v) => v.recoveryId ?? v.id ?? v.kid ?? ''));
         const ownNames = [...map.names.entries()];
         for (const [recName, ourName] of ownNames) {
           const wasListed = recordedOwn.some((id) => id.includes(`/${recName}`) && (id.endsWith(`/${recName}`) || id.includes(`/${recName}/`)));
@@ -269,7 +309,11 @@ export async function replay(recording: Recording, target: Target, suffix: strin
         await new Promise((r) => setTimeout(r, 100));
         ours = await send(target, entry.RequestMethod, `${path}${query ? `?${query}` : ''}`, headers, body);
       }
-      difference = compareEntry(final, ours, false);
+      difference = preDifference ?? compareEntry(final, ours, false);
+    }
+    if (!difference && isKeysRequest(entry) && ours.status < 300) {
+      const problems = keyMaterialProblems(path, body === undefined ? undefined : (JSON.parse(body) as unknown), ours.body, `https://${target.vaultHost}:${target.port}`);
+      if (problems.length) difference = `${request} → ${problems[0]}`;
     }
     if (final.StatusCode === 401 && ours.status === 401) {
       const m = /resource="([^"]+)"/.exec(String(ours.headers['www-authenticate'] ?? '')) ?? /scope="([^"]+)\/\.default"/.exec(String(ours.headers['www-authenticate'] ?? ''));
@@ -280,8 +324,40 @@ export async function replay(recording: Recording, target: Target, suffix: strin
     if (difference) break; // later entries depend on this one
     i = j;
   }
-  const first = results.find((r) => !r.ok);
-  return { file: recording.file, apiVersion: recording.apiVersion, ok: !first, entries: results, ...(first?.difference ? { firstDifference: first.difference } : {}) };
+  const failed = results.find((r) => !r.ok);
+  return { file: recording.file, apiVersion: recording.apiVersion, ok: !failed, entries: results, ...(failed?.difference ? { firstDifference: failed.difference } : {}) };
+}
+
+/**
+ * Before a recorded `verify`, `decrypt` or `unwrapkey` whose bytes no earlier answer of this
+ * replay produced, produces them with Keyledger's key: re-signs the recorded digest, or
+ * encrypts (wraps) the plaintext (key) the recording answered, and maps the recorded bytes to
+ * Keyledger's. Returns a difference when that step fails.
+ */
+async function feedFromKeyledger(target: Target, path: string, query: string, headers: Record<string, string>, entry: RecordedEntry, map: Mapper): Promise<string | undefined> {
+  const m = /^(.*)\/(verify|decrypt|unwrapkey)$/i.exec(path);
+  const req = entry.RequestBody as Record<string, unknown> | null;
+  if (!m || !req || typeof req !== 'object' || map.fed(req.value) || typeof req.value !== 'string') return undefined;
+  const op = m[2]!.toLowerCase();
+  let producer: string;
+  let input: Record<string, unknown>;
+  if (op === 'verify') {
+    if (typeof req.digest !== 'string') return undefined;
+    producer = 'sign';
+    input = { alg: req.alg, value: req.digest };
+  } else {
+    const plain = (entry.ResponseBody as { value?: unknown } | null)?.value;
+    if (typeof plain !== 'string') return undefined;
+    producer = op === 'decrypt' ? 'encrypt' : 'wrapkey';
+    input = { ...req, value: plain };
+    delete input.tag;
+  }
+  const url = `${m[1]}/${producer}${query ? `?${query}` : ''}`;
+  const produced = await send(target, 'POST', url, { ...headers, 'content-type': 'application/json' }, JSON.stringify(input));
+  const value = (produced.body as { value?: unknown } | undefined)?.value;
+  if (produced.status !== 200 || typeof value !== 'string') return `POST ${m[1]}/${producer} (to feed the recorded ${op}) → ${produced.status} ${JSON.stringify(produced.body ?? produced.text).slice(0, 200)}`;
+  map.blobs.set(req.value, value);
+  return undefined;
 }
 
 function mergePages(pages: readonly unknown[]): unknown {

@@ -8,6 +8,7 @@ import { registerKeyOperationRoutes } from './adapters/http/key-operations.route
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { TokenAuthenticator } from './adapters/http/token-auth.js';
+import { challengeResource, portOfUrl, vaultAudiences } from './adapters/http/vault-host.js';
 import { bootstrapDefaultVault } from './application/vaults/bootstrap.js';
 import { vaultGate } from './application/access/vault-gate.js';
 import type { VaultRecord } from './adapters/persistence/vaults.repository.js';
@@ -37,16 +38,18 @@ runMain('vault', async () => {
     configure: async (fastify, runtime, app) => {
       const c = app.get<VaultComponents>(VAULT_COMPONENTS);
       const config = runtime.config;
-      const resource = `https://vault.${config.KEYLEDGER_DOMAIN}`;
+      // `https://vault.<domain>`, and with the vault's port(s) other than 443: the Python SDKs
+      // compare the challenge's resource with the vault's host AND port (README, "Python").
+      const audiences = vaultAudiences(config.KEYLEDGER_DOMAIN, [config.VAULT_PORT, portOfUrl(config.VAULT_PUBLIC_URL)]);
       const issuerOf = (tid: string): string => `${config.IDENTITY_URL}/${tid}/v2.0`;
       const verifier = new TokenVerifier({
         jwks: new HttpsJwksSource({ url: config.IDENTITY_JWKS_URL || `${config.IDENTITY_URL}/discovery/keys`, ca: runtime.tls.ca }),
         jwksCache: { minRefreshIntervalSeconds: 5, maxAgeSeconds: 600 },
         issuer: issuerOf,
-        audiences: [resource],
+        audiences,
         tenants: (tid) => c.access.isKnownTenant(tid),
       });
-      auth = new TokenAuthenticator(verifier, () => ({ authority: config.IDENTITY_URL, tenantId: c.access.challengeTenant(), resource }), config.VAULT_TOKEN_CACHE_MAX);
+      auth = new TokenAuthenticator(verifier, (origin) => ({ authority: config.IDENTITY_URL, tenantId: c.access.challengeTenant(), resource: challengeResource(audiences, origin) }), config.VAULT_TOKEN_CACHE_MAX);
       gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }));
       const pipeline = new ApiPipeline({
         logger: runtime.logger.child({ component: 'api' }),

@@ -25,10 +25,10 @@ export type GatePorts<C> = {
   readonly describe: (container: C) => ContainerFacts;
   /** False while the service cannot authorise yet (it has not caught up with identity). */
   readonly ready: () => boolean | Promise<boolean>;
-  /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 with the challenge). */
-  readonly authenticate: (authorization: string) => Promise<Principal>;
+  /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 whose challenge names the request's origin). */
+  readonly authenticate: (authorization: string, req: GateRequest) => Promise<Principal>;
   /** Refusal when no credential was presented at all (thrown before anything else is judged). */
-  readonly credentialMissing: () => Error;
+  readonly credentialMissing: (req: GateRequest) => Error;
   readonly check: (principalId: string, dataAction: string, resource: string) => RbacDecision;
   /** The assignment that lets the principal carry out an admin operation, if any (undefined: refused). */
   readonly administratorAssignment: (principalId: string, op: OperationDeclaration) => string | undefined | Promise<string | undefined>;
@@ -122,10 +122,10 @@ export class AuditedOperationGate<C> {
       audit.tenant = facts.tenantId;
     }
     if (!(await this.ports.ready())) throw new GateError(GateErrorCode.NotReady, 'The service is starting (catching up with identity events). Retry later.');
-    if (req.authorization === undefined) throw this.ports.credentialMissing();
+    if (req.authorization === undefined) throw this.ports.credentialMissing(req);
     const operationVersion = req.operationVersion();
     audit.operationVersion = operationVersion;
-    const principal = await this.ports.authenticate(req.authorization);
+    const principal = await this.ports.authenticate(req.authorization, req);
     audit.identity = identityOf(principal);
 
     if (req.inputs !== undefined) assertStorable(req.inputs);

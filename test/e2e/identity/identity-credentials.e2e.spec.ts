@@ -38,6 +38,14 @@ describe('identity with the real @azure/identity credentials', () => {
     expect(JSON.stringify(payload)).not.toContain(app.clientSecret);
   });
 
+  it('issues a token for a resource that carries a port (the challenge of a vault on :8443), with that audience', async () => {
+    const cred = new ClientSecretCredential(b.tenantId, app.appId, app.clientSecret, { authorityHost: b.authorityHost, disableInstanceDiscovery: true, ...tlsOptions() });
+    const token = await cred.getToken('https://vault.localhost:8443/.default');
+    expect(decodeJwt(token.token).payload).toMatchObject({ aud: 'https://vault.localhost:8443', oid: app.objectId });
+    // Only this deployment's own resources may carry a port.
+    await expect(cred.getToken('https://vault.azure.net:8443/.default')).rejects.toThrow(/invalid_resource|AADSTS500011|not found/);
+  });
+
   it('ClientCertificateCredential signs a PS256 client assertion that the service accepts', async () => {
     const keyFile = join(dir, 'key.pem');
     const certFile = join(dir, 'cert.pem');

@@ -10,6 +10,7 @@ import {
   IDENTITY_RESOURCE,
   raw,
   suffix,
+  VAULT_PORT,
   VAULT_RESOURCE,
   vaultUrl,
   type RawResponse,
@@ -153,8 +154,24 @@ describe('bad input on the secrets API (raw HTTPS)', () => {
     const res = await raw(`${base}/secrets/${name}?api-version=7.6`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{not even json' });
     expect(res.status).toBe(401);
     expect(errorOf(res)).toEqual({ code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.' });
-    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${bootstrap.authorityHost}/${bootstrap.tenantId}", resource="${VAULT_RESOURCE}"`);
+    // The vault is reached on a port other than 443: the resource names it (the Python SDKs compare host and port).
+    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${bootstrap.authorityHost}/${bootstrap.tenantId}", resource="${VAULT_RESOURCE}:${VAULT_PORT}"`);
     await nothingWritten(name);
+  });
+
+  it.each([['7.6-preview.2'], ['2099-01-01'], ['']])('challenges a request without a token before judging its api-version (%j), as Azure does', async (v) => {
+    const name = `anon-v-${suffix()}`;
+    const res = await raw(`${base}/secrets/${name}?api-version=${v}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'x' }) });
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${bootstrap.authorityHost}/${bootstrap.tenantId}", resource="${VAULT_RESOURCE}:${VAULT_PORT}"`);
+    await nothingWritten(name);
+  });
+
+  it('serves the preview api-version the Azure CLI sends (7.6-preview.2) once authenticated', async () => {
+    const name = `preview-${suffix()}`;
+    const res = await put(name, JSON.stringify({ value: 'from-cli' }), {}, '7.6-preview.2');
+    expect(res.status).toBe(200);
+    expect((res.json as { attributes: { recoverableDays?: number } }).attributes.recoverableDays).toBe(7);
   });
 
   it('rejects an expired token with 401 [TokenExpired] and the challenge', async () => {

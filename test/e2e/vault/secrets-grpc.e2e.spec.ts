@@ -113,6 +113,14 @@ describe('the vault gRPC API for applications (keyledger.v1.Secrets)', () => {
     expect(write.err?.code).toBe(grpc.status.PERMISSION_DENIED);
   });
 
+  it('accepts the same token audiences as the REST API: the vault resource with and without its port', async () => {
+    const withPort = await accessToken(`${VAULT_RESOURCE}:${process.env.VAULT_PORT ?? 8443}`);
+    expect((await call('get', { vault, name: 'b1' }, withPort)).res?.value).toBe('one');
+    const otherPort = await accessToken(`${VAULT_RESOURCE}:9999`);
+    const refused = await call('get', { vault, name: 'b1' }, otherPort);
+    expect(refused.err?.code).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
   it('audits every call once', async () => {
     const before = Date.now();
     await call('get', { vault, name: 'b1' });

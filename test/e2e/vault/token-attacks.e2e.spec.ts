@@ -69,7 +69,7 @@ describe('token attacks on the vault', () => {
         body: JSON.stringify({ value: 'must-not-be-stored' }),
       });
       expect({ what, status: res.status }).toEqual({ what, status: 401 });
-      expect(String(res.headers['www-authenticate'])).toMatch(/^Bearer authorization="https:\/\/[^"]+", resource="https:\/\/vault\.localhost"$/);
+      expect(String(res.headers['www-authenticate'])).toMatch(/^Bearer authorization="https:\/\/[^"]+", resource="https:\/\/vault\.localhost:8443"$/);
       const requestId = String(res.headers['x-ms-request-id']);
       const records = await auditRecords([requestId]);
       expect({ what, records: records.length }).toEqual({ what, records: 1 });

@@ -59,12 +59,25 @@ export class TokenService {
     return this.checkResource(candidate.replace(/\/\.default$/, ''));
   }
 
+  /**
+   * A resource tokens may be issued for: one of `resources()`, or one of this deployment's own
+   * (`https://vault.<domain>`, …) with an explicit port — the challenge of a service reached on
+   * a port other than 443 names it (`https://vault.localhost:8443`), and the Python SDKs ask for
+   * exactly that resource.
+   */
   checkResource(resource: string): string {
     const r = resource.replace(/\/+$/, '');
-    if (!this.resources().includes(r)) {
+    if (!this.resources().includes(r) && !this.isOwnResourceWithPort(r)) {
       throw new AadError(400, 'invalid_resource', 500011, `The resource principal named ${r.slice(0, 200)} was not found in the tenant.`, 'ResourceUnknown');
     }
     return r;
+  }
+
+  private isOwnResourceWithPort(resource: string): boolean {
+    const m = /^(https:\/\/[a-z0-9.-]+):([1-9][0-9]{0,4})$/.exec(resource);
+    if (!m || Number(m[2]) > 65535) return false;
+    const d = this.config.KEYLEDGER_DOMAIN;
+    return [`https://vault.${d}`, `https://managedhsm.${d}`, `https://identity.${d}`, `https://audit.${d}`].includes(m[1]!);
   }
 
   async resolveTenant(tenant: string): Promise<string> {

@@ -14,6 +14,7 @@ import { secretNotFound } from '../../domain/vault.errors.js';
 import { vaultGate } from '../../application/access/vault-gate.js';
 import { ApiPipeline, dataPlane, preRoutingOptions, REJECTED_OPERATION } from './request-pipeline.js';
 import { TokenAuthenticator } from './token-auth.js';
+import { challengeResource, vaultAudiences } from './vault-host.js';
 
 const TENANT = '4eeb1e29-c100-4249-9b4c-7c16d469679f';
 const READER = '0b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e01';
@@ -22,6 +23,8 @@ const WRITER = '2b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e03';
 const APP = '5e3f1a2b-7c8d-4e9f-a0b1-c2d3e4f5a6b7';
 const AUTHORITY = 'https://id.example.test:9443';
 const RESOURCE = 'https://vault.localhost';
+/** The vault as reached on port 8443: its challenge names the port, and tokens for either form are valid. */
+const AUDIENCES = vaultAudiences('localhost', [8443]);
 const issuerOf = (tid: string): string => `${AUTHORITY}/${tid}/v2.0`;
 
 const dev: VaultRecord = {
@@ -116,8 +119,8 @@ describe('the vault REST pipeline', () => {
     access.apply('TenantCreated', { tenantId: TENANT, name: 'default', isDefault: true }, '0');
     access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000001', principalId: READER, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsUser, scope: '/vaults/dev' }, '1');
     access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000002', principalId: WRITER, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsOfficer, scope: '/vaults/dev' }, '2');
-    const verifier = new TokenVerifier({ jwks: new StaticJwksSource({ keys: [publicJwk] }), issuer: issuerOf, audiences: [RESOURCE], tenants: (t) => access.isKnownTenant(t) });
-    const auth = new TokenAuthenticator(verifier, () => ({ authority: AUTHORITY, tenantId: access.challengeTenant(), resource: RESOURCE }), 100);
+    const verifier = new TokenVerifier({ jwks: new StaticJwksSource({ keys: [publicJwk] }), issuer: issuerOf, audiences: AUDIENCES, tenants: (t) => access.isKnownTenant(t) });
+    const auth = new TokenAuthenticator(verifier, (origin) => ({ authority: AUTHORITY, tenantId: access.challengeTenant(), resource: challengeResource(AUDIENCES, origin) }), 100);
     const auditWriter = {
       write: async (r: AuditRecord) => {
         if (auditFails) throw new AuditUnavailableError(new Error('database down'));
@@ -165,7 +168,7 @@ describe('the vault REST pipeline', () => {
     const before = { handled, records: records.length };
     const res = await inject({ method: 'PUT', url: '/secrets/x?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', 'content-type': 'application/json' }, payload: '{not json' });
     expect(res.statusCode).toBe(401);
-    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${AUTHORITY}/${TENANT}", resource="${RESOURCE}"`);
+    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${AUTHORITY}/${TENANT}", resource="${RESOURCE}:8443"`);
     expect(res.json()).toEqual({ error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.' } });
     expect(handled).toBe(before.handled);
     expect(records.length).toBe(before.records + 1);
@@ -238,6 +241,52 @@ describe('the vault REST pipeline', () => {
     const unknown = await inject({ method: 'GET', url: '/secrets/db?api-version=1.0', headers: auth });
     expect(unknown.json()).toEqual({ error: { code: 'BadParameter', message: 'The specified version (1.0) is not recognized. Consider using the latest supported version (2026-04-01).' } });
     expect((await inject({ method: 'GET', url: '/secrets/db?api%2Dversion=2025-07-01', headers: auth })).statusCode).toBe(200);
+  });
+
+  it.each([['7.6-preview.2'], ['2026-03-01-preview'], ['9.9'], ['']])('challenges a request without a token before judging its api-version (%j)', async (version) => {
+    const before = { handled, records: records.length };
+    const res = await inject({ method: 'GET', url: `/secrets/db${version ? `?api-version=${version}` : ''}`, headers: { host: 'dev.vault.localhost:8443' } });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${AUTHORITY}/${TENANT}", resource="${RESOURCE}:8443"`);
+    expect((res.json() as { error: { code: string } }).error.code).toBe('Unauthorized');
+    expect(handled).toBe(before.handled);
+    expect(records.length).toBe(before.records + 1);
+    expect(lastRecord()).toMatchObject({ operationName: 'SecretGet', resultSignature: '401' });
+  });
+
+  it('serves the preview api-versions the Azure CLI sends, once authenticated', async () => {
+    const auth = { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` };
+    for (const v of ['7.6-preview.2', '7.4-preview.1', '2026-03-01-preview']) {
+      const res = await inject({ method: 'GET', url: `/secrets/db?api-version=${v}`, headers: auth });
+      expect([v, res.statusCode]).toEqual([v, 200]);
+      expect(lastRecord().operationVersion).toBe(v);
+    }
+  });
+
+  it.each([
+    ['dev.vault.localhost:8443', `${RESOURCE}:8443`],
+    ['localhost:8443', `${RESOURCE}:8443`],
+    ['dev.vault.localhost', RESOURCE],
+    ['dev.vault.localhost:443', RESOURCE],
+    // a port the vault does not serve on: no token would be accepted for it, so the challenge does not name it
+    ['dev.vault.localhost:9999', RESOURCE],
+  ])('names the challenge resource for host %s as %s', async (host, resource) => {
+    const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host } });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toBe(`Bearer authorization="${AUTHORITY}/${TENANT}", resource="${resource}"`);
+  });
+
+  it('accepts tokens for the resource with and without the port, and no other port', async () => {
+    for (const aud of [RESOURCE, `${RESOURCE}:8443`, `${RESOURCE}:8443/`]) {
+      const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER, { aud })}` } });
+      expect([aud, res.statusCode]).toEqual([aud, 200]);
+    }
+    for (const aud of [`${RESOURCE}:9999`, 'https://vault.localhost.evil:8443', 'https://managedhsm.localhost:8443']) {
+      const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER, { aud })}` } });
+      expect([aud, res.statusCode]).toEqual([aud, 401]);
+      expect(res.json()).toEqual({ error: { code: 'Unauthorized', message: 'AKV10022: Invalid audience.' } });
+      expect(res.headers['www-authenticate']).toContain(`resource="${RESOURCE}:8443"`);
+    }
   });
 
   it('rejects expired tokens with Azure’s message and the challenge', async () => {

@@ -93,8 +93,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * The Azure Key Vault REST pipeline, as an encapsulated Fastify plugin so that its hooks,
  * parsers and error handler apply to the vault API only (not /health or /metrics):
  *
- *   onRequest (before the body is read): vault from Host → api-version → 401 challenge /
- *   token verification → RBAC (403) — then body parsing (JSON only) → handler → error
+ *   onRequest (before the body is read): vault from Host → 401 challenge without a token →
+ *   api-version → token verification → RBAC (403) — then body parsing (JSON only) → handler → error
  *   envelope → onSend: the request's one audit record is made durable before the answer
  *   leaves, or the answer becomes a 503 (fail closed).
  *

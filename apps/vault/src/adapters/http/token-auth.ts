@@ -28,28 +28,30 @@ export class TokenAuthenticator {
 
   constructor(
     private readonly verifier: TokenVerifier,
-    private readonly challenge: () => { authority: string; tenantId: string | undefined; resource: string },
+    /** The challenge's parts for a request that reached the vault at `origin` (the resource may carry its port). */
+    private readonly challenge: (origin?: string) => { authority: string; tenantId: string | undefined; resource: string },
     private readonly maxEntries: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The `WWW-Authenticate` value of a 401 (Azure's exact format). */
-  challengeHeader(): string {
-    const c = this.challenge();
+  /** The `WWW-Authenticate` value of a 401 (Azure's exact format) for a request to `origin`. */
+  challengeHeader(origin?: string): string {
+    const c = this.challenge(origin);
     if (!c.tenantId) throw new HttpProblem(503, 'ServiceUnavailable', 'The vault has not learned its tenant from the identity service yet. Retry later.');
     return buildBearerChallenge({ authority: c.authority, tenantId: c.tenantId, resource: c.resource });
   }
 
-  unauthorized(code: string): HttpProblem {
-    return new HttpProblem(401, 'Unauthorized', MESSAGES[code] ?? MESSAGES.TokenInvalid!, undefined, { 'www-authenticate': this.challengeHeader() });
+  unauthorized(code: string, origin?: string): HttpProblem {
+    return new HttpProblem(401, 'Unauthorized', MESSAGES[code] ?? MESSAGES.TokenInvalid!, undefined, { 'www-authenticate': this.challengeHeader(origin) });
   }
 
-  async authenticate(header: string | string[] | undefined): Promise<Principal> {
+  /** The caller of a request that reached the vault at `origin` (named in the challenge of a 401). */
+  async authenticate(header: string | string[] | undefined, origin?: string): Promise<Principal> {
     let token: string;
     try {
       token = parseBearerToken(header);
     } catch (err) {
-      throw this.unauthorized(err instanceof DomainError ? err.code : 'TokenInvalid');
+      throw this.unauthorized(err instanceof DomainError ? err.code : 'TokenInvalid', origin);
     }
     const key = createHash('sha256').update(token).digest('base64url');
     const hit = this.cache.get(key);
@@ -64,7 +66,7 @@ export class TokenAuthenticator {
     } catch (err) {
       if (err instanceof DomainError) {
         if (err.code === 'JwksUnavailable') throw err;
-        throw this.unauthorized(err.code);
+        throw this.unauthorized(err.code, origin);
       }
       throw err;
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { queryOf, requireApiVersion } from './api-version.js';
 import { HttpProblem } from './azure-errors.js';
-import { resolveVaultHost } from './vault-host.js';
+import { challengeResource, portOfUrl, resolveVaultHost, vaultAudiences } from './vault-host.js';
 
 const opts = { domain: 'localhost', defaultVault: 'dev', publicUrl: '' };
 
@@ -29,6 +29,29 @@ describe('vault addressing by host name', () => {
   });
 });
 
+describe('token audiences and the challenge resource', () => {
+  it('accepts https://vault.<domain> and the same with each port other than 443', () => {
+    expect(vaultAudiences('localhost', [8443])).toEqual(['https://vault.localhost', 'https://vault.localhost:8443']);
+    expect(vaultAudiences('Example.COM', [443, undefined])).toEqual(['https://vault.example.com']);
+    expect(vaultAudiences('localhost', [8443, 8443, 9443])).toEqual(['https://vault.localhost', 'https://vault.localhost:8443', 'https://vault.localhost:9443']);
+  });
+
+  it('reads the port of a public URL template', () => {
+    expect(portOfUrl('https://{vault}.vault.example.com:9443/')).toBe(9443);
+    expect(portOfUrl('https://{vault}.vault.example.com')).toBeUndefined();
+    expect(portOfUrl('')).toBeUndefined();
+  });
+
+  it('names the port of the origin when a token for it is accepted', () => {
+    const audiences = vaultAudiences('localhost', [8443]);
+    expect(challengeResource(audiences, 'https://dev.vault.localhost:8443')).toBe('https://vault.localhost:8443');
+    expect(challengeResource(audiences, 'https://localhost:8443')).toBe('https://vault.localhost:8443');
+    expect(challengeResource(audiences, 'https://dev.vault.localhost')).toBe('https://vault.localhost');
+    expect(challengeResource(audiences, 'https://dev.vault.localhost:7000')).toBe('https://vault.localhost');
+    expect(challengeResource(audiences, undefined)).toBe('https://vault.localhost');
+  });
+});
+
 describe('api-version', () => {
   const problem = (fn: () => unknown): HttpProblem | undefined => {
     try {
@@ -40,7 +63,7 @@ describe('api-version', () => {
   };
 
   it('accepts every published version and the recorded previews, with a percent-encoded key', () => {
-    for (const v of ['2016-10-01', '7.0', '7.4', '7.6', '2025-07-01', '2026-04-01', '2026-03-01-preview']) expect(requireApiVersion(queryOf(`/secrets?api-version=${v}`))).toBe(v);
+    for (const v of ['2016-10-01', '7.0', '7.4', '7.6', '7.6-preview.2', '2025-07-01', '2026-04-01', '2026-03-01-preview']) expect(requireApiVersion(queryOf(`/secrets?api-version=${v}`))).toBe(v);
     expect(requireApiVersion(queryOf('/secrets?api%2Dversion=7.5'))).toBe('7.5');
   });
 

@@ -16,8 +16,9 @@ export type VaultGateDeps = {
 
 /** How the vault verifies a bearer credential: the REST and gRPC transports share it. */
 export type BearerAuthenticator = {
-  authenticate(authorization: string): Promise<Principal>;
-  unauthorized(code: string): Error;
+  /** `origin`: where the request reached the vault (its 401 challenge names the resource with that port). */
+  authenticate(authorization: string, origin?: string): Promise<Principal>;
+  unauthorized(code: string, origin?: string): Error;
 };
 
 /** The one audited-operation gate of the vault service, used by its REST and gRPC transports. */
@@ -27,8 +28,8 @@ export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: L
     resolve: (name) => c.vaults.resolve(name),
     describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: `/vaults/${v.nameKey}` }),
     ready: () => c.identityEvents.ready,
-    authenticate: (authorization) => auth.authenticate(authorization),
-    credentialMissing: () => auth.unauthorized('TokenMissing'),
+    authenticate: (authorization, req) => auth.authenticate(authorization, req.origin || undefined),
+    credentialMissing: (req) => auth.unauthorized('TokenMissing', req.origin || undefined),
     check: (principalId, action, resource) => c.access.check(principalId, action, resource),
     administratorAssignment: (principalId) => c.access.administratorAssignment(principalId),
     fallbackTenant: () => c.access.challengeTenant() ?? '',

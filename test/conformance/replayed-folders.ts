@@ -1,0 +1,23 @@
+/**
+ * THE switch of the conformance suite: the recording folders under
+ * `test/conformance/recordings/` that are replayed against the running services.
+ *
+ * `keyvault-keys` is in the repository (byte-for-byte, with its INDEX.md) and the harness
+ * replays it by the keys rules (replay.ts), but it stays OFF until the vault serves the keys
+ * REST routes: add it here when they are merged. Its `managedhsm/` files also need the
+ * Managed HSM pool `dev` (`https://dev.managedhsm.localhost:8443`).
+ *
+ * `KEYLEDGER_CONFORMANCE_FOLDERS=keyvault-secrets,keyvault-keys` overrides the list for one run.
+ */
+export const REPLAYED_FOLDERS: readonly string[] = ['keyvault-secrets'];
+
+/** Every folder the repository holds recordings for (replayed or not). */
+export const RECORDED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys'];
+
+export function replayedFolders(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  const override = env.KEYLEDGER_CONFORMANCE_FOLDERS?.split(',').map((f) => f.trim()).filter(Boolean);
+  if (!override?.length) return REPLAYED_FOLDERS;
+  const unknown = override.filter((f) => !RECORDED_FOLDERS.includes(f));
+  if (unknown.length) throw new Error(`KEYLEDGER_CONFORMANCE_FOLDERS names folders without recordings: ${unknown.join(', ')}`);
+  return override;
+}
