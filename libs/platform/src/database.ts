@@ -52,9 +52,33 @@ export class Database implements Sql {
     return res.rows;
   }
 
+  /**
+   * A pooled connection held outside the pool's care (a transaction, a session lock). While it
+   * is checked out the pool does not listen to it, so a connection lost meanwhile (PostgreSQL
+   * restarted or the backend terminated: 57P01) would be an unhandled 'error' event that ends
+   * the process. Here it is caught, remembered, and the connection is discarded on release;
+   * the holder sees the failure on its next query.
+   */
+  async checkout(): Promise<{ client: pg.PoolClient; release: (broken?: boolean) => void; lost: () => Error | undefined }> {
+    const client = await this.pool.connect();
+    let lost: Error | undefined;
+    const onError = (err: Error): void => {
+      lost = err;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      lost: () => lost,
+      release: (broken = false) => {
+        client.off('error', onError);
+        client.release(broken || lost !== undefined ? (lost ?? true) : undefined);
+      },
+    };
+  }
+
   /** Runs fn in one transaction; commits on success, rolls back on any error. */
   async transaction<T>(fn: (tx: Sql) => Promise<T>, isolation: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE' = 'READ COMMITTED'): Promise<T> {
-    const client = await this.pool.connect();
+    const { client, release } = await this.checkout();
     let broken = false;
     try {
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
@@ -73,7 +97,7 @@ export class Database implements Sql {
       }
       throw err;
     } finally {
-      client.release(broken);
+      release(broken);
     }
   }
 

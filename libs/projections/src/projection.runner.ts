@@ -423,7 +423,7 @@ export class ProjectionRunner {
 
   /** One rebuild per projection at a time, across processes (session advisory lock on a dedicated connection). */
   private async withRebuildLock<T>(fn: () => Promise<T>): Promise<T> {
-    const client = await this.store.db.pool.connect();
+    const { client, release } = await this.store.db.checkout();
     const key = `projection-rebuild:${this.schema}:${this.name}`;
     try {
       const rows = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [key]);
@@ -434,7 +434,7 @@ export class ProjectionRunner {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
       }
     } finally {
-      client.release();
+      release();
     }
   }
 
