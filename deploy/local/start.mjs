@@ -18,9 +18,15 @@ try {
   const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new StackError('build failed');
   let stopping = false;
+  // Supervised: a service that dies (crash, kill -9) is started again with backoff; its
+  // unfinished work is safe (outbox, inbox, offsets after commit) and it resumes on its own.
   const children = await startServices({
+    supervise: true,
+    onRestart: (svc, code, signal, delayMs, tail) => {
+      if (!stopping) fail(svc.name, `exited (${signal ?? code}); restarting in ${delayMs / 1000} s; last output:\n${tail.split('\n').slice(-5).join('\n')}`);
+    },
     onExit: (svc, code, signal, tail) => {
-      if (!stopping) fail(svc.name, `exited (${signal ?? code}); last output:\n${tail}`);
+      if (!stopping) fail(svc.name, `exited (${signal ?? code}) and could not be restarted; last output:\n${tail}`);
     },
   });
   say('start', 'Keyledger is up:');

@@ -28,8 +28,11 @@ export default async function globalSetup() {
     return;
   }
   console.log('\n[e2e] starting services (logs in .keyledger/logs)');
+  // Supervised as under npm start: a service killed by a spec (supervision.crash.e2e) comes back.
   globalThis.__KEYLEDGER_SERVICES__ = await startServices({
     services: selected,
+    supervise: true,
+    onRestart: (svc, code, signal, delayMs) => console.error(`[e2e] ${svc.name} exited (${signal ?? code}); restarting in ${delayMs} ms`),
     onExit: (svc, code, signal) => {
       if (!globalThis.__KEYLEDGER_STOPPING__) console.error(`[e2e] ${svc.name} exited (${signal ?? code})`);
     },

@@ -43,24 +43,57 @@ function getJson(port, path, ca) {
   });
 }
 
+/** Spawns one service process (node dist/apps/<name>/src/main.js), its output appended to .keyledger/logs/<name>.log. */
+function spawnService(svc, entry, onExit) {
+  const main = join(REPO_ROOT, 'dist', 'apps', svc.name, 'src', 'main.js');
+  if (!existsSync(main)) throw new StackError(`${svc.name}: ${main} not built; run "npm run build"`);
+  const log = createWriteStream(join(DIRS.logs, `${svc.name}.log`), { flags: 'a' });
+  const child = spawn(process.execPath, ['--enable-source-maps', main], { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
+  entry.child = child;
+  entry.startedAt = Date.now();
+  entry.stderrTail = () => stderr;
+  child.on('exit', (code, signal) => onExit?.(svc, code, signal, stderr));
+  return entry;
+}
+
+/** Restart delays of a supervised service: 1 s doubling to 30 s; back to 1 s after a minute up. */
+export const RESTART_BACKOFF = { firstMs: 1_000, maxMs: 30_000, stableMs: 60_000 };
+
 /**
  * Spawns each service (node dist/apps/<name>/src/main.js) with its output in
  * .keyledger/logs/<name>.log; resolves once every service reports healthy.
+ *
+ * With `supervise`, a service that exits unasked (a crash, kill -9, an OOM kill) is started
+ * again with backoff (RESTART_BACKOFF), and `onRestart(svc, code, signal, delayMs, tail)` is told;
+ * `stopServices` ends supervision. Without it, `onExit` is told and nothing is restarted.
  */
-export async function startServices({ onExit, timeoutMs = 120_000, services = SERVICES } = {}) {
+export async function startServices({ onExit, onRestart, supervise = false, timeoutMs = 120_000, services = SERVICES } = {}) {
   const ca = readFileSync(join(DIRS.tls, 'ca.crt'));
   const children = [];
   for (const svc of services) {
-    const main = join(REPO_ROOT, 'dist', 'apps', svc.name, 'src', 'main.js');
-    if (!existsSync(main)) throw new StackError(`${svc.name}: ${main} not built; run "npm run build"`);
-    const log = createWriteStream(join(DIRS.logs, `${svc.name}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, ['--enable-source-maps', main], { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
-    let stderr = '';
-    child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
-    child.on('exit', (code, signal) => onExit?.(svc, code, signal, stderr));
-    children.push({ ...svc, child, stderrTail: () => stderr });
+    const entry = { ...svc, restarts: 0, backoffMs: RESTART_BACKOFF.firstMs, stopping: false };
+    const exited = (s, code, signal, tail) => {
+      if (!supervise || entry.stopping) return onExit?.(s, code, signal, tail);
+      if (Date.now() - entry.startedAt > RESTART_BACKOFF.stableMs) entry.backoffMs = RESTART_BACKOFF.firstMs;
+      const delay = entry.backoffMs;
+      entry.backoffMs = Math.min(entry.backoffMs * 2, RESTART_BACKOFF.maxMs);
+      onRestart?.(s, code, signal, delay, tail);
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        if (entry.stopping) return;
+        entry.restarts++;
+        try {
+          spawnService(svc, entry, exited);
+        } catch (err) {
+          onExit?.(s, code, signal, `${tail}\n${err.message}`);
+        }
+      }, delay);
+    };
+    children.push(spawnService(svc, entry, exited));
   }
   const deadline = Date.now() + timeoutMs;
   for (const c of children) {
@@ -81,6 +114,10 @@ export async function startServices({ onExit, timeoutMs = 120_000, services = SE
 }
 
 export async function stopServices(children, timeoutMs = 15_000) {
+  for (const c of children) {
+    c.stopping = true;
+    if (c.timer) clearTimeout(c.timer);
+  }
   await Promise.all(
     children.map(
       ({ child }) =>
