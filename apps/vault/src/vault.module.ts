@@ -70,7 +70,7 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
-  const vaults = new VaultsService(apiStore, vaultsRepo, secrets);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
   return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, scheduler, apiDb };
 }
