@@ -168,12 +168,12 @@ export class KeysService {
   }
 
   /** A new version with the latest one's type, size or curve and key_ops (tags and policies carried over). */
-  async rotate(vault: VaultRecord, name: string, caller: Caller): Promise<KeyView> {
+  async rotate(vault: VaultRecord, name: string, caller: Caller, at?: number): Promise<KeyView> {
     const row = await this.repo.findVersion(vault.vaultId, keyOf(name), null);
     if (!row || row.status !== 'active') throw keyNotFound(name);
     const attributes: KeyAttributesInput = { enabled: true, exportable: row.exportable };
     const policy = (await this.repo.rotationPolicy(vault.vaultId, keyOf(name)))?.policy ?? null;
-    const now = Math.floor(Date.now() / 1000);
+    const now = at ?? Math.floor(Date.now() / 1000);
     const expiryDays = policy?.expiryTime ? durationSeconds(policy.expiryTime) : null;
     const withExpiry: KeyAttributesInput = expiryDays !== null ? { ...attributes, exp: now + expiryDays } : attributes;
     return this.newVersion(vault, name, 'rotate', caller, async (ref) =>
