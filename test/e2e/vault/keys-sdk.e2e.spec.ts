@@ -434,12 +434,36 @@ describe('bad input on the keys API (raw HTTPS): Azure status and code, nothing 
     ['an exportable key without a release policy', { kty: 'RSA', attributes: { exportable: true } }],
     ['a non-boolean enabled', { kty: 'RSA', attributes: { enabled: 'yes' } }],
     ['a non-object body', [1, 2]],
+    ['a tag with U+0000', { kty: 'EC', tags: { a: 'x\u0000y' } }],
+    ['a tag with a lone surrogate', '{"kty":"EC","tags":{"a":"\\ud800"}}'],
   ])('refuses to create %s with 400 BadParameter', async (_label, body) => {
     const name = `bad-${suffix()}`;
     const res = await call('POST', `/keys/${name}/create`, body);
     expect(res.status).toBe(400);
     expect(errorOf(res).code).toBe('BadParameter');
     await nothingWritten(name);
+  });
+
+  it('creates an exportable HSM key with a release policy, answers the policy, and keeps it immutable when asked', async () => {
+    const name = `rel-${suffix()}`;
+    const data = Buffer.from(JSON.stringify({ version: '1.0.0', anyOf: [{ authority: 'https://attest.example', allOf: [{ claim: 'x-ms-sevsnpvm-is-debuggable', equals: false }] }] })).toString('base64url');
+    const res = await call('POST', `/keys/${name}/create`, { kty: 'RSA-HSM', attributes: { exportable: true }, release_policy: { data, immutable: true } });
+    expect(res.status).toBe(200);
+    const body = res.json as { attributes: { exportable: boolean }; release_policy: { contentType: string; immutable: boolean; data: string } };
+    expect(body.attributes.exportable).toBe(true);
+    expect(body.release_policy).toEqual({ contentType: 'application/json; charset=utf-8', immutable: true, data });
+    const change = await call('PATCH', `/keys/${name}`, { release_policy: { data, immutable: false } });
+    expect(change.status).toBe(400);
+    expect(errorOf(change).code).toBe('BadParameter');
+  });
+
+  it('answers the attributes each api-version knows (7.0: no recoverableDays, exportable, hsmPlatform, key_size)', async () => {
+    const name = `ver-${suffix()}`;
+    expect((await call('POST', `/keys/${name}/create`, { kty: 'RSA' })).status).toBe(200);
+    const old = await raw(`${base}/keys/${name}?api-version=7.0`, { headers: { authorization: `Bearer ${token}` } });
+    expect(Object.keys((old.json as { attributes: Record<string, unknown> }).attributes).sort()).toEqual(['created', 'enabled', 'recoveryLevel', 'updated']);
+    const v74 = await raw(`${base}/keys/${name}?api-version=7.4`, { headers: { authorization: `Bearer ${token}` } });
+    expect(Object.keys((v74.json as { attributes: Record<string, unknown> }).attributes).sort()).toEqual(['created', 'enabled', 'exportable', 'recoverableDays', 'recoveryLevel', 'updated']);
   });
 
   it('refuses malformed JSON with 400 BadParameter', async () => {

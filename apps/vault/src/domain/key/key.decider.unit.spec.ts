@@ -170,6 +170,8 @@ describe('key rules', () => {
     [{ kty: 'RSA', attributes: { exportable: true } }],
     [{ kty: 'RSA', release_policy: { data: 'not base64!' } }],
     [{ kty: 'RSA', attributes: { nbf: 10, exp: 5 } }],
+    [{ kty: 'RSA', tags: { a: 'x\u0000y' } }],
+    [{ kty: 'RSA', tags: { a: 'lone \ud800 surrogate' } }],
     [null],
     ['RSA'],
   ])('refuses create %j with BadParameter', (body) => {
