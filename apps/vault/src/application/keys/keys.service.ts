@@ -133,6 +133,18 @@ export class KeysService {
     return { items: page.items.map((r) => view(r)), next: page.next };
   }
 
+  /**
+   * The version a request means, as the vault lists it: `version` when it exists, else the
+   * latest. For the cryptographic operations: crypto's own "latest" may be a newer version the
+   * vault never recorded (a create whose append failed), so resolve here and pass crypto the
+   * version. Throws KeyNotFound for a missing or deleted key or version.
+   */
+  async resolveVersion(vault: VaultRecord, name: string, version: string | null): Promise<{ readonly name: string; readonly version: string; readonly kty: string; readonly keyOps: readonly string[] }> {
+    const row = await this.repo.findVersion(vault.vaultId, keyOf(name), version);
+    if (!row || row.status !== 'active') throw keyNotFound(version ? `${name}/${version}` : name);
+    return { name: row.name, version: row.version, kty: row.kty, keyOps: row.keyOps };
+  }
+
   async getRotationPolicy(vault: VaultRecord, name: string): Promise<RotationPolicyView> {
     const found = await this.repo.rotationPolicy(vault.vaultId, keyOf(name));
     if (!found || found.status !== 'active') throw keyNotFound(name);
