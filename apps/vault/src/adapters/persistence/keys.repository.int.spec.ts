@@ -69,7 +69,10 @@ describe('KeysRepository on PostgreSQL', () => {
 
     await run('signing', { type: 'SetRotationPolicy', data: { name: 'signing', now: T0 + 3, policy: parseRotationPolicy({ lifetimeActions: [{ trigger: { timeAfterCreate: 'P30D' }, action: { type: 'Rotate' } }], attributes: { expiryTime: 'P90D' } }) } });
     expect((await repo.rotationPolicy(VAULT, 'signing'))?.policy).toMatchObject({ expiryTime: 'P90D', created: T0 + 3 });
-    expect((await repo.withRotationPolicy(10)).map((r) => [r.name, r.version])).toEqual([['Signing', V2]]);
+    expect((await repo.withRotationPolicy(10)).map((r) => [r.name, r.version, r.nearExpiryNotified])).toEqual([['Signing', V2, null]]);
+    await run('signing', { type: 'NotifyNearExpiry', data: { name: 'signing', version: V2, now: T0 + 3 } });
+    expect((await repo.withRotationPolicy(10)).map((r) => r.nearExpiryNotified)).toEqual([V2]);
+    expect((await repo.loadState(VAULT, 'signing')).state.nearExpiryNotified).toBe(V2);
 
     await run('signing', { type: 'DeleteKey', data: { name: 'signing', now: T0 + 4, retentionDays: 7 } });
     expect((await repo.listLatest(VAULT, 'deleted', '', 10)).map((r) => [r.name, r.deletedDate, r.scheduledPurgeDate])).toEqual([['Signing', T0 + 4, T0 + 4 + 7 * 86_400]]);
@@ -110,7 +113,7 @@ describe('KeysRepository on PostgreSQL', () => {
     const before = await snapshot();
     expect(before.keys.length).toBe(2);
     const { events } = await new ReadModelRebuilder(t.db, vaultEventRegistry(), new VaultsRepository(t.db), new SecretsRepository(t.db), repo).rebuild(3);
-    expect(events).toBe(10);
+    expect(events).toBe(11);
     expect(await snapshot()).toEqual(before);
   });
 });

@@ -299,6 +299,26 @@ export class KeysService {
     }
   }
 
+  /** A Notify action fired: records KeyNearExpiry for the latest version (once per version; nothing when already recorded). */
+  async notifyNearExpiry(vault: VaultRecord, name: string, version: string, caller: Caller, at?: number): Promise<boolean> {
+    const nameKey = keyOf(name);
+    for (let attempt = 1; ; attempt++) {
+      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey, [version]);
+      const events = keyDecider.decide({ type: 'NotifyNearExpiry', data: { name, version, now: at ?? Math.floor(Date.now() / 1000) } }, state);
+      if (events.length === 0) return false;
+      try {
+        await this.append(vault, nameKey, streamVersion, events, caller);
+        return true;
+      } catch (err) {
+        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
+          await backoff(attempt);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
   /** One blob: the vault's metadata of every version and crypto's own (root-sealed) backup of the material, sealed together by crypto. */
   async backup(vault: VaultRecord, name: string, caller: Caller): Promise<Buffer> {
     const nameKey = keyOf(name);
