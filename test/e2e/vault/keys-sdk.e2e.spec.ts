@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createByokTransferBlob, type PrivateJwk } from '#libs/crypto-core';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { KeyClient, type JsonWebKey as AzureJwk } from '@azure/keyvault-keys';
 import type { ClientSecretCredential } from '@azure/identity';
@@ -464,6 +465,34 @@ describe('bad input on the keys API (raw HTTPS): Azure status and code, nothing 
     expect(Object.keys((old.json as { attributes: Record<string, unknown> }).attributes).sort()).toEqual(['created', 'enabled', 'recoveryLevel', 'updated']);
     const v74 = await raw(`${base}/keys/${name}?api-version=7.4`, { headers: { authorization: `Bearer ${token}` } });
     expect(Object.keys((v74.json as { attributes: Record<string, unknown> }).attributes).sort()).toEqual(['created', 'enabled', 'exportable', 'recoverableDays', 'recoveryLevel', 'updated']);
+  });
+
+  it('imports a BYOK transfer blob (key_hsm) made for a KEK of this vault with key_ops ["import"]; the key lands in the token', async () => {
+    const kekName = `kek-${suffix()}`;
+    const kek = await call('POST', `/keys/${kekName}/create`, { kty: 'RSA-HSM', key_size: 2048, key_ops: ['import'] });
+    expect(kek.status).toBe(200);
+    const kekKey = (kek.json as { key: { kid: string; n: string; e: string } }).key;
+    const target = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const blob = createByokTransferBlob(target.privateKey.export({ format: 'jwk' }) as PrivateJwk, createPublicKey({ key: { kty: 'RSA', n: kekKey.n, e: kekKey.e }, format: 'jwk' }), kekKey.kid, 'keys e2e');
+    const name = `byok-${suffix()}`;
+    const res = await call('PUT', `/keys/${name}`, { key: { kty: 'EC-HSM', key_hsm: blob.toString('base64url') } });
+    expect(res.status).toBe(200);
+    const body = res.json as { key: Record<string, string>; attributes: { hsmPlatform: string } };
+    expect(body.key.kty).toBe('EC-HSM');
+    expect(body.key.crv).toBe('P-384');
+    expect(body.key.x).toBe((target.publicKey.export({ format: 'jwk' }) as { x: string }).x);
+    expect(body.key.key_hsm).toBeUndefined();
+    expect(body.attributes.hsmPlatform).toBe('2');
+    expect((await keyClient(base).getKey(name)).keyType).toBe('EC-HSM');
+    // A KEK without the import key_op is refused, and nothing is written.
+    const plain = await call('POST', `/keys/${kekName}-plain/create`, { kty: 'RSA', key_size: 2048 });
+    const plainKey = (plain.json as { key: { kid: string; n: string; e: string } }).key;
+    const refusedBlob = createByokTransferBlob(target.privateKey.export({ format: 'jwk' }) as PrivateJwk, createPublicKey({ key: { kty: 'RSA', n: plainKey.n, e: plainKey.e }, format: 'jwk' }), plainKey.kid);
+    const refusedName = `byok-no-${suffix()}`;
+    const refused = await call('PUT', `/keys/${refusedName}`, { key: { kty: 'EC-HSM', key_hsm: refusedBlob.toString('base64url') } });
+    expect(refused.status).toBe(400);
+    expect(errorOf(refused).code).toBe('BadParameter');
+    await nothingWritten(refusedName);
   });
 
   it('refuses malformed JSON with 400 BadParameter', async () => {
