@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { CryptoError, CryptoErrorCode, type CryptoClient, type JsonWebKey, type KeyVersion, type ObjectRef } from '#libs/crypto-client';
-import { ConcurrencyError, DomainError, type EventStore, type ExpectedVersion } from '#libs/eventstore';
+import { DomainError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion, type Loaded } from '#libs/eventstore';
 import type { KeysRepository, KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
 import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
-import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand } from '../../domain/key/key.decider.js';
+import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand, type KeyState } from '../../domain/key/key.decider.js';
 import { keyStreamId, type KeyEvent, type KeyPurgeReason, type KeyVersionOrigin, type KeyVersionRecord, type RotationPolicyRecord } from '../../domain/key/key.events.js';
 import type { CreateKeyInput, ImportKeyInput, KeyAttributesInput, ReleasePolicy, RotationPolicyInput, Tags, UpdateKeyInput } from '../../domain/key/key.rules.js';
 import { nameKey as keyOf } from '../../domain/secret/secret.rules.js';
@@ -28,8 +28,8 @@ export type RotationPolicyView = { readonly name: string; readonly policy: Rotat
 const BACKUP_MAGIC = Buffer.from('KeyledgerKeyBackupV1.', 'ascii');
 /** The vault's envelope around crypto's own key backup blob (purpose bound into the seal). */
 const BACKUP_PURPOSE = 'keyledger/vault-key-backup/v1';
-const MAX_ATTEMPTS = 25;
-const backoff = (attempt: number): Promise<void> => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
+/** A key's stream is decided again after a version conflict, as the secrets' are. */
+const RETRY = RETRY_HOT_STREAMS;
 const newVersionId = (): string => randomBytes(16).toString('hex');
 
 type BackupPayload = {
@@ -207,8 +207,7 @@ export class KeysService {
 
   async update(vault: VaultRecord, name: string, version: string | null, patch: UpdateKeyInput, caller: Caller): Promise<KeyView> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey, version ? [version] : []);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey, version ? [version] : []), async ({ state, streamVersion }) => {
       const target = version ?? state.latest;
       if (state.status !== 'active' || target === null) throw keyNotFound(version ? `${name}/${version}` : name);
       const current = state.versions[target];
@@ -229,18 +228,10 @@ export class KeysService {
       } else {
         jwk = publicJwk((await this.crypto.getKey({ ctx: callContextOf(caller), ref: this.ref(vault, nameKey, target) })).key.key);
       }
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
+      await this.append(vault, nameKey, streamVersion, events, caller);
       const after = keyDecider.evolve(state, events[0]!).versions[target]!;
       return { name: state.name ?? name, version: target, managed: state.managed, ...after, jwk };
-    }
+    }, RETRY);
   }
 
   async delete(vault: VaultRecord, name: string, caller: Caller): Promise<KeyView> {
@@ -283,40 +274,22 @@ export class KeysService {
 
   async setRotationPolicy(vault: VaultRecord, name: string, policy: RotationPolicyInput, caller: Caller): Promise<RotationPolicyView> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       const events = keyDecider.decide({ type: 'SetRotationPolicy', data: { name, now: Math.floor(Date.now() / 1000), policy } }, state);
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
+      await this.append(vault, nameKey, streamVersion, events, caller);
       return { name: state.name ?? name, policy: events.reduce(keyDecider.evolve, state).rotationPolicy };
-    }
+    }, RETRY);
   }
 
   /** A Notify action fired: records KeyNearExpiry for the latest version (once per version; nothing when already recorded). */
   async notifyNearExpiry(vault: VaultRecord, name: string, version: string, caller: Caller, at?: number): Promise<boolean> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey, [version]);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey, [version]), async ({ state, streamVersion }) => {
       const events = keyDecider.decide({ type: 'NotifyNearExpiry', data: { name, version, now: at ?? Math.floor(Date.now() / 1000) } }, state);
       if (events.length === 0) return false;
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller);
-        return true;
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
-    }
+      await this.append(vault, nameKey, streamVersion, events, caller);
+      return true;
+    }, RETRY);
   }
 
   /** One blob: the vault's metadata of every version and crypto's own (root-sealed) backup of the material, sealed together by crypto. */
@@ -349,8 +322,7 @@ export class KeysService {
     const name = payload.name;
     const nameKey = keyOf(name);
     const last = payload.versions[payload.versions.length - 1]!;
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       const events = keyDecider.decide(
         { type: 'RestoreKey', data: { vaultId: vault.vaultId, name, now: Math.floor(Date.now() / 1000), managed: payload.managed, versions: payload.versions, rotationPolicy: payload.rotationPolicy } },
         state,
@@ -367,17 +339,9 @@ export class KeysService {
         if (there?.ref.version !== last.version) throw new DomainError('KeyRestoreConflict', `key ${name} already exists`, { name, version: last.version });
         jwk = publicJwk(there.key);
       }
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller);
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
+      await this.append(vault, nameKey, streamVersion, events, caller);
       return { ...last, name, managed: payload.managed, jwk };
-    }
+    }, RETRY);
   }
 
   /** Every key of a vault being purged: destroyed whatever its state. */
@@ -436,7 +400,8 @@ export class KeysService {
     now: number = Math.floor(Date.now() / 1000),
   ): Promise<KeyView> {
     const nameKey = keyOf(name);
-    let { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    const before = await this.repo.loadState(vault.vaultId, nameKey);
+    const state = before.state;
     if (origin === 'rotate' && state.status !== 'active') throw keyNotFound(name);
     assertCanCreate(state, name);
     const version = newVersionId();
@@ -451,44 +416,35 @@ export class KeysService {
       hsm: made.hsm,
     };
     const jwk = publicJwk(made.key);
-    // The version exists in crypto now: only the append is retried (on fresh state).
-    for (let attempt = 1; ; attempt++) {
-      const events = keyDecider.decide({ type: 'CreateKeyVersion', data: { vaultId: vault.vaultId, name, now, origin, material, attributes, tags, releasePolicy } }, state);
-      try {
+    // The version exists in crypto now: only the decision and the append are retried (on fresh state).
+    let first: Loaded<KeyState> | undefined = before;
+    return handleCommand(
+      async () => {
+        const loaded = first ?? (await this.repo.loadState(vault.vaultId, nameKey));
+        first = undefined;
+        return loaded;
+      },
+      async ({ state: current, streamVersion }) => {
+        const events = keyDecider.decide({ type: 'CreateKeyVersion', data: { vaultId: vault.vaultId, name, now, origin, material, attributes, tags, releasePolicy } }, current);
         await this.append(vault, nameKey, streamVersion, events, caller);
         const d = (events[0] as Extract<KeyEvent, { type: 'KeyVersionCreated' }>).data;
         const { vaultId: _v, origin: _o, ...rec } = d;
         return { ...rec, jwk };
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          ({ state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey));
-          continue;
-        }
-        throw err;
-      }
-    }
+      },
+      RETRY,
+    );
   }
 
   /** Decide (refusals write nothing) → the crypto step → append; returns how many events were appended. */
   private async decideCryptoAppend(vault: VaultRecord, name: string, command: (now: number) => KeyCommand, caller: Caller, cryptoStep: () => Promise<void>, successStatus = 200): Promise<number> {
     const nameKey = keyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
+    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       const events = keyDecider.decide(command(Math.floor(Date.now() / 1000)), state);
       if (events.length === 0) return 0;
       await cryptoStep();
-      try {
-        await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
-        return events.length;
-      } catch (err) {
-        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
-    }
+      await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
+      return events.length;
+    }, RETRY);
   }
 
   private async append(vault: VaultRecord, nameKey: string, streamVersion: number, events: readonly KeyEvent[], caller: Caller, successStatus = 200): Promise<void> {
