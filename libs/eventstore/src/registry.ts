@@ -99,6 +99,11 @@ export class EventRegistry {
     return this.defs.has(type);
   }
 
+  /** Every registered type (for checks that each published event has its contract). */
+  get types(): readonly string[] {
+    return [...this.defs.keys()];
+  }
+
   /** Validates an event about to be written; throws naming the event. */
   check(type: string, data: unknown): EventDefinition {
     const def = this.definition(type);

@@ -196,8 +196,11 @@ export class ContractCatalog<M extends ContractMessage = ContractMessage> {
   }
 
   private lift(type: string, schemaVersion: number, data: Record<string, unknown>): { type: string; schemaVersion: number; data: Record<string, unknown> } {
-    const start = this.contract(type);
-    if (!Number.isInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > start.schemaVersion) throw this.versionError(type, schemaVersion, start.schemaVersion);
+    const start = this.current.get(type);
+    // A type renamed by an upcaster has no current contract of its own, only a path onwards.
+    if (!start && !this.upcasters.has(`${type}@${schemaVersion}`)) this.contract(type);
+    const currentVersion = start?.schemaVersion ?? -1;
+    if (!Number.isInteger(schemaVersion) || schemaVersion < 1 || (start && schemaVersion > start.schemaVersion)) throw this.versionError(type, schemaVersion, currentVersion);
     let t = type;
     let v = schemaVersion;
     let d = data;
@@ -205,22 +208,24 @@ export class ContractCatalog<M extends ContractMessage = ContractMessage> {
       const c = this.current.get(t);
       if (c && c.schemaVersion === v) return { type: t, schemaVersion: v, data: d };
       const up = this.upcasters.get(`${t}@${v}`);
-      if (!up) throw this.versionError(type, schemaVersion, start.schemaVersion);
+      if (!up) throw this.versionError(type, schemaVersion, currentVersion);
       const next = up(d);
       t = next.type ?? t;
       d = next.data;
       v += 1;
     }
-    throw this.versionError(type, schemaVersion, start.schemaVersion);
+    throw this.versionError(type, schemaVersion, currentVersion);
   }
 
   private versionError(type: string, version: number, current: number): ContractError {
     const v = Number.isFinite(version) ? String(version) : 'NaN';
     return new ContractError(
       'UnknownContractVersion',
-      version < current && version >= 1
-        ? `event ${type} at schema version ${v} cannot be read: no upcaster from v${v} to the current v${current}`
-        : `event ${type} has unknown schema version ${v} (current: v${current})`,
+      current < 0
+        ? `event ${type} at schema version ${v} cannot be read: no upcaster path from it to a current contract`
+        : Number.isInteger(version) && version < current && version >= 1
+          ? `event ${type} at schema version ${v} cannot be read: no upcaster from v${v} to the current v${current}`
+          : `event ${type} has unknown schema version ${v} (current: v${current})`,
       type,
       version,
     );
