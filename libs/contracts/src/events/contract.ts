@@ -88,18 +88,6 @@ function assertNoSensitiveFieldNames(schema: z.ZodType, id: string): void {
   walk(schema, '');
 }
 
-/** Defence in depth on a message about to leave: no forbidden field name anywhere in its data. */
-export function assertNoSensitiveFields(eventType: string, data: unknown): void {
-  const walk = (o: unknown, path: string): void => {
-    if (typeof o !== 'object' || o === null) return;
-    for (const [k, v] of Object.entries(o)) {
-      if (!Array.isArray(o) && FORBIDDEN_FIELD.test(k)) throw new ContractError('ContractFieldForbidden', `event ${eventType} carries the forbidden field "${path}${k}"`, eventType);
-      walk(v, `${path}${k}.`);
-    }
-  };
-  walk(data, '');
-}
-
 /**
  * Validates `data` against one contract (what a producer does before publishing) and returns
  * the message; throws a ContractError naming the type and version, never the data.
@@ -109,7 +97,6 @@ export function checkContract(c: EventContract, data: unknown): ContractMessage 
   const r = c.schema.safeParse(data);
   if (!r.success) throw new ContractError('ContractValidationFailed', `event ${id} is invalid: ${describeIssues(r.error).join('; ')}`, c.type, c.schemaVersion);
   if (typeof r.data !== 'object' || r.data === null || Array.isArray(r.data)) throw new ContractError('ContractValidationFailed', `event ${id} is invalid: data must be an object`, c.type, c.schemaVersion);
-  assertNoSensitiveFields(c.type, r.data);
   return { type: c.type, schemaVersion: c.schemaVersion, data: r.data as Record<string, unknown> };
 }
 

@@ -87,6 +87,11 @@ describe('redaction by declaration', () => {
     }
   });
 
+  it('tags are user metadata: a tag may be called value or k', () => {
+    const data = { vault: 'dev', collection: null, name: 'dev', version: null, tags: { value: 'x', k: 'y' }, purgeProtection: false, updated: 1 };
+    expect(contracts.parse('VaultUpdated', 2, data).data).toEqual(data);
+  });
+
   it('strict schemas: an undeclared field (a hash, ciphertext) never passes', () => {
     expect(() => identityContracts.parse('ClientSecretAdded', 1, { secretId: '11111111-1111-4111-8111-111111111111', hint: 'abc', expiresAt: null, hash: 'scrypt$x' })).toThrow(/ClientSecretAdded\.v1 is invalid: \(data\): Unrecognized key: "hash"/);
     expect(() => lifecycleContracts.parse('KeyCreated', 1, { tenant: 't', vault: 'v', name: 'k', version: 'a', kty: 'RSA', hsm: false, sizeBits: 2048, crv: null, keyOps: [], enabled: true, notBefore: null, expires: null, exportable: false, publicKey: { kty: 'RSA', n: 'n', e: 'e', d: 'PRIVATE' }, materialId: 'm', created: 1 })).toThrow(

@@ -16,9 +16,9 @@ const objectName = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,126}$/, 'must 
 const vaultName = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,126}$/, 'must be a vault name');
 const version = z.string().min(1).max(64);
 const unix = z.int();
-export const KEY_TYPES = ['RSA', 'RSA-HSM', 'EC', 'EC-HSM', 'oct', 'oct-HSM'] as const;
-export const KEY_OPERATIONS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey', 'import', 'export'] as const;
-export const CURVE_NAMES = ['P-256', 'P-256K', 'P-384', 'P-521'] as const;
+const KEY_TYPES = ['RSA', 'RSA-HSM', 'EC', 'EC-HSM', 'oct', 'oct-HSM'] as const;
+const KEY_OPERATIONS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey', 'import', 'export'] as const;
+const CURVE_NAMES = ['P-256', 'P-256K', 'P-384', 'P-521'] as const;
 
 const keyIdentity = <V extends z.ZodType>(v: V) => ({ vault: vaultName, collection: z.literal('keys'), name: objectName, version: v });
 
