@@ -120,6 +120,8 @@ describe('object state from published contracts (real PostgreSQL)', () => {
     await observe(
       env('KeyCreated', 1, { tenant, vault: 'keys-vault', name: 'signer', version: 'a1', kty: 'EC', hsm: false, sizeBits: 256, crv: 'P-256', keyOps: ['sign'], enabled: true, notBefore: null, expires: null, exportable: false, publicKey: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }, materialId: 'km-1', created: T0 }, 'crypto'),
     );
+    // A same-named event of a service that does not own the contract (KeyRestored is crypto's): not read as it.
+    await observe(env('KeyRestored', 1, { name: 'bk', vaultId: 'x', managed: false, versions: [], restoredDate: T0 }, 'vault'));
     // Not a lifecycle contract at all: marked handled, nothing stored.
     await observe(env('ServiceStarted', 1, { service: 'vault', host: 'h', pid: 1, version: '0' }));
     await expect(observe(env('SecretDeleted', 2, { vault: 'prod', collection: 'secrets', name: 'x', version: null, deletedDate: 'yesterday', scheduledPurgeDate: T0 }))).rejects.toThrow(ContractError);

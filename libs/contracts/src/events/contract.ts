@@ -126,8 +126,9 @@ export class ContractCatalog<M extends ContractMessage = ContractMessage> {
   }
 
   add(c: EventContract): this {
+    // Type names are unique across services: a consumer's switch discriminates on `type` alone.
     const existing = this.current.get(c.type);
-    if (existing && existing.schemaVersion !== c.schemaVersion) throw new Error(`contract ${c.type} is declared at versions ${existing.schemaVersion} and ${c.schemaVersion}`);
+    if (existing) throw new Error(`contract ${c.type} is declared twice (${existing.source} v${existing.schemaVersion}, ${c.source} v${c.schemaVersion})`);
     this.current.set(c.type, c);
     return this;
   }
@@ -139,6 +140,11 @@ export class ContractCatalog<M extends ContractMessage = ContractMessage> {
 
   has(type: string): boolean {
     return this.current.has(type);
+  }
+
+  /** Is this (type, producing service) a contract here? Another service's private event of the same name is not. */
+  publishes(source: string, type: string): boolean {
+    return this.current.get(type)?.source === source;
   }
 
   contract(type: string): EventContract {

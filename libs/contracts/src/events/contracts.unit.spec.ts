@@ -23,6 +23,14 @@ describe('contract catalog', () => {
     expect(lifecycleContracts.types.every((t) => contracts.has(t) && !identityContracts.has(t))).toBe(true);
   });
 
+  it('a type name belongs to one service: declared twice is refused; publishes() checks the owner', () => {
+    const again = defineContract({ type: 'KeyRestored', schemaVersion: 1, source: 'vault', schema: z.strictObject({ name: z.string() }) });
+    expect(() => new ContractCatalog([...ALL_CONTRACTS, again])).toThrow('contract KeyRestored is declared twice (crypto v2, vault v1)');
+    expect(contracts.publishes('crypto', 'KeyRestored')).toBe(true);
+    expect(contracts.publishes('vault', 'KeyRestored')).toBe(false);
+    expect(contracts.publishes('vault', 'SecretDeleted')).toBe(true);
+  });
+
   it('parses a valid message at its current version', () => {
     expect(contracts.parse('SecretDeleted', 2, secretDeleted)).toEqual({ type: 'SecretDeleted', schemaVersion: 2, data: secretDeleted });
   });

@@ -82,7 +82,8 @@ export class LifecycleEventsConsumer {
 
   /** Stores a lifecycle contract message (other types are only marked handled). */
   async observe(env: Envelope, tx: Sql): Promise<void> {
-    if (!lifecycleContracts.has(env.type)) return;
+    // By contract type and the service that owns it: a same-named private event of another service is not it.
+    if (!lifecycleContracts.publishes(env.source, env.type)) return;
     let message;
     try {
       message = lifecycleContracts.parse(env.type, env.schemaVersion, env.data);
