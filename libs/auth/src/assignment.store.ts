@@ -1,3 +1,16 @@
+import {
+  ContractError,
+  RBAC_CONTRACTS,
+  RoleAssignmentCreatedV1,
+  RoleAssignmentDeletedV1,
+  RoleDefinitionCreatedV1,
+  RoleDefinitionDeletedV1,
+  RoleDefinitionUpdatedV1,
+  checkContract,
+  type DataOf,
+  type EventContract,
+  type EventOf,
+} from '#libs/contracts';
 import { DomainError } from '#libs/eventstore';
 import {
   compileRoleAssignment,
@@ -26,26 +39,12 @@ import type { RoleAssignment, RoleDefinition, RolePermission } from './rbac.type
  * restates a built-in exactly is `ignored`, one that would change or delete it is rejected.
  */
 
-export type RoleAssignmentCreated = {
-  readonly type: 'RoleAssignmentCreated';
-  readonly data: RoleAssignment;
-};
-export type RoleAssignmentDeleted = {
-  readonly type: 'RoleAssignmentDeleted';
-  readonly data: { readonly id: string };
-};
-export type RoleDefinitionCreated = {
-  readonly type: 'RoleDefinitionCreated';
-  readonly data: RoleDefinition;
-};
-export type RoleDefinitionUpdated = {
-  readonly type: 'RoleDefinitionUpdated';
-  readonly data: RoleDefinition;
-};
-export type RoleDefinitionDeleted = {
-  readonly type: 'RoleDefinitionDeleted';
-  readonly data: { readonly id: string };
-};
+/** The identity events this model applies: their types and schemas are identity's published contracts (libs/contracts). */
+export type RoleAssignmentCreated = EventOf<typeof RoleAssignmentCreatedV1>;
+export type RoleAssignmentDeleted = EventOf<typeof RoleAssignmentDeletedV1>;
+export type RoleDefinitionCreated = EventOf<typeof RoleDefinitionCreatedV1>;
+export type RoleDefinitionUpdated = EventOf<typeof RoleDefinitionUpdatedV1>;
+export type RoleDefinitionDeleted = EventOf<typeof RoleDefinitionDeletedV1>;
 
 export type RbacEvent = RoleAssignmentCreated | RoleAssignmentDeleted | RoleDefinitionCreated | RoleDefinitionUpdated | RoleDefinitionDeleted;
 export type RbacEventType = RbacEvent['type'];
@@ -86,13 +85,7 @@ export interface RoleAssignmentReadModel extends RbacPolicySource {
   readonly position: bigint;
 }
 
-const RBAC_EVENT_TYPES: ReadonlySet<string> = new Set<RbacEventType>([
-  'RoleAssignmentCreated',
-  'RoleAssignmentDeleted',
-  'RoleDefinitionCreated',
-  'RoleDefinitionUpdated',
-  'RoleDefinitionDeleted',
-]);
+const RBAC_EVENT_TYPES: ReadonlySet<string> = new Set<string>(RBAC_CONTRACTS.map((c) => c.type));
 
 /** For consumers reading a topic with other identity events: is this one for the RBAC read model? */
 export function isRbacEventType(type: string): type is RbacEventType {
@@ -109,56 +102,46 @@ function toPosition(raw: unknown): bigint {
   throw invalid('event position must be a non-negative integer');
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isNonEmptyString = (v: unknown, max = 256): v is string => typeof v === 'string' && v.trim().length > 0 && v.length <= max;
-
-function stringList(v: unknown, field: string): readonly string[] {
-  if (v === undefined) return Object.freeze([]);
-  if (!Array.isArray(v) || v.length > 512 || !v.every((x) => isNonEmptyString(x))) throw invalid(`role definition ${field} must be a list of strings`);
-  return Object.freeze([...(v as string[])]);
+/** Validates an event's data with its contract's schema; the problems name fields, never values. */
+function contractData<C extends EventContract>(contract: C, data: unknown): DataOf<C> {
+  try {
+    return checkContract(contract, data).data as DataOf<C>;
+  } catch (err) {
+    if (err instanceof ContractError) throw invalid(err.message, { type: contract.type });
+    throw err;
+  }
 }
 
 function validateAssignment(data: unknown): RoleAssignment {
-  if (!isObject(data)) throw invalid('RoleAssignmentCreated has no data');
-  const { id, principalId, roleDefinitionId, scope } = data;
-  if (!isNonEmptyString(id)) throw invalid('role assignment id is missing');
-  if (!isNonEmptyString(principalId)) throw invalid('role assignment principalId is missing', { assignmentId: id });
-  if (!isNonEmptyString(roleDefinitionId, 512) || normalizeRoleDefinitionId(roleDefinitionId) === undefined) {
-    throw invalid('role assignment roleDefinitionId is not a role definition GUID', { assignmentId: id });
-  }
-  if (!isNonEmptyString(scope, 1024) || parseScope(scope) === undefined) throw invalid('role assignment scope is malformed', { assignmentId: id });
+  const { id, principalId, roleDefinitionId, scope } = contractData(RoleAssignmentCreatedV1, data);
+  if (normalizeRoleDefinitionId(roleDefinitionId) === undefined) throw invalid('role assignment roleDefinitionId is not a role definition GUID', { assignmentId: id });
+  if (parseScope(scope) === undefined) throw invalid('role assignment scope is malformed', { assignmentId: id });
   return Object.freeze({ id, principalId, roleDefinitionId, scope });
 }
 
-function validateDefinition(data: unknown): RoleDefinition {
-  if (!isObject(data)) throw invalid('role definition event has no data');
-  const id = isNonEmptyString(data['id']) ? normalizeRoleDefinitionId(data['id']) : undefined;
+function validateDefinition(contract: typeof RoleDefinitionCreatedV1 | typeof RoleDefinitionUpdatedV1, data: unknown): RoleDefinition {
+  const d = contractData(contract, data);
+  const id = normalizeRoleDefinitionId(d.id);
   if (id === undefined) throw invalid('role definition id is not a GUID');
-  const roleName = data['roleName'];
-  if (!isNonEmptyString(roleName)) throw invalid('role definition roleName is missing', { roleDefinitionId: id });
-  const description = typeof data['description'] === 'string' ? data['description'] : '';
-  const permissionsRaw = data['permissions'];
-  if (!Array.isArray(permissionsRaw) || permissionsRaw.length > 16) throw invalid('role definition permissions must be a list', { roleDefinitionId: id });
-  const permissions = permissionsRaw.map((p): RolePermission => {
-    if (!isObject(p)) throw invalid('role definition permission must be an object', { roleDefinitionId: id });
-    const condition = p['condition'];
-    const conditionVersion = p['conditionVersion'];
-    return Object.freeze({
-      actions: stringList(p['actions'], 'actions'),
-      notActions: stringList(p['notActions'], 'notActions'),
-      dataActions: stringList(p['dataActions'], 'dataActions'),
-      notDataActions: stringList(p['notDataActions'], 'notDataActions'),
-      ...(typeof condition === 'string' && condition.length > 0 ? { condition } : {}),
-      ...(typeof conditionVersion === 'string' && conditionVersion.length > 0 ? { conditionVersion } : {}),
-    });
+  const permissions = d.permissions.map(
+    (p): RolePermission =>
+      Object.freeze({
+        actions: Object.freeze([...p.actions]),
+        notActions: Object.freeze([...p.notActions]),
+        dataActions: Object.freeze([...p.dataActions]),
+        notDataActions: Object.freeze([...p.notDataActions]),
+        ...(p.condition ? { condition: p.condition } : {}),
+        ...(p.conditionVersion ? { conditionVersion: p.conditionVersion } : {}),
+      }),
+  );
+  return Object.freeze({
+    id,
+    roleName: d.roleName,
+    description: d.description,
+    roleType: 'CustomRole',
+    assignableScopes: Object.freeze([...d.assignableScopes]),
+    permissions: Object.freeze(permissions),
   });
-  const assignableScopes = stringList(data['assignableScopes'] ?? ['/'], 'assignableScopes');
-  return Object.freeze({ id, roleName, description, roleType: 'CustomRole', assignableScopes, permissions: Object.freeze(permissions) });
-}
-
-function deletedId(data: unknown, what: string): string {
-  if (!isObject(data) || !isNonEmptyString(data['id'])) throw invalid(`${what} has no id`);
-  return data['id'];
 }
 
 /** Same data-plane meaning: equal dataActions / notDataActions (case-insensitive, order-free) per permission block. */
@@ -204,11 +187,11 @@ export class InMemoryRoleAssignmentReadModel implements RoleAssignmentReadModel 
         break;
       }
       case 'RoleAssignmentDeleted':
-        outcome = this.putAssignment(deletedId(change.data, 'RoleAssignmentDeleted'), position, undefined);
+        outcome = this.putAssignment(contractData(RoleAssignmentDeletedV1, change.data).id, position, undefined);
         break;
       case 'RoleDefinitionCreated':
       case 'RoleDefinitionUpdated': {
-        const d = validateDefinition(change.data);
+        const d = validateDefinition(change.type === 'RoleDefinitionCreated' ? RoleDefinitionCreatedV1 : RoleDefinitionUpdatedV1, change.data);
         const builtIn = this.builtIns.get(d.id);
         if (builtIn !== undefined) {
           if (!samePermissions(builtIn.definition, d)) {
@@ -221,7 +204,7 @@ export class InMemoryRoleAssignmentReadModel implements RoleAssignmentReadModel 
         break;
       }
       case 'RoleDefinitionDeleted': {
-        const id = normalizeRoleDefinitionId(deletedId(change.data, 'RoleDefinitionDeleted'));
+        const id = normalizeRoleDefinitionId(contractData(RoleDefinitionDeletedV1, change.data).id);
         if (id === undefined) throw invalid('role definition id is not a GUID');
         if (isBuiltInRoleId(id)) throw invalid('a built-in role definition cannot be created, changed or deleted by an event', { roleDefinitionId: id });
         outcome = this.putDefinition(id, position, undefined);
@@ -277,7 +260,7 @@ export class InMemoryRoleAssignmentReadModel implements RoleAssignmentReadModel 
   /** Rebuilds a model from `snapshot()` output (e.g. a persisted checkpoint), then keep applying newer events. */
   static restore(snapshot: RbacReadModelSnapshot, builtInRoles: readonly RoleDefinition[] = BUILT_IN_ROLE_DEFINITIONS): InMemoryRoleAssignmentReadModel {
     const model = new InMemoryRoleAssignmentReadModel(builtInRoles);
-    for (const d of snapshot.roleDefinitions) model.apply({ type: 'RoleDefinitionCreated', data: d, position: d.position });
+    for (const { position, ...d } of snapshot.roleDefinitions) model.apply({ type: 'RoleDefinitionCreated', data: d, position });
     for (const t of snapshot.deletedRoleDefinitions) model.apply({ type: 'RoleDefinitionDeleted', data: { id: t.id }, position: t.position });
     for (const a of snapshot.assignments) {
       model.apply({ type: 'RoleAssignmentCreated', data: { id: a.id, principalId: a.principalId, roleDefinitionId: a.roleDefinitionId, scope: a.scope }, position: a.position });

@@ -154,6 +154,22 @@ describe('InMemoryRoleAssignmentReadModel', () => {
     expect(m.position).toBe(-1n);
   });
 
+  it('validates with the published contracts (libs/contracts): undeclared fields are refused, naming the event', () => {
+    const m = new InMemoryRoleAssignmentReadModel();
+    let error: unknown;
+    try {
+      m.apply({ ...created(1, A1, R.keyVaultSecretsUser, '/vaults/v'), data: { id: A1, principalId: P, roleDefinitionId: R.keyVaultSecretsUser, scope: '/vaults/v', hash: 'x' } } as unknown as RbacChange);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(DomainError);
+    expect((error as DomainError).code).toBe('RbacEventInvalid');
+    expect((error as DomainError).message).toMatch(/^event RoleAssignmentCreated\.v1 is invalid: .*"hash"/);
+    // Defaults of the contract (description, scopes, empty action lists) apply to a sparse custom role.
+    expect(m.apply({ type: 'RoleDefinitionCreated', data: { id: CUSTOM, roleName: 'sparse', permissions: [{ dataActions: [S.getSecret] }] }, position: 2 } as unknown as RbacChange)).toBe('applied');
+    expect(m.roleDefinition(CUSTOM)?.definition).toEqual({ id: CUSTOM, roleName: 'sparse', description: '', roleType: 'CustomRole', assignableScopes: ['/'], permissions: [{ actions: [], notActions: [], dataActions: [S.getSecret], notDataActions: [] }] });
+  });
+
   it('isRbacEventType filters a mixed identity topic', () => {
     expect(isRbacEventType('RoleAssignmentCreated')).toBe(true);
     expect(isRbacEventType('RoleDefinitionDeleted')).toBe(true);

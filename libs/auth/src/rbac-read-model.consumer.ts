@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { identityContracts } from '#libs/contracts';
 import { ConsumerSupervisor, type ConsumerStatus } from '#libs/messaging';
 import { isRbacEventType, InMemoryRoleAssignmentReadModel, type RbacChange } from './assignment.store.js';
 
@@ -147,7 +148,7 @@ export class RbacReadModelConsumer {
   /** Applies one identity event (envelope JSON). Exposed for tests; bad events are logged and skipped. */
   handle(value: Buffer | string | null, position: bigint): void {
     if (value === null) return;
-    let env: { type?: unknown; id?: unknown; data?: unknown };
+    let env: { type?: unknown; id?: unknown; schemaVersion?: unknown; data?: unknown };
     try {
       env = JSON.parse(typeof value === 'string' ? value : value.toString('utf8')) as typeof env;
     } catch {
@@ -155,18 +156,19 @@ export class RbacReadModelConsumer {
       return;
     }
     const type = typeof env.type === 'string' ? env.type : '';
-    if (type === 'TenantCreated') {
-      const d = env.data as Partial<IdentityTenant> | undefined;
-      if (d && typeof d.tenantId === 'string') this.tenants.set(d.tenantId.toLowerCase(), { tenantId: d.tenantId.toLowerCase(), name: String(d.name ?? ''), isDefault: d.isDefault === true });
-      this.applied++;
-      return;
-    }
-    if (!isRbacEventType(type)) return;
+    if (type !== 'TenantCreated' && !isRbacEventType(type)) return;
     try {
-      this.model.apply({ type, data: env.data, position, ...(typeof env.id === 'string' ? { eventId: env.id } : {}) } as RbacChange);
+      // identity's contracts (libs/contracts): upcast to the current version, validated.
+      const msg = identityContracts.parse(type, typeof env.schemaVersion === 'number' ? env.schemaVersion : NaN, env.data);
+      if (msg.type === 'TenantCreated') {
+        const tenantId = msg.data.tenantId.toLowerCase();
+        this.tenants.set(tenantId, { tenantId, name: msg.data.name, isDefault: msg.data.isDefault });
+      } else if (isRbacEventType(msg.type)) {
+        this.model.apply({ type: msg.type, data: msg.data, position, ...(typeof env.id === 'string' ? { eventId: env.id } : {}) } as RbacChange);
+      }
       this.applied++;
     } catch (err) {
-      this.options.logger?.warn({ topic: this.topic, position: position.toString(), type, code: (err as { code?: unknown }).code }, 'identity RBAC event rejected; skipped');
+      this.options.logger?.warn({ topic: this.topic, position: position.toString(), type, code: (err as { code?: unknown }).code }, 'identity event rejected; skipped');
     }
   }
 

@@ -34,4 +34,16 @@ describe('RbacReadModelConsumer.handle (identity events → read model)', () => 
     expect(() => c.handle(env('RoleAssignmentCreated', { id: A }), 1n)).not.toThrow();
     expect(c.appliedCount).toBe(0);
   });
+
+  it('reads identity events as their contracts: an unknown schema version is skipped with a logged code, not applied', () => {
+    const warnings: Record<string, unknown>[] = [];
+    const c = new RbacReadModelConsumer({ kafka: {} as Kafka, groupPrefix: 'test', logger: { warn: (f) => warnings.push(f), info: () => undefined } });
+    const v2 = JSON.stringify({ ...JSON.parse(env('RoleAssignmentCreated', { id: A, principalId: P, roleDefinitionId: BuiltInRoleIds.keyledgerAuditor, scope: '/' })), schemaVersion: 2 });
+    c.handle(v2, 0n);
+    expect(canRead(c)).toBe(false);
+    expect(warnings).toEqual([expect.objectContaining({ type: 'RoleAssignmentCreated', code: 'UnknownContractVersion' })]);
+    c.handle(env('TenantCreated', { tenantId: 'not-a-guid', name: 'x', isDefault: true }), 1n);
+    expect(c.defaultTenant).toBeUndefined();
+    expect(warnings[1]).toEqual(expect.objectContaining({ type: 'TenantCreated', code: 'ContractValidationFailed' }));
+  });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { currentContext, type Database, type Row, type Sql } from '#libs/platform';
-import { envelopeHeaders, serviceEventsTopic, TOPICS, type AuditRecord, type Envelope } from '#libs/contracts';
+import { envelopeHeaders, serviceEventsTopic, TOPICS, type AuditRecord, type Envelope, type ObjectIdentity } from '#libs/contracts';
 import { spineDdl } from './schema.sql.js';
 import type { EventRegistry } from './registry.js';
 import type { Event } from './types.js';
@@ -50,6 +50,8 @@ export type AppendOptions<E extends Event> = {
   readonly messages?: readonly OutboxMessage[];
   /** Audit records committed in the same transaction (published to the audit topic). */
   readonly audit?: readonly AuditRecord[];
+  /** The vault object the events are about, for the publish mappings of contracts that name it (vault, collection, name). */
+  readonly object?: ObjectIdentity;
   /** Runs inside the transaction after the events are written (read models kept in step). */
   readonly inTransaction?: (tx: Sql, recorded: readonly RecordedEvent<E>[]) => Promise<void>;
 };
@@ -196,7 +198,7 @@ export class EventStore {
       });
     }
     const messages: OutboxMessage[] = [];
-    if (options.outbox !== false) messages.push(...recorded.map((r) => this.toMessage(r)));
+    if (options.outbox !== false) messages.push(...recorded.map((r) => this.toMessage(r, options.object)));
     if (options.messages) messages.push(...options.messages);
     if (options.audit) messages.push(...options.audit.map((a) => auditMessage(a, this.source)));
     await insertOutbox(tx, this.schema, messages);
@@ -243,9 +245,14 @@ export class EventStore {
     };
   }
 
-  private toMessage(r: RecordedEvent): OutboxMessage {
-    const publish = this.registry.definition(r.type).publish;
-    const env = publish ? { ...this.toEnvelope(r), data: publish(r.data as Record<string, unknown>) } : this.toEnvelope(r);
+  /** The published copy: the event's contract (validated) or, without one, the mapped private data. */
+  private toMessage(r: RecordedEvent, object: ObjectIdentity | undefined): OutboxMessage {
+    const published = this.registry.published(r.type, r.schemaVersion, r.data as Record<string, unknown>, {
+      streamId: r.streamId,
+      tenant: r.metadata.tenant,
+      ...(object ? { object } : {}),
+    });
+    const env: Envelope = { ...this.toEnvelope(r), type: published.type, schemaVersion: published.schemaVersion, data: published.data };
     return { topic: this.eventsTopic, key: r.streamId, headers: envelopeHeaders(env), payload: env };
   }
 

@@ -1,3 +1,7 @@
+import { checkContract, type EventContract, type ObjectIdentity, type Upcaster } from '#libs/contracts';
+
+export type { Upcaster };
+
 /**
  * Event definitions: every persisted type declares its current schema version and a
  * validator; older versions reach the current shape through upcasters keyed by
@@ -11,14 +15,32 @@ export type EventDefinition = {
   /** Returns the problems with `data` (empty when valid). Messages must not echo values. */
   readonly validate: Validator;
   /**
+   * The integration-event contract (libs/contracts) the event is published as: the envelope
+   * carries the contract's type and schema version, and the data (the private data, or what
+   * `publish` maps it to) is validated against the contract before it is written to the
+   * outbox — a mismatch fails the append, nothing is written. Without a contract the event
+   * is published as it is stored, after `publish` (service-internal events only: see
+   * libs/contracts/README.md).
+   */
+  readonly contract?: EventContract;
+  /**
    * What of the event leaves the service on Kafka. Events are stored whole (the store is
    * the custody of record); fields such as credential hashes or wrapped key material are
-   * dropped from the published copy.
+   * dropped from the published copy. With a contract, maps the private data to it.
    */
-  readonly publish?: (data: Record<string, unknown>) => Record<string, unknown>;
+  readonly publish?: (data: Record<string, unknown>, ctx: PublishContext) => Record<string, unknown>;
 };
 
-export type Upcaster = (data: Record<string, unknown>) => { readonly type?: string; readonly data: Record<string, unknown> };
+/** What a publish mapping may use besides the event's data. */
+export type PublishContext = {
+  readonly streamId: string;
+  readonly tenant: string;
+  /** The vault object the appended events are about, as the appending code named it (AppendOptions.object). */
+  readonly object?: ObjectIdentity;
+};
+
+/** The published form of an event: envelope type, schema version and data. */
+export type PublishedEvent = { readonly type: string; readonly schemaVersion: number; readonly data: Record<string, unknown> };
 
 export class EventValidationError extends Error {
   readonly code = 'EventValidationFailed';
@@ -77,12 +99,29 @@ export class EventRegistry {
     return this.defs.has(type);
   }
 
+  /** Every registered type (for checks that each published event has its contract). */
+  get types(): readonly string[] {
+    return [...this.defs.keys()];
+  }
+
   /** Validates an event about to be written; throws naming the event. */
   check(type: string, data: unknown): EventDefinition {
     const def = this.definition(type);
     const problems = typeof data === 'object' && data !== null ? def.validate(data) : ['data must be an object'];
     if (problems.length > 0) throw new EventValidationError(type, problems);
     return def;
+  }
+
+  /**
+   * The message an appended event is published as: its contract (validated; throws a
+   * ContractError naming the event, never its data) or, without one, the stored data after
+   * the definition's `publish` mapping.
+   */
+  published(type: string, schemaVersion: number, data: Record<string, unknown>, ctx: PublishContext): PublishedEvent {
+    const def = this.definition(type);
+    const mapped = def.publish ? def.publish(data, ctx) : data;
+    if (!def.contract) return { type, schemaVersion, data: mapped };
+    return checkContract(def.contract, mapped);
   }
 
   /** Brings a stored event to the current shape of its (possibly renamed) type. */

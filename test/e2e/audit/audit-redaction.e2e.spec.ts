@@ -69,6 +69,23 @@ describe('redaction: secrets never reach the ledger, the audit topic or the inde
     }
   });
 
+  it('the object state knows the vault and the secret from their published contracts (positive control)', async () => {
+    type Row = { kind: string; state: { status: string; versions: string[]; latestVersion?: string; lastEventSource: string } };
+    const rows = await waitFor(
+      async () => {
+        const r = await sql().query<Row>(`SELECT kind, state FROM ${SCHEMA}.object_state WHERE vault = $1 AND name IN ($1, $2) ORDER BY kind`, [vault.toLowerCase(), name.toLowerCase()]);
+        return r.rows.length === 2 ? r.rows : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the vault and the secret in object_state' },
+    );
+    expect(rows.map((r) => [r.kind, r.state.status, r.state.lastEventSource])).toEqual([
+      ['secret', 'active', 'vault'],
+      ['vault', 'active', 'vault'],
+    ]);
+    expect(rows[0]!.state.versions).toHaveLength(1);
+    expect(rows[0]!.state.latestVersion).toBe(rows[0]!.state.versions[0]);
+  });
+
   it('the audit topic carries the records but none of the secrets', async () => {
     const kafka = kafkaClient();
     const admin = kafka.admin();

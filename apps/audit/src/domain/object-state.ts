@@ -1,10 +1,13 @@
-import { type ObjectKind, type ObjectRef } from './object-ref.js';
+import type { ObjectLifecycleEvent } from '#libs/contracts';
+import { assertNever } from '#libs/eventstore';
+import type { ObjectKind, ObjectRef } from './object-ref.js';
 
 /**
  * Current state of a vault, secret, key or certificate, folded from the lifecycle events the
- * vault and crypto services publish. Only metadata is ever read from an event (names,
- * versions, attributes, tags, content type, key type): values, ciphertext and key material
- * are never copied, whatever the event carries.
+ * vault and crypto services publish — their contracts (libs/contracts), read by type: each
+ * contract names its object (vault, collection, name, version) and carries metadata only
+ * (names, versions, attributes, tags, content type, key type), never values, ciphertext or
+ * key material.
  */
 export type ObjectStatus = 'active' | 'deleted' | 'purged';
 
@@ -36,142 +39,126 @@ export type ObjectState = {
   readonly eventCount: number;
 };
 
-/** A lifecycle event as the audit service observed it on a service's events topic. */
+/** A lifecycle contract event as the audit service observed it on a service's events topic. */
 export type ObservedLifecycleEvent = {
   readonly source: string;
-  readonly type: string;
   readonly subject: string;
   readonly tenant: string;
   readonly time: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  /** The contract message, at the current version of its type. */
+  readonly message: ObjectLifecycleEvent;
 };
 
-export type LifecycleChange = 'version' | 'attributes' | 'enabled' | 'disabled' | 'deleted' | 'recovered' | 'purged' | 'touched';
+export type LifecycleChange = 'version' | 'attributes' | 'deleted' | 'recovered' | 'purged';
 
-export type ClassifiedEvent = { readonly ref: ObjectRef; readonly change: LifecycleChange };
+/** The metadata an event sets on its object (times in unix seconds, as the contracts carry them). */
+export type ObjectAttributes = {
+  readonly enabled?: boolean;
+  readonly created?: number;
+  readonly updated?: number;
+  readonly expires?: number | null;
+  readonly notBefore?: number | null;
+  readonly contentType?: string | null;
+  readonly keyType?: string;
+  readonly tags?: Readonly<Record<string, string>> | null;
+};
+
+/** What one event does to one object. */
+export type ClassifiedEvent = {
+  readonly ref: ObjectRef;
+  readonly change: LifecycleChange;
+  readonly attributes: ObjectAttributes;
+  /** Versions the event lists (a restore brings back several; whole-key events name the versions they affect). */
+  readonly versions: readonly string[];
+  readonly deletedDate?: number;
+  readonly scheduledPurgeDate?: number;
+  readonly purgedDate?: number;
+};
 
 export const MAX_VERSIONS = 200;
 
-const KIND_PREFIX: readonly [RegExp, ObjectKind][] = [
-  [/^(Vault|ManagedHsm)/, 'vault'],
-  [/^Secret/, 'secret'],
-  [/^Certificate/, 'certificate'],
-  [/^Key(?!Material)/, 'key'],
-];
+const KIND_OF_COLLECTION = { secrets: 'secret', keys: 'key', certificates: 'certificate' } as const;
 
-const NAME = /^[0-9A-Za-z-]{1,127}$/;
-
-function changeOf(type: string): LifecycleChange {
-  if (/Purged$/.test(type)) return 'purged';
-  if (/Deleted$/.test(type)) return 'deleted';
-  if (/Recovered$/.test(type)) return 'recovered';
-  if (/Disabled$/.test(type)) return 'disabled';
-  if (/Enabled$/.test(type)) return 'enabled';
-  if (/(VersionCreated|VersionAdded|Created|Imported|Restored|Rotated|Set|Merged)$/.test(type)) return 'version';
-  if (/(Updated|Changed)$/.test(type)) return 'attributes';
-  return 'touched';
+function refOf(d: { readonly vault: string; readonly collection: 'secrets' | 'keys' | 'certificates' | null; readonly name: string; readonly version: string | null }): ObjectRef {
+  const kind: ObjectKind = d.collection === null ? 'vault' : KIND_OF_COLLECTION[d.collection];
+  const vault = d.vault.toLowerCase();
+  return { vault, kind, name: kind === 'vault' ? vault : d.name.toLowerCase(), ...(d.version ? { version: d.version } : {}) };
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 && v.length <= 1024 ? v : undefined);
-
-/** Resolves a vault id (GUID) to its name: vault events name vaults by id after creation. */
-export type VaultDirectory = (tenant: string, vaultId: string) => string | undefined;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Is this an event about a vault object at all (by its type)? */
-export function isObjectLifecycleEvent(type: string): boolean {
-  return KIND_PREFIX.some(([re]) => re.test(type));
-}
-
-/** A VaultCreated-like event binds a vault id to a name: what the directory learns from it. */
-export function vaultDirectoryEntry(e: ObservedLifecycleEvent): { readonly vaultId: string; readonly name: string } | undefined {
-  if (!/^(Vault|ManagedHsm)/.test(e.type)) return undefined;
-  const vaultId = str(e.data['vaultId']);
-  const name = str(e.data['name']) ?? /^vault-([0-9A-Za-z-]{1,127})$/.exec(e.subject)?.[1];
-  return vaultId && name && NAME.test(name) ? { vaultId: vaultId.toLowerCase(), name: name.toLowerCase() } : undefined;
-}
-
-/**
- * Which object an event is about, and how it changes it; undefined for events about no vault
- * object. Names come from the event data (`vault`, `name`) or its stream id: the vault service
- * uses `vault-{name}` and `{secret|key|certificate}-{vaultId}-{name}`, the crypto service
- * `key-{tenant}/{vault}/{name}`; vault ids are resolved through `vaults`.
- */
-export function classifyLifecycleEvent(e: ObservedLifecycleEvent, vaults: VaultDirectory = () => undefined): ClassifiedEvent | undefined {
-  const kind = KIND_PREFIX.find(([re]) => re.test(e.type))?.[1];
-  if (!kind) return undefined;
-  const d = e.data;
-  const fromPath = /vaults\/([0-9A-Za-z-]+)(?:\/(secrets|keys|certificates)\/([0-9A-Za-z-]+))?/.exec(e.subject) ?? /^key-[^/]+\/([0-9A-Za-z-]+)\/([0-9A-Za-z-]+)$/.exec(e.subject);
-  const fromStream = /^(?:secret|key|certificate)-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})-([0-9A-Za-z-]{1,127})$/.exec(e.subject);
-  const vaultFromSubject = /^vault-([0-9A-Za-z-]{1,127})$/.exec(e.subject)?.[1];
-  const vaultId = str(d['vaultId']) ?? fromStream?.[1];
-  const vault =
-    str(d['vault']) ??
-    str(d['vaultName']) ??
-    (kind === 'vault' ? (str(d['name']) ?? vaultFromSubject) : undefined) ??
-    fromPath?.[1] ??
-    (vaultId && UUID.test(vaultId) ? vaults(e.tenant, vaultId.toLowerCase()) : undefined);
-  const pathName = fromPath ? (fromPath.length === 4 ? fromPath[3] : fromPath[2]) : undefined;
-  const name = kind === 'vault' ? vault : (str(d['name']) ?? str(d[`${kind}Name`]) ?? str(d['objectName']) ?? fromStream?.[2] ?? pathName);
-  if (!vault || !name || !NAME.test(vault) || !NAME.test(name)) return undefined;
-  const version = str(d['version']) ?? str(d['versionId']);
-  return { ref: { vault: vault.toLowerCase(), kind, name: name.toLowerCase(), ...(version ? { version } : {}) }, change: changeOf(e.type) };
-}
-
-const METADATA_FIELDS = ['vault', 'vaultName', 'vaultId', 'name', 'secretName', 'keyName', 'certificateName', 'objectName', 'collection', 'version', 'versionId', 'contentType', 'kty', 'keyType', 'deletedDate', 'scheduledPurgeDate', 'purgedDate', 'recoveredDate', 'restoredDate', 'recoveryLevel', 'enabled', 'created', 'updated', 'exp', 'nbf', 'expires', 'notBefore'] as const;
-const ATTRIBUTE_FIELDS = ['enabled', 'created', 'updated', 'exp', 'nbf', 'expires', 'notBefore', 'recoveryLevel', 'recoverableDays'] as const;
-
-const scalar = (v: unknown): boolean => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null;
-
-/**
- * The metadata of a lifecycle event's data that the object state needs, and nothing else:
- * whatever else an event carries (ciphertext, wrapped keys, policies) is dropped before the
- * audit service stores or indexes anything.
- */
-export function lifecycleMetadata(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of METADATA_FIELDS) if (data[k] !== undefined && scalar(data[k])) out[k] = typeof data[k] === 'string' ? (data[k] as string).slice(0, 1024) : data[k];
-  const attrs = data['attributes'];
-  if (typeof attrs === 'object' && attrs !== null && !Array.isArray(attrs)) {
-    const a: Record<string, unknown> = {};
-    for (const k of ATTRIBUTE_FIELDS) {
-      const val = (attrs as Record<string, unknown>)[k];
-      if (val !== undefined && scalar(val)) a[k] = val;
+/** Which object a lifecycle contract event is about and how it changes it: by type, never by guessing. */
+export function classifyLifecycleEvent(m: ObjectLifecycleEvent): ClassifiedEvent {
+  const none: readonly string[] = [];
+  switch (m.type) {
+    case 'VaultCreated':
+      return { ref: refOf(m.data), change: 'version', attributes: { created: m.data.created, tags: m.data.tags }, versions: none };
+    case 'VaultUpdated':
+      return { ref: refOf(m.data), change: 'attributes', attributes: { updated: m.data.updated, tags: m.data.tags }, versions: none };
+    case 'VaultDeleted':
+    case 'SecretDeleted':
+      return { ref: refOf(m.data), change: 'deleted', attributes: {}, versions: none, deletedDate: m.data.deletedDate, scheduledPurgeDate: m.data.scheduledPurgeDate };
+    case 'VaultRecovered':
+    case 'SecretRecovered':
+      return { ref: refOf(m.data), change: 'recovered', attributes: {}, versions: none };
+    case 'VaultPurged':
+    case 'SecretPurged':
+      return { ref: refOf(m.data), change: 'purged', attributes: {}, versions: none, purgedDate: m.data.purgedDate };
+    case 'SecretVersionCreated': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'version', attributes: { enabled: d.enabled, created: d.created, updated: d.updated, expires: d.exp, notBefore: d.nbf, contentType: d.contentType, tags: d.tags }, versions: none };
     }
-    out['attributes'] = a;
+    case 'SecretVersionUpdated': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'attributes', attributes: { enabled: d.enabled, updated: d.updated, expires: d.exp, notBefore: d.nbf, contentType: d.contentType, tags: d.tags }, versions: none };
+    }
+    case 'SecretRestored': {
+      const latest = m.data.versions[m.data.versions.length - 1]!;
+      return {
+        ref: refOf(m.data),
+        change: 'version',
+        attributes: { enabled: latest.enabled, created: latest.created, updated: latest.updated, expires: latest.exp, notBefore: latest.nbf, contentType: latest.contentType, tags: latest.tags },
+        versions: m.data.versions.map((v) => v.version),
+      };
+    }
+    case 'KeyCreated':
+    case 'KeyVersionAdded':
+    case 'KeyImported': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'version', attributes: { enabled: d.enabled, created: d.created, expires: d.expires, notBefore: d.notBefore, keyType: d.kty }, versions: none };
+    }
+    case 'KeyRestored': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'version', attributes: { enabled: d.enabled, created: d.created, updated: d.updated, expires: d.expires, notBefore: d.notBefore, keyType: d.kty }, versions: none };
+    }
+    case 'KeyUpdated': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'attributes', attributes: { enabled: d.enabled, updated: d.updated, expires: d.expires, notBefore: d.notBefore }, versions: none };
+    }
+    case 'KeyDeleted':
+      return { ref: refOf(m.data), change: 'deleted', attributes: {}, versions: m.data.versions, deletedDate: m.data.deleted };
+    case 'KeyRecovered':
+      return { ref: refOf(m.data), change: 'recovered', attributes: {}, versions: m.data.versions };
+    case 'KeyDestroyed':
+      return { ref: refOf(m.data), change: 'purged', attributes: {}, versions: m.data.versions, purgedDate: m.data.destroyed };
+    default:
+      return assertNever(m, 'lifecycle event');
   }
-  const tags = tagsOf(data['tags']);
-  if (tags) out['tags'] = tags;
-  // A restore carries every version: keep their ids only.
-  const versions = data['versions'];
-  if (Array.isArray(versions)) {
-    out['versions'] = versions
-      .map((v) => (typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as Record<string, unknown>)['version'] : undefined))
-      .filter((v): v is string => typeof v === 'string' && v.length <= 64)
-      .slice(0, MAX_VERSIONS);
-  }
-  return out;
 }
 
-/** Azure attributes come as epoch seconds; events may also carry ISO strings. */
-function time(v: unknown): string | undefined {
-  if (typeof v === 'number' && Number.isFinite(v)) return new Date(v < 1e12 ? v * 1000 : v).toISOString();
-  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return new Date(v).toISOString();
-  return undefined;
+/** Contract times are unix seconds. */
+function time(v: number | null | undefined): string | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? new Date(v * 1000).toISOString() : undefined;
 }
 
-function tagsOf(v: unknown): Record<string, string> | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+function tagsOf(v: Readonly<Record<string, string>> | null | undefined): Record<string, string> | undefined {
+  if (!v) return undefined;
   const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v).slice(0, 50)) if (typeof val === 'string') out[k.slice(0, 256)] = val.slice(0, 256);
+  for (const [k, val] of Object.entries(v).slice(0, 50)) out[k.slice(0, 256)] = val.slice(0, 256);
   return out;
 }
 
 /** Folds one classified event into the object's state (undefined state: first sight). */
 export function evolveObjectState(state: ObjectState | undefined, e: ObservedLifecycleEvent, c: ClassifiedEvent): ObjectState {
-  const d = e.data;
-  const attrs = (typeof d['attributes'] === 'object' && d['attributes'] !== null ? d['attributes'] : d) as Record<string, unknown>;
+  const type = e.message.type;
   const base: ObjectState = state ?? {
     tenant: e.tenant,
     vault: c.ref.vault,
@@ -180,52 +167,50 @@ export function evolveObjectState(state: ObjectState | undefined, e: ObservedLif
     status: 'active',
     versions: [],
     versionCount: 0,
-    lastEventType: e.type,
+    lastEventType: type,
     lastEventTime: e.time,
     lastEventSource: e.source,
     eventCount: 0,
   };
-  let next: ObjectState = { ...base, lastEventType: e.type, lastEventTime: e.time, lastEventSource: e.source, eventCount: base.eventCount + 1 };
+  let next: ObjectState = { ...base, lastEventType: type, lastEventTime: e.time, lastEventSource: e.source, eventCount: base.eventCount + 1 };
   const version = c.ref.version;
-  const restored = Array.isArray(d['versions']) ? (d['versions'] as unknown[]).filter((v): v is string => typeof v === 'string') : [];
-  for (const v of [...restored, ...(version ? [version] : [])]) {
+  for (const v of [...c.versions, ...(version ? [version] : [])]) {
     if (next.versions.includes(v)) continue;
     next = { ...next, versions: [...next.versions, v].slice(-MAX_VERSIONS), versionCount: next.versionCount + 1 };
   }
-  if (c.change === 'version' && (version ?? restored[restored.length - 1])) next = { ...next, latestVersion: (version ?? restored[restored.length - 1])! };
-  if (c.change !== 'deleted' && c.change !== 'purged' && c.change !== 'touched') {
-    const enabled = typeof attrs['enabled'] === 'boolean' ? attrs['enabled'] : undefined;
+  const latest = version ?? c.versions[c.versions.length - 1];
+  if (c.change === 'version' && latest) next = { ...next, latestVersion: latest };
+  if (c.change === 'version' || c.change === 'attributes' || c.change === 'recovered') {
+    const a = c.attributes;
     const updates: Partial<Record<keyof ObjectState, unknown>> = {
-      enabled: c.change === 'enabled' ? true : c.change === 'disabled' ? false : enabled,
-      created: time(attrs['created']) ?? (c.change === 'version' && !base.created ? e.time : undefined),
-      updated: time(attrs['updated']) ?? e.time,
-      expires: time(attrs['exp'] ?? attrs['expires']),
-      notBefore: time(attrs['nbf'] ?? attrs['notBefore']),
-      recoveryLevel: str(attrs['recoveryLevel']),
-      contentType: str(d['contentType']),
-      keyType: str(d['kty']) ?? str(d['keyType']),
-      tags: tagsOf(d['tags']),
+      enabled: a.enabled,
+      created: time(a.created) ?? (c.change === 'version' && !base.created ? e.time : undefined),
+      updated: time(a.updated) ?? e.time,
+      expires: time(a.expires),
+      notBefore: time(a.notBefore),
+      contentType: a.contentType ?? undefined,
+      keyType: a.keyType,
+      tags: tagsOf(a.tags),
     };
     for (const [k, v] of Object.entries(updates)) if (v !== undefined) next = { ...next, [k]: v };
   }
   switch (c.change) {
     case 'deleted':
-      next = { ...next, status: 'deleted', deletedAt: time(d['deletedDate']) ?? e.time, ...(time(d['scheduledPurgeDate']) ? { scheduledPurgeDate: time(d['scheduledPurgeDate'])! } : {}) };
+      next = { ...next, status: 'deleted', deletedAt: time(c.deletedDate) ?? e.time, ...(time(c.scheduledPurgeDate) ? { scheduledPurgeDate: time(c.scheduledPurgeDate)! } : {}) };
       break;
     case 'recovered':
       next = withoutDeletion({ ...next, status: 'active' });
       break;
     case 'purged':
-      next = { ...next, status: 'purged', purgedAt: time(d['purgedDate']) ?? e.time };
+      next = { ...next, status: 'purged', purgedAt: time(c.purgedDate) ?? e.time };
       break;
     case 'version':
       if (base.status !== 'active') next = withoutDeletion({ ...next, status: 'active' });
       break;
     case 'attributes':
-    case 'enabled':
-    case 'disabled':
-    case 'touched':
       break;
+    default:
+      assertNever(c.change, 'lifecycle change');
   }
   return next;
 }

@@ -8,7 +8,7 @@ import { badParameter, ErrorCode, serviceError } from '../domain/crypto.errors.j
 import { keyDecider, type KeyState, type KeyVersionState, type RestoredVersion } from '../domain/key.decider.js';
 import type { KeyEvent } from '../domain/key.events.js';
 import { CURVE_NAMES, familyOf, KEY_OPERATIONS, KEY_TYPES, type Curve, type KeyVersionData, type PublicKeyData } from '../domain/key.model.js';
-import { canonicalRef, keyStreamId, type Ref, type RefInput } from '../domain/object-ref.js';
+import { canonicalRef, keyStreamId, objectIdentityOf, type Ref, type RefInput } from '../domain/object-ref.js';
 import type { BackupService } from './backup.service.js';
 import type { KeyDirectory } from './key-directory.js';
 import type { KeyMaterialService } from './key-material.service.js';
@@ -172,6 +172,7 @@ export class KeyBackupService {
       const streamId = keyStreamId(ref);
       const result = await decideAndAppend(this.store, keyDecider, streamId, { type: 'RestoreKey', data: { versions, restored: nowSeconds(), fromVault: payload.vault } }, {
         metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
+        object: objectIdentityOf(ref),
         audit: [scope.successRecord()],
         inTransaction: async (tx, recorded: readonly RecordedEvent<KeyEvent>[]) => {
           for (const m of made) await this.repo.insertMaterial(tx, m.row);

@@ -34,7 +34,7 @@ import {
   type KeyVersionData,
   type PublicKeyData,
 } from '../domain/key.model.js';
-import { canonicalRef, keyStreamId, type Ref, type RefInput } from '../domain/object-ref.js';
+import { canonicalRef, keyStreamId, objectIdentityOf, type Ref, type RefInput } from '../domain/object-ref.js';
 import type { KeyDirectory } from './key-directory.js';
 import type { KeyMaterialService } from './key-material.service.js';
 import { keyVersionView, type KeyVersionView } from './key-view.js';
@@ -200,6 +200,7 @@ export class KeysService {
       },
       {
         metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
+        object: objectIdentityOf(ref),
         audit: [scope.successRecord()],
         inTransaction: (tx, recorded) => this.keys.apply(tx, streamId, recorded),
       },
@@ -231,6 +232,7 @@ export class KeysService {
     try {
       const result = await decideAndAppend(this.store, keyDecider, streamId, command, {
         metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
+        object: objectIdentityOf(ref),
         audit: [scope.successRecord()],
         inTransaction: (tx, recorded) => this.keys.apply(tx, streamId, recorded),
       });
@@ -257,6 +259,7 @@ export class KeysService {
         { type: 'DestroyKey', data: { destroyed: nowSeconds() } },
         {
           metadata: { actor: actorOf(input.ctx), tenant: ref.tenant, ...(input.ctx?.correlationId ? { correlationId: input.ctx.correlationId } : {}) },
+          object: objectIdentityOf(ref),
           audit: [scope.successRecord()],
           inTransaction: async (tx: Sql, recorded: readonly RecordedEvent<KeyEvent>[]) => {
             const objects = await this.keys.liveHsmObjects(tx, ref.tenant, ref.vault, ref.name);
@@ -434,6 +437,7 @@ export class KeysService {
     try {
       await decideAndAppend(this.store, keyDecider, streamId, { type: 'AddKeyVersion', data: origin, version: data }, {
         metadata: { actor: actorOf(ctx), tenant: ref.tenant, ...(ctx?.correlationId ? { correlationId: ctx.correlationId } : {}) },
+        object: objectIdentityOf(ref),
         audit: [scope.successRecord()],
         inTransaction: async (tx, recorded) => {
           await this.keys.insertMaterial(tx, made.row);

@@ -1,4 +1,5 @@
-import { v, type EventRegistry, type Validator } from '#libs/eventstore';
+import { v, type EventRegistry, type PublishContext, type Validator } from '#libs/eventstore';
+import { KeyCreatedV2, KeyDeletedV2, KeyDestroyedV2, KeyImportedV2, KeyRecoveredV2, KeyRestoredV2, KeyUpdatedV2, KeyVersionAddedV2 } from '#libs/contracts';
 import { CURVE_NAMES, KEY_OPERATIONS, KEY_TYPES, type KeyOp, type KeyVersionData } from './key.model.js';
 
 /**
@@ -80,18 +81,46 @@ function closed(shape: Record<string, (x: unknown) => boolean>): Validator {
   };
 }
 
+/** A key event's contract names its key explicitly (AppendOptions.object): vault, collection "keys", name. */
+function keyIdentity(ctx: PublishContext, type: string): { vault: string; collection: 'keys'; name: string } {
+  const o = ctx.object;
+  if (!o || o.collection !== 'keys') throw new Error(`${type} appended without its key identity (AppendOptions.object)`);
+  return { vault: o.vault, collection: 'keys', name: o.name };
+}
+
+/** The published view of one version: public parts and attributes; never the material reference nor the tenant (it is in the envelope). */
+const publishedVersion = (type: string) => (d: Record<string, unknown>, ctx: PublishContext): Record<string, unknown> => {
+  const { tenant: _tenant, vault: _vault, name: _name, materialId: _material, ...rest } = d;
+  return { ...keyIdentity(ctx, type), ...rest };
+};
+const wholeKey = (type: string) => (d: Record<string, unknown>, ctx: PublishContext): Record<string, unknown> => ({ ...keyIdentity(ctx, type), version: null, ...d });
+
 export function registerKeyEvents(registry: EventRegistry): EventRegistry {
   return registry
-    .define({ type: 'KeyCreated', schemaVersion: 1, validate: closed(versionShape) })
-    .define({ type: 'KeyVersionAdded', schemaVersion: 1, validate: closed(versionShape) })
-    .define({ type: 'KeyImported', schemaVersion: 1, validate: closed({ ...versionShape, importedFrom: oneOf(['jwk', 'byok']) }) })
+    .define({ type: 'KeyCreated', schemaVersion: 1, validate: closed(versionShape), contract: KeyCreatedV2, publish: publishedVersion('KeyCreated') })
+    .define({ type: 'KeyVersionAdded', schemaVersion: 1, validate: closed(versionShape), contract: KeyVersionAddedV2, publish: publishedVersion('KeyVersionAdded') })
+    .define({
+      type: 'KeyImported',
+      schemaVersion: 1,
+      validate: closed({ ...versionShape, importedFrom: oneOf(['jwk', 'byok']) }),
+      contract: KeyImportedV2,
+      publish: publishedVersion('KeyImported'),
+    })
     .define({
       type: 'KeyUpdated',
       schemaVersion: 1,
       validate: closed({ version: v.nonEmpty, enabled: v.boolean, notBefore: unixOrNull, expires: unixOrNull, keyOps: v.arrayOf(oneOf(KEY_OPERATIONS)), updated: v.int }),
+      contract: KeyUpdatedV2,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyUpdated'), ...d }),
     })
-    .define({ type: 'KeyDestroyed', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), destroyed: v.int }) })
-    .define({ type: 'KeyDeleted', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), deleted: v.int }) })
-    .define({ type: 'KeyRecovered', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), recovered: v.int }) })
-    .define({ type: 'KeyRestored', schemaVersion: 1, validate: closed({ ...versionShape, updated: v.int, restored: v.int, restoredFromVault: v.nonEmpty }) });
+    .define({ type: 'KeyDestroyed', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), destroyed: v.int }), contract: KeyDestroyedV2, publish: wholeKey('KeyDestroyed') })
+    .define({ type: 'KeyDeleted', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), deleted: v.int }), contract: KeyDeletedV2, publish: wholeKey('KeyDeleted') })
+    .define({ type: 'KeyRecovered', schemaVersion: 1, validate: closed({ versions: v.arrayOf(v.nonEmpty), recovered: v.int }), contract: KeyRecoveredV2, publish: wholeKey('KeyRecovered') })
+    .define({
+      type: 'KeyRestored',
+      schemaVersion: 1,
+      validate: closed({ ...versionShape, updated: v.int, restored: v.int, restoredFromVault: v.nonEmpty }),
+      contract: KeyRestoredV2,
+      publish: publishedVersion('KeyRestored'),
+    });
 }

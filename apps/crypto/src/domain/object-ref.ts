@@ -1,3 +1,4 @@
+import type { ObjectIdentity } from '#libs/contracts';
 import { badParameter } from './crypto.errors.js';
 
 export const COLLECTIONS = ['secrets', 'keys', 'certificates'] as const;
@@ -75,3 +76,6 @@ export function resourceIdOf(ref: Partial<Ref> | undefined): string {
   if (ref.vault && ref.collection && ref.name && ref.version) parts.push(ref.version);
   return parts.join('/');
 }
+
+/** The object a reference names, for the published contracts (AppendOptions.object). */
+export const objectIdentityOf = (ref: Ref): ObjectIdentity => ({ vault: ref.vault, collection: ref.collection, name: ref.name });

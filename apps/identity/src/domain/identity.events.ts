@@ -1,5 +1,20 @@
 import { v, type EventRegistry } from '#libs/eventstore';
-import type { RoleAssignment, RoleDefinition } from '#libs/auth';
+import {
+  ClientCertificateRegisteredV1,
+  ClientCertificateRevokedV1,
+  ClientSecretAddedV1,
+  ClientSecretRevokedV1,
+  ManagedIdentityHeaderIssuedV1,
+  PrincipalCreatedV1,
+  PrincipalDisabledV1,
+  RoleAssignmentCreatedV1,
+  RoleAssignmentDeletedV1,
+  RoleDefinitionCreatedV1,
+  RoleDefinitionDeletedV1,
+  TenantCreatedV1,
+  validatorOf,
+  type EventOf,
+} from '#libs/contracts';
 
 /** Identity's events. Streams: `tenant-{tid}`, `principal-{oid}`, `roleassignment-{id}`, `roledefinition-{id}`. */
 export type PrincipalKind = 'servicePrincipal' | 'managedIdentity' | 'user';
@@ -22,10 +37,11 @@ export type ClientCertificateRegistered = {
 export type ClientCertificateRevoked = { readonly type: 'ClientCertificateRevoked'; readonly data: { readonly thumbprintSha256: string } };
 export type ManagedIdentityHeaderIssued = { readonly type: 'ManagedIdentityHeaderIssued'; readonly data: { readonly headerHash: string } };
 export type PrincipalDisabled = { readonly type: 'PrincipalDisabled'; readonly data: { readonly reason: string } };
-export type RoleAssignmentCreated = { readonly type: 'RoleAssignmentCreated'; readonly data: RoleAssignment };
-export type RoleAssignmentDeleted = { readonly type: 'RoleAssignmentDeleted'; readonly data: { readonly id: string } };
-export type RoleDefinitionCreated = { readonly type: 'RoleDefinitionCreated'; readonly data: RoleDefinition };
-export type RoleDefinitionDeleted = { readonly type: 'RoleDefinitionDeleted'; readonly data: { readonly id: string } };
+/** Identity's role events are stored exactly as their contracts (libs/contracts) publish them: declared once, there. */
+export type RoleAssignmentCreated = EventOf<typeof RoleAssignmentCreatedV1>;
+export type RoleAssignmentDeleted = EventOf<typeof RoleAssignmentDeletedV1>;
+export type RoleDefinitionCreated = EventOf<typeof RoleDefinitionCreatedV1>;
+export type RoleDefinitionDeleted = EventOf<typeof RoleDefinitionDeletedV1>;
 
 export type PrincipalEvent =
   | PrincipalCreated
@@ -44,33 +60,32 @@ const kinds = (x: unknown): boolean => x === 'servicePrincipal' || x === 'manage
 export function registerIdentityEvents(r: EventRegistry): EventRegistry {
   const drop = (field: string) => (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== field));
   return r
-    .define({ type: 'TenantCreated', schemaVersion: 1, validate: v.object({ tenantId: guid, name: v.nonEmpty, isDefault: v.boolean }) })
+    .define({ type: 'TenantCreated', schemaVersion: 1, validate: v.object({ tenantId: guid, name: v.nonEmpty, isDefault: v.boolean }), contract: TenantCreatedV1 })
     .define({
       type: 'PrincipalCreated',
       schemaVersion: 1,
       validate: v.object({ objectId: guid, tenantId: guid, appId: guid, kind: kinds, displayName: v.nonEmpty, boundTo: v.nullable(v.string) }),
+      contract: PrincipalCreatedV1,
     })
     .define({
       type: 'ClientSecretAdded',
       schemaVersion: 1,
       validate: v.object({ secretId: guid, hash: v.nonEmpty, hint: v.string, expiresAt: v.nullable(v.string) }),
       publish: drop('hash'),
+      contract: ClientSecretAddedV1,
     })
-    .define({ type: 'ClientSecretRevoked', schemaVersion: 1, validate: v.object({ secretId: guid }) })
+    .define({ type: 'ClientSecretRevoked', schemaVersion: 1, validate: v.object({ secretId: guid }), contract: ClientSecretRevokedV1 })
     .define({
       type: 'ClientCertificateRegistered',
       schemaVersion: 1,
       validate: v.object({ thumbprintSha256: v.nonEmpty, thumbprintSha1: v.nonEmpty, publicKeyPem: v.nonEmpty, subject: v.string, notAfter: v.nonEmpty }),
+      contract: ClientCertificateRegisteredV1,
     })
-    .define({ type: 'ClientCertificateRevoked', schemaVersion: 1, validate: v.object({ thumbprintSha256: v.nonEmpty }) })
-    .define({ type: 'ManagedIdentityHeaderIssued', schemaVersion: 1, validate: v.object({ headerHash: v.nonEmpty }), publish: drop('headerHash') })
-    .define({ type: 'PrincipalDisabled', schemaVersion: 1, validate: v.object({ reason: v.string }) })
-    .define({ type: 'RoleAssignmentCreated', schemaVersion: 1, validate: v.object({ id: guid, principalId: guid, roleDefinitionId: v.nonEmpty, scope: v.nonEmpty }) })
-    .define({ type: 'RoleAssignmentDeleted', schemaVersion: 1, validate: v.object({ id: guid }) })
-    .define({
-      type: 'RoleDefinitionCreated',
-      schemaVersion: 1,
-      validate: v.object({ id: guid, roleName: v.nonEmpty, description: v.string, roleType: v.nonEmpty, assignableScopes: v.arrayOf(v.string), permissions: v.arrayOf(v.record) }),
-    })
-    .define({ type: 'RoleDefinitionDeleted', schemaVersion: 1, validate: v.object({ id: guid }) });
+    .define({ type: 'ClientCertificateRevoked', schemaVersion: 1, validate: v.object({ thumbprintSha256: v.nonEmpty }), contract: ClientCertificateRevokedV1 })
+    .define({ type: 'ManagedIdentityHeaderIssued', schemaVersion: 1, validate: v.object({ headerHash: v.nonEmpty }), publish: drop('headerHash'), contract: ManagedIdentityHeaderIssuedV1 })
+    .define({ type: 'PrincipalDisabled', schemaVersion: 1, validate: v.object({ reason: v.string }), contract: PrincipalDisabledV1 })
+    .define({ type: 'RoleAssignmentCreated', schemaVersion: 1, validate: validatorOf(RoleAssignmentCreatedV1), contract: RoleAssignmentCreatedV1 })
+    .define({ type: 'RoleAssignmentDeleted', schemaVersion: 1, validate: validatorOf(RoleAssignmentDeletedV1), contract: RoleAssignmentDeletedV1 })
+    .define({ type: 'RoleDefinitionCreated', schemaVersion: 1, validate: validatorOf(RoleDefinitionCreatedV1), contract: RoleDefinitionCreatedV1 })
+    .define({ type: 'RoleDefinitionDeleted', schemaVersion: 1, validate: validatorOf(RoleDefinitionDeletedV1), contract: RoleDefinitionDeletedV1 });
 }

@@ -1,17 +1,21 @@
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { Envelope } from '#libs/contracts';
+import { ContractError, lifecycleContracts, type Envelope } from '#libs/contracts';
 import type { EventStore } from '#libs/eventstore';
 import { InboxConsumer } from '#libs/messaging';
-import type { Database, Sql } from '#libs/platform';
+import { counter, type Database, type Sql } from '#libs/platform';
 import type { LifecycleEventObserved } from '../../domain/audit.events.js';
-import { isObjectLifecycleEvent, lifecycleMetadata, type ObservedLifecycleEvent } from '../../domain/object-state.js';
+
+const preContract = counter('keyledger_audit_precontract_events_total', 'Lifecycle events skipped because they predate their contract version and cannot be upcast', ['type']);
 
 /**
  * Observes the vault and crypto services' lifecycle events (libs/messaging InboxConsumer, one
- * per topic) and keeps the metadata of those about vault objects in audit's own event store
- * (`LifecycleEventObserved`, never values or key material), from where the object-state
- * projection folds them. Topics that do not exist yet (their service has not started) are
+ * per topic) and keeps those that are object lifecycle contracts (libs/contracts, by type;
+ * metadata only, never values or key material) in audit's own event store
+ * (`LifecycleEventObserved`), from where the object-state projection folds them. A message
+ * at a version older than its contract that no upcaster lifts (published before contracts)
+ * is skipped and counted; an invalid one, or one at an unknown newer version, fails and is
+ * dead-lettered by the inbox consumer. Topics that do not exist yet (their service has not started) are
  * looked for again every `retryMs`; the audit service never creates another service's topic.
  */
 export class LifecycleEventsConsumer {
@@ -76,18 +80,24 @@ export class LifecycleEventsConsumer {
     }
   }
 
-  /** Stores the metadata of an event about a vault object (others are only marked handled). */
+  /** Stores a lifecycle contract message (other types are only marked handled). */
   async observe(env: Envelope, tx: Sql): Promise<void> {
-    if (!isObjectLifecycleEvent(env.type)) return;
-    const observed: ObservedLifecycleEvent = {
-      source: env.source,
-      type: env.type,
-      subject: env.subject,
-      tenant: env.tenant,
-      time: env.time,
-      data: lifecycleMetadata(env.data as Record<string, unknown>),
+    // By contract type and the service that owns it: a same-named private event of another service is not it.
+    if (!lifecycleContracts.publishes(env.source, env.type)) return;
+    let message;
+    try {
+      message = lifecycleContracts.parse(env.type, env.schemaVersion, env.data);
+    } catch (err) {
+      if (err instanceof ContractError && err.code === 'UnknownContractVersion' && env.schemaVersion < lifecycleContracts.contract(env.type).schemaVersion) {
+        preContract.inc({ type: env.type });
+        return;
+      }
+      throw err;
+    }
+    const event: LifecycleEventObserved = {
+      type: 'LifecycleEventObserved',
+      data: { eventId: env.id, source: env.source, subject: env.subject, tenant: env.tenant, time: env.time, message },
     };
-    const event: LifecycleEventObserved = { type: 'LifecycleEventObserved', data: { ...observed, eventId: env.id, schemaVersion: env.schemaVersion } };
     await this.o.store.appendInTransaction(tx, `observed-${env.source}-${env.subject}`, 'any', [event], {
       metadata: { actor: env.source, tenant: env.tenant, correlationId: env.correlationId, time: env.time },
       outbox: false,

@@ -361,6 +361,7 @@ export class SecretsService {
     const audit = caller.audit;
     await this.store.appendToStream<SecretEvent>(streamId, expected, events, {
       metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
+      object: { vault: vault.nameKey, collection: 'secrets', name: nameKey },
       ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
       inTransaction: (tx, recorded) => this.repo.project(tx, vault.vaultId, nameKey, recorded),
     });

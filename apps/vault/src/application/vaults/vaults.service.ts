@@ -98,6 +98,7 @@ export class VaultsService {
     const audit = caller.audit;
     await decideAndAppend(this.store, vaultDecider, vaultStreamId(nameKey), () => command(nowSeconds()), {
       metadata: { actor: caller.objectId, tenant: caller.tenantId, correlationId: caller.correlationId },
+      object: { vault: nameKey, collection: null, name: nameKey },
       ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
       inTransaction: (tx, recorded) => this.repo.project(tx, nameKey, recorded),
     });

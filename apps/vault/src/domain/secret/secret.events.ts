@@ -1,4 +1,5 @@
-import { v, type EventRegistry } from '#libs/eventstore';
+import { v, type EventRegistry, type PublishContext } from '#libs/eventstore';
+import { SecretDeletedV2, SecretPurgedV2, SecretRecoveredV2, SecretRestoredV2, SecretVersionCreatedV2, SecretVersionUpdatedV2 } from '#libs/contracts';
 import type { Tags } from './secret.rules.js';
 
 /**
@@ -7,7 +8,8 @@ import type { Tags } from './secret.rules.js';
  *
  * Values are never in an event: `ciphertext` is the AES-256-GCM envelope of the value under
  * the secret's data key, bound to (tenant, vault, "secrets", name, version) as AAD. The
- * published (Kafka) copy drops even the ciphertext.
+ * published (Kafka) copy is the event's contract (libs/contracts, v2): no ciphertext, no
+ * data-key handle, and the secret named by vault, collection and name.
  */
 
 /** Which crypto-service data key sealed a value: its id and the object version it was generated for. */
@@ -99,11 +101,18 @@ const versionShape = {
 };
 const versionRecord = (x: unknown): boolean => v.object(versionShape)(x).length === 0;
 
-/** The published copy of an event carries no ciphertext. */
-const withoutCiphertext = (d: Record<string, unknown>): Record<string, unknown> => {
-  const { ciphertext: _dropped, ...rest } = d;
-  return rest;
-};
+/**
+ * The object a secret event is about, as the appending code named it (AppendOptions.object):
+ * the published contracts name vault, collection and secret explicitly.
+ */
+function secretIdentity(ctx: PublishContext, type: string): { vault: string; collection: 'secrets'; name: string } {
+  const o = ctx.object;
+  if (!o || o.collection !== 'secrets') throw new Error(`${type} appended without its secret identity (AppendOptions.object)`);
+  return { vault: o.vault, collection: 'secrets', name: o.name };
+}
+
+/** The published attributes of one version: never the ciphertext nor its data-key handle. */
+const versionAttributes = (d: Record<string, unknown>) => ({ contentType: d.contentType, tags: d.tags, enabled: d.enabled, nbf: d.nbf, exp: d.exp });
 
 export function registerSecretEvents(r: EventRegistry): EventRegistry {
   return r
@@ -111,24 +120,45 @@ export function registerSecretEvents(r: EventRegistry): EventRegistry {
       type: 'SecretVersionCreated',
       schemaVersion: 1,
       validate: v.object({ ...versionShape, vaultId: v.nonEmpty, name: v.nonEmpty, managed: v.boolean }),
-      publish: withoutCiphertext,
+      contract: SecretVersionCreatedV2,
+      publish: (d, ctx) => ({ ...secretIdentity(ctx, 'SecretVersionCreated'), version: d.version, managed: d.managed, ...versionAttributes(d), created: d.created, updated: d.updated }),
     })
     .define({
       type: 'SecretVersionUpdated',
       schemaVersion: 1,
       validate: v.object({ version: hex32, contentType: v.nullable(v.string), tags: tagsOrNull, enabled: v.boolean, nbf: secondsOrNull, exp: secondsOrNull, updated: seconds }),
+      contract: SecretVersionUpdatedV2,
+      publish: (d, ctx) => ({ ...secretIdentity(ctx, 'SecretVersionUpdated'), version: d.version, ...versionAttributes(d), updated: d.updated }),
     })
-    .define({ type: 'SecretDeleted', schemaVersion: 1, validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }) })
-    .define({ type: 'SecretRecovered', schemaVersion: 1, validate: v.object({ recoveredDate: seconds }) })
+    .define({
+      type: 'SecretDeleted',
+      schemaVersion: 1,
+      validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }),
+      contract: SecretDeletedV2,
+      publish: (d, ctx) => ({ ...secretIdentity(ctx, 'SecretDeleted'), version: null, deletedDate: d.deletedDate, scheduledPurgeDate: d.scheduledPurgeDate }),
+    })
+    .define({
+      type: 'SecretRecovered',
+      schemaVersion: 1,
+      validate: v.object({ recoveredDate: seconds }),
+      contract: SecretRecoveredV2,
+      publish: (d, ctx) => ({ ...secretIdentity(ctx, 'SecretRecovered'), version: null, recoveredDate: d.recoveredDate }),
+    })
     .define({
       type: 'SecretPurged',
       schemaVersion: 1,
       validate: v.object({ purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' || x === 'vault-purged', dataKeys: v.arrayOf(handle) }),
+      contract: SecretPurgedV2,
+      publish: (d, ctx) => ({ ...secretIdentity(ctx, 'SecretPurged'), version: null, purgedDate: d.purgedDate, reason: d.reason }),
     })
     .define({
       type: 'SecretRestored',
       schemaVersion: 1,
       validate: v.object({ vaultId: v.nonEmpty, name: v.nonEmpty, managed: v.boolean, restoredDate: seconds, versions: (x) => Array.isArray(x) && x.length > 0 && x.every(versionRecord) }),
-      publish: (d) => ({ ...d, versions: (d.versions as Record<string, unknown>[]).map(withoutCiphertext) }),
+      contract: SecretRestoredV2,
+      publish: (d, ctx) => {
+        const versions = (d.versions as Record<string, unknown>[]).map((x) => ({ version: x.version, ...versionAttributes(x), created: x.created, updated: x.updated }));
+        return { ...secretIdentity(ctx, 'SecretRestored'), version: versions[versions.length - 1]?.version, managed: d.managed, restoredDate: d.restoredDate, versions };
+      },
     });
 }

@@ -1,4 +1,5 @@
-import { v, type EventRegistry } from '#libs/eventstore';
+import { v, type EventRegistry, type PublishContext } from '#libs/eventstore';
+import { VaultCreatedV2, VaultDeletedV2, VaultPurgedV2, VaultRecoveredV2, VaultUpdatedV2 } from '#libs/contracts';
 
 /**
  * Events of one vault (stream `vault-{lower-case name}`). A purged name can be created again:
@@ -34,15 +35,48 @@ export const vaultStreamId = (nameKey: string): string => `vault-${nameKey}`;
 const seconds = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0;
 const days = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 7 && (x as number) <= 90;
 
+/** A vault event names its vault explicitly in its contract (AppendOptions.object, collection null). */
+function vaultIdentity(ctx: PublishContext, type: string): { vault: string; collection: null; name: string; version: null } {
+  const o = ctx.object;
+  if (!o || o.collection !== null) throw new Error(`${type} appended without its vault identity (AppendOptions.object)`);
+  return { vault: o.vault, collection: null, name: o.vault, version: null };
+}
+
 export function registerVaultEvents(r: EventRegistry): EventRegistry {
   return r
     .define({
       type: 'VaultCreated',
       schemaVersion: 1,
       validate: v.object({ vaultId: v.nonEmpty, name: v.nonEmpty, tenantId: v.nonEmpty, retentionDays: days, purgeProtection: v.boolean, tags: v.record, created: seconds }),
+      contract: VaultCreatedV2,
+      publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultCreated'), vaultId: d.vaultId, retentionDays: d.retentionDays, purgeProtection: d.purgeProtection, tags: d.tags, created: d.created }),
     })
-    .define({ type: 'VaultUpdated', schemaVersion: 1, validate: v.object({ tags: v.record, purgeProtection: v.boolean, updated: seconds }) })
-    .define({ type: 'VaultDeleted', schemaVersion: 1, validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }) })
-    .define({ type: 'VaultRecovered', schemaVersion: 1, validate: v.object({ recoveredDate: seconds }) })
-    .define({ type: 'VaultPurged', schemaVersion: 1, validate: v.object({ vaultId: v.nonEmpty, purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' }) });
+    .define({
+      type: 'VaultUpdated',
+      schemaVersion: 1,
+      validate: v.object({ tags: v.record, purgeProtection: v.boolean, updated: seconds }),
+      contract: VaultUpdatedV2,
+      publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultUpdated'), tags: d.tags, purgeProtection: d.purgeProtection, updated: d.updated }),
+    })
+    .define({
+      type: 'VaultDeleted',
+      schemaVersion: 1,
+      validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }),
+      contract: VaultDeletedV2,
+      publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultDeleted'), deletedDate: d.deletedDate, scheduledPurgeDate: d.scheduledPurgeDate }),
+    })
+    .define({
+      type: 'VaultRecovered',
+      schemaVersion: 1,
+      validate: v.object({ recoveredDate: seconds }),
+      contract: VaultRecoveredV2,
+      publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultRecovered'), recoveredDate: d.recoveredDate }),
+    })
+    .define({
+      type: 'VaultPurged',
+      schemaVersion: 1,
+      validate: v.object({ vaultId: v.nonEmpty, purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' }),
+      contract: VaultPurgedV2,
+      publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultPurged'), vaultId: d.vaultId, purgedDate: d.purgedDate, reason: d.reason }),
+    });
 }
