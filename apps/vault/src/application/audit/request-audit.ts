@@ -19,6 +19,8 @@ export class RequestAudit {
   objectVersion: string | undefined;
   /** The object's URL id as the client sees it. */
   objectId: string | undefined;
+  /** The algorithm of a key operation (RS256, RSA-OAEP-256…): a name, never an input. */
+  algorithm: string | undefined;
   appliedAssignmentId: string | undefined;
   isRbacAuthorized: boolean | undefined;
   errorCode: string | undefined;
@@ -71,6 +73,7 @@ export class RequestAudit {
         requestUri: this.requestUri,
         httpMethod: this.httpMethod,
         ...(this.objectId ? { id: this.objectId } : {}),
+        ...(this.algorithm ? { algorithm: this.algorithm } : {}),
         ...(this.isRbacAuthorized !== undefined ? { isRbacAuthorized: this.isRbacAuthorized } : {}),
         ...(this.appliedAssignmentId ? { appliedAssignmentId: this.appliedAssignmentId } : {}),
         ...(this.clientInfo ? { clientInfo: this.clientInfo.slice(0, 256) } : {}),
