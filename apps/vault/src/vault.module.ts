@@ -5,15 +5,18 @@ import { AuditWriter, EVENT_STORE, EventRegistry, EventStore, registerLifecycleE
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
+import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
 import { AccessControl } from './application/access/access-control.js';
 import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
+import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
+import { registerKeyEvents } from './domain/key/key.events.js';
 import { registerSecretEvents } from './domain/secret/secret.events.js';
 import { registerVaultEvents } from './domain/vault/vault.events.js';
 
@@ -34,6 +37,9 @@ export type VaultComponents = {
   readonly secretsRepo: SecretsRepository;
   readonly vaultsRepo: VaultsRepository;
   readonly secrets: SecretsService;
+  readonly keysRepo: KeysRepository;
+  /** Key lifecycle: metadata event-sourced here, material in the crypto service. */
+  readonly keys: KeysService;
   readonly vaults: VaultsService;
   readonly scheduler: AutoPurgeScheduler;
   /** The request path's own pool (reads, audit records); appends use the event store's. */
@@ -41,7 +47,7 @@ export type VaultComponents = {
 };
 
 export function vaultEventRegistry(): EventRegistry {
-  return registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry())));
+  return registerKeyEvents(registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry()))));
 }
 
 function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
@@ -62,9 +68,11 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   // The request path appends through its own pool (same schema and tables as the spine's store).
   const apiStore = new EventStore(apiDb, store.registry, store.source, store.eventsTopic);
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
-  const vaults = new VaultsService(apiStore, vaultsRepo, secrets);
+  const keysRepo = new KeysRepository(apiDb);
+  const keys = new KeysService(apiStore, keysRepo, crypto);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, vaults, scheduler, apiDb };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, scheduler, apiDb };
 }
 
 @Injectable()
