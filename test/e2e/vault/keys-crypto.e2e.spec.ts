@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CryptographyClient, type KeyVaultKey, type SignatureAlgorithm } from '@azure/keyvault-keys';
+import { CryptographyClient, KeyClient, type KeyVaultKey, type SignatureAlgorithm } from '@azure/keyvault-keys';
 import { CryptoClient, type CallContext, type KeyResponse, type KeyVersion } from '#libs/crypto-client';
 import {
   accessToken,
@@ -226,6 +226,70 @@ describe('key operations over the vault REST API (CryptographyClient, raw HTTPS)
     expect((rawSign.json as { kid: string }).kid).toBe(kidOf(latest));
     const [record] = await auditRecords([String(rawSign.headers['x-ms-request-id'])]);
     expect(record).toMatchObject({ operationName: 'KeySign', resultSignature: '200', properties: { id: kidOf(latest), algorithm: 'ES256' } });
+  });
+
+  describe('keys made by KeyClient: CryptographyClient from a key id and from the KeyVaultKey', () => {
+    let keys: KeyClient;
+
+    beforeAll(() => {
+      keys = new KeyClient(base, credential(), { tlsOptions: { ca: CA.toString() }, retryOptions: { maxRetries: 0 } });
+    });
+
+    /** The public key of a KeyVaultKey's JWK, for Node. */
+    const nodeKeyOf = (k: KeyVaultKey): KeyObject => {
+      const jwk = k.key!;
+      return k.keyType?.startsWith('RSA')
+        ? createPublicKey({ key: { kty: 'RSA', n: b64u(Buffer.from(jwk.n!)), e: b64u(Buffer.from(jwk.e!)) }, format: 'jwk' })
+        : createPublicKey({ key: { kty: 'EC', crv: NODE_CRV[jwk.crv!] ?? jwk.crv!, x: b64u(Buffer.from(jwk.x!)), y: b64u(Buffer.from(jwk.y!)) }, format: 'jwk' });
+    };
+
+    it('from a key id (the SDK gets the key, then works locally and remotely): RSA-OAEP, RS256, PS384', async () => {
+      const name = `kc-rsa-${suffix()}`;
+      names.push(name);
+      const key = await keys.createRsaKey(name, { keySize: 2048 });
+      const client = cryptoClient(key.id!);
+      const plaintext = randomBytes(32);
+      const enc = await client.encrypt('RSA-OAEP', plaintext);
+      expect(enc.keyID).toBe(key.id);
+      expect(Buffer.from((await client.decrypt('RSA-OAEP', enc.result)).result)).toEqual(plaintext);
+      for (const alg of ['RS256', 'PS384'] as const) {
+        const message = randomBytes(64);
+        const signed = await client.signData(alg, message);
+        expect(verifiedByNode(alg, message, signed.result, nodeKeyOf(key))).toBe(true);
+        // The SDK's local verifyData knows PKCS#1 v1.5 only (it checks PS* without PSS padding).
+        if (alg === 'RS256') expect((await client.verifyData(alg, message, signed.result)).result).toBe(true);
+        expect((await client.verify(alg, createHash(HASH_OF[alg]!).update(message).digest(), signed.result)).result).toBe(true);
+      }
+    });
+
+    it('from the KeyVaultKey of an EC-HSM P-384 key, and from a versionless id after a rotation (the latest signs)', async () => {
+      const name = `kc-ec-${suffix()}`;
+      names.push(name);
+      const key = await keys.createEcKey(name, { curve: 'P-384', hsm: true });
+      expect(key.keyType).toBe('EC-HSM');
+      const message = randomBytes(64);
+      const signed = await cryptoClient(key).signData('ES384', message);
+      expect(verifiedByNode('ES384', message, signed.result, nodeKeyOf(key))).toBe(true);
+
+      const rotated = await keys.rotateKey(name);
+      const latest = await cryptoClient(`${base}/keys/${name}`).signData('ES384', message);
+      expect(verifiedByNode('ES384', message, latest.result, nodeKeyOf(rotated))).toBe(true);
+      expect(verifiedByNode('ES384', message, latest.result, nodeKeyOf(key))).toBe(false);
+    });
+
+    it('a key disabled through KeyClient is refused by the vault: 403 Forbidden / KeyDisabled', async () => {
+      const name = `kc-off-${suffix()}`;
+      names.push(name);
+      const key = await keys.createEcKey(name, { curve: 'P-256' });
+      await keys.updateKeyProperties(name, key.properties.version!, { enabled: false });
+      const err = await cryptoClient(key).sign('ES256', randomBytes(32)).then(
+        () => undefined,
+        (e: unknown) => e as { statusCode?: number; code?: string; details?: { error?: { innerError?: { code?: string } } } },
+      );
+      expect(err?.statusCode).toBe(403);
+      expect(err?.code).toBe('Forbidden');
+      expect(err?.details?.error?.innerError?.code).toBe('KeyDisabled');
+    });
   });
 
   describe('refusals over raw HTTPS: Azure’s status and code, one audit record, nothing leaked', () => {
