@@ -12,6 +12,7 @@ import { AccessControl } from './application/access/access-control.js';
 import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
+import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
 import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
@@ -42,6 +43,8 @@ export type VaultComponents = {
   readonly keys: KeysService;
   readonly vaults: VaultsService;
   readonly scheduler: AutoPurgeScheduler;
+  /** Scheduled purge of deleted keys and rotation per rotation policy. */
+  readonly keyScheduler: KeyLifecycleScheduler;
   /** The request path's own pool (reads, audit records); appends use the event store's. */
   readonly apiDb: Database;
 };
@@ -72,7 +75,8 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const keys = new KeysService(apiStore, keysRepo, crypto);
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, scheduler, apiDb };
+  const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, scheduler, keyScheduler, apiDb };
 }
 
 @Injectable()
@@ -82,10 +86,12 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   onApplicationBootstrap(): void {
     this.c.identityEvents.start();
     this.c.scheduler.start();
+    this.c.keyScheduler.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.c.scheduler.stop();
+    await this.c.keyScheduler.stop();
     await this.c.identityEvents.stop();
     this.c.keyring.close();
     this.c.crypto.close();

@@ -5,6 +5,7 @@ import type { ClientSecretCredential } from '@azure/identity';
 import {
   accessToken,
   assignRole,
+  auditRecords,
   CA,
   closeDb,
   createServicePrincipal,
@@ -270,6 +271,45 @@ describe('the Azure SDK KeyClient on https://{vault}.vault.localhost:8443 (chall
     const missing = await failure(client.getKeyRotationPolicy(`nothing-${suffix()}`));
     expect(missing.statusCode).toBe(404);
     expect(missing.code).toBe('KeyNotFound');
+  });
+
+  it('leaves exactly one audit record per request, with Azure operation names, key name and version, and no key material', async () => {
+    const name = `aud-${suffix()}`;
+    recorder.take();
+    const created = await client.createRsaKey(name);
+    await client.getKey(name, { version: created.properties.version! });
+    await client.updateKeyProperties(name, created.properties.version!, { tags: { a: 'b' } });
+    await client.rotateKey(name);
+    await client.backupKey(name);
+    await failure(client.getKey(`nothing-${suffix()}`));
+    const exchanges = recorder.take();
+    const expected = [
+      ['KeyCreate', 200],
+      ['KeyGet', 200],
+      ['KeyUpdate', 200],
+      ['KeyRotate', 200],
+      ['KeyBackup', 200],
+      ['KeyGet', 404],
+    ] as const;
+    expect(exchanges.map((e) => e.status)).toEqual(expected.map(([, s]) => s));
+    const records = await eventually(async () => {
+      const r = await auditRecords(exchanges.map((e) => e.requestId));
+      return r.length === exchanges.length ? r : undefined;
+    });
+    expect(records).toHaveLength(exchanges.length);
+    exchanges.forEach((e, i) => {
+      const r = records!.find((x) => x.id === e.requestId)!;
+      expect([r.operationName, r.resultSignature]).toEqual([expected[i]![0], String(expected[i]![1])]);
+    });
+    const create = records!.find((r) => r.id === exchanges[0]!.requestId)!;
+    expect(create.properties).toMatchObject({ objectName: name, objectVersion: created.properties.version, collection: 'keys' });
+    const get = records!.find((r) => r.id === exchanges[1]!.requestId)!;
+    expect(get.properties).toMatchObject({ objectName: name, objectVersion: created.properties.version });
+    const n = Buffer.from(created.key!.n!).toString('base64url');
+    expect(JSON.stringify(records)).not.toContain(n.slice(0, 40));
+    const events = await db().query<{ data: unknown }>(`SELECT data FROM vault.events WHERE stream_id LIKE $1`, [`key-%-${name}`]);
+    expect(events.rows.length).toBeGreaterThanOrEqual(3);
+    expect(JSON.stringify(events.rows)).not.toContain(n.slice(0, 40));
   });
 
   it('lists more than 60 keys over pages (maxresults, $skiptoken, nextLink with api-version) in a fresh vault', async () => {

@@ -168,12 +168,12 @@ export class KeysService {
   }
 
   /** A new version with the latest one's type, size or curve and key_ops (tags and policies carried over). */
-  async rotate(vault: VaultRecord, name: string, caller: Caller): Promise<KeyView> {
+  async rotate(vault: VaultRecord, name: string, caller: Caller, at?: number): Promise<KeyView> {
     const row = await this.repo.findVersion(vault.vaultId, keyOf(name), null);
     if (!row || row.status !== 'active') throw keyNotFound(name);
     const attributes: KeyAttributesInput = { enabled: true, exportable: row.exportable };
     const policy = (await this.repo.rotationPolicy(vault.vaultId, keyOf(name)))?.policy ?? null;
-    const now = Math.floor(Date.now() / 1000);
+    const now = at ?? Math.floor(Date.now() / 1000);
     const expiryDays = policy?.expiryTime ? durationSeconds(policy.expiryTime) : null;
     const withExpiry: KeyAttributesInput = expiryDays !== null ? { ...attributes, exp: now + expiryDays } : attributes;
     return this.newVersion(vault, name, 'rotate', caller, async (ref) =>
@@ -189,6 +189,7 @@ export class KeysService {
       withExpiry,
       row.tags,
       row.releasePolicy,
+      now,
     );
   }
 
@@ -400,6 +401,7 @@ export class KeysService {
     attributes: KeyAttributesInput,
     tags: Tags | null,
     releasePolicy: ReleasePolicy | null,
+    now: number = Math.floor(Date.now() / 1000),
   ): Promise<KeyView> {
     const nameKey = keyOf(name);
     let { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey);
@@ -419,7 +421,7 @@ export class KeysService {
     const jwk = publicJwk(made.key);
     // The version exists in crypto now: only the append is retried (on fresh state).
     for (let attempt = 1; ; attempt++) {
-      const events = keyDecider.decide({ type: 'CreateKeyVersion', data: { vaultId: vault.vaultId, name, now: made.created || Math.floor(Date.now() / 1000), origin, material, attributes, tags, releasePolicy } }, state);
+      const events = keyDecider.decide({ type: 'CreateKeyVersion', data: { vaultId: vault.vaultId, name, now, origin, material, attributes, tags, releasePolicy } }, state);
       try {
         await this.append(vault, nameKey, streamVersion, events, caller);
         const d = (events[0] as Extract<KeyEvent, { type: 'KeyVersionCreated' }>).data;

@@ -92,7 +92,7 @@ export function patchedVersion(current: KeyVersionState, patch: UpdateKeyInput):
 const copyTags = (t: Tags | null): Tags | null => (t === null ? null : { ...t });
 const copyPolicy = (p: ReleasePolicy | null): ReleasePolicy | null => (p === null ? null : { ...p });
 const copyRotation = (p: RotationPolicyRecord | null): RotationPolicyRecord | null =>
-  p === null ? null : { ...p, lifetimeActions: p.lifetimeActions.map((a) => ({ trigger: { ...a.trigger }, action: { ...a.action } })) };
+  p === null ? null : { ...p, lifetimeActions: Array.from(p.lifetimeActions, (a) => ({ trigger: { ...a.trigger }, action: { ...a.action } })) };
 
 function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
   switch (command.type) {
@@ -185,7 +185,7 @@ function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
       const c = command.data;
       if (state.status !== 'absent') throw new DomainError(KeyErrorCode.KeyRestoreConflict, `key ${c.name} already exists`, { name: c.name });
       if (c.versions.length === 0) throw new DomainError(VaultErrorCode.MalformedBackup, 'the backup holds no versions');
-      const versions = c.versions.map((v) => ({ ...v, keyOps: [...v.keyOps], tags: copyTags(v.tags), releasePolicy: copyPolicy(v.releasePolicy) }));
+      const versions = Array.from(c.versions, (v) => ({ ...v, keyOps: [...v.keyOps], tags: copyTags(v.tags), releasePolicy: copyPolicy(v.releasePolicy) }));
       return [{ type: 'KeyRestored', data: { vaultId: c.vaultId, name: c.name, managed: c.managed, restoredDate: c.now, versions, rotationPolicy: copyRotation(c.rotationPolicy) } }];
     }
     case 'SetRotationPolicy': {
