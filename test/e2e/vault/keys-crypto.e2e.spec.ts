@@ -23,9 +23,11 @@ import {
   createServicePrincipal,
   createVault,
   credential,
+  db,
   dropVault,
   eventually,
   HOME,
+  identityAdmin,
   installLocalhostDns,
   raw,
   suffix,
@@ -419,6 +421,28 @@ describe('key operations over the vault REST API (CryptographyClient, raw HTTPS)
       const records = await auditRecords([String(denied.headers['x-ms-request-id'])]);
       expect(records).toHaveLength(1);
       expect(records[0]).toMatchObject({ operationName: 'KeySign', resultSignature: '403', identity: { oid: encryptionUser.objectId } });
+    });
+    it('a principal that may use keys but not read them: the SDK’s GET is refused (403), it falls back to remote-only and encrypts remotely', async () => {
+      const roleName = `e2e-remote-only-${suffix()}`;
+      const k = 'Microsoft.KeyVault/vaults/keys';
+      const role = await identityAdmin('/admin/roleDefinitions', 'POST', { roleName, dataActions: [`${k}/encrypt/action`, `${k}/decrypt/action`, `${k}/sign/action`] });
+      expect(role.status).toBe(201);
+      const blind = await createServicePrincipal(`e2e-blind-${suffix()}`);
+      await assignRole(blind.objectId, roleName, `/vaults/${vault}`);
+      const client = cryptoClient(kidOf(rsa), blind);
+      const plaintext = randomBytes(24);
+      const enc = await eventually(async () => client.encrypt('RSA-OAEP', plaintext).catch(() => undefined), 10_000, 200);
+      expect(enc?.keyID).toBe(kidOf(rsa));
+      expect(Buffer.from((await client.decrypt('RSA-OAEP', enc!.result)).result)).toEqual(plaintext);
+      const rows = await db().query<{ op: string; status: string }>(
+        `SELECT payload->'data'->>'operationName' AS op, payload->'data'->>'resultSignature' AS status FROM vault.outbox
+          WHERE topic = 'keyledger.audit.records.v1' AND payload->'data'->'identity'->>'oid' = $1`,
+        [blind.objectId],
+      );
+      const seen = rows.rows.map((r) => `${r.op} ${r.status}`);
+      expect(seen).toContain('KeyGet 403');
+      expect(seen).toContain('KeyEncrypt 200');
+      expect(seen).toContain('KeyDecrypt 200');
     });
   });
 });
