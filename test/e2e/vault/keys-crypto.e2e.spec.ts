@@ -407,12 +407,33 @@ describe('key operations over the vault REST API (CryptographyClient, raw HTTPS)
       expect(verifiedByNode('RS256', Buffer.from('hello'), signed!.result, publicKeyOf(rsa))).toBe(true);
     });
 
-    it('Key Vault Crypto Service Encryption User wraps and unwraps but cannot sign (403 ForbiddenByRbac, one record)', async () => {
-      const client = cryptoClient(keyVaultKey(rsa), encryptionUser);
+    it('Key Vault Crypto Service Encryption User gets the key, wraps and unwraps, but cannot sign (403 ForbiddenByRbac, one record)', async () => {
+      // A key the vault knows (REST create), so the SDK's GET of the key id is answered by the keys routes.
+      const name = `rbac-rest-${suffix()}`;
+      names.push(name);
+      const created = await post(`/keys/${name}/create`, { kty: 'RSA', key_size: 2048 });
+      expect(created.status).toBe(200);
+      const kid = (created.json as { key: { kid: string } }).key.kid;
       const cek = randomBytes(32);
-      const wrapped = await eventually(async () => client.wrapKey('RSA-OAEP-256', cek).catch(() => undefined), 10_000, 200);
-      expect(wrapped).toBeDefined();
-      expect(Buffer.from((await client.unwrapKey('RSA-OAEP-256', wrapped!.result)).result)).toEqual(cek);
+      // A fresh client per attempt: its first GET must see the new assignment.
+      const done = await eventually(
+        async () => {
+          const client = cryptoClient(kid, encryptionUser);
+          const wrapped = await client.wrapKey('RSA-OAEP-256', cek).catch(() => undefined);
+          return wrapped ? { client, wrapped } : undefined;
+        },
+        10_000,
+        200,
+      );
+      expect(done).toBeDefined();
+      expect(Buffer.from((await done!.client.unwrapKey('RSA-OAEP-256', done!.wrapped.result)).result)).toEqual(cek);
+      const rows = await db().query<{ op: string; status: string }>(
+        `SELECT payload->'data'->>'operationName' AS op, payload->'data'->>'resultSignature' AS status FROM vault.outbox
+          WHERE topic = 'keyledger.audit.records.v1' AND payload->'data'->'identity'->>'oid' = $1`,
+        [encryptionUser.objectId],
+      );
+      const seen = rows.rows.map((r) => `${r.op} ${r.status}`);
+      expect(seen).toEqual(expect.arrayContaining(['KeyGet 200', 'KeyWrap 200', 'KeyUnwrap 200']));
       const userToken = await accessToken(VAULT_RESOURCE, encryptionUser.credentials);
       const denied = await post(`/keys/${rsa.ref.name}/${rsa.ref.version}/sign`, { alg: 'RS256', value: b64u(randomBytes(32)) }, userToken);
       expect(denied.status).toBe(403);
