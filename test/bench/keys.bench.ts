@@ -16,6 +16,9 @@ import { suffix } from '../support/stack-env.js';
  * microseconds per operation of each process (vault, crypto, audit, identity, PostgreSQL, this
  * client) from /proc, as the crypto bench reports them.
  *
+ * Needs the four services running; on a shared machine start and stop them inside the e2e lock
+ * (`flock /tmp/keyledger-e2e.lock …`), as the e2e specs do.
+ *
  * BENCH_SECONDS (default 10) per case; VAULT_URL (default https://localhost:8443, the dev vault);
  * BENCH_OPENSSL=0 skips the openssl ceiling.
  */
