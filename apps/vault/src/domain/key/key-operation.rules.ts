@@ -84,11 +84,11 @@ function validationFailure(lines: readonly string[]): never {
   throw badParameter(lines.map((l) => `${l}\r\n`).join(''), { reason: 'Validation' });
 }
 
+const KNOWN_ALGORITHMS: ReadonlySet<string> = new Set<string>([...ENCRYPTION_ALGORITHMS, ...KEY_WRAP_ALGORITHMS, ...SIGNATURE_ALGORITHMS, ...UNSUPPORTED_SIGNATURE]);
+
 /** A well-formed algorithm name to put in the audit record (Azure's own names only), else undefined. */
 export function auditableAlgorithm(raw: unknown): string | undefined {
-  if (typeof raw !== 'string') return undefined;
-  const all = new Set<string>([...ENCRYPTION_ALGORITHMS, ...KEY_WRAP_ALGORITHMS, ...SIGNATURE_ALGORITHMS, ...UNSUPPORTED_SIGNATURE]);
-  return all.has(raw) ? raw : undefined;
+  return typeof raw === 'string' && KNOWN_ALGORITHMS.has(raw) ? raw : undefined;
 }
 
 /**
