@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createByokTransferBlob, type PrivateJwk } from '#libs/crypto-core';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { KeyClient, type JsonWebKey as AzureJwk } from '@azure/keyvault-keys';
 import type { ClientSecretCredential } from '@azure/identity';
@@ -434,12 +435,64 @@ describe('bad input on the keys API (raw HTTPS): Azure status and code, nothing 
     ['an exportable key without a release policy', { kty: 'RSA', attributes: { exportable: true } }],
     ['a non-boolean enabled', { kty: 'RSA', attributes: { enabled: 'yes' } }],
     ['a non-object body', [1, 2]],
+    ['a tag with U+0000', { kty: 'EC', tags: { a: 'x\u0000y' } }],
+    ['a tag with a lone surrogate', '{"kty":"EC","tags":{"a":"\\ud800"}}'],
   ])('refuses to create %s with 400 BadParameter', async (_label, body) => {
     const name = `bad-${suffix()}`;
     const res = await call('POST', `/keys/${name}/create`, body);
     expect(res.status).toBe(400);
     expect(errorOf(res).code).toBe('BadParameter');
     await nothingWritten(name);
+  });
+
+  it('creates an exportable HSM key with a release policy, answers the policy, and keeps it immutable when asked', async () => {
+    const name = `rel-${suffix()}`;
+    const data = Buffer.from(JSON.stringify({ version: '1.0.0', anyOf: [{ authority: 'https://attest.example', allOf: [{ claim: 'x-ms-sevsnpvm-is-debuggable', equals: false }] }] })).toString('base64url');
+    const res = await call('POST', `/keys/${name}/create`, { kty: 'RSA-HSM', attributes: { exportable: true }, release_policy: { data, immutable: true } });
+    expect(res.status).toBe(200);
+    const body = res.json as { attributes: { exportable: boolean }; release_policy: { contentType: string; immutable: boolean; data: string } };
+    expect(body.attributes.exportable).toBe(true);
+    expect(body.release_policy).toEqual({ contentType: 'application/json; charset=utf-8', immutable: true, data });
+    const change = await call('PATCH', `/keys/${name}`, { release_policy: { data, immutable: false } });
+    expect(change.status).toBe(400);
+    expect(errorOf(change).code).toBe('BadParameter');
+  });
+
+  it('answers the attributes each api-version knows (7.0: no recoverableDays, exportable, hsmPlatform, key_size)', async () => {
+    const name = `ver-${suffix()}`;
+    expect((await call('POST', `/keys/${name}/create`, { kty: 'RSA' })).status).toBe(200);
+    const old = await raw(`${base}/keys/${name}?api-version=7.0`, { headers: { authorization: `Bearer ${token}` } });
+    expect(Object.keys((old.json as { attributes: Record<string, unknown> }).attributes).sort()).toEqual(['created', 'enabled', 'recoveryLevel', 'updated']);
+    const v74 = await raw(`${base}/keys/${name}?api-version=7.4`, { headers: { authorization: `Bearer ${token}` } });
+    expect(Object.keys((v74.json as { attributes: Record<string, unknown> }).attributes).sort()).toEqual(['created', 'enabled', 'exportable', 'recoverableDays', 'recoveryLevel', 'updated']);
+  });
+
+  it('imports a BYOK transfer blob (key_hsm) made for a KEK of this vault with key_ops ["import"]; the key lands in the token', async () => {
+    const kekName = `kek-${suffix()}`;
+    const kek = await call('POST', `/keys/${kekName}/create`, { kty: 'RSA-HSM', key_size: 2048, key_ops: ['import'] });
+    expect(kek.status).toBe(200);
+    const kekKey = (kek.json as { key: { kid: string; n: string; e: string } }).key;
+    const target = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const blob = createByokTransferBlob(target.privateKey.export({ format: 'jwk' }) as PrivateJwk, createPublicKey({ key: { kty: 'RSA', n: kekKey.n, e: kekKey.e }, format: 'jwk' }), kekKey.kid, 'keys e2e');
+    const name = `byok-${suffix()}`;
+    const res = await call('PUT', `/keys/${name}`, { key: { kty: 'EC-HSM', key_hsm: blob.toString('base64url') } });
+    expect(res.status).toBe(200);
+    const body = res.json as { key: Record<string, string>; attributes: { hsmPlatform: string } };
+    expect(body.key.kty).toBe('EC-HSM');
+    expect(body.key.crv).toBe('P-384');
+    expect(body.key.x).toBe((target.publicKey.export({ format: 'jwk' }) as { x: string }).x);
+    expect(body.key.key_hsm).toBeUndefined();
+    expect(body.attributes.hsmPlatform).toBe('2');
+    expect((await keyClient(base).getKey(name)).keyType).toBe('EC-HSM');
+    // A KEK without the import key_op is refused, and nothing is written.
+    const plain = await call('POST', `/keys/${kekName}-plain/create`, { kty: 'RSA', key_size: 2048 });
+    const plainKey = (plain.json as { key: { kid: string; n: string; e: string } }).key;
+    const refusedBlob = createByokTransferBlob(target.privateKey.export({ format: 'jwk' }) as PrivateJwk, createPublicKey({ key: { kty: 'RSA', n: plainKey.n, e: plainKey.e }, format: 'jwk' }), plainKey.kid);
+    const refusedName = `byok-no-${suffix()}`;
+    const refused = await call('PUT', `/keys/${refusedName}`, { key: { kty: 'EC-HSM', key_hsm: refusedBlob.toString('base64url') } });
+    expect(refused.status).toBe(400);
+    expect(errorOf(refused).code).toBe('BadParameter');
+    await nothingWritten(refusedName);
   });
 
   it('refuses malformed JSON with 400 BadParameter', async () => {

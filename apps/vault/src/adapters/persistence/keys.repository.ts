@@ -107,10 +107,11 @@ export class KeysRepository {
       deleted_date: string | null;
       scheduled_purge_date: string | null;
       rotation_policy: RotationPolicyRecord | null;
+      near_expiry_notified: string | null;
       stream_version: string;
     };
     const rows = await this.db.query<StateRow>(
-      `SELECT st.version::text AS stream, k.name, k.status, k.latest_version, k.managed, k.deleted_date::text, k.scheduled_purge_date::text, k.rotation_policy, k.stream_version::text
+      `SELECT st.version::text AS stream, k.name, k.status, k.latest_version, k.managed, k.deleted_date::text, k.scheduled_purge_date::text, k.rotation_policy, k.near_expiry_notified, k.stream_version::text
          FROM (SELECT 1) AS one
          LEFT JOIN ${this.s}.streams st ON st.stream_id = $3
          LEFT JOIN ${this.s}.keys k ON k.vault_id = $1 AND k.name_key = $2`,
@@ -136,6 +137,7 @@ export class KeysRepository {
         deletedDate: num(row.deleted_date),
         scheduledPurgeDate: num(row.scheduled_purge_date),
         rotationPolicy: row.rotation_policy,
+        nearExpiryNotified: row.near_expiry_notified,
       },
       streamVersion: Number(row.stream_version),
     };
@@ -202,15 +204,15 @@ export class KeysRepository {
   }
 
   /** Live keys with a rotation policy and their latest version (the rotation scheduler's candidates). */
-  async withRotationPolicy(limit: number, afterKey = ''): Promise<(KeyVersionRow & { policy: RotationPolicyRecord })[]> {
-    const rows = await this.db.query<DbRow & { rotation_policy: RotationPolicyRecord }>(
-      `SELECT ${COLUMNS}, k.rotation_policy FROM ${this.s}.keys k
+  async withRotationPolicy(limit: number, afterKey = ''): Promise<(KeyVersionRow & { policy: RotationPolicyRecord; nearExpiryNotified: string | null })[]> {
+    const rows = await this.db.query<DbRow & { rotation_policy: RotationPolicyRecord; near_expiry_notified: string | null }>(
+      `SELECT ${COLUMNS}, k.rotation_policy, k.near_expiry_notified FROM ${this.s}.keys k
          JOIN ${this.s}.key_versions v ON v.vault_id = k.vault_id AND v.name_key = k.name_key AND v.version = k.latest_version
         WHERE k.status = 'active' AND k.rotation_policy IS NOT NULL AND (k.vault_id::text || '/' || k.name_key) > $1
         ORDER BY k.vault_id::text || '/' || k.name_key LIMIT $2`,
       [afterKey, limit],
     );
-    return rows.map((r) => ({ ...toRow(r), policy: r.rotation_policy }));
+    return rows.map((r) => ({ ...toRow(r), policy: r.rotation_policy, nearExpiryNotified: r.near_expiry_notified }));
   }
 
   async nameKeysOfVault(vaultId: string): Promise<string[]> {
@@ -286,6 +288,9 @@ export class KeysRepository {
         for (const v of d.versions) await this.insertVersion(tx, vaultId, nameKey, v);
         return;
       }
+      case 'KeyNearExpiry':
+        await tx.query(`UPDATE ${s}.keys SET near_expiry_notified = $3, stream_version = $4 WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey, e.data.version, e.streamVersion]);
+        return;
       case 'KeyRotationPolicyUpdated':
         await tx.query(`UPDATE ${s}.keys SET rotation_policy = $3::jsonb, stream_version = $4 WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey, JSON.stringify(e.data), e.streamVersion]);
         return;

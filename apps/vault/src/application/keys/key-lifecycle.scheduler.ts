@@ -32,16 +32,27 @@ export function rotationDue(latest: Pick<KeyVersionRow, 'created' | 'exp'>, poli
   return false;
 }
 
+/** Is a Notify action due (the latest version expires within its timeBeforeExpiry) and not yet recorded for this version? Pure. */
+export function notifyDue(latest: Pick<KeyVersionRow, 'version' | 'exp'>, policy: RotationPolicyRecord, notified: string | null, now: number): boolean {
+  if (latest.exp === null || notified === latest.version) return false;
+  return policy.lifetimeActions.some((a) => {
+    if (a.action.type !== 'Notify' || a.trigger.timeBeforeExpiry === undefined) return false;
+    const days = durationDays(a.trigger.timeBeforeExpiry);
+    return days !== null && latest.exp! - days * DAY <= now;
+  });
+}
+
 /** What the scheduler needs of the read models and of the keys service (narrow, for tests). */
 export type KeySchedulerDeps = {
   readonly keysRepo: {
     dueForPurge(now: number, limit: number): Promise<{ vaultId: string; nameKey: string }[]>;
-    withRotationPolicy(limit: number, afterKey?: string): Promise<(KeyVersionRow & { policy: RotationPolicyRecord })[]>;
+    withRotationPolicy(limit: number, afterKey?: string): Promise<(KeyVersionRow & { policy: RotationPolicyRecord; nearExpiryNotified: string | null })[]>;
   };
   readonly vaultsRepo: { findById(vaultId: string): Promise<VaultRecord | undefined> };
   readonly keys: {
     purge(vault: VaultRecord, name: string, reason: 'scheduled', caller: Caller, at?: number): Promise<boolean>;
     rotate(vault: VaultRecord, name: string, caller: Caller, at?: number): Promise<unknown>;
+    notifyNearExpiry(vault: VaultRecord, name: string, version: string, caller: Caller, at?: number): Promise<boolean>;
   };
   readonly logger: Logger;
   readonly intervalMs: number;
@@ -53,7 +64,8 @@ export type KeySchedulerDeps = {
  * Executes what key metadata schedules: purges soft-deleted keys whose `scheduledPurgeDate`
  * passed, and rotates keys whose rotation policy's Rotate action is due (a new version through
  * the same event-sourced path as `POST /keys/{name}/rotate`, audited as the system principal).
- * Notify actions are not executed yet.
+ * A due Notify action records `KeyNearExpiry` for the latest version once (published on the
+ * vault's events topic like every key event).
  */
 export class KeyLifecycleScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -82,7 +94,7 @@ export class KeyLifecycleScheduler {
   }
 
   /** One pass at `now`: due purges, then due rotations. */
-  async runOnce(now: number = this.clock(), batch = 100): Promise<{ purged: number; rotated: number }> {
+  async runOnce(now: number = this.clock(), batch = 100): Promise<{ purged: number; rotated: number; notified: number }> {
     const { keysRepo, vaultsRepo, keys, logger } = this.deps;
     let purged = 0;
     for (const due of await keysRepo.dueForPurge(now, batch)) {
@@ -99,13 +111,26 @@ export class KeyLifecycleScheduler {
       }
     }
     let rotated = 0;
+    let notified = 0;
     let after = '';
     for (;;) {
       const page = await keysRepo.withRotationPolicy(batch, after);
       for (const k of page) {
-        if (!rotationDue(k, k.policy, now)) continue;
+        const rotate = rotationDue(k, k.policy, now);
+        const notify = !rotate && notifyDue(k, k.policy, k.nearExpiryNotified, now);
+        if (!rotate && !notify) continue;
         const vault = await vaultsRepo.findById(k.vaultId);
         if (!vault) continue;
+        if (notify) {
+          try {
+            if (await keys.notifyNearExpiry(vault, k.name, k.version, this.caller(vault, 'KeyNearExpiry', k.name), now)) notified++;
+            keyPassTotal.inc({ action: 'notify', outcome: 'done' });
+          } catch (err) {
+            keyPassTotal.inc({ action: 'notify', outcome: 'failed' });
+            logger.warn({ vault: vault.nameKey, key: k.nameKey, err: err instanceof Error ? err.message : String(err) }, 'scheduled key expiry notice failed');
+          }
+          continue;
+        }
         try {
           await keys.rotate(vault, k.name, this.caller(vault, 'KeyRotate', k.name), now);
           rotated++;
@@ -119,7 +144,7 @@ export class KeyLifecycleScheduler {
       const last = page[page.length - 1]!;
       after = `${last.vaultId}/${last.nameKey}`;
     }
-    return { purged, rotated };
+    return { purged, rotated, notified };
   }
 
   /** The scheduler is a caller too: each of its changes commits its own audit record. */

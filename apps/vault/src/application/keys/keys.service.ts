@@ -133,6 +133,18 @@ export class KeysService {
     return { items: page.items.map((r) => view(r)), next: page.next };
   }
 
+  /**
+   * The version a request means, as the vault lists it: `version` when it exists, else the
+   * latest. For the cryptographic operations: crypto's own "latest" may be a newer version the
+   * vault never recorded (a create whose append failed), so resolve here and pass crypto the
+   * version. Throws KeyNotFound for a missing or deleted key or version.
+   */
+  async resolveVersion(vault: VaultRecord, name: string, version: string | null): Promise<{ readonly name: string; readonly version: string; readonly kty: string; readonly keyOps: readonly string[] }> {
+    const row = await this.repo.findVersion(vault.vaultId, keyOf(name), version);
+    if (!row || row.status !== 'active') throw keyNotFound(version ? `${name}/${version}` : name);
+    return { name: row.name, version: row.version, kty: row.kty, keyOps: row.keyOps };
+  }
+
   async getRotationPolicy(vault: VaultRecord, name: string): Promise<RotationPolicyView> {
     const found = await this.repo.rotationPolicy(vault.vaultId, keyOf(name));
     if (!found || found.status !== 'active') throw keyNotFound(name);
@@ -284,6 +296,26 @@ export class KeysService {
         throw err;
       }
       return { name: state.name ?? name, policy: events.reduce(keyDecider.evolve, state).rotationPolicy };
+    }
+  }
+
+  /** A Notify action fired: records KeyNearExpiry for the latest version (once per version; nothing when already recorded). */
+  async notifyNearExpiry(vault: VaultRecord, name: string, version: string, caller: Caller, at?: number): Promise<boolean> {
+    const nameKey = keyOf(name);
+    for (let attempt = 1; ; attempt++) {
+      const { state, streamVersion } = await this.repo.loadState(vault.vaultId, nameKey, [version]);
+      const events = keyDecider.decide({ type: 'NotifyNearExpiry', data: { name, version, now: at ?? Math.floor(Date.now() / 1000) } }, state);
+      if (events.length === 0) return false;
+      try {
+        await this.append(vault, nameKey, streamVersion, events, caller);
+        return true;
+      } catch (err) {
+        if (err instanceof ConcurrencyError && attempt < MAX_ATTEMPTS) {
+          await backoff(attempt);
+          continue;
+        }
+        throw err;
+      }
     }
   }
 

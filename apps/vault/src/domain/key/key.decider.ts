@@ -32,6 +32,8 @@ export type KeyState = {
   readonly deletedDate: number | null;
   readonly scheduledPurgeDate: number | null;
   readonly rotationPolicy: RotationPolicyRecord | null;
+  /** The version a KeyNearExpiry was last recorded for (a Notify action fires once per version). */
+  readonly nearExpiryNotified: string | null;
 };
 
 export const initialKeyState = (): KeyState => ({
@@ -43,6 +45,7 @@ export const initialKeyState = (): KeyState => ({
   deletedDate: null,
   scheduledPurgeDate: null,
   rotationPolicy: null,
+  nearExpiryNotified: null,
 });
 
 /** What the crypto service reported for a version it created (the vault records it as it is). */
@@ -71,7 +74,9 @@ export type RestoreKey = {
 };
 export type SetRotationPolicy = { readonly type: 'SetRotationPolicy'; readonly data: { readonly name: string; readonly now: number; readonly policy: RotationPolicyInput } };
 
-export type KeyCommand = CreateKeyVersion | UpdateKeyVersion | DeleteKey | RecoverKey | PurgeKey | RestoreKey | SetRotationPolicy;
+export type NotifyNearExpiry = { readonly type: 'NotifyNearExpiry'; readonly data: { readonly name: string; readonly version: string; readonly now: number } };
+
+export type KeyCommand = CreateKeyVersion | UpdateKeyVersion | DeleteKey | RecoverKey | PurgeKey | RestoreKey | SetRotationPolicy | NotifyNearExpiry;
 
 const DAY = 86_400;
 
@@ -200,6 +205,14 @@ function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
         },
       ];
     }
+    case 'NotifyNearExpiry': {
+      const c = command.data;
+      if (state.status !== 'active') throw keyNotFound(c.name);
+      // Only the latest version, only once, only when it has an expiry.
+      const exp = state.versions[c.version]?.exp ?? null;
+      if (state.latest !== c.version || state.nearExpiryNotified === c.version || exp === null) return [];
+      return [{ type: 'KeyNearExpiry', data: { version: c.version, exp, notifiedDate: c.now } }];
+    }
     default:
       return assertNever(command, 'key command');
   }
@@ -241,10 +254,13 @@ function evolve(state: KeyState, event: KeyEvent): KeyState {
         deletedDate: null,
         scheduledPurgeDate: null,
         rotationPolicy: e.rotationPolicy,
+        nearExpiryNotified: null,
       };
     }
     case 'KeyRotationPolicyUpdated':
       return { ...state, rotationPolicy: event.data };
+    case 'KeyNearExpiry':
+      return { ...state, nearExpiryNotified: event.data.version };
     default:
       return assertNever(event, 'key event');
   }

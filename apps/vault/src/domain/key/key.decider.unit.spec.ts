@@ -135,6 +135,17 @@ describe('key decider', () => {
     deciderSpec(keyDecider).given([]).when(set(T0)).thenThrows(KeyErrorCode.KeyNotFound);
   });
 
+  it('NotifyNearExpiry records KeyNearExpiry once, for the latest version with an expiry only', () => {
+    const notify = (version: string, now = T0 + 100): KeyCommand => ({ type: 'NotifyNearExpiry', data: { name: 'Signing-Key', version, now } });
+    const withExp: KeyEvent = { type: 'KeyVersionCreated', data: { ...(created(V1) as Extract<KeyEvent, { type: 'KeyVersionCreated' }>).data, exp: T0 + 1000 } };
+    const notice: KeyEvent = { type: 'KeyNearExpiry', data: { version: V1, exp: T0 + 1000, notifiedDate: T0 + 100 } };
+    deciderSpec(keyDecider).given([withExp]).when(notify(V1)).then([notice]);
+    deciderSpec(keyDecider).given([withExp, notice]).when(notify(V1, T0 + 200)).then([]);
+    deciderSpec(keyDecider).given([created(V1)]).when(notify(V1)).then([]);
+    deciderSpec(keyDecider).given([withExp, created(V2, T0 + 1)]).when(notify(V1)).then([]);
+    deciderSpec(keyDecider).given([]).when(notify(V1)).thenThrows(KeyErrorCode.KeyNotFound);
+  });
+
   it('DeleteKey of a key managed by a certificate is refused', () => {
     const managed: KeyEvent = { type: 'KeyVersionCreated', data: { ...(created(V1) as Extract<KeyEvent, { type: 'KeyVersionCreated' }>).data, managed: true } };
     deciderSpec(keyDecider).given([managed]).when({ type: 'DeleteKey', data: { name: 'Signing-Key', now: T0 + 1, retentionDays: 7 } }).thenThrows(KeyErrorCode.KeyManaged);
@@ -170,6 +181,8 @@ describe('key rules', () => {
     [{ kty: 'RSA', attributes: { exportable: true } }],
     [{ kty: 'RSA', release_policy: { data: 'not base64!' } }],
     [{ kty: 'RSA', attributes: { nbf: 10, exp: 5 } }],
+    [{ kty: 'RSA', tags: { a: 'x\u0000y' } }],
+    [{ kty: 'RSA', tags: { a: 'lone \ud800 surrogate' } }],
     [null],
     ['RSA'],
   ])('refuses create %j with BadParameter', (body) => {

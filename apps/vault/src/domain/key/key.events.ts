@@ -76,10 +76,13 @@ export type RotationPolicyRecord = {
 };
 export type KeyRotationPolicyUpdated = { readonly type: 'KeyRotationPolicyUpdated'; readonly data: RotationPolicyRecord };
 
-export type KeyEvent = KeyVersionCreated | KeyVersionUpdated | KeyDeleted | KeyRecovered | KeyPurged | KeyRestored | KeyRotationPolicyUpdated;
+/** A rotation policy's Notify action fired for the latest version (once per version): the key expires soon. */
+export type KeyNearExpiry = { readonly type: 'KeyNearExpiry'; readonly data: { readonly version: string; readonly exp: number; readonly notifiedDate: number } };
+
+export type KeyEvent = KeyVersionCreated | KeyVersionUpdated | KeyDeleted | KeyRecovered | KeyPurged | KeyRestored | KeyRotationPolicyUpdated | KeyNearExpiry;
 export type KeyEventType = KeyEvent['type'];
 
-export const KEY_EVENT_TYPES: readonly KeyEventType[] = ['KeyVersionCreated', 'KeyVersionUpdated', 'KeyDeleted', 'KeyRecovered', 'KeyPurged', 'KeyRestored', 'KeyRotationPolicyUpdated'];
+export const KEY_EVENT_TYPES: readonly KeyEventType[] = ['KeyVersionCreated', 'KeyVersionUpdated', 'KeyDeleted', 'KeyRecovered', 'KeyPurged', 'KeyRestored', 'KeyRotationPolicyUpdated', 'KeyNearExpiry'];
 
 export const keyStreamId = (vaultId: string, nameKey: string): string => `key-${vaultId}-${nameKey}`;
 
@@ -147,5 +150,6 @@ export function registerKeyEvents(r: EventRegistry): EventRegistry {
         rotationPolicy: (x) => x === null || v.object(policyShape)(x).length === 0,
       }),
     })
-    .define({ type: 'KeyRotationPolicyUpdated', schemaVersion: 1, validate: v.object(policyShape) });
+    .define({ type: 'KeyRotationPolicyUpdated', schemaVersion: 1, validate: v.object(policyShape) })
+    .define({ type: 'KeyNearExpiry', schemaVersion: 1, validate: v.object({ version: hex32, exp: seconds, notifiedDate: seconds }) });
 }

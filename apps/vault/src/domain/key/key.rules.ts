@@ -1,5 +1,5 @@
 import { badParameter } from '../vault.errors.js';
-import { assertSecretName, assertSecretVersion, parseTags, type Tags } from '../secret/secret.rules.js';
+import { assertSecretName, assertSecretVersion, parseTags as parseSecretTags, type Tags } from '../secret/secret.rules.js';
 
 /**
  * Azure Key Vault's input shapes for keys (`keys.json`: KeyCreateParameters,
@@ -67,6 +67,19 @@ export type LifetimeAction = {
 };
 export type RotationPolicyInput = { readonly lifetimeActions: readonly LifetimeAction[]; readonly expiryTime: string | null };
 
+/** U+0000 and lone surrogates cannot be stored faithfully (PostgreSQL refuses the first, UTF-8 has no form for the others). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const clean = (s: string): boolean => !s.includes('\u0000') && !LONE_SURROGATE.test(s);
+
+/** Tags as for secrets, and refused when a name or value holds U+0000 or a lone surrogate. */
+export function parseTags(raw: unknown): Tags | null {
+  const tags = parseSecretTags(raw);
+  if (tags !== null && Object.entries(tags).some(([k, v]) => !clean(k) || !clean(v))) {
+    throw badParameter('Tag names and values must not contain U+0000 or unpaired surrogates.', { reason: 'TagValue' });
+  }
+  return tags;
+}
+
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const clip = (s: string, max = 40): string => (s.length > max ? `${s.slice(0, max)}…` : s);
 
@@ -117,7 +130,7 @@ export function parseReleasePolicy(raw: unknown): ReleasePolicy | null {
   if (raw === undefined || raw === null) return null;
   if (!isRecord(raw)) throw badParameter("Property 'release_policy' must be an object.", { reason: 'ReleasePolicy' });
   const contentType = raw.contentType === undefined || raw.contentType === null ? 'application/json; charset=utf-8' : raw.contentType;
-  if (typeof contentType !== 'string' || contentType.length > 255) throw badParameter("Property 'release_policy.contentType' must be a string.", { reason: 'ReleasePolicy' });
+  if (typeof contentType !== 'string' || contentType.length > 255 || !clean(contentType)) throw badParameter("Property 'release_policy.contentType' must be a string.", { reason: 'ReleasePolicy' });
   const immutable = raw.immutable === undefined || raw.immutable === null ? false : raw.immutable;
   if (typeof immutable !== 'boolean') throw badParameter("Property 'release_policy.immutable' must be a boolean.", { reason: 'ReleasePolicy' });
   const data = raw.data;
