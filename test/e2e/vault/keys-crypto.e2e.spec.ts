@@ -408,7 +408,7 @@ describe('key operations over the vault REST API (CryptographyClient, raw HTTPS)
     it('Key Vault Crypto User signs', async () => {
       const client = cryptoClient(keyVaultKey(rsa), user);
       const digest = createHash('sha256').update('hello').digest();
-      const signed = await eventually(async () => client.sign('RS256', digest).catch(() => undefined), 10_000, 200);
+      const signed = await eventually(async () => client.sign('RS256', digest).catch(() => undefined), 30_000, 200);
       expect(signed?.keyID).toBe(kidOf(rsa));
       expect(verifiedByNode('RS256', Buffer.from('hello'), signed!.result, publicKeyOf(rsa))).toBe(true);
     });
@@ -428,7 +428,7 @@ describe('key operations over the vault REST API (CryptographyClient, raw HTTPS)
           const wrapped = await client.wrapKey('RSA-OAEP-256', cek).catch(() => undefined);
           return wrapped ? { client, wrapped } : undefined;
         },
-        10_000,
+        30_000,
         200,
       );
       expect(done).toBeDefined();
@@ -458,7 +458,7 @@ describe('key operations over the vault REST API (CryptographyClient, raw HTTPS)
       await assignRole(blind.objectId, roleName, `/vaults/${vault}`);
       const client = cryptoClient(kidOf(rsa), blind);
       const plaintext = randomBytes(24);
-      const enc = await eventually(async () => client.encrypt('RSA-OAEP', plaintext).catch(() => undefined), 10_000, 200);
+      const enc = await eventually(async () => client.encrypt('RSA-OAEP', plaintext).catch(() => undefined), 30_000, 200);
       expect(enc?.keyID).toBe(kidOf(rsa));
       expect(Buffer.from((await client.decrypt('RSA-OAEP', enc!.result)).result)).toEqual(plaintext);
       const rows = await db().query<{ op: string; status: string }>(
