@@ -2,14 +2,14 @@
  * THE switch of the conformance suite: the recording folders under
  * `test/conformance/recordings/` that are replayed against the running services.
  *
- * `keyvault-keys` is in the repository (byte-for-byte, with its INDEX.md) and the harness
- * replays it by the keys rules (replay.ts), but it stays OFF until the vault serves the keys
- * REST routes: add it here when they are merged. Its `managedhsm/` files also need the
- * Managed HSM pool `dev` (`https://dev.managedhsm.localhost:8443`).
+ * Both are replayed: the secrets recordings and the keys recordings (by the keys rules in
+ * replay.ts). The keys folder's `managedhsm/` files go to the Managed HSM pool `dev`
+ * (`https://dev.managedhsm.localhost:8443`); a recording the server deliberately differs from is
+ * listed, with its reason, in differences.json.
  *
  * `KEYLEDGER_CONFORMANCE_FOLDERS=keyvault-secrets,keyvault-keys` overrides the list for one run.
  */
-export const REPLAYED_FOLDERS: readonly string[] = ['keyvault-secrets'];
+export const REPLAYED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys'];
 
 /** Every folder the repository holds recordings for (replayed or not). */
 export const RECORDED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys'];

@@ -73,7 +73,7 @@ class KeyJson {
       enabled: k.enabled,
       ...(k.nbf !== null ? { nbf: k.nbf } : {}),
       ...(k.exp !== null ? { exp: k.exp } : {}),
-      ...(k.keySize !== null && r >= 8 ? { key_size: k.keySize } : {}),
+      ...(k.keySize !== null && r >= 7.55 ? { key_size: k.keySize } : {}),
       created: k.created,
       updated: k.updated,
       recoveryLevel: recoveryLevelOf(this.vault.retentionDays, this.vault.purgeProtection),
