@@ -1,4 +1,4 @@
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import {
   compileRoleAssignment,
   compileRoleDefinition,

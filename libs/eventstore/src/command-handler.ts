@@ -1,5 +1,5 @@
 import { ConcurrencyError, type AppendOptions, type AppendResult, type EventStore } from './event-store.js';
-import { fold, type Command, type Decider, type Event } from './types.js';
+import { fold, type Command, type Decider, type Event } from '#libs/kernel';
 
 /**
  * load → decide → append with the expected version. A concurrent writer makes the

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { currentContext, type Database, type Row, type Sql } from '#libs/platform';
 import { envelopeHeaders, serviceEventsTopic, TOPICS, type AuditRecord, type Envelope } from '#libs/contracts';
 import { spineDdl } from './schema.sql.js';
-import type { EventRegistry } from './registry.js';
-import type { Event } from './types.js';
+import type { Event, EventRegistry } from '#libs/kernel';
 
 export type EventMetadata = {
   readonly eventId: string;

@@ -1,5 +1,5 @@
 import type { Client as EsClient } from '@elastic/elasticsearch';
-import type { EventRegistry } from '#libs/eventstore';
+import type { EventRegistry } from '#libs/kernel';
 import type { InboxHandler } from '#libs/messaging';
 import { bulkWrite } from './es-index.manager.js';
 import { fromEnvelope, handlesEvent, type EsProjection, type PgProjection } from './projection.types.js';

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach, afterAll, jest } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
-import { EventRegistry, OutboxRelay, checkpointOf, v, type EventStore, type GlobalCheckpoint } from '#libs/eventstore';
+import { EventRegistry, v } from '#libs/kernel';
+import { OutboxRelay, checkpointOf, type EventStore, type GlobalCheckpoint } from '#libs/eventstore';
 import { ensureTopics, InboxConsumer } from '#libs/messaging';
 import type { Sql } from '#libs/platform';
 import { dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';

@@ -1,6 +1,7 @@
 import type { estypes } from '@elastic/elasticsearch';
 import type { Envelope } from '#libs/contracts';
-import type { Event, EventRegistry, RecordedEvent } from '#libs/eventstore';
+import type { Event, EventRegistry } from '#libs/kernel';
+import type { RecordedEvent } from '#libs/eventstore';
 import type { Sql } from '#libs/platform';
 
 /**

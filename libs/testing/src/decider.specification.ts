@@ -1,5 +1,5 @@
 import { AssertionError, deepStrictEqual } from 'node:assert/strict';
-import { DomainError, type Command, type Decider, type Event } from '#libs/eventstore';
+import { DomainError, type Command, type Decider, type Event } from '#libs/kernel';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 

@@ -1,6 +1,6 @@
 import { AssertionError } from 'node:assert/strict';
 import { describe, it, expect } from '@jest/globals';
-import { DomainError, type Command, type Decider, type Event } from '#libs/eventstore';
+import { DomainError, type Command, type Decider, type Event } from '#libs/kernel';
 import { deciderSpec, deepFreeze } from './decider.specification.js';
 
 // A small secret decider, enough to exercise the kit.

@@ -1,4 +1,4 @@
-import { v, type EventRegistry, type Validator } from '#libs/eventstore';
+import { v, type EventRegistry, type Validator } from '#libs/kernel';
 import { CURVE_NAMES, KEY_OPERATIONS, KEY_TYPES, type KeyOp, type KeyVersionData } from './key.model.js';
 
 /**

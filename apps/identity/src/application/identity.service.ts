@@ -2,7 +2,8 @@ import { X509Certificate, createHash, randomBytes, randomUUID } from 'node:crypt
 import { Inject, Injectable } from '@nestjs/common';
 import { BuiltInRoleIds, findBuiltInRole, isAssignableScope, type RoleDefinition } from '#libs/auth';
 import { newAuditRecord, type AuditRecord } from '#libs/contracts';
-import { DomainError, EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
 import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
 import { generateClientSecret, hashClientSecret, secretHint } from '../domain/client-secret.js';
 import type { IdentityEvent, PrincipalKind, TenantCreated } from '../domain/identity.events.js';

@@ -1,4 +1,4 @@
-import { v, type EventRegistry } from '#libs/eventstore';
+import { v, type EventRegistry } from '#libs/kernel';
 import type { RoleAssignment, RoleDefinition } from '#libs/auth';
 
 /** Identity's events. Streams: `tenant-{tid}`, `principal-{oid}`, `roleassignment-{id}`, `roledefinition-{id}`. */

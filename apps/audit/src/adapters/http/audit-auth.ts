@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { KeyledgerAuditDataActions, type Principal, type RbacEvaluator, type RbacReadModelConsumer, type TokenVerifier } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 export type AuditDataAction = (typeof KeyledgerAuditDataActions)[keyof typeof KeyledgerAuditDataActions];
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BUILT_IN_ROLE_DEFINITIONS, BuiltInRoleIds, type Principal, type TokenVerifier } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { currentContext } from '#libs/platform';
 import type { IdentityRepository } from '../persistence/identity.repository.js';
 import type { Caller, IdentityService } from '../../application/identity.service.js';

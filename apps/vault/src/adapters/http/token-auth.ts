@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { buildBearerChallenge, parseBearerToken, type Principal, type TokenVerifier } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { HttpProblem } from './azure-errors.js';
 
 /** Azure Key Vault's 401 messages for each token failure (as seen from the service). */

@@ -1,4 +1,5 @@
-import type { EventRegistry, RecordedEvent } from '#libs/eventstore';
+import type { EventRegistry } from '#libs/kernel';
+import type { RecordedEvent } from '#libs/eventstore';
 import type { Database, Row } from '#libs/platform';
 import type { SecretEvent } from '../../domain/secret/secret.events.js';
 import type { VaultEvent } from '../../domain/vault/vault.events.js';

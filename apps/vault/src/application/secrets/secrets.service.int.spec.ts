@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DomainError, type EventStore } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { type EventStore } from '#libs/eventstore';
 import { REPO_ROOT } from '#libs/platform';
 import { testDb, type TestDb } from '#libs/testing';
 import { ReadModelRebuilder } from '../../adapters/persistence/read-model.rebuilder.js';

@@ -1,4 +1,4 @@
-import { v, type EventRegistry } from '#libs/eventstore';
+import { v, type EventRegistry } from '#libs/kernel';
 
 /**
  * Events of one vault (stream `vault-{lower-case name}`). A purged name can be created again:
