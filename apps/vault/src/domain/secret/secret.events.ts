@@ -67,15 +67,6 @@ export type SecretRestored = {
 export type SecretEvent = SecretVersionCreated | SecretVersionUpdated | SecretDeleted | SecretRecovered | SecretPurged | SecretRestored;
 export type SecretEventType = SecretEvent['type'];
 
-export const SECRET_EVENT_TYPES: readonly SecretEventType[] = [
-  'SecretVersionCreated',
-  'SecretVersionUpdated',
-  'SecretDeleted',
-  'SecretRecovered',
-  'SecretPurged',
-  'SecretRestored',
-];
-
 export const secretStreamId = (vaultId: string, nameKey: string): string => `secret-${vaultId}-${nameKey}`;
 
 const hex32 = (x: unknown): boolean => typeof x === 'string' && /^[0-9a-f]{32}$/.test(x);

@@ -27,7 +27,6 @@ export type VaultRecovered = { readonly type: 'VaultRecovered'; readonly data: {
 export type VaultPurged = { readonly type: 'VaultPurged'; readonly data: { readonly vaultId: string; readonly purgedDate: number; readonly reason: 'request' | 'scheduled' } };
 
 export type VaultEvent = VaultCreated | VaultUpdated | VaultDeleted | VaultRecovered | VaultPurged;
-export const VAULT_EVENT_TYPES: readonly VaultEvent['type'][] = ['VaultCreated', 'VaultUpdated', 'VaultDeleted', 'VaultRecovered', 'VaultPurged'];
 
 export const vaultStreamId = (nameKey: string): string => `vault-${nameKey}`;
 
