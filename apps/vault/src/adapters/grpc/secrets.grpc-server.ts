@@ -19,7 +19,7 @@ import type { TokenAuthenticator } from '../http/token-auth.js';
 import { resolveVaultHost } from '../http/vault-host.js';
 import type { AuditSink } from '#libs/eventstore';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
-import { ReflectionService } from './reflection.service.js';
+import { ReflectionService } from '@grpc/reflection';
 
 export const SECRETS_PROTO_PATH = join(REPO_ROOT, 'libs', 'contracts', 'proto', 'keyledger', 'v1', 'secrets.proto');
 const LOADER_OPTIONS = { keepCase: false, longs: Number, enums: String, defaults: true, arrays: true, oneofs: true } satisfies protoLoader.Options;
@@ -100,7 +100,7 @@ export class SecretsGrpcServer {
       Delete: this.unary<DeleteReq>('SecretDelete', SecretDataActions.delete, (r) => r.name, (r, c) => this.delete(r, c)),
       BatchGet: this.unary<BatchReq>('SecretBatchGet', undefined, () => undefined, (r, c) => this.batchGet(r, c)),
     });
-    new ReflectionService().add(definition, ['keyledger.v1.Secrets']).register(this.server);
+    new ReflectionService(definition, { services: ['keyledger.v1.Secrets'] }).addToServer(this.server);
   }
 
   start(host: string, port: number, tls: TlsMaterial): Promise<number> {
