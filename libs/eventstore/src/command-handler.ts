@@ -16,7 +16,7 @@ export async function decideAndAppend<S, C extends Command, E extends Event>(
   for (let attempt = 1; ; attempt++) {
     const history = await store.readStream<E>(streamId);
     const state = fold(decider.evolve, decider.initialState(), history);
-    const version = history.length > 0 ? history[history.length - 1]!.streamVersion : 0;
+    const version = history.length > 0 ? history[history.length - 1].streamVersion : 0;
     const cmd = typeof command === 'function' ? command(state) : command;
     const events = decider.decide(cmd, state);
     try {

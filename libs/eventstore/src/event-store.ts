@@ -164,7 +164,7 @@ export class EventStore {
         ids.push(metadata.eventId);
         versions.push(current + i + 1);
         types.push(e.type);
-        schemaVersions.push(defs[i]!.schemaVersion);
+        schemaVersions.push(defs[i].schemaVersion);
         datas.push(JSON.stringify(e.data));
         metas.push(JSON.stringify(metadata));
       });
@@ -186,11 +186,11 @@ export class EventStore {
         recorded.push({
           ...e,
           streamId,
-          streamVersion: versions[i]!,
-          schemaVersion: schemaVersions[i]!,
-          position: rows[i]!.position,
-          transactionId: rows[i]!.transaction_id,
-          metadata: metadataList[i]!,
+          streamVersion: versions[i],
+          schemaVersion: schemaVersions[i],
+          position: rows[i].position,
+          transactionId: rows[i].transaction_id,
+          metadata: metadataList[i],
         });
       });
     }

@@ -235,7 +235,8 @@ export class IdentityService {
     const admin = await this.createPrincipal(tenantId, 'keyledger-admin', 'servicePrincipal', caller, { withSecret: true });
     await this.assignRole(admin.objectId, BuiltInRoleIds.keyVaultAdministrator, '/', caller);
     await this.assignRole(admin.objectId, 'Keyledger Auditor', '/', caller);
-    return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret!, created: true };
+    if (admin.clientSecret === undefined) throw new Error('the administrator principal was created without its client secret');
+    return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret, created: true };
   }
 }
 

@@ -162,7 +162,7 @@ export class TokenService {
     if (candidates.length !== 1) {
       throw new AadError(400, 'invalid_request', 700016, candidates.length === 0 ? 'No managed identity is bound to this host.' : 'Several managed identities are bound to this host; pass client_id.', 'ManagedIdentityNotFound');
     }
-    return this.mint(candidates[0]!, candidates[0]!.tenant_id, this.checkResource(resource));
+    return this.mint(candidates[0], candidates[0].tenant_id, this.checkResource(resource));
   }
 
   private async mint(principal: PrincipalRow, tenantId: string, resource: string): Promise<IssuedToken> {
