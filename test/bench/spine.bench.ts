@@ -16,7 +16,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type { Kafka } from 'kafkajs';
-import { EventRegistry, EventStore, OutboxRelay, spineDdl, v, type AppendResult, type Event, type ExpectedVersion } from '#libs/eventstore';
+import { EventRegistry, v, type Event } from '#libs/kernel';
+import { EventStore, OutboxRelay, spineDdl, type AppendResult, type ExpectedVersion } from '#libs/eventstore';
 import { ensureTopics } from '#libs/messaging';
 import { Database } from '#libs/platform';
 import { ProjectionRunner, type EsProjection } from '#libs/projections';

@@ -9,11 +9,11 @@ const AZURE = 'https://keyvault_name.vault.azure.net';
 const keys = loadRecordings(root, ['keyvault-keys']);
 
 describe('the repository copy of the recordings', () => {
-  it('holds every recorded folder, and replays secrets only until the keys routes are served', () => {
+  it('holds every recorded folder and replays all of them by default', () => {
     for (const folder of RECORDED_FOLDERS) expect([folder, loadRecordings(root, [folder]).length > 0]).toEqual([folder, true]);
     expect(keys).toHaveLength(28);
-    expect(REPLAYED_FOLDERS).toEqual(['keyvault-secrets']);
-    expect(replayedFolders({ KEYLEDGER_CONFORMANCE_FOLDERS: 'keyvault-secrets, keyvault-keys' })).toEqual(['keyvault-secrets', 'keyvault-keys']);
+    expect(REPLAYED_FOLDERS).toEqual(['keyvault-secrets', 'keyvault-keys']);
+    expect(replayedFolders({ KEYLEDGER_CONFORMANCE_FOLDERS: 'keyvault-keys' })).toEqual(['keyvault-keys']);
     expect(() => replayedFolders({ KEYLEDGER_CONFORMANCE_FOLDERS: 'keyvault-nothing' })).toThrow(/keyvault-nothing/);
   });
 });

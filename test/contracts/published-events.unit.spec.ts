@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { contracts, FORBIDDEN_FIELD, type ObjectIdentity } from '#libs/contracts';
-import { EventRegistry, type Event, type PublishedEvent } from '#libs/eventstore';
+import { EventRegistry, type Event, type PublishedEvent } from '#libs/kernel';
 import { registerIdentityEvents } from '../../apps/identity/src/domain/identity.events.js';
 import { principalDecider, type PrincipalCommand } from '../../apps/identity/src/domain/principal.decider.js';
 import { roleAssignmentDecider } from '../../apps/identity/src/domain/role-assignment.decider.js';

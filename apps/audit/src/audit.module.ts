@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { AUDIT_WRITER, EVENT_STORE, EventRegistry, registerLifecycleEvents, SpineModule, type AuditWriter, type EventStore } from '#libs/eventstore';
+import { EventRegistry } from '#libs/kernel';
+import { AUDIT_WRITER, EVENT_STORE, registerLifecycleEvents, SpineModule, type AuditWriter, type EventStore } from '#libs/eventstore';
 import { serviceEventsTopic } from '#libs/contracts';
 import { ensureTopics } from '#libs/messaging';
 import { LOGGER, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { TOPICS } from '#libs/contracts';
-import { AUDIT_WRITER, EVENT_STORE, EventRegistry, registerLifecycleEvents, SpineModule, type AuditWriter, type EventStore } from '#libs/eventstore';
+import { EventRegistry } from '#libs/kernel';
+import { AUDIT_WRITER, EVENT_STORE, registerLifecycleEvents, SpineModule, type AuditWriter, type EventStore } from '#libs/eventstore';
 import { ensureTopics } from '#libs/messaging';
 import { REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { CryptoGrpcController } from './adapters/grpc/crypto.grpc.controller.js';

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { CryptoClient } from '#libs/crypto-client';
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { AuditWriter, EVENT_STORE, EventRegistry, EventStore, registerLifecycleEvents, SpineModule, type AuditSink } from '#libs/eventstore';
+import { EventRegistry } from '#libs/kernel';
+import { AuditWriter, EVENT_STORE, EventStore, registerLifecycleEvents, SpineModule, type AuditSink } from '#libs/eventstore';
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';

@@ -11,7 +11,7 @@ import {
   type EventContract,
   type EventOf,
 } from '#libs/contracts';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import {
   compileRoleAssignment,
   compileRoleDefinition,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { InMemoryRoleAssignmentReadModel, isRbacEventType, type RbacChange } from './assignment.store.js';
 import { KeyDataActions as K, SecretDataActions as S } from './data-actions.catalog.js';
 import { RbacEvaluator } from './rbac.evaluator.js';

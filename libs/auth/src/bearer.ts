@@ -1,4 +1,4 @@
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 /**
  * The `Authorization: Bearer …` header and Azure's `WWW-Authenticate` challenge.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { buildBearerChallenge, parseBearerToken } from './bearer.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';

@@ -1,5 +1,5 @@
 import { importJWK, type JWK } from 'jose';
-import { DomainError } from '#libs/eventstore';
+import { DomainError, systemClock, type Clock } from '#libs/kernel';
 import type { JwksSource } from './jwks.source.js';
 
 /** The only signature algorithms accepted: asymmetric, as the identity service signs. */
@@ -20,7 +20,7 @@ export type JwksKeyCacheOptions = {
   /** Keys older than this are refreshed on next use (still rate limited). Default 600 s. */
   readonly maxAgeSeconds?: number;
   /** Clock in milliseconds (tests). */
-  readonly now?: () => number;
+  readonly now?: Clock;
   /** Called when a fetch fails or returns an unusable document (for logs/metrics; contains no token). */
   readonly onRefreshError?: (error: Error) => void;
 };
@@ -67,7 +67,7 @@ export class JwksKeyCache {
   private imported = new Map<string, Promise<VerificationKey>>();
   private readonly minIntervalMs: number;
   private readonly maxAgeMs: number;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
   constructor(
     private readonly source: JwksSource,
@@ -75,7 +75,7 @@ export class JwksKeyCache {
   ) {
     this.minIntervalMs = Math.max(0, (options.minRefreshIntervalSeconds ?? 30) * 1000);
     this.maxAgeMs = Math.max(0, (options.maxAgeSeconds ?? 600) * 1000);
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? systemClock;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { DomainError } from '#libs/eventstore';
+import { DomainError, systemClock, type Clock } from '#libs/kernel';
 import { parseBearerToken } from './bearer.js';
 import { isAcceptedAlgorithm, JwksKeyCache, type JwksKeyCacheOptions } from './jwks.cache.js';
 import type { JwksSource } from './jwks.source.js';
@@ -67,7 +67,7 @@ export type TokenVerifierOptions = {
   /** Longest token accepted, bytes. Default 16384. */
   readonly maxTokenLength?: number;
   /** Clock in milliseconds (tests). */
-  readonly now?: () => number;
+  readonly now?: Clock;
 };
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -88,12 +88,12 @@ export class TokenVerifier {
   private readonly keys: JwksKeyCache;
   private readonly skew: number;
   private readonly maxLength: number;
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly audiences: ReadonlySet<string>;
   private readonly tenantSet: ReadonlySet<string> | undefined;
 
   constructor(private readonly options: TokenVerifierOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? systemClock;
     this.keys = options.jwks instanceof JwksKeyCache ? options.jwks : new JwksKeyCache(options.jwks, { ...options.jwksCache, now: this.now });
     this.skew = options.clockSkewSeconds ?? 60;
     if (!(this.skew >= 0 && this.skew <= 600)) throw new Error('clockSkewSeconds must be between 0 and 600');

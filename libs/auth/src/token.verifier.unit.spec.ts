@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { JwksKeyCache } from './jwks.cache.js';
 import { StaticJwksSource, type JwksSource } from './jwks.source.js';
 import {

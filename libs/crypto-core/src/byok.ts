@@ -20,6 +20,7 @@ import { curveFromJwkCrv, curveFromNodeName, OCT_KEY_SIZES, type KeyFamily } fro
 import { asBuffer, fromBase64Url, toBase64Url, zeroize } from './byte-encoding.util.js';
 import { badParameter, cryptoError, CryptoErrorCode, isDomainError } from './crypto.errors.js';
 import { loadSoftwareKey, publicKeyObjectFromJwk, type PrivateJwk, type RsaPublicJwk, type SoftwareKey } from './software-key.js';
+import { EC_PRIVATE_MEMBERS, jwkMembers, RSA_PRIVATE_MEMBERS } from './jwk-members.js';
 
 export const BYOK_SCHEMA_VERSION = '1.0.0';
 export const BYOK_ENC = 'CKM_RSA_AES_KEY_WRAP';
@@ -83,7 +84,7 @@ export function parseByokBlob(blob: Uint8Array | string | object): ByokTransferB
 export function byokKidMatches(blobKid: string, kekKid: string): boolean {
   const part = (kid: string): string | null => {
     const m = /\/keys\/([^/?#]+)\/([^/?#]+)\/?(?:[?#].*)?$/.exec(kid);
-    return m ? `${m[1]!.toLowerCase()}/${m[2]!.toLowerCase()}` : null;
+    return m ? `${m[1].toLowerCase()}/${m[2].toLowerCase()}` : null;
   };
   const a = part(blobKid);
   return a !== null && a === part(kekKid);
@@ -129,12 +130,12 @@ function targetToJwk(target: Buffer, kty: KeyFamily): PrivateJwk {
   const j = key.export({ format: 'jwk' });
   if (kty === 'RSA') {
     if (key.asymmetricKeyType !== 'rsa') throw malformed('the BYOK target key is not an RSA key');
-    return { kty: 'RSA', n: j.n!, e: j.e!, d: j.d!, p: j.p!, q: j.q!, dp: j.dp!, dq: j.dq!, qi: j.qi! };
+    return { kty: 'RSA', ...jwkMembers(j, RSA_PRIVATE_MEMBERS) };
   }
   if (key.asymmetricKeyType !== 'ec') throw malformed('the BYOK target key is not an EC key');
   const named = key.asymmetricKeyDetails?.namedCurve;
   const crv = named ? curveFromNodeName(named) : curveFromJwkCrv(j.crv ?? '');
-  return { kty: 'EC', crv, x: j.x!, y: j.y!, d: j.d! };
+  return { kty: 'EC', crv, ...jwkMembers(j, EC_PRIVATE_MEMBERS) };
 }
 
 /**

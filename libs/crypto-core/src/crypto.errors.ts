@@ -1,4 +1,4 @@
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 /**
  * Stable error codes of the cryptographic core. Adapters map them to the wire (Azure) codes;

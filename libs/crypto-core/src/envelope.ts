@@ -108,14 +108,14 @@ export function parseEnvelope(envelope: Uint8Array): ParsedEnvelope {
   const buf = asBuffer(envelope);
   if (buf.length < 2) throw invalid('Truncated');
   if (buf[0] !== ENVELOPE_FORMAT_V1) throw invalid('UnknownFormat');
-  const idLen = buf[1]!;
+  const idLen = buf[1];
   const headerLen = 2 + idLen;
   if (idLen === 0 || buf.length < headerLen + ENVELOPE_NONCE_BYTES + ENVELOPE_TAG_BYTES) throw invalid('Truncated');
   const idBytes = buf.subarray(2, headerLen);
   const keyId = idBytes.toString('utf8');
   if (!Buffer.from(keyId, 'utf8').equals(idBytes)) throw invalid('KeyIdEncoding');
   return {
-    format: buf[0]!,
+    format: buf[0],
     keyId,
     header: buf.subarray(0, headerLen),
     nonce: buf.subarray(headerLen, headerLen + ENVELOPE_NONCE_BYTES),

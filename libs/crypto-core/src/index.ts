@@ -10,7 +10,7 @@
  *   non-extractable HSM key pairs.
  * - `byok`: Azure BYOK transfer blob (CKM_RSA_AES_KEY_WRAP) import.
  *
- * Errors are `DomainError`s (from `#libs/eventstore`) with these stable codes; messages never
+ * Errors are `DomainError`s (from `#libs/kernel`) with these stable codes; messages never
  * carry key material, plaintext, digests, PINs or secrets:
  *
  * | code                        | meaning                                                                  | suggested Azure wire mapping |

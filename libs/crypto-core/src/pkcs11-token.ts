@@ -109,7 +109,7 @@ export function ckrOf(e: unknown): { code: number; name: string } | undefined {
   if (typeof message === 'string') {
     const m = /(CKR_[A-Z0-9_]+)/.exec(message);
     if (m) {
-      const name = m[1]!;
+      const name = m[1];
       const value = (pkcs11js as unknown as Record<string, unknown>)[name];
       return { code: typeof value === 'number' ? value : -1, name };
     }
@@ -220,7 +220,7 @@ function releaseModule(modulePath: string): void {
 function readUlong(b: Buffer): number {
   if (b.length >= 8) return Number(b.readBigUInt64LE(0));
   if (b.length >= 4) return b.readUInt32LE(0);
-  return b.length ? b[0]! : 0;
+  return b.length ? b[0] : 0;
 }
 
 function readBool(b: Buffer): boolean {
@@ -248,12 +248,12 @@ function decodeEcPoint(value: Buffer, crv: CurveName): { x: Buffer; y: Buffer } 
   let point = value;
   if (!(value.length === 1 + 2 * L && value[0] === 0x04)) {
     if (value[0] !== 0x04 || value.length < 2) throw cryptoError(CryptoErrorCode.HsmFailure, 'unexpected CKA_EC_POINT encoding');
-    let len = value[1]!;
+    let len = value[1];
     let offset = 2;
     if (len & 0x80) {
       const n = len & 0x7f;
       len = 0;
-      for (let i = 0; i < n; i++) len = (len << 8) | value[2 + i]!;
+      for (let i = 0; i < n; i++) len = (len << 8) | value[2 + i];
       offset = 2 + n;
     }
     point = value.subarray(offset, offset + len);
@@ -307,7 +307,7 @@ export class Pkcs11Token {
       if (slots.length > 1) {
         throw cryptoError(CryptoErrorCode.RootUnavailable, `more than one PKCS#11 token has the label '${tokenLabel}'`, { tokenLabel });
       }
-      session = lib.C_OpenSession(slots[0]!, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      session = lib.C_OpenSession(slots[0], pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       try {
         lib.C_Login(session, pkcs11js.CKU_USER, pin);
       } catch (e) {
@@ -408,11 +408,11 @@ export class Pkcs11Token {
       throw cryptoError(CryptoErrorCode.RootUnavailable, `more than one root key object is labelled '${keyLabel}' in token '${this.tokenLabel}'`, { keyLabel });
     }
     if (found.length === 1) {
-      const key = found[0]!;
+      const key = found[0];
       const [keyType, valueLen, extractable, sensitive] = this.attributes(key, [
         pkcs11js.CKA_KEY_TYPE, pkcs11js.CKA_VALUE_LEN, pkcs11js.CKA_EXTRACTABLE, pkcs11js.CKA_SENSITIVE,
       ]);
-      if (readUlong(keyType!) !== pkcs11js.CKK_AES || readUlong(valueLen!) !== 32 || readBool(extractable!) || !readBool(sensitive!)) {
+      if (readUlong(keyType) !== pkcs11js.CKK_AES || readUlong(valueLen) !== 32 || readBool(extractable) || !readBool(sensitive)) {
         throw cryptoError(
           CryptoErrorCode.RootUnavailable,
           `root key object '${keyLabel}' is not a sensitive, non-extractable AES-256 key; refusing to use it`,
@@ -588,21 +588,21 @@ export class Pkcs11Token {
     if (priv.length !== 1 || pub.length !== 1) {
       throw cryptoError(CryptoErrorCode.HsmObjectNotFound, `no single HSM key pair with id '${objectId}' in token '${this.tokenLabel}'`, { objectId });
     }
-    const [keyType] = this.attributes(priv[0]!, [pkcs11js.CKA_KEY_TYPE]);
-    const kt = readUlong(keyType!);
+    const [keyType] = this.attributes(priv[0], [pkcs11js.CKA_KEY_TYPE]);
+    const kt = readUlong(keyType);
     if (kt === pkcs11js.CKK_RSA) {
-      const [modulus, exponent] = this.attributes(pub[0]!, [pkcs11js.CKA_MODULUS, pkcs11js.CKA_PUBLIC_EXPONENT]);
-      const n = stripLeadingZeros(modulus!);
-      const jwk: RsaPublicJwk = { kty: 'RSA', n: toBase64Url(n), e: toBase64Url(stripLeadingZeros(exponent!)) };
-      return new HsmKeyPair(this, objectId, priv[0]!, pub[0]!, { kty: 'RSA-HSM', sizeBits: n.length * 8 }, jwk);
+      const [modulus, exponent] = this.attributes(pub[0], [pkcs11js.CKA_MODULUS, pkcs11js.CKA_PUBLIC_EXPONENT]);
+      const n = stripLeadingZeros(modulus);
+      const jwk: RsaPublicJwk = { kty: 'RSA', n: toBase64Url(n), e: toBase64Url(stripLeadingZeros(exponent)) };
+      return new HsmKeyPair(this, objectId, priv[0], pub[0], { kty: 'RSA-HSM', sizeBits: n.length * 8 }, jwk);
     }
     if (kt === pkcs11js.CKK_EC) {
-      const [params, point] = this.attributes(pub[0]!, [pkcs11js.CKA_EC_PARAMS, pkcs11js.CKA_EC_POINT]);
-      const crv = curveFromEcParams(params!);
+      const [params, point] = this.attributes(pub[0], [pkcs11js.CKA_EC_PARAMS, pkcs11js.CKA_EC_POINT]);
+      const crv = curveFromEcParams(params);
       if (!crv) throw cryptoError(CryptoErrorCode.NotSupported, `HSM key '${objectId}' is on an unsupported curve`, { objectId });
-      const { x, y } = decodeEcPoint(point!, crv);
+      const { x, y } = decodeEcPoint(point, crv);
       const jwk: EcPublicJwk = { kty: 'EC', crv, x: toBase64Url(x), y: toBase64Url(y) };
-      return new HsmKeyPair(this, objectId, priv[0]!, pub[0]!, { kty: 'EC-HSM', crv, sizeBits: CURVE_BITS[crv] }, jwk);
+      return new HsmKeyPair(this, objectId, priv[0], pub[0], { kty: 'EC-HSM', crv, sizeBits: CURVE_BITS[crv] }, jwk);
     }
     throw cryptoError(CryptoErrorCode.NotSupported, `HSM object '${objectId}' is not an RSA or EC key`, { objectId });
   }

@@ -55,8 +55,8 @@ export function pssEncode(hash: DigestHash, digest: Uint8Array, modulusBits: num
   db[emLen - sLen - hLen - 2] = 0x01;
   salt.copy(db, emLen - sLen - hLen - 1);
   const mask = mgf1(hash, h, db.length);
-  for (let i = 0; i < db.length; i++) db[i]! ^= mask[i]!;
-  db[0]! &= 0xff >>> (8 * emLen - emBits);
+  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
+  db[0] &= 0xff >>> (8 * emLen - emBits);
   const em = Buffer.alloc(k);
   db.copy(em, k - emLen);
   h.copy(em, k - emLen + db.length);
@@ -78,11 +78,11 @@ export function pssVerify(hash: DigestHash, digest: Uint8Array, em: Uint8Array, 
   const maskedDb = enc.subarray(0, emLen - hLen - 1);
   const h = enc.subarray(emLen - hLen - 1, emLen - 1);
   const topMask = 0xff << (8 - (8 * emLen - emBits)) & 0xff;
-  if ((maskedDb[0]! & topMask) !== 0) return false;
+  if ((maskedDb[0] & topMask) !== 0) return false;
   const mask = mgf1(hash, h, maskedDb.length);
   const db = Buffer.alloc(maskedDb.length);
-  for (let i = 0; i < db.length; i++) db[i] = maskedDb[i]! ^ mask[i]!;
-  db[0]! &= 0xff >>> (8 * emLen - emBits);
+  for (let i = 0; i < db.length; i++) db[i] = maskedDb[i] ^ mask[i];
+  db[0] &= 0xff >>> (8 * emLen - emBits);
   const psLen = emLen - hLen - sLen - 2;
   for (let i = 0; i < psLen; i++) if (db[i] !== 0) return false;
   if (db[psLen] !== 0x01) return false;
@@ -105,19 +105,19 @@ export function oaepDecode(hash: 'sha1' | 'sha256', em: Uint8Array, k: number): 
   const maskedDb = buf.subarray(1 + hLen);
   const seedMask = mgf1(hash, maskedDb, hLen);
   const seed = Buffer.alloc(hLen);
-  for (let i = 0; i < hLen; i++) seed[i] = maskedSeed[i]! ^ seedMask[i]!;
+  for (let i = 0; i < hLen; i++) seed[i] = maskedSeed[i] ^ seedMask[i];
   const dbMask = mgf1(hash, seed, k - hLen - 1);
   const db = Buffer.alloc(k - hLen - 1);
-  for (let i = 0; i < db.length; i++) db[i] = maskedDb[i]! ^ dbMask[i]!;
+  for (let i = 0; i < db.length; i++) db[i] = maskedDb[i] ^ dbMask[i];
   const lHash = createHash(hash).digest();
-  let bad = buf[0]!;
-  for (let i = 0; i < hLen; i++) bad |= db[i]! ^ lHash[i]!;
+  let bad = buf[0];
+  for (let i = 0; i < hLen; i++) bad |= db[i] ^ lHash[i];
   // Find the 0x01 separator after the zero padding without data-dependent branches.
   let found = 0; // becomes 1 at the separator
   let index = 0;
   let invalidPadding = 0;
   for (let i = hLen; i < db.length; i++) {
-    const b = db[i]!;
+    const b = db[i];
     const isZero = ((b | -b) >>> 31) ^ 1; // 1 if b == 0
     const isOne = (((b ^ 1) | -(b ^ 1)) >>> 31) ^ 1; // 1 if b == 1
     const notFoundYet = found ^ 1;

@@ -42,6 +42,7 @@ import {
 import { bytesToBigInt, constantTimeEqual, fromBase64Url, toBase64Url, zeroize } from './byte-encoding.util.js';
 import { badParameter, cryptoError, CryptoErrorCode } from './crypto.errors.js';
 import { CURVE_PARAMS, ecdsaSignDigest, ecdsaVerifyDigest, isOnCurve, publicPointOf, type AffinePoint } from './ecdsa-digest.js';
+import { EC_PRIVATE_MEMBERS, EC_PUBLIC_MEMBERS, jwkMembers, RSA_PRIVATE_MEMBERS, RSA_PUBLIC_MEMBERS } from './jwk-members.js';
 import { digestInfo, pssEncode, pssVerify } from './rsa-padding.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -161,6 +162,12 @@ export class SoftwareKey {
     return this.crv ? { kty: this.kty, crv: this.crv, sizeBits: this.sizeBits } : { kty: this.kty, sizeBits: this.sizeBits };
   }
 
+  /** The curve of an EC key (always set for one). */
+  #curve(): CurveName {
+    if (this.crv === undefined) throw badParameter('MalformedKey', 'an EC key handle without a curve');
+    return this.crv;
+  }
+
   #material(): Material {
     if (!this.#m) throw badParameter('KeyDestroyed', 'this key handle has been destroyed');
     return this.#m;
@@ -171,11 +178,11 @@ export class SoftwareKey {
     switch (m.family) {
       case 'RSA': {
         const j = m.publicKey.export({ format: 'jwk' });
-        return { kty: 'RSA', n: j.n!, e: j.e! };
+        return { kty: 'RSA', ...jwkMembers(j, RSA_PUBLIC_MEMBERS) };
       }
       case 'EC': {
         const j = m.publicKey.export({ format: 'jwk' });
-        return { kty: 'EC', crv: this.crv!, x: j.x!, y: j.y! };
+        return { kty: 'EC', crv: this.#curve(), ...jwkMembers(j, EC_PUBLIC_MEMBERS) };
       }
       case 'oct':
         return { kty: 'oct' };
@@ -188,11 +195,11 @@ export class SoftwareKey {
     switch (m.family) {
       case 'RSA': {
         const j = m.privateKey.export({ format: 'jwk' });
-        return { kty: 'RSA', n: j.n!, e: j.e!, d: j.d!, p: j.p!, q: j.q!, dp: j.dp!, dq: j.dq!, qi: j.qi! };
+        return { kty: 'RSA', ...jwkMembers(j, RSA_PRIVATE_MEMBERS) };
       }
       case 'EC': {
         const j = m.privateKey.export({ format: 'jwk' });
-        return { kty: 'EC', crv: this.crv!, x: j.x!, y: j.y!, d: j.d! };
+        return { kty: 'EC', crv: this.#curve(), ...jwkMembers(j, EC_PRIVATE_MEMBERS) };
       }
       case 'oct':
         return { kty: 'oct', k: toBase64Url(m.raw) };
@@ -213,8 +220,8 @@ export class SoftwareKey {
         return privateEncrypt({ key: m.privateKey, padding: constants.RSA_NO_PADDING }, em);
       }
       case 'ecdsa':
-        if (m.family !== 'EC') break;
-        return ecdsaSignDigest(CURVE_PARAMS[this.crv!], m.d, digest);
+        if (m.family !== 'EC' || this.crv === undefined) break;
+        return ecdsaSignDigest(CURVE_PARAMS[this.crv], m.d, digest);
       case 'hmac':
         if (m.family !== 'oct') break;
         return createHmac(scheme.hash, m.secret).update(digest).digest();
@@ -248,8 +255,8 @@ export class SoftwareKey {
         }
       }
       case 'ecdsa':
-        if (m.family !== 'EC') break;
-        return ecdsaVerifyDigest(CURVE_PARAMS[this.crv!], m.q, digest, signature);
+        if (m.family !== 'EC' || this.crv === undefined) break;
+        return ecdsaVerifyDigest(CURVE_PARAMS[this.crv], m.q, digest, signature);
       case 'hmac':
         if (m.family !== 'oct') break;
         return constantTimeEqual(createHmac(scheme.hash, m.secret).update(digest).digest(), signature);
@@ -298,7 +305,7 @@ export class SoftwareKey {
         case 'gcm': {
           const aad = options.additionalAuthenticatedData;
           const r = gcmEncrypt(m.secret, bits, plaintext, options.iv, aad);
-          return isEmpty(aad) ? r : { ...r, additionalAuthenticatedData: Buffer.from(aad!) };
+          return aad === undefined || isEmpty(aad) ? r : { ...r, additionalAuthenticatedData: Buffer.from(aad) };
         }
         case 'cbc':
         case 'cbcpad':
@@ -436,8 +443,9 @@ function loadRsa(jwk: RsaPrivateJwk): SoftwareKey {
   const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < 2048 || bits > 4096) throw badParameter('KeySize', `RSA keys must be 2048 to 4096 bits, got ${bits}`, { sizeBits: bits });
   const publicKey = createPublicKey(privateKey);
-  const n = bytesToBigInt(fromBase64Url(nodeJwk.n!, 'n'));
-  const pq = bytesToBigInt(fromBase64Url(nodeJwk.p!, 'p')) * bytesToBigInt(fromBase64Url(nodeJwk.q!, 'q'));
+  const members = jwkMembers(nodeJwk, ['n', 'p', 'q']);
+  const n = bytesToBigInt(fromBase64Url(members.n, 'n'));
+  const pq = bytesToBigInt(fromBase64Url(members.p, 'p')) * bytesToBigInt(fromBase64Url(members.q, 'q'));
   if (n !== pq) throw malformedKey('the RSA JWK is inconsistent (n != p*q)');
   const modulusBytes = Math.ceil(bits / 8);
   // Pairwise consistency test: a raw private operation must invert under the public key.
@@ -499,14 +507,14 @@ export async function generateSoftwareKey(spec: SoftwareKeySpec): Promise<Privat
       }
       const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: size, publicExponent: 0x10001 });
       const j = privateKey.export({ format: 'jwk' });
-      return { kty: 'RSA', n: j.n!, e: j.e!, d: j.d!, p: j.p!, q: j.q!, dp: j.dp!, dq: j.dq!, qi: j.qi! };
+      return { kty: 'RSA', ...jwkMembers(j, RSA_PRIVATE_MEMBERS) };
     }
     case 'EC': {
       const crv = spec.crv ?? 'P-256';
       if (!(crv in NODE_CURVE)) throw badParameter('Curve', `unsupported curve '${String(crv).slice(0, 20)}'`);
       const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: NODE_CURVE[crv] });
       const j = privateKey.export({ format: 'jwk' });
-      return { kty: 'EC', crv, x: j.x!, y: j.y!, d: j.d! };
+      return { kty: 'EC', crv, ...jwkMembers(j, EC_PRIVATE_MEMBERS) };
     }
     case 'oct': {
       const size = spec.size ?? 256;

@@ -111,11 +111,11 @@ export class AuditWriter implements AuditSink {
         // As many waiting groups as fit in maxBatch records (at least one group).
         let take = 0;
         let count = 0;
-        while (take < this.queue.length && (take === 0 || count + this.queue[take]!.count <= this.maxBatch)) count += this.queue[take++]!.count;
+        while (take < this.queue.length && (take === 0 || count + this.queue[take].count <= this.maxBatch)) count += this.queue[take++].count;
         const batch = take === this.queue.length ? this.queue : this.queue.slice(0, take);
         this.queue = batch === this.queue ? [] : this.queue.slice(take);
         let rows = '[';
-        for (let i = 0; i < batch.length; i++) rows += i === 0 ? batch[i]!.rows : `,${batch[i]!.rows}`;
+        for (let i = 0; i < batch.length; i++) rows += i === 0 ? batch[i].rows : `,${batch[i].rows}`;
         rows += ']';
         try {
           await this.db.pool.query({ name: this.statement.name, text: this.statement.text, values: [rows, this.statement.channel] });

@@ -1,5 +1,5 @@
 import { ConcurrencyError, type AppendOptions, type AppendResult, type EventStore } from './event-store.js';
-import { fold, type Command, type Decider, type Event } from './types.js';
+import { fold, type Command, type Decider, type Event } from '#libs/kernel';
 
 /** What to do when an append meets a concurrent writer: decide again on fresh state, this often. */
 export type VersionConflictRetry = {
@@ -57,7 +57,7 @@ export async function decideAndAppend<S, C extends Command, E extends Event>(
   return handleCommand(
     async () => {
       const history = await store.readStream<E>(streamId);
-      return { state: fold(decider.evolve, decider.initialState(), history), streamVersion: history.length > 0 ? history[history.length - 1]!.streamVersion : 0 };
+      return { state: fold(decider.evolve, decider.initialState(), history), streamVersion: history.at(-1)?.streamVersion ?? 0 };
     },
     async ({ state, streamVersion }) => {
       const events = decider.decide(typeof command === 'function' ? command(state) : command, state);

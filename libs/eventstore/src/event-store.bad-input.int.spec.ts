@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import type { AuditRecord } from '#libs/contracts';
 import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { START, type EventStore } from './event-store.js';
-import { EventRegistry, EventValidationError, UnknownEventTypeError, UpcastError, v } from './registry.js';
+import { EventRegistry, EventValidationError, UnknownEventTypeError, UpcastError, v } from '#libs/kernel';
 
 jest.setTimeout(120_000);
 

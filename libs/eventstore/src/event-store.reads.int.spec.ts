@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { CommitOrderConflictError, ConcurrencyError, START, checkpointOf, type EventStore, type GlobalCheckpoint, type RecordedEvent } from './event-store.js';
-import { EventRegistry, v } from './registry.js';
+import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(120_000);
 

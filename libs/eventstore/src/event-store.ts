@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { currentContext, type Database, type Row, type Sql } from '#libs/platform';
 import { envelopeHeaders, serviceEventsTopic, TOPICS, type AuditRecord, type Envelope, type ObjectIdentity } from '#libs/contracts';
 import { spineDdl } from './schema.sql.js';
-import type { EventRegistry } from './registry.js';
-import type { Event } from './types.js';
+import type { Event, EventRegistry } from '#libs/kernel';
 
 export type EventMetadata = {
   readonly eventId: string;
@@ -167,7 +166,7 @@ export class EventStore {
         ids.push(metadata.eventId);
         versions.push(current + i + 1);
         types.push(e.type);
-        schemaVersions.push(defs[i]!.schemaVersion);
+        schemaVersions.push(defs[i].schemaVersion);
         datas.push(JSON.stringify(e.data));
         metas.push(JSON.stringify(metadata));
       });
@@ -189,11 +188,11 @@ export class EventStore {
         recorded.push({
           ...e,
           streamId,
-          streamVersion: versions[i]!,
-          schemaVersion: schemaVersions[i]!,
-          position: rows[i]!.position,
-          transactionId: rows[i]!.transaction_id,
-          metadata: metadataList[i]!,
+          streamVersion: versions[i],
+          schemaVersion: schemaVersions[i],
+          position: rows[i].position,
+          transactionId: rows[i].transaction_id,
+          metadata: metadataList[i],
         });
       });
     }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { EventStore } from './event-store.js';
-import { v, type EventRegistry } from './registry.js';
+import { v, type EventRegistry } from '#libs/kernel';
 
 /** Recorded on every boot in each service's own store: the spine's heartbeat flow. */
 export type ServiceStarted = { readonly type: 'ServiceStarted'; readonly data: { readonly service: string; readonly host: string; readonly pid: number; readonly version: string } };

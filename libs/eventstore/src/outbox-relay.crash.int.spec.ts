@@ -6,7 +6,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { InboxConsumer } from '#libs/messaging';
 import { dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
-import { EventRegistry, v } from './registry.js';
+import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(180_000);
 

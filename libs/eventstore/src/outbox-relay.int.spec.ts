@@ -4,7 +4,7 @@ import { parseEnvelope } from '#libs/contracts';
 import { collectTopic, dropTopics, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
 import { OutboxRelay } from './outbox-relay.js';
-import { EventRegistry, v } from './registry.js';
+import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(120_000);
 

@@ -9,7 +9,7 @@ import { InboxConsumer } from '#libs/messaging';
 import { dropTopics, localKafkaBroker, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
 import { OutboxRelay } from './outbox-relay.js';
-import { EventRegistry, v } from './registry.js';
+import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(420_000);
 

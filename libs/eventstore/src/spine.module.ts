@@ -3,7 +3,7 @@ import type { ServiceRuntime } from '#libs/platform';
 import { AuditWriter } from './audit-writer.js';
 import { EventStore } from './event-store.js';
 import { OutboxRelay } from './outbox-relay.js';
-import type { EventRegistry } from './registry.js';
+import type { EventRegistry } from '#libs/kernel';
 
 export const EVENT_STORE = Symbol('keyledger.eventStore');
 export const AUDIT_WRITER = Symbol('keyledger.auditWriter');

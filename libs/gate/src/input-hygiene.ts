@@ -13,8 +13,8 @@ export const MAX_INPUT_DEPTH = 32;
  */
 export function unstorableIn(value: unknown): string | undefined {
   const stack: Array<{ v: unknown; path: string; depth: number }> = [{ v: value, path: '', depth: 0 }];
-  while (stack.length > 0) {
-    const { v, path, depth } = stack.pop()!;
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const { v, path, depth } = top;
     if (typeof v === 'string') {
       if (UNSTORABLE.test(v)) return path || 'the request';
       continue;

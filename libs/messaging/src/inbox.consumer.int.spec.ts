@@ -1,14 +1,10 @@
-import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
-import { Injectable, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { deadLetterTopic, envelopeHeaders, type Envelope } from '#libs/contracts';
 import { metricsRegistry, type Sql } from '#libs/platform';
 import { collectTopic, dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { DLQ_HEADERS, InboxConsumer, type InboxConsumerOptions, type InboxHandler } from './inbox.consumer.js';
-import { ConsumerHost, MessagingModule } from './messaging.module.js';
 import { ensureTopics } from './topics.admin.js';
 
 jest.setTimeout(120_000);
@@ -184,48 +180,5 @@ describe('InboxConsumer', () => {
     expect(second.stats.handled).toBe(0);
     expect(await balance()).toEqual({ amount: 60 });
     await second.stop();
-  });
-});
-
-describe('MessagingModule (Nest)', () => {
-  it('starts registered consumers on application bootstrap and disconnects them on shutdown', async () => {
-    const { topic, group } = await freshTopic('t_msg_nest');
-    const received: string[] = [];
-
-    @Injectable()
-    class DepositsHandler {
-      readonly handle: InboxHandler = async (env, tx) => {
-        received.push(env.id);
-        await insertEffect(tx, env, 'nest');
-      };
-    }
-
-    @Module({ providers: [DepositsHandler], exports: [DepositsHandler] })
-    class HandlersModule {}
-
-    @Module({
-      imports: [
-        MessagingModule.forConsumers({
-          imports: [HandlersModule],
-          inject: [DepositsHandler],
-          useFactory: (h: DepositsHandler) => [{ topic, group, handler: h.handle, retry: { baseMs: 10 } }],
-          connections: { useFactory: () => ({ kafka, db: t.db, logger: testLogger('nest') }) },
-        }),
-      ],
-    })
-    class AppModule {}
-
-    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
-    await app.init();
-    const host = app.get(ConsumerHost);
-    expect(host.list()).toHaveLength(1);
-    const consumer = host.list()[0]!;
-    expect(consumer.isRunning).toBe(true);
-    const env = envelope('NestDeposited', { n: 1 });
-    await produce(topic, env);
-    await waitFor(() => received.includes(env.id), { what: 'the Nest-registered consumer to handle the message' });
-    expect(await t.db.query(`SELECT note FROM ${t.schema}.effects WHERE event_id = $1`, [env.id])).toEqual([{ note: 'nest' }]);
-    await app.close();
-    expect(consumer.isRunning).toBe(false);
   });
 });

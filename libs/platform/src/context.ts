@@ -13,10 +13,6 @@ export function runWithContext<T>(ctx: RequestContext, fn: () => T): T {
   return storage.run(ctx, fn);
 }
 
-export function enterContext(ctx: RequestContext): void {
-  storage.enterWith(ctx);
-}
-
 export function currentContext(): RequestContext | undefined {
   return storage.getStore();
 }

@@ -33,7 +33,8 @@ export function createEsClient(node: string, opts: { caFile?: string; username?:
 
 export type ComponentHealth = { readonly status: 'up' | 'down'; readonly latencyMs: number; readonly detail?: string };
 
-export type HealthCheck = () => Promise<string | void>;
+/** Resolves (with an optional detail) when the component is up; rejects with why it is down. */
+export type HealthCheck = () => Promise<string | undefined>;
 
 export async function probe(check: HealthCheck, timeoutMs = 2_000): Promise<ComponentHealth> {
   const started = performance.now();

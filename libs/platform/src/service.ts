@@ -29,7 +29,7 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
   const runtime = await ServiceRuntime.start(def.name, def.schema, env);
   const module = await def.module(runtime);
   const host = (runtime.config as unknown as CommonConfig).BIND_HOST;
-  let appRef: NestFastifyApplication | undefined;
+  const started: { app?: NestFastifyApplication } = {};
   const app = await createHttpService({
     service: def.name,
     module,
@@ -41,12 +41,12 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     ...(def.frameworkErrors ? { frameworkErrors: def.frameworkErrors } : {}),
     ...(def.clientErrorHandler ? { clientErrorHandler: def.clientErrorHandler } : {}),
     ...(def.requireHostHeader !== undefined ? { requireHostHeader: def.requireHostHeader } : {}),
-    health: () => runtime.healthChecks(def.health && appRef ? def.health(runtime, appRef) : {}),
+    health: () => runtime.healthChecks(def.health && started.app ? def.health(runtime, started.app) : {}),
     configure: async (fastify, nestApp) => {
       if (def.configure) await def.configure(fastify, runtime, nestApp as NestFastifyApplication);
     },
   });
-  appRef = app;
+  started.app = app;
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;

@@ -58,7 +58,7 @@ export class EsProjectionIndices {
     const res = await this.es.indices.getAlias({ name: this.alias });
     const indices = Object.keys(res);
     if (indices.length !== 1) throw new Error(`alias ${this.alias} points at ${indices.length} indices`);
-    return indices[0]!;
+    return indices[0];
   }
 
   /** Existing version numbers, ascending. */
@@ -98,7 +98,7 @@ export class EsProjectionIndices {
     if (current) return current;
     await this.putTemplate();
     const versions = await this.versions();
-    const version = versions.length > 0 ? versions[versions.length - 1]! + 1 : 1;
+    const version = versions.length > 0 ? versions[versions.length - 1] + 1 : 1;
     await this.create(version, { withAlias: true });
     return (await this.current()) ?? this.indexName(version);
   }

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, beforeEach, afterEach, afterAll, jest } from '@jest/globals';
 import type { Client as EsClient } from '@elastic/elasticsearch';
-import { EventRegistry, START, checkpointOf, v, type EventStore, type GlobalCheckpoint } from '#libs/eventstore';
+import { EventRegistry, v } from '#libs/kernel';
+import { START, checkpointOf, type EventStore, type GlobalCheckpoint } from '#libs/eventstore';
 import { testDb, testEs, testLogger, uniqueName, uniqueTenant, waitFor, sleep, type TestDb } from '#libs/testing';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.store.js';
 import { EsBulkError } from './es-index.manager.js';

@@ -1,11 +1,8 @@
 import { describe, it, expect, beforeEach, afterEach, afterAll, jest } from '@jest/globals';
-import type { Kafka } from 'kafkajs';
-import { EventRegistry, OutboxRelay, checkpointOf, v, type EventStore, type GlobalCheckpoint } from '#libs/eventstore';
-import { ensureTopics, InboxConsumer } from '#libs/messaging';
+import { EventRegistry, v } from '#libs/kernel';
+import { checkpointOf, type EventStore, type GlobalCheckpoint } from '#libs/eventstore';
 import type { Sql } from '#libs/platform';
-import { dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
-import { loadCheckpoint } from './checkpoint.store.js';
-import { pgProjectionHandler } from './kafka-projection.handler.js';
+import { testDb, testLogger, uniqueTenant, type TestDb } from '#libs/testing';
 import { ProjectionRunner } from './projection.runner.js';
 import type { PgProjection, ProjectedEvent } from './projection.types.js';
 
@@ -145,35 +142,4 @@ describe('PostgreSQL projection', () => {
     expect((await runner.checkpoint())?.checkpoint).toEqual(head);
   });
 
-  it('can be fed from Kafka through the inbox consumer and reaches the same read model', async () => {
-    const table = `${t.schema}.secret_counts`;
-    const kafkaTable = `${t.schema}.secret_counts_kafka`;
-    const topic = `${uniqueName('t_proj_pg')}.events.v1`;
-    const kafka: Kafka = testKafka('keyledger-test-projections');
-    const admin = kafka.admin();
-    await admin.connect();
-    cleanups.push(() => admin.disconnect());
-    cleanups.push(() => dropTopics(kafka, [topic]));
-    await ensureTopics(admin, [topic]);
-    const kstore = t.eventStore(registry, { eventsTopic: topic });
-    store = kstore;
-    const relay = new OutboxRelay(t.db, kafka, testLogger());
-    await relay.start();
-    cleanups.push(() => relay.stop());
-    const { expected, head, events: total } = await writeHistory([uniqueTenant()], 10);
-
-    const projection = countsProjection(kafkaTable);
-    await projection.init!(t.db);
-    const consumer = new InboxConsumer({ kafka, db: t.db, topic, group: uniqueName('g'), handler: pgProjectionHandler(projection, registry), logger: testLogger() });
-    await consumer.start();
-    cleanups.push(() => consumer.stop());
-    await waitFor(() => consumer.stats.handled === total, { timeoutMs: 60_000, what: 'every event through Kafka' });
-
-    const fromStore = new ProjectionRunner(kstore, countsProjection(table), { logger: testLogger() });
-    await fromStore.init();
-    await fromStore.catchUp({ until: head });
-    expect(await readModel(kafkaTable)).toEqual(expected);
-    expect(await readModel(table)).toEqual(expected);
-    expect(await loadCheckpoint(t.db, t.schema, projection.name)).toBeNull(); // Kafka-fed: the inbox, not a checkpoint
-  });
 });

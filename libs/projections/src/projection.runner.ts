@@ -208,7 +208,7 @@ export class ProjectionRunner {
       if (events.length === 0) return 0;
       const relevant = this.relevant(events);
       if (relevant.length > 0) await p.handle(relevant, tx);
-      await saveCheckpoint(tx, this.schema, this.name, checkpointOf(events[events.length - 1]!), null);
+      await saveCheckpoint(tx, this.schema, this.name, checkpointOf(events[events.length - 1]), null);
       projectedTotal.inc({ projection: this.name }, events.length);
       return events.length;
     });
@@ -227,7 +227,7 @@ export class ProjectionRunner {
       }
       const relevant = this.relevant(events);
       if (relevant.length > 0) await bulkWrite(es, target, p.toOperations(relevant), this.options.refresh ?? false);
-      await saveCheckpoint(tx, this.schema, this.name, checkpointOf(events[events.length - 1]!), target);
+      await saveCheckpoint(tx, this.schema, this.name, checkpointOf(events[events.length - 1]), target);
       projectedTotal.inc({ projection: this.name }, events.length);
       return events.length;
     });
@@ -319,7 +319,7 @@ export class ProjectionRunner {
       });
     } catch (err) {
       if (previousAliased.length === 1 && previousAliased[0] !== index) {
-        await indices.pointAliasAt(previousAliased[0]!).catch(() => undefined);
+        await indices.pointAliasAt(previousAliased[0]).catch(() => undefined);
       }
       throw err;
     }
@@ -360,7 +360,7 @@ export class ProjectionRunner {
     for (;;) {
       const events = await next;
       if (events.length === 0) break;
-      cp = checkpointOf(events[events.length - 1]!);
+      cp = checkpointOf(events[events.length - 1]);
       next = prefetch(cp);
       const relevant = this.relevant(events);
       const ops = relevant.length > 0 ? p.toOperations(relevant) : [];
@@ -384,7 +384,7 @@ export class ProjectionRunner {
       onBatch(events.length, cp, events.length < batchSize);
     }
     await Promise.all(inflight);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
     return cp;
   }
 
@@ -404,7 +404,7 @@ export class ProjectionRunner {
         if (batch.length === 0) break;
         const relevant = this.relevant(batch);
         if (relevant.length > 0) await p.handle(relevant, tx);
-        at = checkpointOf(batch[batch.length - 1]!);
+        at = checkpointOf(batch[batch.length - 1]);
         events += batch.length;
         const now = performance.now();
         if (options.onProgress && now - lastReport >= (options.progressIntervalMs ?? 1_000)) {

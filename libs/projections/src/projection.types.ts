@@ -1,6 +1,6 @@
 import type { estypes } from '@elastic/elasticsearch';
-import type { Envelope } from '#libs/contracts';
-import type { Event, EventRegistry, RecordedEvent } from '#libs/eventstore';
+import type { Event } from '#libs/kernel';
+import type { RecordedEvent } from '#libs/eventstore';
 import type { Sql } from '#libs/platform';
 
 /**
@@ -76,22 +76,6 @@ export function fromRecorded<E extends Event>(r: RecordedEvent<E>): ProjectedEve
     position: r.position,
     transactionId: r.transactionId,
   };
-}
-
-/** From a Kafka envelope; with a registry, older schema versions are upcast like on a store read. */
-export function fromEnvelope<E extends Event = Event>(env: Envelope, registry?: EventRegistry): ProjectedEvent<E> {
-  const current = registry ? registry.toCurrent(env.type, env.schemaVersion, env.data as Record<string, unknown>, env.id) : { type: env.type, schemaVersion: env.schemaVersion, data: env.data };
-  return {
-    type: current.type,
-    data: current.data,
-    eventId: env.id,
-    streamId: env.subject,
-    streamVersion: env.streamVersion ?? 0,
-    schemaVersion: current.schemaVersion,
-    tenant: env.tenant,
-    time: env.time,
-    correlationId: env.correlationId,
-  } as unknown as ProjectedEvent<E>;
 }
 
 export function handlesEvent(p: Projection, type: string): boolean {

@@ -1,6 +1,6 @@
 import { AssertionError } from 'node:assert/strict';
 import { describe, it, expect } from '@jest/globals';
-import { DomainError, type Command, type Decider, type Event } from '#libs/eventstore';
+import { DomainError, type Command, type Decider, type Event } from '#libs/kernel';
 import { deciderSpec, deepFreeze } from './decider.specification.js';
 
 // A small secret decider, enough to exercise the kit.
@@ -120,5 +120,18 @@ describe('deepFreeze', () => {
   it('freezes nested plain data', () => {
     const o = deepFreeze({ a: { b: [1, { c: 2 }] } });
     expect(Object.isFrozen(o.a.b[1])).toBe(true);
+  });
+
+  it('a decider that passes the command data through into its event compares equal to an identical expected event', () => {
+    type Renamed = Event<'Renamed', { name: string; tags: Record<string, string> }>;
+    type Rename = Command<'Rename', { name: string; tags: Record<string, string> }>;
+    const passThrough: Decider<null, Rename, Renamed> = {
+      initialState: () => null,
+      decide: (command) => [{ type: 'Renamed', data: command.data }],
+      evolve: (state) => state,
+    };
+    deciderSpec(passThrough)
+      .when({ type: 'Rename', data: { name: 'db', tags: { env: 'prod' } } })
+      .then([{ type: 'Renamed', data: { name: 'db', tags: { env: 'prod' } } }]);
   });
 });

@@ -1,5 +1,6 @@
 import { Database } from '#libs/platform';
-import { EventStore, spineDdl, type AppendResult, type Event, type EventRegistry, type ExpectedVersion } from '#libs/eventstore';
+import { type Event, type EventRegistry } from '#libs/kernel';
+import { EventStore, spineDdl, type AppendResult, type ExpectedVersion } from '#libs/eventstore';
 import { stackEnv } from './stack.connections.js';
 import { uniqueName } from './unique.names.js';
 

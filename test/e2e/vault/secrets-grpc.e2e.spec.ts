@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -25,12 +26,15 @@ type Unary = (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null
 type SecretsClient = grpc.Client & Record<'get' | 'set' | 'list' | 'delete' | 'batchGet', Unary>;
 type Reflection = grpc.Client & { serverReflectionInfo: () => grpc.ClientDuplexStream<object, Record<string, unknown>> };
 
+/** The reflection protocol as @grpc/reflection (the server's implementation) ships it. */
+const REFLECTION_V1ALPHA_PROTO = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build', 'proto', 'grpc', 'reflection', 'v1alpha', 'reflection.proto');
+
 function load(): { Secrets: grpc.ServiceClientConstructor; Reflection: grpc.ServiceClientConstructor } {
   const opts = { keepCase: false, longs: Number, defaults: true, arrays: true, oneofs: true };
   const secrets = grpc.loadPackageDefinition(protoLoader.loadSync(join(REPO_ROOT, 'libs', 'contracts', 'proto', 'keyledger', 'v1', 'secrets.proto'), opts)) as unknown as {
     keyledger: { v1: { Secrets: grpc.ServiceClientConstructor } };
   };
-  const reflection = grpc.loadPackageDefinition(protoLoader.loadSync(join(REPO_ROOT, 'apps', 'vault', 'proto', 'grpc', 'reflection', 'v1alpha', 'reflection.proto'), opts)) as unknown as {
+  const reflection = grpc.loadPackageDefinition(protoLoader.loadSync(REFLECTION_V1ALPHA_PROTO, opts)) as unknown as {
     grpc: { reflection: { v1alpha: { ServerReflection: grpc.ServiceClientConstructor } } };
   };
   return { Secrets: secrets.keyledger.v1.Secrets, Reflection: reflection.grpc.reflection.v1alpha.ServerReflection };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditRecord } from '#libs/contracts';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import type { ProjectionRunner } from '#libs/projections';
 import type { Database } from '#libs/platform';
 import type { LedgerRepository } from '../adapters/persistence/ledger.repository.js';

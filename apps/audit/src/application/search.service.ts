@@ -1,5 +1,5 @@
 import type { Client as EsClient, estypes } from '@elastic/elasticsearch';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import type { AuditDocument } from '../domain/audit-document.js';
 import type { ObjectDocument } from '../projections/object-state/object-index.definition.js';
 

@@ -1,4 +1,4 @@
-import { v, type EventRegistry } from '#libs/eventstore';
+import { v, type EventRegistry } from '#libs/kernel';
 import type { SignedCheckpoint } from './checkpoint.js';
 import type { ContractMessage } from '#libs/contracts';
 

@@ -1,5 +1,5 @@
 import type { ObjectLifecycleEvent } from '#libs/contracts';
-import { assertNever } from '#libs/eventstore';
+import { assertNever } from '#libs/kernel';
 import type { ObjectKind, ObjectRef } from './object-ref.js';
 
 /**

@@ -1,78 +1,66 @@
+import { LRUCache } from 'lru-cache';
+
 /**
- * A size- and age-bounded LRU map whose evicted values are handed to `dispose` (to zero
- * key material). Map insertion order is the recency order: a hit re-inserts the entry.
+ * A size- and age-bounded LRU map (lru-cache) whose dropped values — evicted, expired,
+ * replaced, deleted or cleared — are handed to `dispose` (to zero key material). A periodic
+ * sweep disposes expired values nobody asks for again, so key material does not outlive its TTL
+ * in memory. Note lru-cache's clock: an entry is stale once older than `ttlMs`.
  */
-export class BoundedCache<K, V> {
-  private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+export class BoundedCache<K extends {}, V extends {}> {
+  private readonly entries: LRUCache<K, V> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly maxEntries: number,
-    private readonly ttlMs: number,
+    maxEntries: number,
+    ttlMs: number,
     private readonly dispose: (value: V) => void = () => undefined,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    if (maxEntries > 0 && ttlMs > 0) {
+    if (maxEntries <= 0) return;
+    this.entries = new LRUCache<K, V>({
+      max: maxEntries,
+      ...(ttlMs > 0 ? { ttl: ttlMs, ttlResolution: 0, perf: { now } } : {}),
+      dispose: (value) => this.dispose(value),
+    });
+    if (ttlMs > 0) {
       this.sweeper = setInterval(() => this.sweep(), Math.max(1_000, Math.floor(ttlMs / 2)));
       this.sweeper.unref();
     }
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
 
   get(key: K): V | undefined {
-    const e = this.entries.get(key);
-    if (!e) return undefined;
-    if (e.expiresAt <= this.now()) {
-      this.delete(key);
-      return undefined;
-    }
-    this.entries.delete(key);
-    this.entries.set(key, e);
-    return e.value;
+    return this.entries?.get(key);
   }
 
   /** Stores `value` (disposing a previous one under the key); with a bound of 0 it is disposed at once. */
   set(key: K, value: V): void {
-    if (this.maxEntries <= 0) {
+    if (!this.entries) {
       this.dispose(value);
       return;
     }
-    const previous = this.entries.get(key);
-    if (previous) {
-      this.entries.delete(key);
-      if (previous.value !== value) this.dispose(previous.value);
-    }
-    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as K;
-      this.delete(oldest);
-    }
+    this.entries.set(key, value);
   }
 
   delete(key: K): void {
-    const e = this.entries.get(key);
-    if (!e) return;
-    this.entries.delete(key);
-    this.dispose(e.value);
+    this.entries?.delete(key);
   }
 
   /** Deletes every entry whose key matches. */
   deleteWhere(predicate: (key: K) => boolean): void {
-    for (const key of [...this.entries.keys()]) if (predicate(key)) this.delete(key);
+    if (!this.entries) return;
+    for (const key of [...this.entries.keys()]) if (predicate(key)) this.entries.delete(key);
   }
 
   clear(): void {
-    const values = [...this.entries.values()];
-    this.entries.clear();
-    for (const e of values) this.dispose(e.value);
+    this.entries?.clear();
   }
 
   sweep(): void {
-    const now = this.now();
-    for (const [key, e] of [...this.entries]) if (e.expiresAt <= now) this.delete(key);
+    this.entries?.purgeStale();
   }
 
   close(): void {

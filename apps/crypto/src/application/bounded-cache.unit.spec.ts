@@ -16,15 +16,31 @@ describe('BoundedCache', () => {
   });
 
   it('expires entries after the TTL and disposes them', () => {
-    let now = 0;
+    const start = 1_700_000_000_000; // a wall-clock instant: lru-cache reads a start time of 0 as "no TTL"
+    let now = start;
     const disposed: string[] = [];
     const cache = new BoundedCache<string, string>(10, 1_000, (v) => disposed.push(v), () => now);
     cache.set('a', 'A');
-    now = 999;
+    now = start + 1_000;
     expect(cache.get('a')).toBe('A');
-    now = 1_000;
+    now = start + 1_001; // stale once older than the TTL
     expect(cache.get('a')).toBeUndefined();
     expect(disposed).toEqual(['A']);
+    cache.close();
+  });
+
+  it('a periodic sweep disposes expired entries nobody asks for again', () => {
+    const start = 1_700_000_000_000;
+    let now = start;
+    const disposed: string[] = [];
+    const cache = new BoundedCache<string, string>(10, 1_000, (v) => disposed.push(v), () => now);
+    cache.set('a', 'A');
+    cache.set('b', 'B');
+    now = start + 1_001;
+    cache.set('c', 'C');
+    cache.sweep();
+    expect(disposed.sort()).toEqual(['A', 'B']);
+    expect(cache.size).toBe(1);
     cache.close();
   });
 

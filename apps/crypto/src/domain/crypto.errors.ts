@@ -1,4 +1,4 @@
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 /**
  * The crypto service's stable error codes (crypto.proto "ERROR CODES"); the gRPC adapter

@@ -1,4 +1,4 @@
-import { assertNever, type Decider } from '#libs/eventstore';
+import { assertNever, type Decider } from '#libs/kernel';
 import { badParameter, ErrorCode, serviceError } from './crypto.errors.js';
 import type { KeyEvent } from './key.events.js';
 import type { Attributes, KeyOp, KeyVersionData } from './key.model.js';

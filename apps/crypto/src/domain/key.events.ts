@@ -1,4 +1,4 @@
-import { v, type EventRegistry, type PublishContext, type Validator } from '#libs/eventstore';
+import { v, type EventRegistry, type PublishContext, type Validator } from '#libs/kernel';
 import { KeyCreatedV2, KeyDeletedV2, KeyDestroyedV2, KeyImportedV2, KeyRecoveredV2, KeyRestoredV2, KeyUpdatedV2, KeyVersionAddedV2 } from '#libs/contracts';
 import { CURVE_NAMES, KEY_OPERATIONS, KEY_TYPES, type KeyOp, type KeyVersionData } from './key.model.js';
 

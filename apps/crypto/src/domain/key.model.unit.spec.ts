@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { assertKeyUsable, normalizeAttributes, normalizeKeyOps, parseKeyType } from './key.model.js';
 
 const code = (fn: () => unknown): string | undefined => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { canonicalRef, keyStreamId, resourceIdOf } from './object-ref.js';
 import { classifyError, ErrorCode, STATUS_OF } from './crypto.errors.js';
 

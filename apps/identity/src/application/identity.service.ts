@@ -3,7 +3,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BuiltInRoleIds, findBuiltInRole, isAssignableScope, type RoleDefinition } from '#libs/auth';
 import { newAuditRecord, type AuditRecord } from '#libs/contracts';
 import type { OperationAudit } from '#libs/gate';
-import { DomainError, EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } from '#libs/eventstore';
 import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
 import { generateClientSecret, hashClientSecret, secretHint } from '../domain/client-secret.js';
 import type { IdentityEvent, PrincipalKind, TenantCreated } from '../domain/identity.events.js';
@@ -267,7 +268,8 @@ export class IdentityService {
     const admin = await this.createPrincipal(tenantId, 'keyledger-admin', 'servicePrincipal', caller, { withSecret: true });
     await this.assignRole(admin.objectId, BuiltInRoleIds.keyVaultAdministrator, '/', caller);
     await this.assignRole(admin.objectId, 'Keyledger Auditor', '/', caller);
-    return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret!, created: true };
+    if (admin.clientSecret === undefined) throw new Error('the administrator principal was created without its client secret');
+    return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret, created: true };
   }
 }
 

@@ -48,7 +48,7 @@ export class SigningKeysService {
           [kid, JSON.stringify({ ...pub, kid, alg: 'ES256', use: 'sig' }), this.seal(priv, kid), activeUntil, publishUntil],
         );
         priv.fill(0);
-        row = inserted[0]!;
+        row = inserted[0];
       }
       const pem = this.open(row.private_enc, row.kid);
       this.current = { kid: row.kid, alg: 'ES256', privateKey: createPrivateKey(pem), activeUntil: row.active_until.getTime() };

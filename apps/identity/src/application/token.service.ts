@@ -77,7 +77,7 @@ export class TokenService {
     const m = /^(https:\/\/[a-z0-9.-]+):([1-9][0-9]{0,4})$/.exec(resource);
     if (!m || Number(m[2]) > 65535) return false;
     const d = this.config.KEYLEDGER_DOMAIN;
-    return [`https://vault.${d}`, `https://managedhsm.${d}`, `https://identity.${d}`, `https://audit.${d}`].includes(m[1]!);
+    return [`https://vault.${d}`, `https://managedhsm.${d}`, `https://identity.${d}`, `https://audit.${d}`].includes(m[1] ?? '');
   }
 
   async resolveTenant(tenant: string): Promise<string> {
@@ -175,7 +175,7 @@ export class TokenService {
     if (candidates.length !== 1) {
       throw new AadError(400, 'invalid_request', 700016, candidates.length === 0 ? 'No managed identity is bound to this host.' : 'Several managed identities are bound to this host; pass client_id.', 'ManagedIdentityNotFound');
     }
-    return this.mint(candidates[0]!, candidates[0]!.tenant_id, this.checkResource(resource));
+    return this.mint(candidates[0], candidates[0].tenant_id, this.checkResource(resource));
   }
 
   private async mint(principal: PrincipalRow, tenantId: string, resource: string): Promise<IssuedToken> {

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /**
  * Client secrets: 40 random characters, shown once, stored only as a scrypt hash
@@ -7,8 +7,8 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 const PARAMS = { N: 1 << 14, r: 8, p: 1 } as const;
 const KEYLEN = 32;
 
-function scryptAsync(secret: string, salt: Buffer, opts: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(secret, salt, KEYLEN, { ...opts, maxmem: 128 * opts.N! * opts.r! * 2 }, (err, key) => (err ? reject(err) : resolve(key))));
+function scryptAsync(secret: string, salt: Buffer, opts: { readonly N: number; readonly r: number; readonly p: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(secret, salt, KEYLEN, { ...opts, maxmem: 128 * opts.N * opts.r * 2 }, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
 export function generateClientSecret(): string {
@@ -30,8 +30,8 @@ export async function verifyClientSecret(secret: string, stored: string | undefi
   const N = wellFormed ? Number(parts[1]) : PARAMS.N;
   const r = wellFormed ? Number(parts[2]) : PARAMS.r;
   const p = wellFormed ? Number(parts[3]) : PARAMS.p;
-  const salt = wellFormed ? Buffer.from(parts[4]!, 'base64url') : Buffer.alloc(16);
-  const expected = wellFormed ? Buffer.from(parts[5]!, 'base64url') : Buffer.alloc(KEYLEN);
+  const salt = wellFormed ? Buffer.from(parts[4], 'base64url') : Buffer.alloc(16);
+  const expected = wellFormed ? Buffer.from(parts[5], 'base64url') : Buffer.alloc(KEYLEN);
   const actual = await scryptAsync(secret, salt, { N, r, p });
   return wellFormed && expected.length === actual.length && timingSafeEqual(expected, actual);
 }

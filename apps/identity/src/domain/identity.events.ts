@@ -1,4 +1,4 @@
-import { v, type EventRegistry } from '#libs/eventstore';
+import { v, type EventRegistry } from '#libs/kernel';
 import {
   ClientCertificateRegisteredV1,
   ClientCertificateRevokedV1,

@@ -1,4 +1,4 @@
-import { DomainError, assertNever, type Decider } from '#libs/eventstore';
+import { DomainError, assertNever, type Decider } from '#libs/kernel';
 import type { PrincipalEvent, PrincipalKind } from './identity.events.js';
 
 export type PrincipalState =

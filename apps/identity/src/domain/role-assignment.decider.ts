@@ -1,4 +1,4 @@
-import { DomainError, assertNever, type Decider } from '#libs/eventstore';
+import { DomainError, assertNever, type Decider } from '#libs/kernel';
 import type { RoleAssignment } from '#libs/auth';
 import type { RoleAssignmentEvent } from './identity.events.js';
 

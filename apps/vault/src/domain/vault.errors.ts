@@ -1,4 +1,4 @@
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 /**
  * Stable error codes of the vault domain. The HTTP adapter maps each to Azure's status,

@@ -15,11 +15,14 @@ export type EventContract<T extends string = string, V extends number = number, 
   /** The producing service. */
   readonly source: ContractSource;
   readonly schema: S;
+  /** Validates data against the schema: the message, or a ContractError naming the type and version (never the data). */
+  readonly check: (data: unknown) => ContractMessage;
 };
 
 export function defineContract<T extends string, V extends number, S extends z.ZodType>(c: { type: T; schemaVersion: V; source: ContractSource; schema: S }): EventContract<T, V, S> {
   assertNoSensitiveFieldNames(c.schema, `${c.type}.v${c.schemaVersion}`);
-  return Object.freeze({ ...c });
+  const contract: EventContract<T, V, S> = Object.freeze({ ...c, check: (data: unknown) => checkContract(contract, data) });
+  return contract;
 }
 
 /** The typed message (`type`, `schemaVersion`, `data`) of a contract. */

@@ -1,5 +1,5 @@
 import { KeyledgerAuditDataActions, type Principal, type RbacEvaluator, type RbacReadModelConsumer, type TokenVerifier } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 export type AuditDataAction = (typeof KeyledgerAuditDataActions)[keyof typeof KeyledgerAuditDataActions];
 

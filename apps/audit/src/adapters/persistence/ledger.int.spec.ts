@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { EventRegistry, registerLifecycleEvents, type EventStore } from '#libs/eventstore';
+import { EventRegistry } from '#libs/kernel';
+import { registerLifecycleEvents, type EventStore } from '#libs/eventstore';
 import { REPO_ROOT, createLogger } from '#libs/platform';
 import { testDb, uniqueTenant, type TestDb } from '#libs/testing';
 import { CheckpointService } from '../../application/checkpoint.service.js';

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuditedOperationGate, GateError, GateErrorCode, type OperationDeclaration } from '#libs/gate';
 import { BUILT_IN_ROLE_DEFINITIONS, BuiltInRoleIds, type TokenVerifier } from '#libs/auth';
-import { DomainError, type AuditSink } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import type { AuditSink } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import type { IdentityRepository } from '../persistence/identity.repository.js';
 import type { Caller, IdentityService } from '../../application/identity.service.js';
@@ -131,7 +132,9 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
   };
 
   const body = (req: FastifyRequest): Body => (typeof req.body === 'object' && req.body !== null ? (req.body as Body) : {});
-  const str = (b: Body, k: string, required = true): string | undefined => {
+  function str(b: Body, k: string): string;
+  function str(b: Body, k: string, required: boolean): string | undefined;
+  function str(b: Body, k: string, required = true): string | undefined {
     const v = b[k];
     if (v === undefined || v === null || v === '') {
       if (required) throw new HttpError(400, 'BadParameter', `"${k}" is required`);
@@ -139,7 +142,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
     }
     if (typeof v !== 'string') throw new HttpError(400, 'BadParameter', `"${k}" must be a string`);
     return v;
-  };
+  }
   const param = (req: FastifyRequest, k: string): string => (req.params as Record<string, string>)[k] ?? '';
 
   route('GET', '/admin/tenants', ADMIN_ROLES, async () => ({ value: (await repo.tenants()).map((t) => ({ tenantId: t.tenant_id, name: t.name, isDefault: t.is_default, created: t.created_at })) }));
@@ -161,7 +164,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
       const kind = str(b, 'kind', false) ?? 'servicePrincipal';
       if (kind !== 'servicePrincipal' && kind !== 'managedIdentity' && kind !== 'user') throw new HttpError(400, 'BadParameter', '"kind" is servicePrincipal, managedIdentity or user');
       const cert = str(b, 'certificatePem', false);
-      const created = await identity.createPrincipal(caller.tenantId, str(b, 'displayName')!, kind, caller, {
+      const created = await identity.createPrincipal(caller.tenantId, str(b, 'displayName'), kind, caller, {
         withSecret: kind === 'user' || (kind === 'servicePrincipal' && (b.withSecret !== false || !cert)),
         ...(cert ? { certificatePem: cert } : {}),
         boundTo: kind === 'managedIdentity' ? (str(b, 'boundTo', false) ?? '127.0.0.1') : null,
@@ -210,19 +213,21 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
     ROLE_ADMIN_ROLES,
     async (req, caller) => {
       const b = body(req);
-      const list = (k: string, required: boolean): string[] | undefined => {
+      function list(k: string, required: true): string[];
+      function list(k: string, required: false): string[] | undefined;
+      function list(k: string, required: boolean): string[] | undefined {
         const v = b[k];
         if (v === undefined && !required) return undefined;
         if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new HttpError(400, 'BadParameter', `"${k}" must be an array of strings`);
         return v as string[];
-      };
+      }
       const notDataActions = list('notDataActions', false);
       const assignableScopes = list('assignableScopes', false);
       const description = str(b, 'description', false);
       return identity.createRoleDefinition(
         {
-          roleName: str(b, 'roleName')!,
-          dataActions: list('dataActions', true)!,
+          roleName: str(b, 'roleName'),
+          dataActions: list('dataActions', true),
           ...(notDataActions ? { notDataActions } : {}),
           ...(assignableScopes ? { assignableScopes } : {}),
           ...(description ? { description } : {}),
@@ -260,7 +265,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
     ROLE_ADMIN_ROLES,
     async (req, caller) => {
       const b = body(req);
-      return identity.assignRole(str(b, 'principal')!, str(b, 'role')!, str(b, 'scope')!, caller);
+      return identity.assignRole(str(b, 'principal'), str(b, 'role'), str(b, 'scope'), caller);
     },
     201,
   );

@@ -1,5 +1,5 @@
 import { CryptoClient, CryptoError, CryptoErrorCode } from '#libs/crypto-client';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import type { TlsMaterial } from '#libs/platform';
 import { KeyringErrorCode, type CallContext, type GeneratedDataKey, type ObjectRef, type SecretKeyring } from '../../application/keyring/secret-keyring.js';
 

@@ -16,7 +16,7 @@ import { HttpProblem, toProblem } from '../http/azure-errors.js';
 import { resolveVaultHost } from '../http/vault-host.js';
 import type { AuditedOperationGate, OperationAudit, OperationDeclaration } from '#libs/gate';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
-import { ReflectionService } from './reflection.service.js';
+import { ReflectionService } from '@grpc/reflection';
 
 export const SECRETS_PROTO_PATH = join(REPO_ROOT, 'libs', 'contracts', 'proto', 'keyledger', 'v1', 'secrets.proto');
 const LOADER_OPTIONS = { keepCase: false, longs: Number, enums: String, defaults: true, arrays: true, oneofs: true } satisfies protoLoader.Options;
@@ -115,7 +115,7 @@ export class SecretsGrpcServer {
       Delete: this.unary<DeleteReq>(OPS.delete, (r) => r.name, (r, c) => this.delete(r, c)),
       BatchGet: this.unary<BatchReq>(OPS.batchGet, () => undefined, (r, c) => this.batchGet(r, c)),
     });
-    new ReflectionService().add(definition, ['keyledger.v1.Secrets']).register(this.server);
+    new ReflectionService(definition, { services: ['keyledger.v1.Secrets'] }).addToServer(this.server);
   }
 
   start(host: string, port: number, tls: TlsMaterial): Promise<number> {

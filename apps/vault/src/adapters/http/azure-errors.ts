@@ -1,4 +1,5 @@
-import { AuditUnavailableError, ConcurrencyError, DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { AuditUnavailableError, ConcurrencyError } from '#libs/eventstore';
 import { GateError, GateErrorCode } from '#libs/gate';
 import { KeyringErrorCode } from '../../application/keyring/secret-keyring.js';
 import { VaultErrorCode } from '../../domain/vault.errors.js';

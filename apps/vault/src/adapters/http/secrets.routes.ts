@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SecretDataActions } from '#libs/auth';
-import type { DomainError } from '#libs/eventstore';
+import type { DomainError } from '#libs/kernel';
 import type { AccessControl } from '../../application/access/access-control.js';
 import { pageSize, type Page } from '../../application/secrets/paging.js';
 import type { SecretsService, SecretView } from '../../application/secrets/secrets.service.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { buildBearerChallenge, parseBearerToken, type Principal, type TokenVerifier } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { HttpProblem } from './azure-errors.js';
 
 /** Azure Key Vault's 401 messages for each token failure (as seen from the service). */
@@ -16,23 +17,23 @@ const MESSAGES: Readonly<Record<string, string>> = {
   TokenInvalid: "[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'.",
 };
 
-type Cached = { principal: Principal; expiresAtMs: number };
-
 /**
  * Bearer-token authentication for the vault API: verification by `libs/auth` (signature,
  * issuer, audience, tenant, expiry), Azure's 401 answers with the challenge, and a bounded
- * cache of verified tokens keyed by their SHA-256 (never the token) until they expire.
+ * cache (lru-cache) of verified tokens keyed by their SHA-256 (never the token) until they expire.
  */
 export class TokenAuthenticator {
-  private readonly cache = new Map<string, Cached>();
+  private readonly cache: LRUCache<string, Principal> | undefined;
 
   constructor(
     private readonly verifier: TokenVerifier,
     /** The challenge's parts for a request that reached the vault at `origin` (the resource may carry its port). */
     private readonly challenge: (origin?: string) => { authority: string; tenantId: string | undefined; resource: string },
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    if (maxEntries > 0) this.cache = new LRUCache<string, Principal>({ max: maxEntries, ttlResolution: 0, perf: { now: () => this.now() } });
+  }
 
   /** The `WWW-Authenticate` value of a 401 (Azure's exact format) for a request to `origin`. */
   challengeHeader(origin?: string): string {
@@ -54,12 +55,8 @@ export class TokenAuthenticator {
       throw this.unauthorized(err instanceof DomainError ? err.code : 'TokenInvalid', origin);
     }
     const key = createHash('sha256').update(token).digest('base64url');
-    const hit = this.cache.get(key);
-    const now = this.now();
-    if (hit) {
-      if (hit.expiresAtMs > now) return hit.principal;
-      this.cache.delete(key);
-    }
+    const hit = this.cache?.get(key);
+    if (hit) return hit;
     let principal: Principal;
     try {
       principal = await this.verifier.verify(token);
@@ -70,13 +67,9 @@ export class TokenAuthenticator {
       }
       throw err;
     }
-    if (this.maxEntries > 0) {
-      if (this.cache.size >= this.maxEntries) {
-        for (const [k, v] of this.cache) if (v.expiresAtMs <= now) this.cache.delete(k);
-        if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
-      }
-      this.cache.set(key, { principal, expiresAtMs: principal.expiresAt * 1000 });
-    }
+    // Kept until the token expires (a per-entry TTL), least recently used out first.
+    const ttl = principal.expiresAt * 1000 - this.now();
+    if (ttl > 0) this.cache?.set(key, principal, { ttl });
     return principal;
   }
 }

@@ -1,4 +1,5 @@
-import { assertNever, type RecordedEvent } from '#libs/eventstore';
+import { assertNever } from '#libs/kernel';
+import { type RecordedEvent } from '#libs/eventstore';
 import type { Database, Row, Sql } from '#libs/platform';
 import { initialSecretState, type SecretState, type SecretVersionState } from '../../domain/secret/secret.decider.js';
 import { secretStreamId, type DataKeyHandle, type SecretEvent, type SecretVersionRecord } from '../../domain/secret/secret.events.js';

@@ -1,4 +1,5 @@
-import { assertNever, type RecordedEvent } from '#libs/eventstore';
+import { assertNever } from '#libs/kernel';
+import { type RecordedEvent } from '#libs/eventstore';
 import type { Database, Row, Sql } from '#libs/platform';
 import type { VaultEvent, VaultTags } from '../../domain/vault/vault.events.js';
 

@@ -35,11 +35,14 @@ describe('data key cache', () => {
   });
 
   it('expires keys after the TTL and zeroes them', async () => {
-    let now = 0;
+    const start = 1_700_000_000_000; // a wall-clock instant: lru-cache reads a start time of 0 as "no TTL"
+    let now = start;
     const cache = new DataKeyCache({ maxEntries: 10, ttlMs: 1_000, now: () => now });
     const k = key(5);
     cache.put('k', k);
-    now = 1_001;
+    now = start + 1_000;
+    expect(await cache.use('k', async () => key(6), (x) => x[0])).toBe(5);
+    now = start + 1_001;
     expect(await cache.use('k', async () => key(6), (x) => x[0])).toBe(6);
     expect(k.every((b) => b === 0)).toBe(true);
     cache.close();
@@ -57,5 +60,19 @@ describe('data key cache', () => {
     expect(await none.use('k', async () => loaded, (x) => x[0])).toBe(8);
     expect(loaded.every((b) => b === 0)).toBe(true);
     none.close();
+  });
+
+  it('replacing a key zeroes the old buffer, re-putting the same buffer keeps it', async () => {
+    const cache = new DataKeyCache({ maxEntries: 10, ttlMs: 60_000 });
+    const first = key(1);
+    const second = key(2);
+    cache.put('k', first);
+    cache.put('k', first);
+    expect(first.every((b) => b === 1)).toBe(true);
+    cache.put('k', second);
+    expect(first.every((b) => b === 0)).toBe(true);
+    expect(await cache.use('k', async () => key(9), (x) => x[0])).toBe(2);
+    cache.close();
+    expect(second.every((b) => b === 0)).toBe(true);
   });
 });

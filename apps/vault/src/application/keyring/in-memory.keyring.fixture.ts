@@ -5,7 +5,7 @@
  * tests can see the cache and the shredding at work.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { KeyringErrorCode, type CallContext, type GeneratedDataKey, type ObjectRef, type SecretKeyring } from './secret-keyring.js';
 
 const refKey = (r: ObjectRef): string => [r.tenant, r.vault, r.collection, r.name, r.version].map((s) => s.toLowerCase()).join('/');

@@ -51,5 +51,3 @@ export interface SecretKeyring {
   health(): Promise<string>;
   close(): void;
 }
-
-export const SECRET_KEYRING = Symbol('keyledger.vault.secretKeyring');

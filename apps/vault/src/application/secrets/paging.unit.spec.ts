@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { decodeSkipToken, encodeSkipToken, pageSize, toPage } from './paging.js';
 
 describe('paging', () => {

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DomainError, type EventStore } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { type EventStore } from '#libs/eventstore';
 import { REPO_ROOT } from '#libs/platform';
 import { testDb, type TestDb } from '#libs/testing';
-import { ReadModelRebuilder } from '../../adapters/persistence/read-model.rebuilder.js';
 import { SecretsRepository } from '../../adapters/persistence/secrets.repository.js';
 import { VaultsRepository, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { VaultErrorCode } from '../../domain/vault.errors.js';
@@ -151,16 +151,4 @@ describe('SecretsService on PostgreSQL', () => {
     expect(await secretsRepo.nameKeysOfVault(doomed.vaultId)).toEqual([]);
   });
 
-  it('the read models are rebuilt from the event log to the same state', async () => {
-    const snapshot = async () => ({
-      vaults: await t.db.query(`SELECT * FROM ${t.schema}.vaults ORDER BY name_key`),
-      secrets: await t.db.query(`SELECT * FROM ${t.schema}.secrets ORDER BY vault_id, name_key`),
-      versions: await t.db.query(`SELECT vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated FROM ${t.schema}.secret_versions ORDER BY vault_id, name_key, version`),
-    });
-    const before = await snapshot();
-    expect(before.secrets.length).toBeGreaterThan(3);
-    const { events } = await new ReadModelRebuilder(t.db, vaultEventRegistry(), vaultsRepo, secretsRepo).rebuild(7);
-    expect(events).toBeGreaterThan(10);
-    expect(await snapshot()).toEqual(before);
-  });
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, seal, type ObjectIdentity } from '#libs/crypto-core';
-import { DomainError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
 import type { SecretsRepository, SecretItemRow, SecretVersionRow } from '../../adapters/persistence/secrets.repository.js';
 import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { assertCanSet, secretDecider, type SecretCommand, type SecretState } from '../../domain/secret/secret.decider.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import type { VaultConfig } from '../../config/vault.config.js';
 import { VaultErrorCode } from '../../domain/vault.errors.js';
 import { systemCaller } from '../access/caller.js';

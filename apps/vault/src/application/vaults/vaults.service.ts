@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { decideAndAppend, DomainError, fold, type EventStore } from '#libs/eventstore';
+import { DomainError, fold } from '#libs/kernel';
+import { decideAndAppend, type EventStore } from '#libs/eventstore';
 import type { VaultRecord, VaultsRepository } from '../../adapters/persistence/vaults.repository.js';
 import { assertCanPurge, assertRetentionDays, assertVaultName, vaultDecider, type VaultCommand } from '../../domain/vault/vault.decider.js';
 import { vaultStreamId, type VaultEvent, type VaultTags } from '../../domain/vault/vault.events.js';

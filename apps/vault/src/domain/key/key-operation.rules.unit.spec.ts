@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { assertKeyName, assertKeyVersion, auditableAlgorithm, parseKeyOperation, parseRandomBytesCount } from './key-operation.rules.js';
 
 const b64u = (n: number, fill = 7): string => Buffer.alloc(n, fill).toString('base64url');

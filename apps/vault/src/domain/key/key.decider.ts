@@ -1,4 +1,4 @@
-import { assertNever, DomainError, type Decider } from '#libs/eventstore';
+import { assertNever, DomainError, type Decider } from '#libs/kernel';
 import { badParameter, VaultErrorCode } from '../vault.errors.js';
 import type { KeyEvent, KeyPurgeReason, KeyVersionOrigin, KeyVersionRecord, RotationPolicyRecord } from './key.events.js';
 import type { KeyAttributesInput, ReleasePolicy, RotationPolicyInput, Tags, UpdateKeyInput } from './key.rules.js';

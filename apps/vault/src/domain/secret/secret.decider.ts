@@ -1,4 +1,4 @@
-import { assertNever, DomainError, type Decider } from '#libs/eventstore';
+import { assertNever, DomainError, type Decider } from '#libs/kernel';
 import { badParameter, deletedSecretNotFound, secretNotFound, VaultErrorCode } from '../vault.errors.js';
 import type { DataKeyHandle, SecretEvent, SecretPurgeReason, SecretVersionRecord } from './secret.events.js';
 import type { SecretAttributesInput, Tags, UpdateSecretInput } from './secret.rules.js';

@@ -1,4 +1,4 @@
-import { v, type EventRegistry, type PublishContext } from '#libs/eventstore';
+import { v, type EventRegistry, type PublishContext } from '#libs/kernel';
 import { SecretDeletedV2, SecretPurgedV2, SecretRecoveredV2, SecretRestoredV2, SecretVersionCreatedV2, SecretVersionUpdatedV2 } from '#libs/contracts';
 import type { Tags } from './secret.rules.js';
 
@@ -68,15 +68,6 @@ export type SecretRestored = {
 
 export type SecretEvent = SecretVersionCreated | SecretVersionUpdated | SecretDeleted | SecretRecovered | SecretPurged | SecretRestored;
 export type SecretEventType = SecretEvent['type'];
-
-export const SECRET_EVENT_TYPES: readonly SecretEventType[] = [
-  'SecretVersionCreated',
-  'SecretVersionUpdated',
-  'SecretDeleted',
-  'SecretRecovered',
-  'SecretPurged',
-  'SecretRestored',
-];
 
 export const secretStreamId = (vaultId: string, nameKey: string): string => `secret-${vaultId}-${nameKey}`;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { assertSecretName, assertSecretVersion, MAX_SECRET_VALUE_BYTES, parseBatchNames, parseSetSecret, parseTags, parseUpdateSecret } from './secret.rules.js';
 
 const code = (fn: () => unknown): string | undefined => {

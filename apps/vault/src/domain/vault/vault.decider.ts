@@ -1,4 +1,4 @@
-import { assertNever, DomainError, type Decider } from '#libs/eventstore';
+import { assertNever, DomainError, type Decider } from '#libs/kernel';
 import { badParameter, VaultErrorCode } from '../vault.errors.js';
 import type { VaultEvent, VaultTags } from './vault.events.js';
 

@@ -1,4 +1,4 @@
-import { v, type EventRegistry, type PublishContext } from '#libs/eventstore';
+import { v, type EventRegistry, type PublishContext } from '#libs/kernel';
 import { VaultCreatedV2, VaultDeletedV2, VaultPurgedV2, VaultRecoveredV2, VaultUpdatedV2 } from '#libs/contracts';
 
 /**
@@ -28,7 +28,6 @@ export type VaultRecovered = { readonly type: 'VaultRecovered'; readonly data: {
 export type VaultPurged = { readonly type: 'VaultPurged'; readonly data: { readonly vaultId: string; readonly purgedDate: number; readonly reason: 'request' | 'scheduled' } };
 
 export type VaultEvent = VaultCreated | VaultUpdated | VaultDeleted | VaultRecovered | VaultPurged;
-export const VAULT_EVENT_TYPES: readonly VaultEvent['type'][] = ['VaultCreated', 'VaultUpdated', 'VaultDeleted', 'VaultRecovered', 'VaultPurged'];
 
 export const vaultStreamId = (nameKey: string): string => `vault-${nameKey}`;
 

@@ -1,6 +1,23 @@
-import { checkContract, type EventContract, type ObjectIdentity, type Upcaster } from '#libs/contracts';
+/** Lifts an event of one type and version to the next version (optionally renaming the type). */
+export type Upcaster = (data: Record<string, unknown>) => { readonly type?: string; readonly data: Record<string, unknown> };
 
-export type { Upcaster };
+/**
+ * What the registry needs of an integration-event contract (`libs/contracts` declares them with
+ * zod; the kernel depends on nothing): the published type and version, and `check`, which
+ * returns the validated message or throws an error naming the type and version (never the data).
+ */
+export type PublishedContract = {
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly check: (data: unknown) => PublishedEvent;
+};
+
+/** The object a lifecycle event is about, as the appending code names it (see libs/contracts' ObjectIdentity). */
+export type ObjectIdentity = {
+  readonly vault: string;
+  readonly collection: 'secrets' | 'keys' | 'certificates' | null;
+  readonly name: string;
+};
 
 /**
  * Event definitions: every persisted type declares its current schema version and a
@@ -22,7 +39,7 @@ export type EventDefinition = {
    * is published as it is stored, after `publish` (service-internal events only: see
    * libs/contracts/README.md).
    */
-  readonly contract?: EventContract;
+  readonly contract?: PublishedContract;
   /**
    * What of the event leaves the service on Kafka. Events are stored whole (the store is
    * the custody of record); fields such as credential hashes or wrapped key material are
@@ -121,7 +138,7 @@ export class EventRegistry {
     const def = this.definition(type);
     const mapped = def.publish ? def.publish(data, ctx) : data;
     if (!def.contract) return { type, schemaVersion, data: mapped };
-    return checkContract(def.contract, mapped);
+    return def.contract.check(mapped);
   }
 
   /** Brings a stored event to the current shape of its (possibly renamed) type. */

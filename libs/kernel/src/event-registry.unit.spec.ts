@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { EventRegistry, EventValidationError, UnknownEventTypeError, UpcastError, v } from './registry.js';
+import { EventRegistry, EventValidationError, UnknownEventTypeError, UpcastError, v } from './event-registry.js';
 
 /** SecretSet went through three shapes: v1 {value-less name}, v2 added contentType, v3 renamed name -> secretName. */
 function registry(): EventRegistry {
