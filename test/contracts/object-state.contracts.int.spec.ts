@@ -11,8 +11,9 @@ import { LifecycleEventsConsumer } from '../../apps/audit/src/adapters/kafka/lif
 import { registerAuditEvents } from '../../apps/audit/src/domain/audit.events.js';
 import type { ObjectState } from '../../apps/audit/src/domain/object-state.js';
 import { objectStateProjection } from '../../apps/audit/src/projections/object-state/object-state.projection.js';
-import { registerSecretEvents } from '../../apps/vault/src/domain/secret/secret.events.js';
-import { registerVaultEvents } from '../../apps/vault/src/domain/vault/vault.events.js';
+import { keyDecider } from '../../apps/vault/src/domain/key/key.decider.js';
+import { keyStreamId } from '../../apps/vault/src/domain/key/key.events.js';
+import { registerVaultServiceEvents } from '../../apps/vault/src/domain/vault-service.registry.js';
 
 /**
  * The path of a lifecycle event from its producer's event store to the audit object state, on
@@ -34,7 +35,7 @@ let runner: ProjectionRunner;
 beforeAll(async () => {
   // The vault's own registrations, as the vault service composes them.
   producerDb = await testDb('t_audit_objs_src');
-  producer = producerDb.eventStore(registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry()))), { source: 'vault' });
+  producer = producerDb.eventStore(registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry())), { source: 'vault' });
   auditDb = await testDb('t_audit_objs');
   await auditDb.db.migrate(join(REPO_ROOT, 'apps', 'audit', 'migrations'));
   audit = auditDb.eventStore(registerAuditEvents(registerLifecycleEvents(new EventRegistry())), { source: 'audit' });
@@ -96,6 +97,59 @@ describe('object state from published contracts (real PostgreSQL)', () => {
       deletedAt: new Date((T0 + 60) * 1000).toISOString(),
       lastEventType: 'SecretDeleted',
       lastEventSource: 'vault',
+    });
+  });
+
+  it('a vault key, appended by the vault (VaultKey… contracts) and reported by crypto (Key…), is one object, deleted after the vault deletes it', async () => {
+    const tenant = uniqueTenant();
+    const meta = { metadata: { actor: 'test', tenant } };
+    const vaultId = '6a1d2e3f-4b5c-4d6e-8f70-8192a3b4c5d6';
+    const object = { vault: 'prod', collection: 'keys' as const, name: 'signer' };
+    const created = keyDecider.decide(
+      {
+        type: 'CreateKeyVersion',
+        data: { vaultId, name: 'Signer', now: T0, origin: 'create', material: { version: V1, kty: 'RSA', keySize: 2048, crv: null, keyOps: ['sign', 'verify'], hsm: false }, attributes: {}, tags: { team: 'a' }, releasePolicy: null },
+      },
+      keyDecider.initialState(),
+    );
+    await producer.appendToStream(keyStreamId(vaultId, 'signer'), 'no_stream', created, { ...meta, object });
+    await producer.appendToStream(keyStreamId(vaultId, 'signer'), 1, [{ type: 'KeyDeleted', data: { deletedDate: T0 + 60, scheduledPurgeDate: T0 + 60 + 7 * 86_400 } }], { ...meta, object });
+
+    const envelopes = (await published()).filter((e) => e.tenant === tenant);
+    expect(envelopes.map((e) => [e.type, e.schemaVersion, e.source])).toEqual([
+      ['VaultKeyVersionCreated', 1, 'vault'],
+      ['VaultKeyDeleted', 1, 'vault'],
+    ]);
+    expect(envelopes[1]?.data).toEqual({ vault: 'prod', collection: 'keys', name: 'signer', version: null, deletedDate: T0 + 60, scheduledPurgeDate: T0 + 60 + 7 * 86_400 });
+    // Crypto's own report of the same key (its material), as its relay publishes it.
+    const cryptoCreated: Envelope = {
+      ...envelopes[0]!,
+      id: randomUUID(),
+      type: 'KeyCreated',
+      schemaVersion: 2,
+      source: 'crypto',
+      subject: 'key-opaque',
+      data: { ...object, version: V1, kty: 'RSA', hsm: false, sizeBits: 2048, crv: null, keyOps: ['sign', 'verify'], enabled: true, notBefore: null, expires: null, exportable: false, publicKey: { kty: 'RSA', n: 'sXch', e: 'AQAB' }, created: T0 },
+    };
+    await observe(cryptoCreated);
+    for (const env of envelopes) await observe(env);
+    await runner.catchUp();
+
+    const rows = await auditDb.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${auditDb.schema}.object_state WHERE tenant = $1 AND kind = 'key'`, [tenant]);
+    expect(rows[0]?.n).toBe('1');
+    expect(await state(tenant, 'key', 'signer')).toMatchObject({
+      vault: 'prod',
+      status: 'deleted',
+      versions: [V1],
+      versionCount: 1,
+      latestVersion: V1,
+      keyType: 'RSA',
+      tags: { team: 'a' },
+      deletedAt: new Date((T0 + 60) * 1000).toISOString(),
+      scheduledPurgeDate: new Date((T0 + 60 + 7 * 86_400) * 1000).toISOString(),
+      lastEventType: 'VaultKeyDeleted',
+      lastEventSource: 'vault',
+      eventCount: 3,
     });
   });
 

@@ -8,6 +8,9 @@ import { registerSecretEvents } from '../../apps/vault/src/domain/secret/secret.
 import { secretDecider, type SecretCommand } from '../../apps/vault/src/domain/secret/secret.decider.js';
 import { registerVaultEvents } from '../../apps/vault/src/domain/vault/vault.events.js';
 import { vaultDecider, type VaultCommand } from '../../apps/vault/src/domain/vault/vault.decider.js';
+import { registerVaultServiceEvents } from '../../apps/vault/src/domain/vault-service.registry.js';
+import { keyDecider as vaultKeyDecider, type KeyCommand as VaultKeyCommand } from '../../apps/vault/src/domain/key/key.decider.js';
+import type { KeyVersionRecord } from '../../apps/vault/src/domain/key/key.events.js';
 import { registerKeyEvents } from '../../apps/crypto/src/domain/key.events.js';
 import { keyDecider, type KeyCommand } from '../../apps/crypto/src/domain/key.decider.js';
 import type { KeyVersionData } from '../../apps/crypto/src/domain/key.model.js';
@@ -99,6 +102,39 @@ const vaultSamples = (): { events: Event[]; object: ObjectIdentity }[] => {
     { events: vault, object: { vault: 'dev', collection: null, name: 'dev' } },
     { events: secret, object: { vault: 'dev', collection: 'secrets', name: 'db-password' } },
     { events: restored, object: { vault: 'dev', collection: 'secrets', name: 'other' } },
+    ...vaultKeySamples(),
+  ];
+};
+
+/** The vault's key metadata events, built with the vault's key decider (crypto's material events are keySamples). */
+const vaultKeySamples = (): { events: Event[]; object: ObjectIdentity }[] => {
+  const V3 = '33333333333333333333333333333333';
+  const policy = { contentType: 'application/json; charset=utf-8', immutable: false, data: 'eyJ2ZXJzaW9uIjoiMS4wLjAifQ' };
+  const material = (version: string, over: Partial<{ kty: string; keySize: number | null; crv: string | null; hsm: boolean }> = {}) => ({ version, kty: 'RSA', keySize: 2048, crv: null, keyOps: ['sign', 'verify'], hsm: false, ...over });
+  const create = (version: string, now: number, origin: 'create' | 'import' | 'rotate', over: Parameters<typeof material>[1] = {}): VaultKeyCommand => ({
+    type: 'CreateKeyVersion',
+    data: { vaultId: VAULT_ID, name: 'Signer', now, origin, material: material(version, over), attributes: { exp: now + 3_600, exportable: true }, tags: { team: 'a' }, releasePolicy: policy },
+  });
+  const rotation = { lifetimeActions: [{ trigger: { timeAfterCreate: 'P90D' }, action: { type: 'Rotate' as const } }, { trigger: { timeBeforeExpiry: 'P30D' }, action: { type: 'Notify' as const } }], expiryTime: 'P1Y' };
+  const key = run(vaultKeyDecider, [
+    create(V1, T0, 'create'),
+    create(V2, T0 + 1, 'rotate', { kty: 'EC-HSM', keySize: null, crv: 'P-256', hsm: true }),
+    create(V3, T0 + 2, 'import'),
+    { type: 'UpdateKeyVersion', data: { name: 'Signer', version: V1, now: T0 + 3, patch: { attributes: { enabled: false }, keyOps: ['verify'], tags: { team: 'b' } } } },
+    { type: 'SetRotationPolicy', data: { name: 'Signer', now: T0 + 4, policy: rotation } },
+    { type: 'NotifyNearExpiry', data: { name: 'Signer', version: V3, now: T0 + 5 } },
+    { type: 'DeleteKey', data: { name: 'Signer', now: T0 + 6, retentionDays: 7 } },
+    { type: 'RecoverKey', data: { name: 'Signer', now: T0 + 7 } },
+    { type: 'DeleteKey', data: { name: 'Signer', now: T0 + 8, retentionDays: 7 } },
+    { type: 'PurgeKey', data: { name: 'Signer', now: T0 + 9, reason: 'request', purgeProtection: false } },
+  ] satisfies VaultKeyCommand[]);
+  const record = (version: string): KeyVersionRecord => ({ version, kty: 'RSA', keySize: 3072, crv: null, keyOps: ['encrypt', 'decrypt'], hsm: false, exportable: false, enabled: true, nbf: null, exp: null, tags: null, releasePolicy: null, created: T0, updated: T0 });
+  const restored = run(vaultKeyDecider, [
+    { type: 'RestoreKey', data: { vaultId: VAULT_ID, name: 'Backup-Key', now: T0 + 10, managed: false, versions: [record(V1), record(V2)], rotationPolicy: { ...rotation, created: T0, updated: T0 } } },
+  ]);
+  return [
+    { events: key, object: { vault: 'dev', collection: 'keys', name: 'signer' } },
+    { events: restored, object: { vault: 'dev', collection: 'keys', name: 'backup-key' } },
   ];
 };
 
@@ -140,7 +176,8 @@ const keySamples = (): { events: Event[]; object: ObjectIdentity }[] => {
 
 const services = [
   { name: 'identity', registry: registerIdentityEvents(new EventRegistry()), samples: identitySamples },
-  { name: 'vault', registry: registerSecretEvents(registerVaultEvents(new EventRegistry())), samples: vaultSamples },
+  // The vault's real domain registry (vault.module.ts composes it with the spine's service-internal events).
+  { name: 'vault', registry: registerVaultServiceEvents(new EventRegistry()), samples: vaultSamples },
   { name: 'crypto', registry: registerKeyEvents(new EventRegistry()), samples: keySamples },
 ];
 
@@ -152,7 +189,7 @@ function publish(registry: EventRegistry, e: Event, object: ObjectIdentity | und
 const forbiddenKeys = (o: unknown, path = ''): string[] =>
   typeof o !== 'object' || o === null ? [] : Object.entries(o).flatMap(([k, v]) => [...(!Array.isArray(o) && FORBIDDEN_FIELD.test(k) ? [`${path}${k}`] : []), ...forbiddenKeys(v, `${path}${k}.`)]);
 
-describe.each(services)('$name: published events are their contracts', ({ registry, samples }) => {
+describe.each(services)('$name: published events are their contracts', ({ name, registry, samples }) => {
   let all: { events: Event[]; object?: ObjectIdentity }[] = [];
   let sampled = new Set<string>();
   beforeAll(() => {
@@ -160,9 +197,11 @@ describe.each(services)('$name: published events are their contracts', ({ regist
     sampled = new Set(all.flatMap((s) => s.events.map((e) => e.type)));
   });
 
-  it('every registered event type has a contract, and the samples cover every one', () => {
+  it('every registered event type has a contract of its own service, and the samples cover every one', () => {
     for (const type of registry.types) {
-      expect([type, registry.definition(type).contract?.type]).toEqual([type, type]);
+      const contract = registry.definition(type).contract;
+      expect([type, contract !== undefined]).toEqual([type, true]);
+      expect([type, contract && contracts.publishes(name, contract.type)]).toEqual([type, true]);
       expect([type, sampled.has(type)]).toEqual([type, true]);
     }
   });
@@ -171,7 +210,8 @@ describe.each(services)('$name: published events are their contracts', ({ regist
     for (const { events, object } of all) {
       for (const e of events) {
         const published = publish(registry, e, object);
-        expect(published.type).toBe(e.type);
+        // The contract's type: the private name, except where it is another service's (the vault's key events publish as VaultKey…).
+        expect(published.type).toBe(registry.definition(e.type).contract?.type);
         expect(contracts.parse(published.type, published.schemaVersion, JSON.parse(JSON.stringify(published.data)))).toEqual(published);
         if (object) expect(published.data).toMatchObject({ vault: object.vault, collection: object.collection, name: object.name });
       }
@@ -185,12 +225,44 @@ describe.each(services)('$name: published events are their contracts', ({ regist
   });
 });
 
+describe('one type name, one service', () => {
+  it('no two services publish the same type name (the vault key metadata is not the crypto key lifecycle)', () => {
+    const owner = new Map<string, string>();
+    for (const { name, registry } of services) {
+      for (const type of registry.types) {
+        const published = registry.definition(type).contract?.type ?? type;
+        expect([published, owner.get(published) ?? name]).toEqual([published, name]);
+        owner.set(published, name);
+      }
+    }
+    const vault = registerVaultServiceEvents(new EventRegistry());
+    for (const type of ['KeyDeleted', 'KeyRecovered', 'KeyRestored']) {
+      expect(contracts.contract(type).source).toBe('crypto');
+      expect(vault.definition(type).contract?.type).toBe(`Vault${type}`);
+    }
+  });
+});
+
+describe('vault key metadata contracts', () => {
+  it('carry no key material and no public key parts (those are crypto\'s), at any depth', () => {
+    const keysOf = (o: unknown): string[] => (typeof o !== 'object' || o === null ? [] : Object.entries(o).flatMap(([k, v]) => [...(Array.isArray(o) ? [] : [k]), ...keysOf(v)]));
+    const registry = registerVaultServiceEvents(new EventRegistry());
+    const published = vaultKeySamples().flatMap(({ events, object }) => events.map((e) => publish(registry, e, object)));
+    expect(published.map((p) => p.type).every((t) => t.startsWith('VaultKey'))).toBe(true);
+    const fields = new Set(published.flatMap((p) => keysOf(p.data)));
+    for (const f of ['n', 'e', 'x', 'y', 'publicKey', 'jwk', 'key', 'materialId', 'vaultId']) expect([f, fields.has(f)]).toEqual([f, false]);
+    for (const p of published) expect(p.data).toMatchObject({ vault: 'dev', collection: 'keys' });
+  });
+});
+
 describe('publish mapping guards', () => {
   it('a vault or crypto lifecycle event appended without its object identity is refused, naming the event', () => {
     const registry = registerSecretEvents(registerVaultEvents(new EventRegistry()));
     expect(() => registry.published('SecretDeleted', 1, { deletedDate: T0, scheduledPurgeDate: T0 }, { streamId: `secret-${VAULT_ID}-x`, tenant: TENANT })).toThrow(/SecretDeleted appended without its secret identity/);
     const keys = registerKeyEvents(new EventRegistry());
     expect(() => keys.published('KeyDeleted', 1, { versions: [], deleted: T0 }, { streamId: 'key-t/v/k', tenant: TENANT, object: { vault: 'v', collection: 'secrets', name: 'k' } })).toThrow(/KeyDeleted appended without its key identity/);
+    const vaultKeys = registerVaultServiceEvents(new EventRegistry());
+    expect(() => vaultKeys.published('KeyDeleted', 1, { deletedDate: T0, scheduledPurgeDate: T0 }, { streamId: `key-${VAULT_ID}-k`, tenant: TENANT })).toThrow(/KeyDeleted appended without its key identity/);
   });
 
   it('a publish mapping that lets a private field through fails the contract (the append would write nothing)', () => {

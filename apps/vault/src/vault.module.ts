@@ -18,9 +18,7 @@ import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
-import { registerKeyEvents } from './domain/key/key.events.js';
-import { registerSecretEvents } from './domain/secret/secret.events.js';
-import { registerVaultEvents } from './domain/vault/vault.events.js';
+import { registerVaultServiceEvents } from './domain/vault-service.registry.js';
 
 export const VAULT_COMPONENTS = Symbol('keyledger.vault.components');
 
@@ -51,7 +49,7 @@ export type VaultComponents = {
 };
 
 export function vaultEventRegistry(): EventRegistry {
-  return registerKeyEvents(registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry()))));
+  return registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry()));
 }
 
 function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {

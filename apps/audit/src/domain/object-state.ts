@@ -49,7 +49,8 @@ export type ObservedLifecycleEvent = {
   readonly message: ObjectLifecycleEvent;
 };
 
-export type LifecycleChange = 'version' | 'attributes' | 'deleted' | 'recovered' | 'purged';
+/** `notice`: the event changes nothing but the object's last event (a near-expiry notification). */
+export type LifecycleChange = 'version' | 'attributes' | 'deleted' | 'recovered' | 'purged' | 'notice';
 
 /** The metadata an event sets on its object (times in unix seconds, as the contracts carry them). */
 export type ObjectAttributes = {
@@ -119,6 +120,38 @@ export function classifyLifecycleEvent(m: ObjectLifecycleEvent): ClassifiedEvent
         versions: m.data.versions.map((v) => v.version),
       };
     }
+    // The vault's key metadata (VaultKey…) and crypto's key material events (Key…) name the same
+    // object (vault, 'keys', name, version): both fold into one key, versions counted once.
+    case 'VaultKeyVersionCreated': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'version', attributes: { enabled: d.enabled, created: d.created, updated: d.updated, expires: d.exp, notBefore: d.nbf, keyType: d.kty, tags: d.tags }, versions: none };
+    }
+    case 'VaultKeyVersionUpdated': {
+      const d = m.data;
+      return { ref: refOf(d), change: 'attributes', attributes: { enabled: d.enabled, updated: d.updated, expires: d.exp, notBefore: d.nbf, tags: d.tags }, versions: none };
+    }
+    case 'VaultKeyRotationPolicyUpdated':
+      return { ref: refOf(m.data), change: 'attributes', attributes: { updated: m.data.rotationPolicy.updated }, versions: none };
+    case 'VaultKeyRotated':
+      return { ref: refOf(m.data), change: 'version', attributes: { updated: m.data.rotatedDate }, versions: none };
+    case 'VaultKeyRestored': {
+      const latest = m.data.versions[m.data.versions.length - 1]!;
+      return {
+        ref: refOf(m.data),
+        change: 'version',
+        attributes: { enabled: latest.enabled, created: latest.created, updated: latest.updated, expires: latest.exp, notBefore: latest.nbf, keyType: latest.kty, tags: latest.tags },
+        versions: m.data.versions.map((v) => v.version),
+      };
+    }
+    case 'VaultKeyDeleted':
+      return { ref: refOf(m.data), change: 'deleted', attributes: {}, versions: none, deletedDate: m.data.deletedDate, scheduledPurgeDate: m.data.scheduledPurgeDate };
+    case 'VaultKeyRecovered':
+      return { ref: refOf(m.data), change: 'recovered', attributes: {}, versions: none };
+    case 'VaultKeyPurged':
+      return { ref: refOf(m.data), change: 'purged', attributes: {}, versions: none, purgedDate: m.data.purgedDate };
+    case 'VaultKeyNearExpiry':
+      // A notification about the latest version: recorded as the last event, the state is unchanged.
+      return { ref: refOf({ ...m.data, version: null }), change: 'notice', attributes: {}, versions: none };
     case 'KeyCreated':
     case 'KeyVersionAdded':
     case 'KeyImported': {
@@ -208,6 +241,7 @@ export function evolveObjectState(state: ObjectState | undefined, e: ObservedLif
       if (base.status !== 'active') next = withoutDeletion({ ...next, status: 'active' });
       break;
     case 'attributes':
+    case 'notice':
       break;
     default:
       assertNever(c.change, 'lifecycle change');

@@ -100,6 +100,94 @@ describe('object state from lifecycle contract events (by type)', () => {
     expect(gone).toMatchObject({ status: 'purged', purgedAt: '2026-01-01T00:00:07.000Z', versions: ['a1'] });
   });
 
+  describe('a key from both its producers: the vault (metadata, VaultKey…) and crypto (material, Key…)', () => {
+    const vk = { vault: 'dev', collection: 'keys', name: 'signer' } as const;
+    const vaultVersion = (version: string, created: number, origin: 'create' | 'import' | 'rotate' = 'create') => ({
+      ...vk,
+      version,
+      managed: false,
+      origin,
+      kty: 'EC-HSM',
+      keySize: null,
+      crv: 'P-256',
+      keyOps: ['sign', 'verify'],
+      hsm: true,
+      exportable: false,
+      enabled: true,
+      nbf: null,
+      exp: created + 86400,
+      tags: { team: 'a' },
+      releasePolicy: null,
+      created,
+      updated: created,
+    });
+    const cryptoVersion = (version: string, created: number) => ({ ...keyVersion(version, created), ...vk, kty: 'EC-HSM', hsm: true, sizeBits: 256, crv: 'P-256', publicKey: { kty: 'EC', crv: 'P-256', x: 'eA', y: 'eQ' } });
+    const t = (s: number) => new Date((T0 + s) * 1000).toISOString();
+    const fromVault = (type: string, data: Record<string, unknown>, at: number) => ev(msg(type, data, 1), t(at), 'vault');
+    const fromCrypto = (type: string, data: Record<string, unknown>, at: number) => ev(msg(type, data), t(at), 'crypto');
+    // Given: crypto made the material of V1, the vault recorded its metadata (either order on the wire).
+    const created = [fromCrypto('KeyCreated', cryptoVersion(V1, T0), 0), fromVault('VaultKeyVersionCreated', vaultVersion(V1, T0), 1)];
+
+    it('is one object: a version both producers report is counted once, the vault\'s tags and key type kept', () => {
+      const s = fold(created);
+      expect(s).toMatchObject({ kind: 'key', vault: 'dev', name: 'signer', status: 'active', versions: [V1], versionCount: 1, latestVersion: V1, keyType: 'EC-HSM', tags: { team: 'a' }, expires: t(86400), eventCount: 2 });
+      expect(fold([...created].reverse())).toMatchObject({ versions: [V1], versionCount: 1, latestVersion: V1, keyType: 'EC-HSM', tags: { team: 'a' } });
+      expect(JSON.stringify(s)).not.toMatch(/"x"|"y"|eA|eQ/);
+    });
+
+    it('when the vault updates tags and attributes, or the rotation policy: attributes change, no version', () => {
+      const s = fold([
+        ...created,
+        fromVault('VaultKeyVersionUpdated', { ...vk, version: V1, keyOps: ['verify'], enabled: false, nbf: null, exp: T0 + 500, tags: { team: 'b' }, releasePolicy: null, updated: T0 + 10 }, 10),
+        fromVault('VaultKeyRotationPolicyUpdated', { ...vk, version: null, rotationPolicy: { lifetimeActions: [{ trigger: { timeAfterCreate: 'P90D' }, action: { type: 'Rotate' } }], expiryTime: 'P1Y', created: T0 + 20, updated: T0 + 20 } }, 20),
+      ]);
+      expect(s).toMatchObject({ status: 'active', versions: [V1], versionCount: 1, enabled: false, tags: { team: 'b' }, expires: t(500), updated: t(20), lastEventType: 'VaultKeyRotationPolicyUpdated', lastEventSource: 'vault' });
+    });
+
+    it('when the key rotates: the new version is the latest, counted once across both producers', () => {
+      const s = fold([
+        ...created,
+        fromCrypto('KeyVersionAdded', cryptoVersion(V2, T0 + 30), 30),
+        fromVault('VaultKeyVersionCreated', vaultVersion(V2, T0 + 30, 'rotate'), 31),
+        fromVault('VaultKeyRotated', { ...vk, version: V2, previousVersion: V1, rotatedDate: T0 + 30 }, 31),
+      ]);
+      expect(s).toMatchObject({ versions: [V1, V2], versionCount: 2, latestVersion: V2, created: t(30), lastEventType: 'VaultKeyRotated' });
+    });
+
+    it('when the vault deletes it: deleted with its purge date, whichever producer reports last; recovered; purged', () => {
+      const vaultDeleted = fromVault('VaultKeyDeleted', { ...vk, version: null, deletedDate: T0 + 40, scheduledPurgeDate: T0 + 40 + 7 * 86400 }, 40);
+      const cryptoDeleted = fromCrypto('KeyDeleted', { ...vk, version: null, versions: [V1], deleted: T0 + 40 }, 40);
+      const deleted = { status: 'deleted', deletedAt: t(40), scheduledPurgeDate: t(40 + 7 * 86400), versions: [V1], versionCount: 1 };
+      expect(fold([...created, vaultDeleted])).toMatchObject(deleted);
+      expect(fold([...created, vaultDeleted, cryptoDeleted])).toMatchObject(deleted);
+      expect(fold([...created, cryptoDeleted, vaultDeleted])).toMatchObject(deleted);
+      const recovered = fold([...created, vaultDeleted, fromVault('VaultKeyRecovered', { ...vk, version: null, recoveredDate: T0 + 50 }, 50)]);
+      expect(recovered?.status).toBe('active');
+      expect(recovered?.deletedAt).toBeUndefined();
+      expect(recovered?.scheduledPurgeDate).toBeUndefined();
+      expect(fold([...created, vaultDeleted, fromVault('VaultKeyPurged', { ...vk, version: null, purgedDate: T0 + 60, reason: 'request' }, 60)])).toMatchObject({ status: 'purged', purgedAt: t(60) });
+    });
+
+    it('when the vault restores it from a backup: every version back, the last one latest; a near-expiry notice changes nothing', () => {
+      const record = (version: string, created: number) => {
+        const { vault: _v, collection: _c, name: _n, managed: _m, origin: _o, ...r } = vaultVersion(version, created);
+        return r;
+      };
+      const restored = fold([fromVault('VaultKeyRestored', { ...vk, version: V2, managed: false, restoredDate: T0 + 70, versions: [record(V1, T0), record(V2, T0 + 1)], rotationPolicy: null }, 70)]);
+      expect(restored).toMatchObject({ status: 'active', versions: [V1, V2], versionCount: 2, latestVersion: V2, keyType: 'EC-HSM', tags: { team: 'a' } });
+      const noticed = fold([...created, fromVault('VaultKeyNearExpiry', { ...vk, version: V1, exp: T0 + 86400, notifiedDate: T0 + 80 }, 80)]);
+      const { lastEventType, lastEventTime, eventCount, ...rest } = noticed!;
+      const { lastEventType: _t, lastEventTime: _tt, eventCount: _n, ...before } = fold(created)!;
+      expect(rest).toEqual(before);
+      expect([lastEventType, lastEventTime, eventCount]).toEqual(['VaultKeyNearExpiry', t(80), 3]);
+    });
+
+    it('the vault key contracts refuse key material and public key parts', () => {
+      expect(() => msg('VaultKeyVersionCreated', { ...vaultVersion(V1, T0), publicKey: { kty: 'EC', crv: 'P-256', x: 'eA', y: 'eQ' } }, 1)).toThrow(/VaultKeyVersionCreated\.v1 is invalid/);
+      expect(() => msg('VaultKeyVersionCreated', { ...vaultVersion(V1, T0), d: 'private' }, 1)).toThrow(/VaultKeyVersionCreated\.v1 is invalid/);
+    });
+  });
+
   it('a v1 key event (published before contracts, vault/name/version explicit) is upcast and folded', () => {
     const { collection: _collection, ...v1 } = keyVersion('a1', T0);
     const legacy = { ...v1, tenant: 't', materialId: 'm-1' };

@@ -90,8 +90,122 @@ export const SecretRestoredV2 = defineContract({
   schema: z.strictObject({ ...secretIdentity(hex32), managed: z.boolean(), restoredDate: seconds, versions: z.array(SecretVersionSchema).min(1) }),
 });
 
+/**
+ * The vault's key METADATA events (the vault's keys surface; stream `key-{vaultId}-{name}`),
+ * version 1. The vault stores them under its private names (`KeyVersionCreated`, `KeyDeleted`,
+ * `KeyRestored`, …) and publishes them under names of their own, prefixed `VaultKey`: a type
+ * name belongs to one service, and `KeyDeleted`, `KeyRecovered`, `KeyRestored` are the crypto
+ * service's contracts (the material's lifecycle). The publish mapping of each private event
+ * (apps/vault/src/domain/key/key.events.ts) maps it to its contract; the envelope carries the
+ * contract's type.
+ *
+ * Metadata only: type, size or curve, key_ops, attributes, tags, release policy, soft-delete
+ * dates, rotation policy. Never key material and no public key parts either (the JWK's n/e/x/y
+ * are crypto's, in its own contracts). Times are unix seconds; names are lower case.
+ */
+const keyName = z.string().regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a key name');
+const vaultKeyIdentity = <V extends z.ZodType>(version: V) => ({ vault: vaultName, collection: z.literal('keys'), name: keyName, version });
+const VAULT_KEY_TYPES = ['RSA', 'RSA-HSM', 'EC', 'EC-HSM'] as const;
+const keyOps = z.array(z.string().regex(/^[A-Za-z]{1,16}$/, 'must be a key operation'));
+/** Azure's key release policy (the policy document is public metadata, not key material). */
+const releasePolicy = z.strictObject({ contentType: z.string().max(1024), immutable: z.boolean(), data: z.string() }).nullable();
+const isoDuration = z.string().regex(/^P[0-9YMD]+$/, 'must be an ISO 8601 duration');
+export const RotationPolicySchema = z.strictObject({
+  lifetimeActions: z.array(
+    z.strictObject({
+      trigger: z.strictObject({ timeAfterCreate: isoDuration.optional(), timeBeforeExpiry: isoDuration.optional() }),
+      action: z.strictObject({ type: z.enum(['Rotate', 'Notify']) }),
+    }),
+  ),
+  expiryTime: isoDuration.nullable(),
+  created: seconds,
+  updated: seconds,
+});
+/** The attributes of one key version as the vault records them. */
+const vaultKeyAttributes = {
+  kty: z.enum(VAULT_KEY_TYPES),
+  /** RSA modulus bits; null for EC. */
+  keySize: z.int().positive().nullable(),
+  /** EC curve; null for RSA. */
+  crv: z.string().max(16).nullable(),
+  keyOps,
+  hsm: z.boolean(),
+  exportable: z.boolean(),
+  enabled: z.boolean(),
+  nbf: seconds.nullable(),
+  exp: seconds.nullable(),
+  tags: tags.nullable(),
+  releasePolicy,
+};
+export const VaultKeyVersionSchema = z.strictObject({ version: hex32, ...vaultKeyAttributes, created: seconds, updated: seconds });
+
+export const VaultKeyVersionCreatedV1 = defineContract({
+  type: 'VaultKeyVersionCreated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(hex32), managed: z.boolean(), origin: z.enum(['create', 'import', 'rotate']), ...vaultKeyAttributes, created: seconds, updated: seconds }),
+});
+export const VaultKeyVersionUpdatedV1 = defineContract({
+  type: 'VaultKeyVersionUpdated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(hex32), keyOps, enabled: z.boolean(), nbf: seconds.nullable(), exp: seconds.nullable(), tags: tags.nullable(), releasePolicy, updated: seconds }),
+});
+export const VaultKeyDeletedV1 = defineContract({
+  type: 'VaultKeyDeleted',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(z.null()), deletedDate: seconds, scheduledPurgeDate: seconds }),
+});
+export const VaultKeyRecoveredV1 = defineContract({ type: 'VaultKeyRecovered', schemaVersion: 1, source: 'vault', schema: z.strictObject({ ...vaultKeyIdentity(z.null()), recoveredDate: seconds }) });
+export const VaultKeyPurgedV1 = defineContract({
+  type: 'VaultKeyPurged',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(z.null()), purgedDate: seconds, reason: z.enum(['request', 'scheduled', 'vault-purged']) }),
+});
+/** `version` is the latest restored version; `versions` lists them all, oldest first. */
+export const VaultKeyRestoredV1 = defineContract({
+  type: 'VaultKeyRestored',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(hex32), managed: z.boolean(), restoredDate: seconds, versions: z.array(VaultKeyVersionSchema).min(1), rotationPolicy: RotationPolicySchema.nullable() }),
+});
+export const VaultKeyRotationPolicyUpdatedV1 = defineContract({
+  type: 'VaultKeyRotationPolicyUpdated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(z.null()), rotationPolicy: RotationPolicySchema }),
+});
+/** Follows the VaultKeyVersionCreated of a rotation: `version` (the new one) replaces `previousVersion`. */
+export const VaultKeyRotatedV1 = defineContract({
+  type: 'VaultKeyRotated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(hex32), previousVersion: hex32, rotatedDate: seconds }),
+});
+/** A rotation policy's Notify action fired for `version` (the latest): it expires at `exp`. */
+export const VaultKeyNearExpiryV1 = defineContract({
+  type: 'VaultKeyNearExpiry',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...vaultKeyIdentity(hex32), exp: seconds, notifiedDate: seconds }),
+});
+
 export const VAULT_CONTRACTS = [VaultCreatedV2, VaultUpdatedV2, VaultDeletedV2, VaultRecoveredV2, VaultPurgedV2] as const;
 export const SECRET_CONTRACTS = [SecretVersionCreatedV2, SecretVersionUpdatedV2, SecretDeletedV2, SecretRecoveredV2, SecretPurgedV2, SecretRestoredV2] as const;
+export const VAULT_KEY_CONTRACTS = [
+  VaultKeyVersionCreatedV1,
+  VaultKeyVersionUpdatedV1,
+  VaultKeyDeletedV1,
+  VaultKeyRecoveredV1,
+  VaultKeyPurgedV1,
+  VaultKeyRestoredV1,
+  VaultKeyRotationPolicyUpdatedV1,
+  VaultKeyRotatedV1,
+  VaultKeyNearExpiryV1,
+] as const;
 
 export type VaultContractEvent = MessageOf<(typeof VAULT_CONTRACTS)[number]>;
 export type SecretContractEvent = MessageOf<(typeof SECRET_CONTRACTS)[number]>;
+export type VaultKeyContractEvent = MessageOf<(typeof VAULT_KEY_CONTRACTS)[number]>;

@@ -29,6 +29,7 @@ describe('KeysRepository on PostgreSQL', () => {
     const events = keyDecider.decide(command, state);
     await store.appendToStream<KeyEvent>(keyStreamId(VAULT, nameKey), streamVersion === 0 ? 'no_stream' : streamVersion, events, {
       metadata: { actor: 'test', tenant: 't' },
+      object: { vault: 'keys-vault', collection: 'keys', name: nameKey },
       inTransaction: (tx, recorded) => repo.project(tx, VAULT, nameKey, recorded),
     });
   }

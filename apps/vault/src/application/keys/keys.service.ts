@@ -452,6 +452,7 @@ export class KeysService {
     const audit = caller.audit;
     await this.store.appendToStream<KeyEvent>(keyStreamId(vault.vaultId, nameKey), expected, events, {
       metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
+      object: { vault: vault.nameKey, collection: 'keys', name: nameKey },
       ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
       inTransaction: (tx, recorded) => this.repo.project(tx, vault.vaultId, nameKey, recorded),
     });

@@ -1,4 +1,15 @@
-import { v, type EventRegistry } from '#libs/kernel';
+import {
+  VaultKeyDeletedV1,
+  VaultKeyNearExpiryV1,
+  VaultKeyPurgedV1,
+  VaultKeyRecoveredV1,
+  VaultKeyRestoredV1,
+  VaultKeyRotatedV1,
+  VaultKeyRotationPolicyUpdatedV1,
+  VaultKeyVersionCreatedV1,
+  VaultKeyVersionUpdatedV1,
+} from '#libs/contracts';
+import { v, type EventRegistry, type PublishContext } from '#libs/kernel';
 import type { LifetimeAction, ReleasePolicy, Tags } from './key.rules.js';
 
 /**
@@ -7,6 +18,12 @@ import type { LifetimeAction, ReleasePolicy, Tags } from './key.rules.js';
  * these events hold what the vault answers and lists: type, size/curve, key_ops, attributes,
  * tags, release policy, soft-delete dates, rotation policy. Never key material, never public
  * key parts (the JWK's n/e/x/y are read from crypto when a single key is answered).
+ *
+ * Published as the vault's key contracts (libs/contracts, `VaultKey…` v1): the private type
+ * names stay as stored, the published ones are the contracts' own, because `KeyDeleted`,
+ * `KeyRecovered` and `KeyRestored` are the crypto service's contracts (a type name belongs to
+ * one service). Each publish mapping picks the contract's fields explicitly and names the key
+ * from the append's object identity (vault, `keys`, lower-case name).
  */
 
 /** One version as the vault records it. Times are unix seconds. */
@@ -126,21 +143,99 @@ const versionShape = {
 const versionRecord = (x: unknown): boolean => v.object(versionShape)(x).length === 0;
 const policyShape = { lifetimeActions: actions, expiryTime: durationOrNull, created: seconds, updated: seconds };
 
+/**
+ * The key an event is about, as the appending code named it (AppendOptions.object): the
+ * published contracts name vault, collection and key explicitly.
+ */
+function keyIdentity(ctx: PublishContext, type: string): { vault: string; collection: 'keys'; name: string } {
+  const o = ctx.object;
+  if (!o || o.collection !== 'keys') throw new Error(`${type} appended without its key identity (AppendOptions.object)`);
+  return { vault: o.vault, collection: 'keys', name: o.name };
+}
+
+type Data = Record<string, unknown>;
+const tagsOf = (t: unknown): unknown => (t === null || typeof t !== 'object' ? t : { ...(t as Data) });
+const releasePolicyOf = (p: unknown): unknown => {
+  if (p === null || typeof p !== 'object') return p;
+  const r = p as Data;
+  return { contentType: r.contentType, immutable: r.immutable, data: r.data };
+};
+/** The published attributes of one version (the private record holds nothing else, but fields are picked, never spread). */
+const versionAttributes = (d: Data) => ({
+  kty: d.kty,
+  keySize: d.keySize,
+  crv: d.crv,
+  keyOps: Array.isArray(d.keyOps) ? [...(d.keyOps as unknown[])] : d.keyOps,
+  hsm: d.hsm,
+  exportable: d.exportable,
+  enabled: d.enabled,
+  nbf: d.nbf,
+  exp: d.exp,
+  tags: tagsOf(d.tags),
+  releasePolicy: releasePolicyOf(d.releasePolicy),
+});
+const rotationPolicyOf = (p: Data) => ({
+  lifetimeActions: Array.isArray(p.lifetimeActions)
+    ? (p.lifetimeActions as Data[]).map((a) => {
+        const trigger = (a.trigger ?? {}) as Data;
+        return {
+          trigger: { ...(trigger.timeAfterCreate !== undefined ? { timeAfterCreate: trigger.timeAfterCreate } : {}), ...(trigger.timeBeforeExpiry !== undefined ? { timeBeforeExpiry: trigger.timeBeforeExpiry } : {}) },
+          action: { type: (a.action as Data | undefined)?.type },
+        };
+      })
+    : p.lifetimeActions,
+  expiryTime: p.expiryTime,
+  created: p.created,
+  updated: p.updated,
+});
+
 export function registerKeyEvents(r: EventRegistry): EventRegistry {
   return r
     .define({
       type: 'KeyVersionCreated',
       schemaVersion: 1,
       validate: v.object({ ...versionShape, vaultId: v.nonEmpty, name: v.nonEmpty, managed: v.boolean, origin: (x) => x === 'create' || x === 'import' || x === 'rotate' }),
+      contract: VaultKeyVersionCreatedV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyVersionCreated'), version: d.version, managed: d.managed, origin: d.origin, ...versionAttributes(d), created: d.created, updated: d.updated }),
     })
     .define({
       type: 'KeyVersionUpdated',
       schemaVersion: 1,
       validate: v.object({ version: hex32, keyOps: ops, enabled: v.boolean, nbf: secondsOrNull, exp: secondsOrNull, tags: tagsOrNull, releasePolicy: policy, updated: seconds }),
+      contract: VaultKeyVersionUpdatedV1,
+      publish: (d, ctx) => ({
+        ...keyIdentity(ctx, 'KeyVersionUpdated'),
+        version: d.version,
+        keyOps: Array.isArray(d.keyOps) ? [...(d.keyOps as unknown[])] : d.keyOps,
+        enabled: d.enabled,
+        nbf: d.nbf,
+        exp: d.exp,
+        tags: tagsOf(d.tags),
+        releasePolicy: releasePolicyOf(d.releasePolicy),
+        updated: d.updated,
+      }),
     })
-    .define({ type: 'KeyDeleted', schemaVersion: 1, validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }) })
-    .define({ type: 'KeyRecovered', schemaVersion: 1, validate: v.object({ recoveredDate: seconds }) })
-    .define({ type: 'KeyPurged', schemaVersion: 1, validate: v.object({ purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' || x === 'vault-purged' }) })
+    .define({
+      type: 'KeyDeleted',
+      schemaVersion: 1,
+      validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }),
+      contract: VaultKeyDeletedV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyDeleted'), version: null, deletedDate: d.deletedDate, scheduledPurgeDate: d.scheduledPurgeDate }),
+    })
+    .define({
+      type: 'KeyRecovered',
+      schemaVersion: 1,
+      validate: v.object({ recoveredDate: seconds }),
+      contract: VaultKeyRecoveredV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyRecovered'), version: null, recoveredDate: d.recoveredDate }),
+    })
+    .define({
+      type: 'KeyPurged',
+      schemaVersion: 1,
+      validate: v.object({ purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' || x === 'vault-purged' }),
+      contract: VaultKeyPurgedV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyPurged'), version: null, purgedDate: d.purgedDate, reason: d.reason }),
+    })
     .define({
       type: 'KeyRestored',
       schemaVersion: 1,
@@ -152,8 +247,39 @@ export function registerKeyEvents(r: EventRegistry): EventRegistry {
         versions: (x) => Array.isArray(x) && x.length > 0 && x.every(versionRecord),
         rotationPolicy: (x) => x === null || v.object(policyShape)(x).length === 0,
       }),
+      contract: VaultKeyRestoredV1,
+      publish: (d, ctx) => {
+        const versions = (Array.isArray(d.versions) ? (d.versions as Data[]) : []).map((x) => ({ version: x.version, ...versionAttributes(x), created: x.created, updated: x.updated }));
+        const policy = d.rotationPolicy;
+        return {
+          ...keyIdentity(ctx, 'KeyRestored'),
+          version: versions[versions.length - 1]?.version,
+          managed: d.managed,
+          restoredDate: d.restoredDate,
+          versions,
+          rotationPolicy: policy !== null && typeof policy === 'object' ? rotationPolicyOf(policy as Data) : policy,
+        };
+      },
     })
-    .define({ type: 'KeyRotationPolicyUpdated', schemaVersion: 1, validate: v.object(policyShape) })
-    .define({ type: 'KeyRotated', schemaVersion: 1, validate: v.object({ version: hex32, previousVersion: hex32, rotatedDate: seconds }) })
-    .define({ type: 'KeyNearExpiry', schemaVersion: 1, validate: v.object({ version: hex32, exp: seconds, notifiedDate: seconds }) });
+    .define({
+      type: 'KeyRotationPolicyUpdated',
+      schemaVersion: 1,
+      validate: v.object(policyShape),
+      contract: VaultKeyRotationPolicyUpdatedV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyRotationPolicyUpdated'), version: null, rotationPolicy: rotationPolicyOf(d) }),
+    })
+    .define({
+      type: 'KeyRotated',
+      schemaVersion: 1,
+      validate: v.object({ version: hex32, previousVersion: hex32, rotatedDate: seconds }),
+      contract: VaultKeyRotatedV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyRotated'), version: d.version, previousVersion: d.previousVersion, rotatedDate: d.rotatedDate }),
+    })
+    .define({
+      type: 'KeyNearExpiry',
+      schemaVersion: 1,
+      validate: v.object({ version: hex32, exp: seconds, notifiedDate: seconds }),
+      contract: VaultKeyNearExpiryV1,
+      publish: (d, ctx) => ({ ...keyIdentity(ctx, 'KeyNearExpiry'), version: d.version, exp: d.exp, notifiedDate: d.notifiedDate }),
+    });
 }
