@@ -167,16 +167,17 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command('usage')
-    .description('usage counts per key, principal and operation over a window')
+    .description('usage counts per key, principal, operation and algorithm over a window')
     .option('--since <duration>', 'window, e.g. 1h (default)', '1h')
-    .option('--by <dims>', 'key,principal,operation', 'key,principal,operation')
+    .option('--by <dims>', 'any of key,principal,operation,algorithm', 'key,principal,operation')
     .option('--collection <c>', 'secrets, keys or certificates')
+    .option('--object <name>', 'only the uses of this object (a key or secret name)')
     .option('--size <n>', 'buckets per dimension', (x) => Number(x), 10)
-    .action(async (o: { since: string; by: string; collection?: string; size: number }) => {
-      const body = (await api(loadCredentials(), resource, `${baseUrl()}/audit/usage${query({ since: o.since, by: o.by, collection: o.collection, size: o.size })}`)) as Doc;
+    .action(async (o: { since: string; by: string; collection?: string; object?: string; size: number }) => {
+      const body = (await api(loadCredentials(), resource, `${baseUrl()}/audit/usage${query({ since: o.since, by: o.by, collection: o.collection, object: o.object, size: o.size })}`)) as Doc;
       if (json()) return out(JSON.stringify(body, null, 2));
       out(`${body['total']} record(s) since ${body['from']}`);
-      for (const [title, key] of [['keys', 'byKey'], ['principals', 'byPrincipal'], ['operations', 'byOperation']] as const) {
+      for (const [title, key] of [['keys', 'byKey'], ['principals', 'byPrincipal'], ['operations', 'byOperation'], ['algorithms', 'byAlgorithm']] as const) {
         const list = body[key] as { key: string; count: number; success: number; failure: number }[] | undefined;
         if (!list) continue;
         out(`\n${title}:`);

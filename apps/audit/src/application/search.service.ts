@@ -29,7 +29,7 @@ export type RecordQuery = {
 
 export type RecordPage = { readonly value: readonly AuditDocument[]; readonly continuationToken: string | null; readonly total: number };
 
-export type UsageDimension = 'key' | 'principal' | 'operation';
+export type UsageDimension = 'key' | 'principal' | 'operation' | 'algorithm';
 
 export type UsageQuery = Omit<RecordQuery, 'pageSize' | 'order' | 'continuationToken'> & {
   readonly by: readonly UsageDimension[];
@@ -46,9 +46,11 @@ export type UsageReport = {
   readonly byKey?: readonly UsageBucket[];
   readonly byPrincipal?: readonly UsageBucket[];
   readonly byOperation?: readonly UsageBucket[];
+  /** Cryptographic operations by algorithm (RS256, RSA-OAEP-256…). */
+  readonly byAlgorithm?: readonly UsageBucket[];
 };
 
-const DIMENSION_FIELD: Readonly<Record<UsageDimension, string>> = { key: 'keyledger.object.ref', principal: 'user.id', operation: 'event.action' };
+const DIMENSION_FIELD: Readonly<Record<UsageDimension, string>> = { key: 'keyledger.object.ref', principal: 'user.id', operation: 'event.action', algorithm: 'keyledger.algorithm' };
 
 /** Searches and aggregations over the audit alias (Elasticsearch), and object state over the objects alias. */
 export class AuditSearchService {
@@ -105,6 +107,7 @@ export class AuditSearchService {
       ...(q.by.includes('key') ? { byKey: read('key') } : {}),
       ...(q.by.includes('principal') ? { byPrincipal: read('principal') } : {}),
       ...(q.by.includes('operation') ? { byOperation: read('operation') } : {}),
+      ...(q.by.includes('algorithm') ? { byAlgorithm: read('algorithm') } : {}),
     };
   }
 

@@ -171,7 +171,7 @@ export function registerAuditRoutes(fastify: FastifyInstance, d: AuditRoutesDeps
     const tenant = auth.tenantScope(caller, one(q, 'tenant'), true);
     const byRaw = one(q, 'by') ?? 'key,principal,operation';
     const by = byRaw.split(',').map((s) => s.trim().toLowerCase());
-    for (const b of by) if (!['key', 'principal', 'operation'].includes(b)) throw new HttpError(400, 'BadParameter', '"by" lists key, principal and/or operation');
+    for (const b of by) if (!['key', 'principal', 'operation', 'algorithm'].includes(b)) throw new HttpError(400, 'BadParameter', '"by" lists key, principal, operation and/or algorithm');
     const window = timeWindow(q);
     const report = await d.search.usage({
       tenant,
