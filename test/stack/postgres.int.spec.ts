@@ -1,41 +1,25 @@
-import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
-import { Database, openTypeOrm } from '#libs/platform';
+import { Database } from '#libs/platform';
 import { stackEnv, suffix } from '../support/stack-env.js';
-
-@Entity({ name: 'probe' })
-class Probe {
-  @PrimaryColumn('text')
-  id!: string;
-
-  @Column('jsonb')
-  body!: { n: number };
-}
 
 describe('PostgreSQL (local stack)', () => {
   const schema = `t_stack_${suffix()}`;
   let db: Database;
-  let ds: DataSource;
 
   beforeAll(async () => {
     db = await Database.connect(stackEnv.databaseUrl, schema);
     await db.query(`CREATE TABLE ${schema}.probe (id text PRIMARY KEY, body jsonb NOT NULL)`);
-    ds = await openTypeOrm(stackEnv.databaseUrl, schema, [Probe]);
   });
   afterAll(async () => {
-    await ds.destroy();
     await db.query(`DROP SCHEMA ${schema} CASCADE`);
     await db.close();
   });
 
-  it('writes and reads through typeorm', async () => {
-    const repo = ds.getRepository(Probe);
-    await repo.save({ id: 'a', body: { n: 1 } });
-    await repo.save({ id: 'b', body: { n: 2 } });
-    const found = await repo.findOneByOrFail({ id: 'b' });
-    expect(found.body).toEqual({ n: 2 });
-    expect(await repo.count()).toBe(2);
+  it('writes and reads jsonb rows in the service schema', async () => {
+    await db.query(`INSERT INTO ${schema}.probe (id, body) VALUES ($1, $2), ($3, $4)`, ['a', { n: 1 }, 'b', { n: 2 }]);
+    const found = await db.query<{ body: { n: number } }>(`SELECT body FROM ${schema}.probe WHERE id = $1`, ['b']);
+    expect(found[0]?.body).toEqual({ n: 2 });
+    expect((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${schema}.probe`))[0]?.n).toBe('2');
   });
 
   it('rolls a failed transaction back completely', async () => {

@@ -1,7 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { DataSource, type DataSourceOptions } from 'typeorm';
 
 export type Row = Record<string, unknown>;
 
@@ -131,12 +130,4 @@ export class Database implements Sql {
     });
     return applied;
   }
-}
-
-/** A TypeORM data source on the same database and schema, for entity-mapped read models. */
-export async function openTypeOrm(url: string, schema: string, entities: DataSourceOptions['entities']): Promise<DataSource> {
-  assertSchemaName(schema);
-  const ds = new DataSource({ type: 'postgres', url, schema, entities, synchronize: false, logging: false });
-  await ds.initialize();
-  return ds;
 }
