@@ -64,7 +64,7 @@ runMain('vault', async () => {
         bodyLimit: config.VAULT_MAX_BODY_BYTES,
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
-      registerKeyRoutes(pipeline, { crypto: c.crypto });
+      registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyOperationRoutes(pipeline, { crypto: c.crypto });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,

@@ -5,15 +5,19 @@ import { AuditWriter, EVENT_STORE, EventRegistry, EventStore, registerLifecycleE
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
+import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
 import { AccessControl } from './application/access/access-control.js';
 import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
+import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
+import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
+import { registerKeyEvents } from './domain/key/key.events.js';
 import { registerSecretEvents } from './domain/secret/secret.events.js';
 import { registerVaultEvents } from './domain/vault/vault.events.js';
 
@@ -34,14 +38,19 @@ export type VaultComponents = {
   readonly secretsRepo: SecretsRepository;
   readonly vaultsRepo: VaultsRepository;
   readonly secrets: SecretsService;
+  readonly keysRepo: KeysRepository;
+  /** Key lifecycle: metadata event-sourced here, material in the crypto service. */
+  readonly keys: KeysService;
   readonly vaults: VaultsService;
   readonly scheduler: AutoPurgeScheduler;
+  /** Scheduled purge of deleted keys and rotation per rotation policy. */
+  readonly keyScheduler: KeyLifecycleScheduler;
   /** The request path's own pool (reads, audit records); appends use the event store's. */
   readonly apiDb: Database;
 };
 
 export function vaultEventRegistry(): EventRegistry {
-  return registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry())));
+  return registerKeyEvents(registerSecretEvents(registerVaultEvents(registerLifecycleEvents(new EventRegistry()))));
 }
 
 function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
@@ -62,9 +71,12 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   // The request path appends through its own pool (same schema and tables as the spine's store).
   const apiStore = new EventStore(apiDb, store.registry, store.source, store.eventsTopic);
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
-  const vaults = new VaultsService(apiStore, vaultsRepo, secrets);
+  const keysRepo = new KeysRepository(apiDb);
+  const keys = new KeysService(apiStore, keysRepo, crypto);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, vaults, scheduler, apiDb };
+  const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, scheduler, keyScheduler, apiDb };
 }
 
 @Injectable()
@@ -74,10 +86,12 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   onApplicationBootstrap(): void {
     this.c.identityEvents.start();
     this.c.scheduler.start();
+    this.c.keyScheduler.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.c.scheduler.stop();
+    await this.c.keyScheduler.stop();
     await this.c.identityEvents.stop();
     this.c.keyring.close();
     this.c.crypto.close();

@@ -207,7 +207,7 @@ export type AuditRow = {
   resultSignature: string;
   correlationId: string;
   identity: { oid?: string; appid?: string; tid?: string };
-  properties: { requestUri?: string; id?: string; objectName?: string; isRbacAuthorized?: boolean; appliedAssignmentId?: string; errorCode?: string };
+  properties: { requestUri?: string; id?: string; objectName?: string; objectVersion?: string; collection?: string; isRbacAuthorized?: boolean; appliedAssignmentId?: string; errorCode?: string };
 };
 
 let pool: pg.Pool | undefined;

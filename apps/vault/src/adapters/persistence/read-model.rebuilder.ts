@@ -1,7 +1,9 @@
 import type { EventRegistry, RecordedEvent } from '#libs/eventstore';
 import type { Database, Row } from '#libs/platform';
+import type { KeyEvent } from '../../domain/key/key.events.js';
 import type { SecretEvent } from '../../domain/secret/secret.events.js';
 import type { VaultEvent } from '../../domain/vault/vault.events.js';
+import type { KeysRepository } from './keys.repository.js';
 import type { SecretsRepository } from './secrets.repository.js';
 import type { VaultsRepository } from './vaults.repository.js';
 
@@ -18,6 +20,7 @@ type EventRow = Row & {
 };
 
 const SECRET_STREAM = /^secret-([0-9a-f-]{36})-(.+)$/;
+const KEY_STREAM = /^key-([0-9a-f-]{36})-(.+)$/;
 const VAULT_STREAM = /^vault-(.+)$/;
 
 /**
@@ -31,20 +34,23 @@ export class ReadModelRebuilder {
     private readonly registry: EventRegistry,
     private readonly vaults: VaultsRepository,
     private readonly secrets: SecretsRepository,
+    /** Optional so existing callers keep working; without it key tables are left as they are. */
+    private readonly keys?: KeysRepository,
   ) {}
 
   async rebuild(batch = 1000): Promise<{ events: number }> {
     const s = this.db.schema;
     return this.db.transaction(async (tx) => {
-      await tx.query(`LOCK TABLE ${s}.vaults, ${s}.secrets, ${s}.secret_versions IN ACCESS EXCLUSIVE MODE`);
-      await tx.query(`TRUNCATE ${s}.vaults, ${s}.secrets, ${s}.secret_versions`);
+      const tables = [`${s}.vaults`, `${s}.secrets`, `${s}.secret_versions`, ...(this.keys ? [`${s}.keys`, `${s}.key_versions`] : [])].join(', ');
+      await tx.query(`LOCK TABLE ${tables} IN ACCESS EXCLUSIVE MODE`);
+      await tx.query(`TRUNCATE ${tables}`);
       let after = { tx: '0', pos: '0' };
       let count = 0;
       for (;;) {
         const rows = await tx.query<EventRow>(
           `SELECT e.position::text, e.transaction_id::text, e.stream_id, e.stream_version::text, e.event_id::text, e.type, e.schema_version, e.data, e.metadata
              FROM ${s}.events e
-            WHERE (e.stream_id LIKE 'vault-%' OR e.stream_id LIKE 'secret-%') AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+            WHERE (e.stream_id LIKE 'vault-%' OR e.stream_id LIKE 'secret-%' OR e.stream_id LIKE 'key-%') AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
             ORDER BY e.transaction_id, e.position
             LIMIT $3`,
           [after.tx, after.pos, batch],
@@ -63,7 +69,10 @@ export class ReadModelRebuilder {
           };
           const secret = SECRET_STREAM.exec(r.stream_id);
           const vault = VAULT_STREAM.exec(r.stream_id);
-          if (secret) await this.secrets.project(tx, secret[1]!, secret[2]!, [recorded as unknown as RecordedEvent<SecretEvent>]);
+          const key = KEY_STREAM.exec(r.stream_id);
+          if (key) {
+            if (this.keys) await this.keys.project(tx, key[1]!, key[2]!, [recorded as unknown as RecordedEvent<KeyEvent>]);
+          } else if (secret) await this.secrets.project(tx, secret[1]!, secret[2]!, [recorded as unknown as RecordedEvent<SecretEvent>]);
           else if (vault) await this.vaults.project(tx, vault[1]!, [recorded as unknown as RecordedEvent<VaultEvent>]);
           count++;
         }
