@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { counter } from '#libs/platform';
 import type { KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
@@ -6,7 +5,7 @@ import type { VaultRecord } from '../../adapters/persistence/vaults.repository.j
 import type { RotationPolicyRecord } from '../../domain/key/key.events.js';
 import { durationDays } from '../../domain/key/key.rules.js';
 import { systemCaller, type Caller } from '../access/caller.js';
-import { RequestAudit } from '../audit/request-audit.js';
+import { systemAudit } from '../audit/system-audit.js';
 
 const keyPassTotal = counter('keyledger_vault_scheduled_key_actions_total', 'Keys rotated or purged by the vault scheduler', ['action', 'outcome']);
 
@@ -150,8 +149,7 @@ export class KeyLifecycleScheduler {
   /** The scheduler is a caller too: each of its changes commits its own audit record. */
   private caller(vault: VaultRecord, operationName: string, objectName: string): Caller {
     const base = systemCaller(vault.tenantId, operationName);
-    const audit = new RequestAudit(randomUUID(), base.correlationId, performance.now(), base.ip, 'SYSTEM', 'scheduled-key-lifecycle', 'keyledger-vault scheduler', () => vault.tenantId);
-    audit.operationName = operationName;
+    const audit = systemAudit(operationName, { correlationId: base.correlationId, ip: base.ip, requestUri: 'scheduled-key-lifecycle', agent: 'keyledger-vault scheduler', tenantId: vault.tenantId });
     audit.operationVersion = 'scheduler';
     audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: vault.tenantId };
     audit.tenant = vault.tenantId;
