@@ -14,6 +14,8 @@ export class HttpProblem extends Error {
     message: string,
     readonly inner?: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    /** Answered with no body at all (Managed HSM's 401); `code` is still what the record names. */
+    readonly emptyBody = false,
   ) {
     super(message);
     this.name = 'HttpProblem';
@@ -107,6 +109,8 @@ function gateProblem(err: GateError, issuerOf: ((tenantId: string) => string) | 
   switch (err.code) {
     case GateErrorCode.ContainerNotFound:
       return new HttpProblem(404, 'VaultNotFound', err.message);
+    case GateErrorCode.OperationNotFound:
+      return new HttpProblem(404, 'NotFound', 'The requested resource was not found.');
     case GateErrorCode.InputRejected:
       return new HttpProblem(400, 'BadParameter', err.message);
     case GateErrorCode.NotReady:
