@@ -46,7 +46,8 @@ export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: st
     const d = err.details;
     switch (err.code) {
       case VaultErrorCode.BadParameter:
-        return new HttpProblem(400, 'BadParameter', err.message);
+        // An inner code when Azure's answer has one (`KeyTypeNotSupported`).
+        return new HttpProblem(400, 'BadParameter', err.message, typeof d.inner === 'string' && d.inner ? d.inner : undefined);
       case VaultErrorCode.SecretNotFound:
         return new HttpProblem(404, 'SecretNotFound', `A secret with (name/id) ${str(d, 'name')} ${SECRET_NOT_FOUND_HELP}`);
       case VaultErrorCode.DeletedSecretNotFound:

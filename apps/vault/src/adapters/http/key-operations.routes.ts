@@ -5,7 +5,7 @@ import type { AccessControl } from '../../application/access/access-control.js';
 import { callContextOf } from '../../application/access/caller.js';
 import { assertKeyName, assertKeyVersion, auditableAlgorithm, parseKeyOperation, parseRandomBytesCount, type KeyOperationName } from '../../domain/key/key-operation.rules.js';
 import { badParameter } from '../../domain/vault.errors.js';
-import type { VaultRecord } from '../persistence/vaults.repository.js';
+import { cryptoVaultOf, type VaultRecord } from '../persistence/vaults.repository.js';
 import { HttpProblem } from './azure-errors.js';
 import { dataPlane, type ApiPipeline, type OperationSpec } from './request-pipeline.js';
 
@@ -136,7 +136,7 @@ export function registerKeyOperationRoutes(api: ApiPipeline, deps: KeyOperationR
       const input = parseKeyOperation(operation.name, req.body);
       const request: KeyOperationRequest = {
         ctx: callContextOf(caller),
-        ref: { tenant: vault.tenantId, vault: vault.nameKey, collection: 'keys', name, version },
+        ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name, version },
         algorithm: input.algorithm,
         value: input.value,
         ...(input.iv ? { iv: input.iv } : {}),
