@@ -279,6 +279,19 @@ export class IdentityService {
     return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret!, created: true };
   }
 
+  /**
+   * On every start of a bootstrapped deployment: the bootstrap administrator holds the roles a
+   * newer version gives it (the Managed HSM ones came with pools). Idempotent; nothing when
+   * there is no default tenant yet.
+   */
+  async ensureBootstrapRoles(system: Omit<Caller, 'tenantId' | 'objectId'>): Promise<void> {
+    const existing = await this.repo.defaultTenant();
+    if (!existing) return;
+    const admin = await this.repo.principal('keyledger-admin', existing.tenant_id);
+    if (!admin) return;
+    await this.assignPoolRoles(admin.object_id, { ...system, tenantId: existing.tenant_id, objectId: '00000000-0000-0000-0000-000000000000' });
+  }
+
   /** The Managed HSM roles of the bootstrap administrator, at "/" (existing assignments are kept as they are). */
   private async assignPoolRoles(objectId: string, caller: Caller): Promise<void> {
     for (const role of [BuiltInRoleIds.managedHsmAdministrator, BuiltInRoleIds.managedHsmCryptoOfficer, BuiltInRoleIds.managedHsmCryptoUser]) {
