@@ -81,7 +81,7 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
   // Keys name their container by id: a vault's or a pool's.
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
-  const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
+  const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
   return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb };
 }
