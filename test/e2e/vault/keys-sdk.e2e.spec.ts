@@ -362,7 +362,7 @@ describe('RBAC on the keys API', () => {
       } catch {
         return undefined;
       }
-    });
+    }, 30_000);
   };
 
   it('Key Vault Crypto User reads keys but cannot create one (403, nothing written)', async () => {

@@ -33,6 +33,7 @@ describe('vault key events in the audit object state', () => {
     expect(change('KeyPurged')).toBe('purged');
     expect(change('KeyRestored', { vaultId: VAULT_ID, name: 'Signing-Key', versions: [version(V1)] })).toBe('version');
     expect(change('KeyRotationPolicyUpdated', { expiryTime: 'P90D' })).toBe('attributes');
+    expect(change('KeyRotated', { version: V2, previousVersion: V1, rotatedDate: 1767225600 })).toBe('version');
     // A notice changes nothing of the key's state.
     expect(change('KeyNearExpiry', { version: V1, exp: 1767225600, notifiedDate: 1767225000 })).toBe('touched');
     expect(classifyLifecycleEvent(ev('KeyDeleted', {}), dir)?.ref).toEqual({ vault: 'dev', kind: 'key', name: 'signing-key' });

@@ -288,6 +288,9 @@ export class KeysRepository {
         for (const v of d.versions) await this.insertVersion(tx, vaultId, nameKey, v);
         return;
       }
+      case 'KeyRotated':
+        await tx.query(`UPDATE ${s}.keys SET stream_version = $3 WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey, e.streamVersion]);
+        return;
       case 'KeyNearExpiry':
         await tx.query(`UPDATE ${s}.keys SET near_expiry_notified = $3, stream_version = $4 WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey, e.data.version, e.streamVersion]);
         return;

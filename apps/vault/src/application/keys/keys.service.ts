@@ -3,7 +3,7 @@ import { CryptoError, CryptoErrorCode, type CryptoClient, type JsonWebKey, type 
 import { ConcurrencyError, DomainError, type EventStore, type ExpectedVersion } from '#libs/eventstore';
 import type { KeysRepository, KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
 import { cryptoVaultOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
-import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand, type KeyState } from '../../domain/key/key.decider.js';
+import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand } from '../../domain/key/key.decider.js';
 import { keyStreamId, type KeyEvent, type KeyPurgeReason, type KeyVersionOrigin, type KeyVersionRecord, type RotationPolicyRecord } from '../../domain/key/key.events.js';
 import type { CreateKeyInput, ImportKeyInput, KeyAttributesInput, ReleasePolicy, RotationPolicyInput, Tags, UpdateKeyInput } from '../../domain/key/key.rules.js';
 import { nameKey as keyOf } from '../../domain/secret/secret.rules.js';
@@ -15,7 +15,7 @@ import { decodeSkipToken, toPage, type Page } from '../secrets/paging.js';
 export type PublicJwk = { readonly n?: string; readonly e?: string; readonly crv?: string; readonly x?: string; readonly y?: string };
 
 /** A key version as the service answers it: the vault's metadata, plus the public JWK for single-key answers. */
-export type KeyView = Omit<KeyVersionRecord, never> & {
+export type KeyView = KeyVersionRecord & {
   readonly name: string;
   readonly managed: boolean;
   readonly jwk?: PublicJwk;
@@ -527,4 +527,3 @@ function parseBackup(buf: Buffer): BackupPayload {
   return { kind: o.kind, v: 1, name: o.name, managed: o.managed === true, versions: o.versions, rotationPolicy: o.rotationPolicy ?? null, material: o.material };
 }
 
-export type { KeyState };

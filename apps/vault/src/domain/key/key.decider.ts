@@ -130,6 +130,7 @@ function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
             updated: c.now,
           },
         },
+        ...(c.origin === 'rotate' && state.latest !== null ? [{ type: 'KeyRotated' as const, data: { version: m.version, previousVersion: state.latest, rotatedDate: c.now } }] : []),
       ];
     }
     case 'UpdateKeyVersion': {
@@ -261,6 +262,8 @@ function evolve(state: KeyState, event: KeyEvent): KeyState {
       return { ...state, rotationPolicy: event.data };
     case 'KeyNearExpiry':
       return { ...state, nearExpiryNotified: event.data.version };
+    case 'KeyRotated':
+      return state;
     default:
       return assertNever(event, 'key event');
   }

@@ -51,7 +51,7 @@ describe('key decider', () => {
     deciderSpec(keyDecider)
       .given([created(V1)])
       .when(create(V2, T0 + 5, { name: 'signing-key', origin: 'rotate' }))
-      .then([created(V2, T0 + 5, 'Signing-Key', 'rotate')]);
+      .then([created(V2, T0 + 5, 'Signing-Key', 'rotate'), { type: 'KeyRotated', data: { version: V2, previousVersion: V1, rotatedDate: T0 + 5 } }]);
   });
 
   it('refuses a new version while the name is deleted but recoverable', () => {

@@ -79,10 +79,13 @@ export type KeyRotationPolicyUpdated = { readonly type: 'KeyRotationPolicyUpdate
 /** A rotation policy's Notify action fired for the latest version (once per version): the key expires soon. */
 export type KeyNearExpiry = { readonly type: 'KeyNearExpiry'; readonly data: { readonly version: string; readonly exp: number; readonly notifiedDate: number } };
 
-export type KeyEvent = KeyVersionCreated | KeyVersionUpdated | KeyDeleted | KeyRecovered | KeyPurged | KeyRestored | KeyRotationPolicyUpdated | KeyNearExpiry;
+/** Follows the KeyVersionCreated of a rotation in the same append: which version the new one replaces. */
+export type KeyRotated = { readonly type: 'KeyRotated'; readonly data: { readonly version: string; readonly previousVersion: string; readonly rotatedDate: number } };
+
+export type KeyEvent = KeyVersionCreated | KeyVersionUpdated | KeyDeleted | KeyRecovered | KeyPurged | KeyRestored | KeyRotationPolicyUpdated | KeyNearExpiry | KeyRotated;
 export type KeyEventType = KeyEvent['type'];
 
-export const KEY_EVENT_TYPES: readonly KeyEventType[] = ['KeyVersionCreated', 'KeyVersionUpdated', 'KeyDeleted', 'KeyRecovered', 'KeyPurged', 'KeyRestored', 'KeyRotationPolicyUpdated', 'KeyNearExpiry'];
+export const KEY_EVENT_TYPES: readonly KeyEventType[] = ['KeyVersionCreated', 'KeyVersionUpdated', 'KeyDeleted', 'KeyRecovered', 'KeyPurged', 'KeyRestored', 'KeyRotationPolicyUpdated', 'KeyNearExpiry', 'KeyRotated'];
 
 export const keyStreamId = (vaultId: string, nameKey: string): string => `key-${vaultId}-${nameKey}`;
 
@@ -152,5 +155,6 @@ export function registerKeyEvents(r: EventRegistry): EventRegistry {
       }),
     })
     .define({ type: 'KeyRotationPolicyUpdated', schemaVersion: 1, validate: v.object(policyShape) })
+    .define({ type: 'KeyRotated', schemaVersion: 1, validate: v.object({ version: hex32, previousVersion: hex32, rotatedDate: seconds }) })
     .define({ type: 'KeyNearExpiry', schemaVersion: 1, validate: v.object({ version: hex32, exp: seconds, notifiedDate: seconds }) });
 }
