@@ -3,10 +3,12 @@ import { KeyDataActions, ManagedHsmAdminDataActions } from '#libs/auth';
 import { CryptoError, CryptoErrorCode, type CryptoClient, type KeyOperationRequest, type KeyOperationResponse } from '#libs/crypto-client';
 import type { AccessControl } from '../../application/access/access-control.js';
 import { callContextOf } from '../../application/access/caller.js';
+import type { KeysService } from '../../application/keys/keys.service.js';
 import { assertKeyName, assertKeyVersion, auditableAlgorithm, parseKeyOperation, parseRandomBytesCount, type KeyOperationName } from '../../domain/key/key-operation.rules.js';
 import { badParameter } from '../../domain/vault.errors.js';
 import { cryptoVaultOf, type VaultRecord } from '../persistence/vaults.repository.js';
 import { HttpProblem } from './azure-errors.js';
+import { keyProblem } from './keys.routes.js';
 import { dataPlane, type ApiPipeline, type OperationSpec } from './request-pipeline.js';
 
 /** The kind of container a host serves: a key vault, or a Managed HSM pool (issue 13, part 3). */
@@ -14,6 +16,8 @@ export type ContainerKind = 'vault' | 'managedHsm';
 
 export type KeyOperationRoutesDeps = {
   readonly crypto: CryptoClient;
+  /** The vault's key metadata: which version a request means (the vault's latest, not crypto's). */
+  readonly keys: KeysService;
   /** RBAC for the Managed HSM-only `/rng` (checked by the handler: in a vault that path does not exist). */
   readonly access?: AccessControl;
   /** Which kind of container a resolved host is. Until pools exist every container is a vault. */
@@ -130,13 +134,19 @@ export function registerKeyOperationRoutes(api: ApiPipeline, deps: KeyOperationR
       const name = params.name ?? '';
       if (name === '') throw badParameter('The request URI contains an empty key name.', { reason: 'InvalidName' });
       assertKeyName(name);
-      const version = assertKeyVersion(params.version ?? '');
+      const requested = assertKeyVersion(params.version ?? '');
       const algorithm = auditableAlgorithm((req.body as { alg?: unknown } | undefined)?.alg);
       if (algorithm) st.audit.algorithm = algorithm;
       const input = parseKeyOperation(operation.name, req.body);
+      // The version the vault knows (its latest for an empty segment): crypto may hold a newer
+      // one the vault never recorded. A missing or deleted key is KeyNotFound before crypto is asked.
+      const target = await deps.keys.resolveVersion(vault, name, requested || null).catch((err: unknown) => {
+        input.value.fill(0);
+        throw keyProblem(err, st.origin, name);
+      });
       const request: KeyOperationRequest = {
         ctx: callContextOf(caller),
-        ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name, version },
+        ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: target.name, version: target.version },
         algorithm: input.algorithm,
         value: input.value,
         ...(input.iv ? { iv: input.iv } : {}),
@@ -148,11 +158,11 @@ export function registerKeyOperationRoutes(api: ApiPipeline, deps: KeyOperationR
       try {
         res = await operation.call(crypto, request);
       } catch (err) {
-        throw keyOperationProblem(err, operation.name, input.algorithm, `${st.origin}/keys/${name}${version ? `/${version}` : ''}`);
+        throw keyOperationProblem(err, operation.name, input.algorithm, `${st.origin}/keys/${target.name}/${target.version}`);
       } finally {
         input.value.fill(0);
       }
-      const kid = `${st.origin}/keys/${name}/${res.kidVersion}`;
+      const kid = `${st.origin}/keys/${target.name}/${res.kidVersion}`;
       st.audit.objectVersion = res.kidVersion;
       st.audit.objectId = kid;
       if (operation.name === 'verify') return { value: res.valid };
