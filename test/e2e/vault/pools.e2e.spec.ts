@@ -140,6 +140,8 @@ describe('the bootstrap pool dev on https://dev.managedhsm.localhost:8443 with t
     const res = await raw(`${DEV_POOL}/keys?api-version=7.6`);
     expect(res.status).toBe(401);
     expect(res.text).toBe('');
+    expect(res.headers['content-security-policy']).toBe("default-src 'self'");
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
     expect(String(res.headers['www-authenticate'])).toMatch(new RegExp(`^Bearer authorization="[^"]+", resource="https://managedhsm\\.${DOMAIN}:${VAULT_PORT}"$`));
   });
 

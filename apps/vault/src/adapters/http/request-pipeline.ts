@@ -96,6 +96,12 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-ms-keyvault-service-version': 'keyledger-0.1.0',
 };
 
+/** What Managed HSM adds to every answer, its 401 included (recorded sessions, `managedhsm/`). */
+const MANAGED_HSM_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'self'",
+  'x-frame-options': 'SAMEORIGIN',
+};
+
 /**
  * The Azure Key Vault REST pipeline, as an encapsulated Fastify plugin so that its hooks,
  * parsers and error handler apply to the vault API only (not /health or /metrics):
@@ -365,6 +371,7 @@ export class ApiPipeline {
         st.origin = host.origin;
         st.containerKind = host.kind;
         containerName = host.vault;
+        if (host.kind === 'managedHsm') for (const [k, v] of Object.entries(MANAGED_HSM_HEADERS)) reply.header(k, v);
       }
     }
     const params = (req.params ?? {}) as Record<string, string | undefined>;
@@ -414,6 +421,8 @@ export class ApiPipeline {
     const st = this.stateOf(req, reply);
     requestsTotal.inc({ operation: st.op.name, status: String(reply.statusCode) });
     const sendAt = performance.now();
+    // Managed HSM names the time it spent on the request (whole milliseconds), as recorded.
+    if (st.containerKind === 'managedHsm') reply.header('x-ms-server-latency', String(Math.max(0, Math.round(sendAt - st.audit.startedAt))));
     if (st.handlerStartedAt !== undefined) stageSeconds.observe({ stage: 'handler' }, (sendAt - st.handlerStartedAt) / 1000);
     if (await this.deps.gate.finish(st.audit, reply.statusCode)) {
       stageSeconds.observe({ stage: 'audit' }, (performance.now() - sendAt) / 1000);
