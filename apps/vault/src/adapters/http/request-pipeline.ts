@@ -14,8 +14,7 @@ import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { queryOf, requireApiVersion } from './api-version.js';
 import { fromFastifyError, HttpProblem, preRoutingProblem, toProblem } from './azure-errors.js';
 import type { TokenAuthenticator } from './token-auth.js';
-import type { ContainerKind } from './vault-host.js';
-import { resolveVaultHost } from './vault-host.js';
+import { resolveVaultHost, type ContainerKind } from './vault-host.js';
 
 const requestsTotal = counter('keyledger_vault_requests_total', 'Vault API requests by operation and status', ['operation', 'status']);
 /** Where a request's time goes: the pipeline before the handler, the handler, and the audit write. */

@@ -1,3 +1,5 @@
+import type { ContainerKind } from '../../domain/vault/vault.events.js';
+
 /**
  * Container addressing by host name (DESIGN §5): `{vault}.vault.<domain>[:port]` selects a
  * vault, `{pool}.managedhsm.<domain>[:port]` a Managed HSM pool (its own namespace: a pool may
@@ -9,8 +11,8 @@
 const HOST = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** The two kinds of container the vault service serves. */
-export type ContainerKind = 'vault' | 'managedHsm';
+/** The two kinds of container the vault service serves (the domain's type). */
+export type { ContainerKind };
 
 /** `vault`: the container's name (a vault's or a pool's, per `kind`). */
 export type HostResolution = { readonly vault: string; readonly kind: ContainerKind; readonly origin: string };
