@@ -4,7 +4,8 @@ import { api, loadCredentials } from './client.js';
 type VaultJson = {
   name: string;
   id: string;
-  vaultUri: string;
+  vaultUri?: string;
+  hsmUri?: string;
   tenantId: string;
   properties: { softDeleteRetentionInDays: number; enablePurgeProtection: boolean; recoveryLevel: string };
   tags: Record<string, string>;
@@ -15,10 +16,25 @@ type VaultJson = {
 
 const iso = (s: number | undefined): string => (s === undefined ? '' : new Date(s * 1000).toISOString());
 
-function human(v: VaultJson): string {
+/** Vaults or Managed HSM pools: the same lifecycle under `/admin/vaults` or `/admin/managedhsms`. */
+type Kind = { readonly command: string; readonly noun: string; readonly path: string; readonly deletedPath: string; readonly uriField: 'vaultUri' | 'hsmUri'; readonly description: string };
+
+const VAULTS: Kind = { command: 'vault', noun: 'vault', path: '/admin/vaults', deletedPath: '/admin/deletedvaults', uriField: 'vaultUri', description: 'vaults (served at https://{vault}.vault.<domain>:8443)' };
+const POOLS: Kind = {
+  command: 'hsm',
+  noun: 'Managed HSM pool',
+  path: '/admin/managedhsms',
+  deletedPath: '/admin/deletedmanagedhsms',
+  uriField: 'hsmUri',
+  description: 'Managed HSM pools (served at https://{pool}.managedhsm.<domain>:8443; HSM-backed keys only)',
+};
+
+const uriOf = (v: VaultJson): string => v.vaultUri ?? v.hsmUri ?? '';
+
+function human(v: VaultJson, k: Kind = VAULTS): string {
   return [
-    `vault ${v.name}`,
-    `  vaultUri        ${v.vaultUri}`,
+    `${k.command} ${v.name}`,
+    `  ${k.uriField.padEnd(15)} ${uriOf(v)}`,
     `  id              ${v.id}`,
     `  tenantId        ${v.tenantId}`,
     `  retention       ${v.properties.softDeleteRetentionInDays} days (${v.properties.recoveryLevel})`,
@@ -29,11 +45,11 @@ function human(v: VaultJson): string {
   ].join('\n');
 }
 
-function table(rows: readonly VaultJson[], deleted: boolean): string {
+function table(rows: readonly VaultJson[], deleted: boolean, k: Kind = VAULTS): string {
   if (rows.length === 0) return '(none)';
-  const cols = deleted ? ['name', 'deleted', 'purge date'] : ['name', 'vaultUri', 'retention', 'purgeProtection'];
+  const cols = deleted ? ['name', 'deleted', 'purge date'] : ['name', k.uriField, 'retention', 'purgeProtection'];
   const cells = rows.map((v) =>
-    deleted ? [v.name, iso(v.deletedDate), iso(v.scheduledPurgeDate)] : [v.name, v.vaultUri, `${v.properties.softDeleteRetentionInDays}d`, String(v.properties.enablePurgeProtection)],
+    deleted ? [v.name, iso(v.deletedDate), iso(v.scheduledPurgeDate)] : [v.name, uriOf(v), `${v.properties.softDeleteRetentionInDays}d`, String(v.properties.enablePurgeProtection)],
   );
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (vals: readonly string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -46,6 +62,15 @@ function table(rows: readonly VaultJson[], deleted: boolean): string {
  * `https://vault.<domain>`; the caller needs Key Vault Administrator at scope "/".
  */
 export function registerVaultCommands(program: Command, json: () => boolean): void {
+  registerContainerCommands(program, json, VAULTS);
+  registerContainerCommands(program, json, POOLS);
+}
+
+/**
+ * `keyledger vault …` and `keyledger hsm create|list|show|update|delete|recover|purge` (Managed
+ * HSM pools, `/admin/managedhsms`): the same commands over the two kinds of container.
+ */
+function registerContainerCommands(program: Command, json: () => boolean, k: Kind): void {
   const domain = process.env.KEYLEDGER_DOMAIN ?? 'localhost';
   const resource = `https://vault.${domain}`;
   const base = (): string => (process.env.KEYLEDGER_VAULT_URL ?? `https://localhost:${process.env.VAULT_PORT ?? '8443'}`).replace(/\/+$/, '');
@@ -66,38 +91,38 @@ export function registerVaultCommands(program: Command, json: () => boolean): vo
   const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
   const enc = encodeURIComponent;
 
-  const vault = program.command('vault').description('vaults (served at https://{vault}.vault.<domain>:8443)');
+  const vault = program.command(k.command).description(k.description);
   vault
     .command('create <name>')
-    .description('create a vault (soft delete always on)')
+    .description(`create a ${k.noun} (soft delete always on)`)
     .option('--retention-days <n>', 'soft-delete retention, 7-90 days', (x) => Number(x))
     .option('--enable-purge-protection', 'irreversible: deleted objects cannot be purged before their purge date')
     .option('--tag <key=value>', 'a tag (repeatable)', collect)
     .action(async (name: string, o: { retentionDays?: number; enablePurgeProtection?: boolean; tag?: string[] }) => {
       const tags = parseTags(o.tag);
-      const body = (await call('/admin/vaults', 'POST', {
+      const body = (await call(k.path, 'POST', {
         name,
         ...(o.retentionDays !== undefined ? { softDeleteRetentionInDays: o.retentionDays } : {}),
         ...(o.enablePurgeProtection ? { enablePurgeProtection: true } : {}),
         ...(tags ? { tags } : {}),
       })) as VaultJson;
-      print(body, human(body));
+      print(body, human(body, k));
     });
   vault
     .command('list')
-    .description('list vaults')
-    .option('--deleted', 'list soft-deleted vaults instead')
+    .description(`list ${k.noun}s`)
+    .option('--deleted', `list soft-deleted ${k.noun}s instead`)
     .action(async (o: { deleted?: boolean }) => {
-      const body = (await call(o.deleted ? '/admin/deletedvaults' : '/admin/vaults')) as { value: VaultJson[] };
-      print(body.value, table(body.value, Boolean(o.deleted)));
+      const body = (await call(o.deleted ? k.deletedPath : k.path)) as { value: VaultJson[] };
+      print(body.value, table(body.value, Boolean(o.deleted), k));
     });
   vault
     .command('show <name>')
-    .description('show a vault')
-    .option('--deleted', 'show a soft-deleted vault')
+    .description(`show a ${k.noun}`)
+    .option('--deleted', `show a soft-deleted ${k.noun}`)
     .action(async (name: string, o: { deleted?: boolean }) => {
-      const body = (await call(`${o.deleted ? '/admin/deletedvaults' : '/admin/vaults'}/${enc(name)}`)) as VaultJson;
-      print(body, human(body));
+      const body = (await call(`${o.deleted ? k.deletedPath : k.path}/${enc(name)}`)) as VaultJson;
+      print(body, human(body, k));
     });
   vault
     .command('update <name>')
@@ -106,28 +131,28 @@ export function registerVaultCommands(program: Command, json: () => boolean): vo
     .option('--enable-purge-protection', 'enable purge protection')
     .action(async (name: string, o: { tag?: string[]; enablePurgeProtection?: boolean }) => {
       const tags = parseTags(o.tag);
-      const body = (await call(`/admin/vaults/${enc(name)}`, 'PATCH', { ...(tags ? { tags } : {}), ...(o.enablePurgeProtection ? { enablePurgeProtection: true } : {}) })) as VaultJson;
-      print(body, human(body));
+      const body = (await call(`${k.path}/${enc(name)}`, 'PATCH', { ...(tags ? { tags } : {}), ...(o.enablePurgeProtection ? { enablePurgeProtection: true } : {}) })) as VaultJson;
+      print(body, human(body, k));
     });
   vault
     .command('delete <name>')
-    .description('soft-delete a vault (recoverable until its purge date)')
+    .description(`soft-delete a ${k.noun} (recoverable until its purge date)`)
     .action(async (name: string) => {
-      const body = (await call(`/admin/vaults/${enc(name)}`, 'DELETE')) as VaultJson;
+      const body = (await call(`${k.path}/${enc(name)}`, 'DELETE')) as VaultJson;
       print(body, `deleted ${body.name}; recoverable until ${iso(body.scheduledPurgeDate)}`);
     });
   vault
     .command('recover <name>')
-    .description('recover a soft-deleted vault')
+    .description(`recover a soft-deleted ${k.noun}`)
     .action(async (name: string) => {
-      const body = (await call(`/admin/deletedvaults/${enc(name)}/recover`, 'POST')) as VaultJson;
+      const body = (await call(`${k.deletedPath}/${enc(name)}/recover`, 'POST')) as VaultJson;
       print(body, `recovered ${body.name}`);
     });
   vault
     .command('purge <name>')
-    .description('permanently delete a soft-deleted vault and crypto-shred its secrets')
+    .description(`permanently delete a soft-deleted ${k.noun} and destroy its ${k === POOLS ? 'keys' : 'secrets and keys'}`)
     .action(async (name: string) => {
-      await call(`/admin/deletedvaults/${enc(name)}`, 'DELETE');
+      await call(`${k.deletedPath}/${enc(name)}`, 'DELETE');
       print({ purged: name }, `purged ${name}`);
     });
 }

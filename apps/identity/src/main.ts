@@ -47,5 +47,7 @@ runMain('identity', async () => {
     writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
     log.info({ file, tenantId: boot.tenantId, clientId: boot.clientId, created: boot.created }, 'administrator credentials written (the secret is only in that file)');
+  } else {
+    await app.get(IdentityService).ensureBootstrapRoles({ ip: '127.0.0.1', requestUri: 'bootstrap', correlationId: 'bootstrap' });
   }
 });

@@ -7,9 +7,9 @@ import { ApiPipeline, preRoutingOptions } from './adapters/http/request-pipeline
 import { registerKeyOperationRoutes } from './adapters/http/key-operations.routes.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
-import { TokenAuthenticator } from './adapters/http/token-auth.js';
-import { challengeResource, portOfUrl, vaultAudiences } from './adapters/http/vault-host.js';
-import { bootstrapDefaultVault } from './application/vaults/bootstrap.js';
+import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
+import { challengeResource, kindOfOrigin, portOfUrl, vaultAudiences } from './adapters/http/vault-host.js';
+import { bootstrapDefaultPool, bootstrapDefaultVault } from './application/vaults/bootstrap.js';
 import { vaultGate } from './application/access/vault-gate.js';
 import type { VaultRecord } from './adapters/persistence/vaults.repository.js';
 import type { AuditedOperationGate } from '#libs/gate';
@@ -17,7 +17,7 @@ import { vaultSchema } from './config/vault.config.js';
 import { VAULT_COMPONENTS, VaultModule, type VaultComponents } from './vault.module.js';
 
 runMain('vault', async () => {
-  let auth: TokenAuthenticator | undefined;
+  let auth: ContainerAuthenticator | undefined;
   let gate: AuditedOperationGate<VaultRecord> | undefined;
   let registered: ApiPipeline | undefined;
   const service = await startService({
@@ -42,34 +42,44 @@ runMain('vault', async () => {
       // compare the challenge's resource with the vault's host AND port (README, "Python").
       const audiences = vaultAudiences(config.KEYLEDGER_DOMAIN, [config.VAULT_PORT, portOfUrl(config.VAULT_PUBLIC_URL)]);
       const issuerOf = (tid: string): string => `${config.IDENTITY_URL}/${tid}/v2.0`;
-      const verifier = new TokenVerifier({
-        jwks: new HttpsJwksSource({ url: config.IDENTITY_JWKS_URL || `${config.IDENTITY_URL}/discovery/keys`, ca: runtime.tls.ca }),
-        jwksCache: { minRefreshIntervalSeconds: 5, maxAgeSeconds: 600 },
-        issuer: issuerOf,
-        audiences,
-        tenants: (tid) => c.access.isKnownTenant(tid),
-      });
-      auth = new TokenAuthenticator(verifier, (origin) => ({ authority: config.IDENTITY_URL, tenantId: c.access.challengeTenant(), resource: challengeResource(audiences, origin) }), config.VAULT_TOKEN_CACHE_MAX);
+      // Managed HSM pools: `https://managedhsm.<domain>`, with the port(s) likewise.
+      const poolAudiences = vaultAudiences(config.KEYLEDGER_DOMAIN, [config.VAULT_PORT, portOfUrl(config.VAULT_PUBLIC_HSM_URL)], 'managedHsm');
+      const jwks = new HttpsJwksSource({ url: config.IDENTITY_JWKS_URL || `${config.IDENTITY_URL}/discovery/keys`, ca: runtime.tls.ca });
+      const verifierFor = (accepted: string[]): TokenVerifier =>
+        new TokenVerifier({ jwks, jwksCache: { minRefreshIntervalSeconds: 5, maxAgeSeconds: 600 }, issuer: issuerOf, audiences: accepted, tenants: (tid) => c.access.isKnownTenant(tid) });
+      const authenticatorFor = (accepted: string[], emptyBody: boolean): TokenAuthenticator =>
+        new TokenAuthenticator(
+          verifierFor(accepted),
+          (origin) => ({ authority: config.IDENTITY_URL, tenantId: c.access.challengeTenant(), resource: challengeResource(accepted, origin) }),
+          config.VAULT_TOKEN_CACHE_MAX,
+          Date.now,
+          emptyBody,
+        );
+      auth = new ContainerAuthenticator(authenticatorFor(audiences, false), authenticatorFor(poolAudiences, true), (origin) => kindOfOrigin(origin, config.KEYLEDGER_DOMAIN) === 'managedHsm');
       gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }));
       const pipeline = new ApiPipeline({
         logger: runtime.logger.child({ component: 'api' }),
         gate,
         auth,
         vaults: c.vaults,
+        pools: c.pools,
         domain: config.KEYLEDGER_DOMAIN,
         defaultVault: config.VAULT_DEFAULT_VAULT,
         publicUrl: config.VAULT_PUBLIC_URL,
+        publicHsmUrl: config.VAULT_PUBLIC_HSM_URL,
         ready: () => c.identityEvents.ready,
         issuerOf,
         bodyLimit: config.VAULT_MAX_BODY_BYTES,
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
-      registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access });
+      registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access, containerKind: (container) => container.kind });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,
         defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,
         vaultUri: (name) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', name.toLowerCase()) : `https://${name.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
+        pools: c.pools,
+        poolUri: (name) => (config.VAULT_PUBLIC_HSM_URL ? config.VAULT_PUBLIC_HSM_URL.replaceAll('{pool}', name.toLowerCase()) : `https://${name.toLowerCase()}.managedhsm.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
       });
       await pipeline.register(fastify);
       registered = pipeline;
@@ -80,6 +90,7 @@ runMain('vault', async () => {
   const c = app.get<VaultComponents>(VAULT_COMPONENTS);
   const config = runtime.config;
   void bootstrapDefaultVault(c, config, runtime.logger.child({ component: 'bootstrap' }));
+  if (config.VAULT_DEFAULT_POOL) void bootstrapDefaultPool(c, config, runtime.logger.child({ component: 'bootstrap' }));
 
   if (config.VAULT_GRPC_ENABLED && gate) {
     const grpcServer = new SecretsGrpcServer({

@@ -41,6 +41,9 @@ export type VaultComponents = {
   /** Key lifecycle: metadata event-sourced here, material in the crypto service. */
   readonly keys: KeysService;
   readonly vaults: VaultsService;
+  /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
+  readonly poolsRepo: VaultsRepository;
+  readonly pools: VaultsService;
   readonly scheduler: AutoPurgeScheduler;
   /** Scheduled purge of deleted keys and rotation per rotation policy. */
   readonly keyScheduler: KeyLifecycleScheduler;
@@ -73,9 +76,13 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
-  const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS);
-  const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, scheduler, keyScheduler, apiDb };
+  const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
+  const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
+  // Keys name their container by id: a vault's or a pool's.
+  const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
+  const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
+  const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb };
 }
 
 @Injectable()

@@ -9,3 +9,4 @@ export * from './jwks.source.js';
 export * from './jwks.cache.js';
 export * from './token.verifier.js';
 export * from './rbac-read-model.consumer.js';
+export * from './managed-hsm.actions.js';

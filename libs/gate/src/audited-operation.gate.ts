@@ -4,7 +4,7 @@ import type { AuditSink } from '#libs/eventstore';
 import { GateError, GateErrorCode } from './gate.errors.js';
 import { assertStorable } from './input-hygiene.js';
 import { OperationAudit, type RequestFacts } from './operation-audit.js';
-import type { OperationDeclaration } from './operation.js';
+import type { Collection, OperationDeclaration } from './operation.js';
 
 /** What the gate needs to know about a container (vault or pool). */
 export type ContainerFacts = {
@@ -13,6 +13,12 @@ export type ContainerFacts = {
   readonly tenantId: string;
   /** The RBAC scope of the container, e.g. `/vaults/dev`, `/managedHSMs/pool1` (names lower-cased). */
   readonly scope: string;
+  /**
+   * The collections the container serves; absent: all. A request for another one (secrets on a
+   * Managed HSM pool) is answered as a path that does not exist, after authentication, as the
+   * fallback route answers one (`OperationNotFound`).
+   */
+  readonly collections?: readonly Collection[];
 };
 
 export type RbacDecision = { readonly allowed: boolean; readonly assignmentId?: string };
@@ -21,8 +27,15 @@ export type RbacDecision = { readonly allowed: boolean; readonly assignmentId?: 
 export type GatePorts<C> = {
   /** The service named in the audit records (`vault`). */
   readonly source: string;
-  readonly resolve: (name: string) => Promise<C | undefined>;
+  /** `kind`: the container kind the request's address names (`vault`, `managedHsm`), if the transport tells one. */
+  readonly resolve: (name: string, kind: string | undefined) => Promise<C | undefined>;
   readonly describe: (container: C) => ContainerFacts;
+  /**
+   * The RBAC data action an operation needs on `container`: the declared one unless the
+   * container's kind has its own (a Managed HSM pool: `Microsoft.KeyVault/managedHsm/...`).
+   * Absent: as declared. Undefined from it: the operation does not exist on that container.
+   */
+  readonly actionFor?: (op: OperationDeclaration, container: C) => string | undefined;
   /** False while the service cannot authorise yet (it has not caught up with identity). */
   readonly ready: () => boolean | Promise<boolean>;
   /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 whose challenge names the request's origin). */
@@ -44,6 +57,8 @@ export type GateRequest = {
   readonly op: OperationDeclaration;
   /** The container the request addresses (data operations): from the host name or a request field. */
   readonly containerName: string | undefined;
+  /** The kind of container the address names (`vault`, `managedHsm`); undefined: the service's default. */
+  readonly containerKind?: string | undefined;
   /** The client-visible origin, for object ids (`https://dev.vault.localhost:8443`). */
   readonly origin: string;
   /** The Authorization header / metadata value, undefined when none was sent. */
@@ -115,7 +130,7 @@ export class AuditedOperationGate<C> {
     if (op.kind === 'data' || op.kind === 'fallback') {
       if (req.containerName === undefined || req.containerName === '') throw new GateError(GateErrorCode.ContainerNotFound, 'No vault is served at this address.');
       audit.vault = req.containerName.toLowerCase();
-      container = await this.ports.resolve(req.containerName);
+      container = await this.ports.resolve(req.containerName, req.containerKind);
       if (container === undefined) throw new GateError(GateErrorCode.ContainerNotFound, `The vault '${req.containerName}' was not found.`, { name: req.containerName });
       facts = this.ports.describe(container);
       audit.containerPath = facts.scope;
@@ -136,12 +151,17 @@ export class AuditedOperationGate<C> {
     if (version) audit.objectVersion = version;
     if (name && op.collection) audit.objectId = `${req.origin}/${op.collection}/${name}${version ? `/${version}` : ''}`;
 
-    if (op.kind === 'data' && op.action && facts) {
+    if (facts && op.collection && facts.collections && !facts.collections.includes(op.collection)) {
+      throw new GateError(GateErrorCode.OperationNotFound, 'The requested resource was not found.');
+    }
+    const action = op.kind === 'data' && op.action && container !== undefined && this.ports.actionFor ? this.ports.actionFor(op, container) : op.action;
+    if (op.kind === 'data' && op.action && action === undefined) throw new GateError(GateErrorCode.OperationNotFound, 'The requested resource was not found.');
+    if (op.kind === 'data' && action && facts) {
       const resource = `${facts.scope}${op.collection ? `/${op.collection}` : ''}${name && op.collection ? `/${name.toLowerCase()}` : ''}`;
-      const decision = this.ports.check(principal.objectId, op.action, resource);
+      const decision = this.ports.check(principal.objectId, action, resource);
       audit.isRbacAuthorized = true;
       if (decision.assignmentId) audit.appliedAssignmentId = decision.assignmentId;
-      if (!decision.allowed) throw forbidden(principal, op.action, resource, facts.name);
+      if (!decision.allowed) throw forbidden(principal, action, resource, facts.name);
     } else if (op.kind === 'deployment' && op.action) {
       const decision = this.ports.check(principal.objectId, op.action, '/');
       audit.isRbacAuthorized = true;

@@ -167,3 +167,60 @@ describe('AuditedOperationGate', () => {
     expect(records).toHaveLength(1);
   });
 });
+
+describe('containers of another kind (Managed HSM pools)', () => {
+  type Container = { name: string; tenantId: string; kind: 'vault' | 'managedHsm' };
+  const KEY_SIGN: OperationDeclaration = { name: 'KeySign', kind: 'data', action: 'vaults/keys/sign', collection: 'keys', nameParam: 'name' };
+
+  function poolFixture() {
+    const records: AuditRecord[] = [];
+    const checked: { action: string; resource: string }[] = [];
+    const gate = new AuditedOperationGate<Container>({
+      source: 'vault',
+      // A pool and a vault may share a name: the address's kind tells them apart.
+      resolve: async (name, kind) => (name === 'dev' ? { name: 'dev', tenantId: TENANT, kind: kind === 'managedHsm' ? 'managedHsm' : 'vault' } : undefined),
+      describe: (c) => ({ name: c.name, tenantId: c.tenantId, scope: c.kind === 'managedHsm' ? `/managedHSMs/${c.name}` : `/vaults/${c.name}`, ...(c.kind === 'managedHsm' ? { collections: ['keys'] as const } : {}) }),
+      actionFor: (op, c) => (c.kind === 'managedHsm' ? (op.action === 'vaults/keys/sign' ? 'managedHsm/keys/sign' : undefined) : op.action),
+      ready: () => true,
+      authenticate: async () => ALICE,
+      credentialMissing: () => new Unauthorized('no token'),
+      check: (_p, action, resource) => {
+        checked.push({ action, resource });
+        return { allowed: true, assignmentId: 'as-hsm' };
+      },
+      administratorAssignment: () => undefined,
+      fallbackTenant: () => TENANT,
+      audit: { write: async (r) => void records.push(r) },
+      onAuditFailure: () => undefined,
+    });
+    return { gate, records, checked };
+  }
+
+  it('authorises a pool request for the mapped action at the /managedHSMs scope, and records that resource', async () => {
+    const { gate, records, checked } = poolFixture();
+    const audit = gate.open(KEY_SIGN, facts);
+    const out = await gate.run(audit, request({ op: KEY_SIGN, containerKind: 'managedHsm', objectName: 'k1', origin: 'https://dev.managedhsm.localhost:8443' }), async () => 'signed', classify);
+    expect(out.kind).toBe('ok');
+    expect(checked).toEqual([{ action: 'managedHsm/keys/sign', resource: '/managedHSMs/dev/keys/k1' }]);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ resourceId: '/managedHSMs/dev', resultSignature: '200' });
+    expect(records[0]?.properties).toMatchObject({ id: 'https://dev.managedhsm.localhost:8443/keys/k1' });
+  });
+
+  it('keeps the declared action for a vault of the same name', async () => {
+    const { gate, checked } = poolFixture();
+    await gate.run(gate.open(KEY_SIGN, facts), request({ op: KEY_SIGN, containerKind: 'vault', objectName: 'k1' }), async () => 'signed', classify);
+    expect(checked).toEqual([{ action: 'vaults/keys/sign', resource: '/vaults/dev/keys/k1' }]);
+  });
+
+  it('answers a collection the pool does not serve as a path that does not exist, after authentication, audited once', async () => {
+    const { gate, records, checked } = poolFixture();
+    const audit = gate.open(GET, facts);
+    const out = await gate.run(audit, request({ containerKind: 'managedHsm' }), async () => 'never', (err) => (err instanceof GateError && err.code === GateErrorCode.OperationNotFound ? { status: 404, code: 'NotFound' } : classify(err)));
+    expect(out.kind).toBe('failed');
+    expect(checked).toEqual([]);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ resultSignature: '404', resourceId: '/managedHSMs/dev' });
+    expect(records[0]?.identity).toMatchObject({ oid: ALICE.objectId });
+  });
+});

@@ -10,6 +10,8 @@ export const GateErrorCode = {
   ContainerNotFound: 'VaultNotFound',
   /** The service has not caught up with what it needs to authorise (identity events). */
   NotReady: 'ServiceStarting',
+  /** The operation does not exist on this container (secrets on a Managed HSM pool): answered as an unknown path. */
+  OperationNotFound: 'OperationNotFound',
   /** The caller holds no role assignment that grants the operation's action on the resource. */
   Forbidden: 'ForbiddenByRbac',
   /** The input holds what storage cannot hold (U+0000, an unpaired surrogate) or is nested absurdly deep. */

@@ -53,10 +53,10 @@ def credential():
 
 
 def client_options(url):
-    """The SDK's default challenge verification on a vault host name; off on a bare host (localhost, IP)."""
+    """The SDK's default challenge verification on a vault or Managed HSM host name; off on a bare host (localhost, IP)."""
     host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
     options = {"connection_verify": CA_FILE, "raw_response_hook": _record_challenge(url)}
-    if ".vault." not in host:
+    if ".vault." not in host and ".managedhsm." not in host:
         options["verify_challenge_resource"] = False
     return options
 

@@ -253,13 +253,21 @@ export class IdentityService {
     caller.audit?.committed();
   }
 
-  /** Administrator bootstrap: default tenant, an admin service principal holding Key Vault Administrator and Keyledger Auditor on "/". */
+  /**
+   * Administrator bootstrap: default tenant, an admin service principal holding Key Vault
+   * Administrator and Keyledger Auditor on "/", and — so that it administers the Managed HSM
+   * pools too (Managed HSM local RBAC is its own role set: Key Vault roles grant nothing there,
+   * and Managed HSM Administrator grants no key operation) — Managed HSM Administrator, Crypto
+   * Officer and Crypto User on "/". The pool roles are ensured on every start (idempotent), so a
+   * deployment bootstrapped before pools existed gets them too.
+   */
   async bootstrap(system: Omit<Caller, 'tenantId' | 'objectId'>): Promise<{ tenantId: string; clientId: string; clientSecret: string; created: boolean }> {
     const existing = await this.repo.defaultTenant();
     const systemCaller = (tenantId: string): Caller => ({ ...system, tenantId, objectId: '00000000-0000-0000-0000-000000000000' });
     if (existing) {
       const admin = await this.repo.principal('keyledger-admin', existing.tenant_id);
       if (!admin) throw new Error('default tenant exists without its administrator principal');
+      await this.assignPoolRoles(admin.object_id, systemCaller(existing.tenant_id));
       const { clientSecret } = await this.addSecret(admin.object_id, systemCaller(existing.tenant_id));
       return { tenantId: existing.tenant_id, clientId: admin.app_id, clientSecret, created: false };
     }
@@ -269,7 +277,28 @@ export class IdentityService {
     await this.assignRole(admin.objectId, BuiltInRoleIds.keyVaultAdministrator, '/', caller);
     await this.assignRole(admin.objectId, 'Keyledger Auditor', '/', caller);
     if (admin.clientSecret === undefined) throw new Error('the administrator principal was created without its client secret');
+    await this.assignPoolRoles(admin.objectId, caller);
     return { tenantId, clientId: admin.appId, clientSecret: admin.clientSecret, created: true };
+  }
+
+  /**
+   * On every start of a bootstrapped deployment: the bootstrap administrator holds the roles a
+   * newer version gives it (the Managed HSM ones came with pools). Idempotent; nothing when
+   * there is no default tenant yet.
+   */
+  async ensureBootstrapRoles(system: Omit<Caller, 'tenantId' | 'objectId'>): Promise<void> {
+    const existing = await this.repo.defaultTenant();
+    if (!existing) return;
+    const admin = await this.repo.principal('keyledger-admin', existing.tenant_id);
+    if (!admin) return;
+    await this.assignPoolRoles(admin.object_id, { ...system, tenantId: existing.tenant_id, objectId: '00000000-0000-0000-0000-000000000000' });
+  }
+
+  /** The Managed HSM roles of the bootstrap administrator, at "/" (existing assignments are kept as they are). */
+  private async assignPoolRoles(objectId: string, caller: Caller): Promise<void> {
+    for (const role of [BuiltInRoleIds.managedHsmAdministrator, BuiltInRoleIds.managedHsmCryptoOfficer, BuiltInRoleIds.managedHsmCryptoUser]) {
+      await this.assignRole(objectId, role, '/', caller);
+    }
   }
 }
 

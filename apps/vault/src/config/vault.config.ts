@@ -10,6 +10,11 @@ export const vaultSchema = {
     'origin clients use when it differs from the Host header (behind a proxy), e.g. https://{vault}.vault.example.com; "{vault}" is replaced by the vault name',
     '',
   ),
+  VAULT_PUBLIC_HSM_URL: str(
+    'origin clients use for Managed HSM pools when it differs from the Host header (behind a proxy), e.g. https://{pool}.managedhsm.example.com; "{pool}" is replaced by the pool name',
+    '',
+  ),
+  VAULT_DEFAULT_POOL: str('Managed HSM pool created at first start (https://{pool}.managedhsm.<domain>:<VAULT_PORT>); empty: none', 'dev'),
   VAULT_DEFAULT_VAULT: str('vault served on https://localhost and https://127.0.0.1 (created at first start)', 'dev'),
   VAULT_TENANT_ID: str('tenant named in the 401 challenge; default: the identity service default tenant (from its TenantCreated events)', ''),
   IDENTITY_URL: url('the identity service as clients reach it (challenge authority, token issuer)', 'https://localhost:9443', ['https']),

@@ -105,7 +105,8 @@ export const SecretRestoredV2 = defineContract({
  */
 const keyName = z.string().regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a key name');
 const vaultKeyIdentity = <V extends z.ZodType>(version: V) => ({ vault: vaultName, collection: z.literal('keys'), name: keyName, version });
-const VAULT_KEY_TYPES = ['RSA', 'RSA-HSM', 'EC', 'EC-HSM'] as const;
+/** Key types a vault or a Managed HSM pool holds (oct-HSM only in pools). */
+const VAULT_KEY_TYPES = ['RSA', 'RSA-HSM', 'EC', 'EC-HSM', 'oct', 'oct-HSM'] as const;
 const keyOps = z.array(z.string().regex(/^[A-Za-z]{1,16}$/, 'must be a key operation'));
 /** Azure's key release policy (the policy document is public metadata, not key material). */
 const releasePolicy = z.strictObject({ contentType: z.string().max(1024), immutable: z.boolean(), data: z.string() }).nullable();

@@ -168,7 +168,10 @@ export class SecretsGrpcServer {
     const peer = call.getPeer().replace(/^ipv[46]:/, '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     const audit = this.deps.gate.open(operation, { requestId: randomUUID(), correlationId: correlationIdFrom(first('x-ms-client-request-id')), callerIp: peer, method: 'GRPC', requestUri: `grpc:${call.getPath()}`, userAgent: first('user-agent') ?? '' });
     const req = call.request;
-    const vaultName = req.vault || resolveVaultHost(first(':authority'), { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: '' })?.vault || this.deps.defaultVault;
+    const host = req.vault ? undefined : resolveVaultHost(first(':authority'), { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: '' });
+    const vaultName = req.vault || host?.vault || this.deps.defaultVault;
+    // An authority naming a Managed HSM pool addresses the pool, which has no secrets (NotFound), never the vault of the same name.
+    const containerKind = host?.kind ?? 'vault';
     const origin = this.deps.originOf(vaultName);
     const classify = (err: unknown): { status: number; code: string } => {
       const p = toProblem(err, origin);
@@ -177,7 +180,7 @@ export class SecretsGrpcServer {
     };
     const outcome = await this.deps.gate.run(
       audit,
-      { op: operation, containerName: vaultName, origin, authorization: first('authorization'), objectName: nameOf(req), inputs: req, operationVersion: () => 'keyledger.v1' },
+      { op: operation, containerName: vaultName, containerKind, origin, authorization: first('authorization'), objectName: nameOf(req), inputs: req, operationVersion: () => 'keyledger.v1' },
       (admission) => {
         const principal = admission.principal;
         const caller: Caller = {

@@ -12,6 +12,10 @@ export type AdminRoutesDeps = {
   readonly defaultRetentionDays: number;
   /** The data-plane URL of a vault, e.g. https://dev.vault.localhost:8443. */
   readonly vaultUri: (name: string) => string;
+  /** Managed HSM pools (absent: no pool routes). */
+  readonly pools?: VaultsService;
+  /** The data-plane URL of a pool, e.g. https://dev.managedhsm.localhost:8443. */
+  readonly poolUri?: (name: string) => string;
 };
 
 type Body = Record<string, unknown>;
@@ -36,11 +40,24 @@ function bool(b: Body, k: string): boolean | undefined {
  * plane. Used by `keyledger vault …`.
  */
 export function registerAdminVaultRoutes(api: ApiPipeline, deps: AdminRoutesDeps): void {
-  const { vaults } = deps;
+  registerContainerRoutes(api, deps.vaults, deps.defaultRetentionDays, deps.vaultUri, { kind: 'vault', path: 'vaults', deletedPath: 'deletedvaults', op: 'Vault', uriField: 'vaultUri' });
+  if (deps.pools && deps.poolUri) {
+    registerContainerRoutes(api, deps.pools, deps.defaultRetentionDays, deps.poolUri, { kind: 'managedHsm', path: 'managedhsms', deletedPath: 'deletedmanagedhsms', op: 'ManagedHsm', uriField: 'hsmUri' });
+  }
+}
+
+/** The admin routes of one kind of container: vaults (`/admin/vaults`, VaultCreate…) or Managed HSM pools (`/admin/managedhsms`, ManagedHsmCreate…). */
+type Shape = { readonly kind: VaultRecord['kind']; readonly path: string; readonly deletedPath: string; readonly op: string; readonly uriField: string };
+
+function registerContainerRoutes(api: ApiPipeline, vaults: VaultsService, defaultRetentionDays: number, uriOf: (name: string) => string, shape: Shape): void {
+  const deps = { defaultRetentionDays };
+  const { path, deletedPath } = shape;
+  const opName = (verb: string): OperationSpec => op(`${shape.op}${verb}`);
   const view = (v: VaultRecord): Record<string, unknown> => ({
     name: v.name,
     id: v.vaultId,
-    vaultUri: deps.vaultUri(v.name),
+    kind: v.kind,
+    [shape.uriField]: uriOf(v.name),
     tenantId: v.tenantId,
     properties: {
       enableSoftDelete: true,
@@ -63,19 +80,21 @@ export function registerAdminVaultRoutes(api: ApiPipeline, deps: AdminRoutesDeps
     const name = (req.params as { name?: string }).name ?? '';
     const { st } = caller(req);
     st.audit.vault = name.toLowerCase();
+    if (shape.kind === 'managedHsm') st.audit.containerPath = `/managedHSMs/${name.toLowerCase()}`;
     return name;
   };
 
-  api.route('GET', '/admin/vaults', op('VaultList'), async () => ({ value: (await vaults.list('active')).map(view) }));
-  api.route('GET', '/admin/deletedvaults', op('VaultListDeleted'), async () => ({ value: (await vaults.list('deleted')).map(view) }));
-  api.route('GET', '/admin/vaults/:name', op('VaultGet'), async (req) => view(await vaults.get(nameOf(req))));
-  api.route('GET', '/admin/deletedvaults/:name', op('VaultGetDeleted'), async (req) => view(await vaults.getDeleted(nameOf(req))));
+  api.route('GET', `/admin/${path}`, opName('List'), async () => ({ value: (await vaults.list('active')).map(view) }));
+  api.route('GET', `/admin/${deletedPath}`, opName('ListDeleted'), async () => ({ value: (await vaults.list('deleted')).map(view) }));
+  api.route('GET', `/admin/${path}/:name`, opName('Get'), async (req) => view(await vaults.get(nameOf(req))));
+  api.route('GET', `/admin/${deletedPath}/:name`, opName('GetDeleted'), async (req) => view(await vaults.getDeleted(nameOf(req))));
 
-  api.route('POST', '/admin/vaults', op('VaultCreate'), async (req, reply: FastifyReply) => {
+  api.route('POST', `/admin/${path}`, opName('Create'), async (req, reply: FastifyReply) => {
     const { st, caller: c } = caller(req);
     const b = body(req);
     if (typeof b.name !== 'string' || b.name === '') throw badParameter('"name" is required.');
     st.audit.vault = b.name.toLowerCase();
+    if (shape.kind === 'managedHsm') st.audit.containerPath = `/managedHSMs/${b.name.toLowerCase()}`;
     const retention = b.softDeleteRetentionInDays ?? b.retentionDays ?? deps.defaultRetentionDays;
     if (typeof retention !== 'number') throw badParameter('"softDeleteRetentionInDays" must be a number.');
     const created = await vaults.create(
@@ -85,16 +104,16 @@ export function registerAdminVaultRoutes(api: ApiPipeline, deps: AdminRoutesDeps
     return reply.code(201).send(view(created));
   });
 
-  api.route('PATCH', '/admin/vaults/:name', op('VaultUpdate'), async (req) => {
+  api.route('PATCH', `/admin/${path}/:name`, opName('Update'), async (req) => {
     const name = nameOf(req);
     const b = body(req);
     const purgeProtection = bool(b, 'enablePurgeProtection');
     return view(await vaults.update(name, { ...(b.tags !== undefined ? { tags: parseVaultTags(b.tags) } : {}), ...(purgeProtection !== undefined ? { purgeProtection } : {}) }, caller(req).caller));
   });
 
-  api.route('DELETE', '/admin/vaults/:name', op('VaultDelete'), async (req) => view(await vaults.delete(nameOf(req), caller(req).caller)));
-  api.route('POST', '/admin/deletedvaults/:name/recover', op('VaultRecover'), async (req) => view(await vaults.recover(nameOf(req), caller(req).caller)));
-  api.route('DELETE', '/admin/deletedvaults/:name', op('VaultPurge'), async (req, reply: FastifyReply) => {
+  api.route('DELETE', `/admin/${path}/:name`, opName('Delete'), async (req) => view(await vaults.delete(nameOf(req), caller(req).caller)));
+  api.route('POST', `/admin/${deletedPath}/:name/recover`, opName('Recover'), async (req) => view(await vaults.recover(nameOf(req), caller(req).caller)));
+  api.route('DELETE', `/admin/${deletedPath}/:name`, opName('Purge'), async (req, reply: FastifyReply) => {
     await vaults.purge(nameOf(req), 'request', caller(req).caller);
     return reply.code(204).send();
   });

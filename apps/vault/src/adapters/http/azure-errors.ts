@@ -15,6 +15,8 @@ export class HttpProblem extends Error {
     message: string,
     readonly inner?: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    /** Answered with no body at all (Managed HSM's 401); `code` is still what the record names. */
+    readonly emptyBody = false,
   ) {
     super(message);
     this.name = 'HttpProblem';
@@ -45,7 +47,8 @@ export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: st
     const d = err.details;
     switch (err.code) {
       case VaultErrorCode.BadParameter:
-        return new HttpProblem(400, 'BadParameter', err.message);
+        // An inner code when Azure's answer has one (`KeyTypeNotSupported`).
+        return new HttpProblem(400, 'BadParameter', err.message, typeof d.inner === 'string' && d.inner ? d.inner : undefined);
       case VaultErrorCode.SecretNotFound:
         return new HttpProblem(404, 'SecretNotFound', `A secret with (name/id) ${str(d, 'name')} ${SECRET_NOT_FOUND_HELP}`);
       case VaultErrorCode.DeletedSecretNotFound:
@@ -108,6 +111,8 @@ function gateProblem(err: GateError, issuerOf: ((tenantId: string) => string) | 
   switch (err.code) {
     case GateErrorCode.ContainerNotFound:
       return new HttpProblem(404, 'VaultNotFound', err.message);
+    case GateErrorCode.OperationNotFound:
+      return new HttpProblem(404, 'NotFound', 'The requested resource was not found.');
     case GateErrorCode.InputRejected:
       return new HttpProblem(400, 'BadParameter', err.message);
     case GateErrorCode.NotReady:

@@ -6,13 +6,14 @@ import { callContextOf } from '../../application/access/caller.js';
 import type { KeysService } from '../../application/keys/keys.service.js';
 import { assertKeyName, assertKeyVersion, auditableAlgorithm, parseKeyOperation, parseRandomBytesCount, type KeyOperationName } from '../../domain/key/key-operation.rules.js';
 import { badParameter } from '../../domain/vault.errors.js';
-import type { VaultRecord } from '../persistence/vaults.repository.js';
+import type { ContainerKind } from '../../domain/vault/vault.events.js';
+import { cryptoVaultOf, type VaultRecord } from '../persistence/vaults.repository.js';
 import { HttpProblem } from './azure-errors.js';
 import { keyProblem } from './keys.routes.js';
 import { dataPlane, type ApiPipeline, type OperationSpec } from './request-pipeline.js';
 
-/** The kind of container a host serves: a key vault, or a Managed HSM pool (issue 13, part 3). */
-export type ContainerKind = 'vault' | 'managedHsm';
+/** The kind of container a host serves: a key vault, or a Managed HSM pool (the domain's type). */
+export type { ContainerKind };
 
 export type KeyOperationRoutesDeps = {
   readonly crypto: CryptoClient;
@@ -146,7 +147,7 @@ export function registerKeyOperationRoutes(api: ApiPipeline, deps: KeyOperationR
       });
       const request: KeyOperationRequest = {
         ctx: callContextOf(caller),
-        ref: { tenant: vault.tenantId, vault: vault.nameKey, collection: 'keys', name: target.name, version: target.version },
+        ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: target.name, version: target.version },
         algorithm: input.algorithm,
         value: input.value,
         ...(input.iv ? { iv: input.iv } : {}),

@@ -254,7 +254,7 @@ export function registerKeyRoutes(api: ApiPipeline, deps: KeyRoutesDeps): void {
   const create = handler(async (req) => {
     const { st, vault, caller } = dataPlane(req);
     const name = nameParam(req);
-    const input = parseCreateKey(req.body);
+    const input = parseCreateKey(req.body, vault.kind);
     return json(st, vault).bundle(await keys.create(vault, name, input, caller));
   });
   api.route('POST', '/keys/:name/create', O.create, create);
@@ -262,7 +262,7 @@ export function registerKeyRoutes(api: ApiPipeline, deps: KeyRoutesDeps): void {
   const importKey = handler(async (req) => {
     const { st, vault, caller } = dataPlane(req);
     const name = nameParam(req);
-    const input = parseImportKey(req.body);
+    const input = parseImportKey(req.body, vault.kind);
     return json(st, vault).bundle(await keys.import(vault, name, input, caller));
   });
   api.route('PUT', '/keys/:name', O.import, importKey);

@@ -28,6 +28,7 @@ const AUDIENCES = vaultAudiences('localhost', [8443]);
 const issuerOf = (tid: string): string => `${AUTHORITY}/${tid}/v2.0`;
 
 const dev: VaultRecord = {
+  kind: 'vault',
   vaultId: 'a4c3b2d1-0000-4000-8000-000000000001',
   name: 'dev',
   nameKey: 'dev',

@@ -14,7 +14,7 @@ import type { VaultRecord } from '../persistence/vaults.repository.js';
 import { queryOf, requireApiVersion } from './api-version.js';
 import { fromFastifyError, HttpProblem, preRoutingProblem, toProblem } from './azure-errors.js';
 import type { TokenAuthenticator } from './token-auth.js';
-import { resolveVaultHost } from './vault-host.js';
+import { resolveVaultHost, type ContainerKind } from './vault-host.js';
 
 const requestsTotal = counter('keyledger_vault_requests_total', 'Vault API requests by operation and status', ['operation', 'status']);
 /** Where a request's time goes: the pipeline before the handler, the handler, and the audit write. */
@@ -30,6 +30,8 @@ export type ApiRequest = {
   readonly query: URLSearchParams;
   apiVersion: string;
   origin: string;
+  /** The kind of container the request's host names. */
+  containerKind: ContainerKind;
   vault: VaultRecord | undefined;
   principal: Principal | undefined;
   caller: Caller | undefined;
@@ -42,11 +44,15 @@ export type PipelineDeps = {
   /** The one audited-operation gate: resolve, authenticate, authorise, record. */
   readonly gate: AuditedOperationGate<VaultRecord>;
   /** For the records of requests rejected before routing: their vault and caller, best effort. */
-  readonly auth: TokenAuthenticator;
+  readonly auth: Pick<TokenAuthenticator, 'authenticate'>;
   readonly vaults: VaultsService;
+  /** Managed HSM pools (absent: every host is a vault's). */
+  readonly pools?: VaultsService;
   readonly domain: string;
   readonly defaultVault: string;
   readonly publicUrl: string;
+  /** Public origin template of pools (`{pool}`), '' for the Host header's. */
+  readonly publicHsmUrl?: string;
   readonly ready: () => boolean;
   /** The token issuer of a tenant, for the 403 message's Caller line. */
   readonly issuerOf: (tenantId: string) => string;
@@ -87,6 +93,12 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
   'strict-transport-security': 'max-age=31536000;includeSubDomains',
   'x-ms-keyvault-service-version': 'keyledger-0.1.0',
+};
+
+/** What Managed HSM adds to every answer, its 401 included (recorded sessions, `managedhsm/`). */
+const MANAGED_HSM_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'self'",
+  'x-frame-options': 'SAMEORIGIN',
 };
 
 /**
@@ -282,16 +294,19 @@ export class ApiPipeline {
    * the caller. Anything that fails leaves the record saying "unknown".
    */
   private async attribute(audit: OperationAudit, url: string, headers: IncomingHttpHeaders): Promise<void> {
+    let origin: string | undefined;
     try {
       if (!url.startsWith('/admin')) {
-        const host = resolveVaultHost(headers.host, { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: this.deps.publicUrl });
+        const host = resolveVaultHost(headers.host, this.hostOptions());
         if (host) {
           audit.vault = host.vault.toLowerCase();
-          const vault = await this.deps.vaults.resolve(host.vault);
+          const vault = await (host.kind === 'managedHsm' ? this.deps.pools : this.deps.vaults)?.resolve(host.vault);
+          if (host.kind === 'managedHsm') audit.containerPath = `/managedHSMs/${host.vault.toLowerCase()}`;
           if (vault) audit.tenant = vault.tenantId;
+          origin = host.origin;
         }
       }
-      if (headers.authorization !== undefined && this.deps.ready()) audit.identity = identityOf(await this.deps.auth.authenticate(headers.authorization));
+      if (headers.authorization !== undefined && this.deps.ready()) audit.identity = identityOf(await this.deps.auth.authenticate(headers.authorization, origin));
     } catch {
       // unknown vault or caller: recorded as such
     }
@@ -303,6 +318,10 @@ export class ApiPipeline {
     const answer = durable ? problem : auditUnavailable();
     requestsTotal.inc({ operation: audit.operationName, status: String(answer.status) });
     return answer;
+  }
+
+  private hostOptions(): { domain: string; defaultVault: string; publicUrl: string; publicHsmUrl: string } {
+    return { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: this.deps.publicUrl, publicHsmUrl: this.deps.publicHsmUrl ?? '' };
   }
 
   private opOf(req: FastifyRequest): OperationSpec {
@@ -324,7 +343,7 @@ export class ApiPipeline {
     const op = this.opOf(req);
     const correlationId = currentContext()?.correlationId ?? correlationIdFrom(req.headers['x-ms-client-request-id']);
     const audit = this.newAudit(String(req.id), correlationId, req.ip, req.method, req.url, req.headers['user-agent'], op);
-    const st: ApiRequest = { op, audit, query: queryOf(req.url), apiVersion: '', origin: `https://${req.headers.host ?? 'localhost'}`, vault: undefined, principal: undefined, caller: undefined };
+    const st: ApiRequest = { op, audit, query: queryOf(req.url), apiVersion: '', origin: `https://${req.headers.host ?? 'localhost'}`, containerKind: 'vault', vault: undefined, principal: undefined, caller: undefined };
     states.set(req, st);
     // Also set by the platform's onRequest hook (the same id): here too for a request whose
     // earlier hooks did not run.
@@ -346,16 +365,19 @@ export class ApiPipeline {
 
     let containerName: string | undefined;
     if (op.kind !== 'admin') {
-      const host = resolveVaultHost(req.headers.host, { domain: this.deps.domain, defaultVault: this.deps.defaultVault, publicUrl: this.deps.publicUrl });
+      const host = resolveVaultHost(req.headers.host, this.hostOptions());
       if (host) {
         st.origin = host.origin;
+        st.containerKind = host.kind;
         containerName = host.vault;
+        if (host.kind === 'managedHsm') for (const [k, v] of Object.entries(MANAGED_HSM_HEADERS)) reply.header(k, v);
       }
     }
     const params = (req.params ?? {}) as Record<string, string | undefined>;
     const admission = await this.deps.gate.admit(audit, {
       op,
       containerName,
+      containerKind: st.containerKind,
       origin: st.origin,
       authorization: req.headers.authorization,
       objectName: op.nameParam ? params[op.nameParam] : undefined,
@@ -390,6 +412,7 @@ export class ApiPipeline {
     }
     st.audit.errorCode = problem.inner ?? problem.code;
     for (const [k, v] of Object.entries(problem.headers)) reply.header(k, v);
+    if (problem.emptyBody) return reply.code(problem.status).type('application/json; charset=utf-8').send('');
     return reply.code(problem.status).send(problem.body());
   }
 
@@ -397,6 +420,8 @@ export class ApiPipeline {
     const st = this.stateOf(req, reply);
     requestsTotal.inc({ operation: st.op.name, status: String(reply.statusCode) });
     const sendAt = performance.now();
+    // Managed HSM names the time it spent on the request (whole milliseconds), as recorded.
+    if (st.containerKind === 'managedHsm') reply.header('x-ms-server-latency', String(Math.max(0, Math.round(sendAt - st.audit.startedAt))));
     if (st.handlerStartedAt !== undefined) stageSeconds.observe({ stage: 'handler' }, (sendAt - st.handlerStartedAt) / 1000);
     if (await this.deps.gate.finish(st.audit, reply.statusCode)) {
       stageSeconds.observe({ stage: 'audit' }, (performance.now() - sendAt) / 1000);

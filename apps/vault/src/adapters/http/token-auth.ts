@@ -31,6 +31,8 @@ export class TokenAuthenticator {
     private readonly challenge: (origin?: string) => { authority: string; tenantId: string | undefined; resource: string },
     maxEntries: number,
     private readonly now: () => number = Date.now,
+    /** Managed HSM answers its 401 with the challenge and an empty body (recorded sessions); Key Vault with Azure's envelope. */
+    private readonly emptyUnauthorizedBody = false,
   ) {
     if (maxEntries > 0) this.cache = new LRUCache<string, Principal>({ max: maxEntries, ttlResolution: 0, perf: { now: () => this.now() } });
   }
@@ -43,7 +45,7 @@ export class TokenAuthenticator {
   }
 
   unauthorized(code: string, origin?: string): HttpProblem {
-    return new HttpProblem(401, 'Unauthorized', MESSAGES[code] ?? MESSAGES.TokenInvalid!, undefined, { 'www-authenticate': this.challengeHeader(origin) });
+    return new HttpProblem(401, 'Unauthorized', MESSAGES[code] ?? MESSAGES.TokenInvalid!, undefined, { 'www-authenticate': this.challengeHeader(origin) }, this.emptyUnauthorizedBody);
   }
 
   /** The caller of a request that reached the vault at `origin` (named in the challenge of a 401). */
@@ -71,5 +73,35 @@ export class TokenAuthenticator {
     const ttl = principal.expiresAt * 1000 - this.now();
     if (ttl > 0) this.cache?.set(key, principal, { ttl });
     return principal;
+  }
+}
+
+/**
+ * Bearer authentication by container kind: a request to a Managed HSM pool's host
+ * (`{pool}.managedhsm.<domain>`) is verified for the pool audiences (`https://managedhsm.<domain>`
+ * with or without the port) and challenged with that resource and an empty body; every other
+ * request as a vault's. A token for the one is refused by the other (its audience).
+ */
+export class ContainerAuthenticator {
+  constructor(
+    private readonly vaults: TokenAuthenticator,
+    private readonly pools: TokenAuthenticator,
+    private readonly isPoolOrigin: (origin: string | undefined) => boolean,
+  ) {}
+
+  private of(origin: string | undefined): TokenAuthenticator {
+    return this.isPoolOrigin(origin) ? this.pools : this.vaults;
+  }
+
+  challengeHeader(origin?: string): string {
+    return this.of(origin).challengeHeader(origin);
+  }
+
+  unauthorized(code: string, origin?: string): HttpProblem {
+    return this.of(origin).unauthorized(code, origin);
+  }
+
+  authenticate(header: string | string[] | undefined, origin?: string): Promise<Principal> {
+    return this.of(origin).authenticate(header, origin);
   }
 }

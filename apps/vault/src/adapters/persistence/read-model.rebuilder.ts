@@ -22,6 +22,7 @@ type EventRow = Row & {
 const SECRET_STREAM = /^secret-([0-9a-f-]{36})-(.+)$/;
 const KEY_STREAM = /^key-([0-9a-f-]{36})-(.+)$/;
 const VAULT_STREAM = /^vault-(.+)$/;
+const POOL_STREAM = /^managedhsm-(.+)$/;
 
 /**
  * Rebuilds the vault read models (vaults, secrets, secret_versions) from the event log, in
@@ -36,12 +37,14 @@ export class ReadModelRebuilder {
     private readonly secrets: SecretsRepository,
     /** Optional so existing callers keep working; without it key tables are left as they are. */
     private readonly keys?: KeysRepository,
+    /** The Managed HSM pools read model (`managed_hsms`); without it that table is left as it is. */
+    private readonly pools?: VaultsRepository,
   ) {}
 
   async rebuild(batch = 1000): Promise<{ events: number }> {
     const s = this.db.schema;
     return this.db.transaction(async (tx) => {
-      const tables = [`${s}.vaults`, `${s}.secrets`, `${s}.secret_versions`, ...(this.keys ? [`${s}.keys`, `${s}.key_versions`] : [])].join(', ');
+      const tables = [`${s}.vaults`, `${s}.secrets`, `${s}.secret_versions`, ...(this.keys ? [`${s}.keys`, `${s}.key_versions`] : []), ...(this.pools ? [`${s}.managed_hsms`] : [])].join(', ');
       await tx.query(`LOCK TABLE ${tables} IN ACCESS EXCLUSIVE MODE`);
       await tx.query(`TRUNCATE ${tables}`);
       let after = { tx: '0', pos: '0' };
@@ -50,7 +53,7 @@ export class ReadModelRebuilder {
         const rows = await tx.query<EventRow>(
           `SELECT e.position::text, e.transaction_id::text, e.stream_id, e.stream_version::text, e.event_id::text, e.type, e.schema_version, e.data, e.metadata
              FROM ${s}.events e
-            WHERE (e.stream_id LIKE 'vault-%' OR e.stream_id LIKE 'secret-%' OR e.stream_id LIKE 'key-%') AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+            WHERE (e.stream_id LIKE 'vault-%' OR e.stream_id LIKE 'secret-%' OR e.stream_id LIKE 'key-%' OR e.stream_id LIKE 'managedhsm-%') AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
             ORDER BY e.transaction_id, e.position
             LIMIT $3`,
           [after.tx, after.pos, batch],
@@ -70,10 +73,12 @@ export class ReadModelRebuilder {
           const secret = SECRET_STREAM.exec(r.stream_id);
           const vault = VAULT_STREAM.exec(r.stream_id);
           const key = KEY_STREAM.exec(r.stream_id);
+          const pool = POOL_STREAM.exec(r.stream_id);
           if (key) {
             if (this.keys) await this.keys.project(tx, key[1]!, key[2]!, [recorded as unknown as RecordedEvent<KeyEvent>]);
           } else if (secret) await this.secrets.project(tx, secret[1]!, secret[2]!, [recorded as unknown as RecordedEvent<SecretEvent>]);
           else if (vault) await this.vaults.project(tx, vault[1]!, [recorded as unknown as RecordedEvent<VaultEvent>]);
+          else if (pool) await this.pools?.project(tx, pool[1]!, [recorded as unknown as RecordedEvent<VaultEvent>]);
           count++;
         }
         if (rows.length < batch) return { events: count };

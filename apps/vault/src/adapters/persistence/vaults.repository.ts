@@ -1,9 +1,11 @@
 import { assertNever } from '#libs/kernel';
 import { type RecordedEvent } from '#libs/eventstore';
 import type { Database, Row, Sql } from '#libs/platform';
-import type { VaultEvent, VaultTags } from '../../domain/vault/vault.events.js';
+import type { ContainerKind, VaultEvent, VaultTags } from '../../domain/vault/vault.events.js';
 
+/** A container: a key vault, or a Managed HSM pool (`kind`). Same lifecycle, separate namespaces. */
 export type VaultRecord = {
+  readonly kind: ContainerKind;
   readonly vaultId: string;
   readonly name: string;
   readonly nameKey: string;
@@ -35,8 +37,9 @@ type DbRow = Row & {
 
 const COLUMNS = `name_key, vault_id::text, name, tenant_id, retention_days, purge_protection, tags, status, created::text, updated::text, deleted_date::text, scheduled_purge_date::text`;
 
-function toRecord(r: DbRow): VaultRecord {
+function toRecord(r: DbRow, kind: ContainerKind): VaultRecord {
   return {
+    kind,
     vaultId: r.vault_id,
     name: r.name,
     nameKey: r.name_key,
@@ -52,28 +55,47 @@ function toRecord(r: DbRow): VaultRecord {
   };
 }
 
-/** The vaults read model, updated inside each vault append's transaction. */
+/** The RBAC scope of a container: `/vaults/{name}` or `/managedHSMs/{name}` (lower-cased). */
+export const scopeOf = (c: Pick<VaultRecord, 'kind' | 'nameKey'>): string => (c.kind === 'managedHsm' ? `/managedHSMs/${c.nameKey}` : `/vaults/${c.nameKey}`);
+
+/**
+ * The container segment of a crypto service reference: a vault's name, or `{pool}.managedhsm`
+ * for a pool (container names never hold a dot, so a pool's keys never meet a vault's).
+ */
+export const cryptoVaultOf = (c: Pick<VaultRecord, 'kind' | 'nameKey'>): string => (c.kind === 'managedHsm' ? `${c.nameKey}.managedhsm` : c.nameKey);
+
+/**
+ * The read model of one kind of container (`vaults`, or `managed_hsms` for pools), updated
+ * inside each append's transaction.
+ */
 export class VaultsRepository {
-  constructor(private readonly db: Database) {}
+  private readonly table: string;
+
+  constructor(
+    private readonly db: Database,
+    readonly kind: ContainerKind = 'vault',
+  ) {
+    this.table = kind === 'managedHsm' ? 'managed_hsms' : 'vaults';
+  }
 
   async find(nameKey: string): Promise<VaultRecord | undefined> {
-    const rows = await this.db.query<DbRow>(`SELECT ${COLUMNS} FROM ${this.db.schema}.vaults WHERE name_key = $1`, [nameKey]);
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    const rows = await this.db.query<DbRow>(`SELECT ${COLUMNS} FROM ${this.db.schema}.${this.table} WHERE name_key = $1`, [nameKey]);
+    return rows[0] ? toRecord(rows[0], this.kind) : undefined;
   }
 
   async findById(vaultId: string): Promise<VaultRecord | undefined> {
-    const rows = await this.db.query<DbRow>(`SELECT ${COLUMNS} FROM ${this.db.schema}.vaults WHERE vault_id = $1`, [vaultId]);
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    const rows = await this.db.query<DbRow>(`SELECT ${COLUMNS} FROM ${this.db.schema}.${this.table} WHERE vault_id = $1`, [vaultId]);
+    return rows[0] ? toRecord(rows[0], this.kind) : undefined;
   }
 
   async list(status: 'active' | 'deleted'): Promise<VaultRecord[]> {
-    const rows = await this.db.query<DbRow>(`SELECT ${COLUMNS} FROM ${this.db.schema}.vaults WHERE status = $1 ORDER BY name_key`, [status]);
-    return rows.map(toRecord);
+    const rows = await this.db.query<DbRow>(`SELECT ${COLUMNS} FROM ${this.db.schema}.${this.table} WHERE status = $1 ORDER BY name_key`, [status]);
+    return rows.map((r) => toRecord(r, this.kind));
   }
 
   async dueForPurge(now: number, limit: number): Promise<string[]> {
     const rows = await this.db.query<Row & { name_key: string }>(
-      `SELECT name_key FROM ${this.db.schema}.vaults WHERE status = 'deleted' AND scheduled_purge_date <= $1 ORDER BY scheduled_purge_date LIMIT $2`,
+      `SELECT name_key FROM ${this.db.schema}.${this.table} WHERE status = 'deleted' AND scheduled_purge_date <= $1 ORDER BY scheduled_purge_date LIMIT $2`,
       [now, limit],
     );
     return rows.map((r) => r.name_key);
@@ -86,14 +108,14 @@ export class VaultsRepository {
         case 'VaultCreated': {
           const d = e.data;
           await tx.query(
-            `INSERT INTO ${s}.vaults (name_key, vault_id, name, tenant_id, retention_days, purge_protection, tags, status, created, updated, stream_version)
+            `INSERT INTO ${s}.${this.table} (name_key, vault_id, name, tenant_id, retention_days, purge_protection, tags, status, created, updated, stream_version)
              VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 'active', $8, $8, $9)`,
             [nameKey, d.vaultId, d.name, d.tenantId, d.retentionDays, d.purgeProtection, JSON.stringify(d.tags), d.created, e.streamVersion],
           );
           break;
         }
         case 'VaultUpdated':
-          await tx.query(`UPDATE ${s}.vaults SET tags = $2::jsonb, purge_protection = $3, updated = $4, stream_version = $5 WHERE name_key = $1`, [
+          await tx.query(`UPDATE ${s}.${this.table} SET tags = $2::jsonb, purge_protection = $3, updated = $4, stream_version = $5 WHERE name_key = $1`, [
             nameKey,
             JSON.stringify(e.data.tags),
             e.data.purgeProtection,
@@ -102,7 +124,7 @@ export class VaultsRepository {
           ]);
           break;
         case 'VaultDeleted':
-          await tx.query(`UPDATE ${s}.vaults SET status = 'deleted', deleted_date = $2, scheduled_purge_date = $3, stream_version = $4 WHERE name_key = $1`, [
+          await tx.query(`UPDATE ${s}.${this.table} SET status = 'deleted', deleted_date = $2, scheduled_purge_date = $3, stream_version = $4 WHERE name_key = $1`, [
             nameKey,
             e.data.deletedDate,
             e.data.scheduledPurgeDate,
@@ -110,10 +132,10 @@ export class VaultsRepository {
           ]);
           break;
         case 'VaultRecovered':
-          await tx.query(`UPDATE ${s}.vaults SET status = 'active', deleted_date = NULL, scheduled_purge_date = NULL, stream_version = $2 WHERE name_key = $1`, [nameKey, e.streamVersion]);
+          await tx.query(`UPDATE ${s}.${this.table} SET status = 'active', deleted_date = NULL, scheduled_purge_date = NULL, stream_version = $2 WHERE name_key = $1`, [nameKey, e.streamVersion]);
           break;
         case 'VaultPurged':
-          await tx.query(`DELETE FROM ${s}.vaults WHERE name_key = $1`, [nameKey]);
+          await tx.query(`DELETE FROM ${s}.${this.table} WHERE name_key = $1`, [nameKey]);
           break;
         default:
           assertNever(e, 'vault event');

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '#libs/eventstore';
 import { AuditedOperationGate } from '#libs/gate';
-import type { Principal } from '#libs/auth';
-import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import { managedHsmDataActionFor, type Principal } from '#libs/auth';
+import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import type { VaultsService } from '../vaults/vaults.service.js';
 import type { AccessControl } from './access-control.js';
 
 /** The vault's side of the gate: how it resolves vaults, checks tokens and roles, and records. */
 export type VaultGateDeps = {
   readonly vaults: VaultsService;
+  /** Managed HSM pools, resolved for requests to `{pool}.managedhsm.<domain>`. */
+  readonly pools?: VaultsService;
   readonly access: AccessControl;
   readonly auditWriter: AuditSink;
   readonly identityEvents: { readonly ready: boolean };
@@ -25,8 +27,11 @@ export type BearerAuthenticator = {
 export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: Logger): AuditedOperationGate<VaultRecord> {
   return new AuditedOperationGate<VaultRecord>({
     source: 'vault',
-    resolve: (name) => c.vaults.resolve(name),
-    describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: `/vaults/${v.nameKey}` }),
+    resolve: (name, kind) => (kind === 'managedHsm' ? (c.pools?.resolve(name) ?? Promise.resolve(undefined)) : c.vaults.resolve(name)),
+    // A pool holds keys only: its secrets and certificates paths answer as unknown paths.
+    describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: scopeOf(v), ...(v.kind === 'managedHsm' ? { collections: ['keys'] as const } : {}) }),
+    // Operations declare their Key Vault action once; a pool needs the Managed HSM one (one table, libs/auth).
+    actionFor: (op, v) => (v.kind === 'managedHsm' && op.action ? managedHsmDataActionFor(op.name, op.action) : op.action),
     ready: () => c.identityEvents.ready,
     authenticate: (authorization, req) => auth.authenticate(authorization, req.origin || undefined),
     credentialMissing: (req) => auth.unauthorized('TokenMissing', req.origin || undefined),

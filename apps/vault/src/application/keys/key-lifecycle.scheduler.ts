@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { counter } from '#libs/platform';
 import type { KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
-import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import type { RotationPolicyRecord } from '../../domain/key/key.events.js';
 import { durationDays } from '../../domain/key/key.rules.js';
 import { systemCaller, type Caller } from '../access/caller.js';
@@ -154,6 +154,7 @@ export class KeyLifecycleScheduler {
     audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: vault.tenantId };
     audit.tenant = vault.tenantId;
     audit.vault = vault.nameKey;
+    audit.containerPath = scopeOf(vault);
     audit.collection = 'keys';
     audit.objectName = objectName;
     return { ...base, audit };

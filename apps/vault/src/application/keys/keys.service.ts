@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CryptoError, CryptoErrorCode, type CryptoClient, type JsonWebKey, type KeyVersion, type ObjectRef } from '#libs/crypto-client';
 import { DomainError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion, type Loaded } from '#libs/eventstore';
 import type { KeysRepository, KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
-import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import { cryptoVaultOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand, type KeyState } from '../../domain/key/key.decider.js';
 import { keyStreamId, type KeyEvent, type KeyPurgeReason, type KeyVersionOrigin, type KeyVersionRecord, type RotationPolicyRecord } from '../../domain/key/key.events.js';
 import type { CreateKeyInput, ImportKeyInput, KeyAttributesInput, ReleasePolicy, RotationPolicyInput, Tags, UpdateKeyInput } from '../../domain/key/key.rules.js';
@@ -159,7 +159,7 @@ export class KeysService {
         ctx: callContextOf(caller),
         ref,
         kty: input.kty,
-        ...(input.keySize !== null && input.kty.startsWith('RSA') ? { keySize: input.keySize } : {}),
+        ...(input.keySize !== null && (input.kty.startsWith('RSA') || input.kty.startsWith('oct')) ? { keySize: input.keySize } : {}),
         ...(input.crv !== null ? { crv: input.crv } : {}),
         keyOps: input.keyOps,
         attributes: this.cryptoAttributes(input.attributes),
@@ -193,7 +193,7 @@ export class KeysService {
         ctx: callContextOf(caller),
         ref,
         kty: row.kty,
-        ...(row.keySize !== null && row.kty.startsWith('RSA') ? { keySize: row.keySize } : {}),
+        ...(row.keySize !== null && (row.kty.startsWith('RSA') || row.kty.startsWith('oct')) ? { keySize: row.keySize } : {}),
         ...(row.crv !== null ? { crv: row.crv } : {}),
         keyOps: row.keyOps,
         attributes: this.cryptoAttributes(withExpiry),
@@ -329,7 +329,7 @@ export class KeysService {
       );
       let jwk: PublicJwk;
       try {
-        const restored = await this.crypto.restoreKey({ ctx: callContextOf(caller), ref: { tenant: vault.tenantId, vault: vault.nameKey, collection: 'keys', name: nameKey, version: '' }, blob: Buffer.from(payload.material, 'base64') });
+        const restored = await this.crypto.restoreKey({ ctx: callContextOf(caller), ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: nameKey, version: '' }, blob: Buffer.from(payload.material, 'base64') });
         jwk = publicJwk(restored.key.key);
       } catch (err) {
         if (isCrypto(err, CryptoErrorCode.CiphertextInvalid)) throw malformedBackup();
@@ -356,7 +356,7 @@ export class KeysService {
   // ---------- internals ----------
 
   private ref(vault: VaultRecord, nameKey: string, version: string): ObjectRef {
-    return { tenant: vault.tenantId, vault: vault.nameKey, collection: 'keys', name: nameKey, version };
+    return { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: nameKey, version };
   }
 
   private cryptoAttributes(a: KeyAttributesInput): { enabled: boolean; notBefore: number; expires: number; exportable: boolean } {

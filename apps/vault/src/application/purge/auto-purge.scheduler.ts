@@ -28,6 +28,8 @@ export class AutoPurgeScheduler {
     private readonly vaults: VaultsService,
     private readonly logger: Logger,
     private readonly intervalMs: number,
+    /** Managed HSM pools: purged when due like vaults (absent: none). */
+    private readonly pools?: { readonly repo: VaultsRepository; readonly service: VaultsService },
   ) {}
 
   start(): void {
@@ -48,7 +50,7 @@ export class AutoPurgeScheduler {
   }
 
   /** One pass: every secret and vault due at `now` (unix seconds). */
-  async runOnce(now: number = nowSeconds(), batch = 100): Promise<{ secrets: number; vaults: number }> {
+  async runOnce(now: number = nowSeconds(), batch = 100): Promise<{ secrets: number; vaults: number; pools: number }> {
     let secrets = 0;
     for (const due of await this.secretsRepo.dueForPurge(now, batch)) {
       const vault = await this.vaultsRepo.findById(due.vaultId);
@@ -77,7 +79,22 @@ export class AutoPurgeScheduler {
         this.logger.warn({ vault: nameKey, err: err instanceof Error ? err.message : String(err) }, 'scheduled vault purge failed');
       }
     }
-    return { secrets, vaults };
+    let pools = 0;
+    for (const nameKey of this.pools ? await this.pools.repo.dueForPurge(now, batch) : []) {
+      const pool = await this.pools!.repo.find(nameKey);
+      if (!pool) continue;
+      try {
+        const caller = this.caller(pool.tenantId, nameKey, 'ManagedHsmPurge');
+        caller.audit!.containerPath = `/managedHSMs/${nameKey}`;
+        await this.pools!.service.purge(nameKey, 'scheduled', caller, now);
+        pools++;
+        purgedTotal.inc({ kind: 'managedHsm', outcome: 'purged' });
+      } catch (err) {
+        purgedTotal.inc({ kind: 'managedHsm', outcome: 'failed' });
+        this.logger.warn({ pool: nameKey, err: err instanceof Error ? err.message : String(err) }, 'scheduled pool purge failed');
+      }
+    }
+    return { secrets, vaults, pools };
   }
 
   /** The scheduler is a caller too: its purges carry their own audit record. */

@@ -13,7 +13,8 @@ export type CreateVaultInput = { readonly name: string; readonly tenantId: strin
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /**
- * Vaults (event-sourced, stream per vault name) and the directory the request pipeline
+ * Containers of one kind — vaults, or Managed HSM pools (`repo.kind`) — event-sourced (stream
+ * per name: `vault-{name}` / `managedhsm-{name}`), and the directory the request pipeline
  * resolves host names with: lookups are cached for a second, so a vault created, deleted
  * or recovered on another instance is seen within that time (this instance sees its own
  * changes at once).
@@ -55,6 +56,11 @@ export class VaultsService {
     return r;
   }
 
+  /** Which kind of container this service keeps. */
+  get kind(): VaultRecord['kind'] {
+    return this.repo.kind;
+  }
+
   list(status: 'active' | 'deleted' = 'active'): Promise<VaultRecord[]> {
     return this.repo.list(status);
   }
@@ -62,7 +68,7 @@ export class VaultsService {
   async create(input: CreateVaultInput, caller: Caller): Promise<VaultRecord> {
     assertVaultName(input.name);
     assertRetentionDays(input.retentionDays);
-    await this.run(input.name, () => ({ type: 'CreateVault', data: { vaultId: randomUUID(), ...input, now: nowSeconds() } }), caller, 201);
+    await this.run(input.name, () => ({ type: 'CreateVault', data: { vaultId: randomUUID(), ...input, ...(this.repo.kind === 'managedHsm' ? { kind: this.repo.kind } : {}), now: nowSeconds() } }), caller, 201);
     return this.get(input.name);
   }
 
@@ -83,7 +89,7 @@ export class VaultsService {
 
   /** Shreds every secret of the vault, then forgets the vault. */
   async purge(name: string, reason: 'request' | 'scheduled', caller: Caller, at?: number): Promise<void> {
-    const streamId = vaultStreamId(name.toLowerCase());
+    const streamId = vaultStreamId(name.toLowerCase(), this.repo.kind);
     const state = fold(vaultDecider.evolve, vaultDecider.initialState(), await this.store.readStream<VaultEvent>(streamId));
     const now = at ?? nowSeconds();
     assertCanPurge(state, name, now, reason);
@@ -97,7 +103,7 @@ export class VaultsService {
   private async run(name: string, command: (now: number) => VaultCommand, caller: Caller, successStatus: number): Promise<void> {
     const nameKey = name.toLowerCase();
     const audit = caller.audit;
-    await decideAndAppend(this.store, vaultDecider, vaultStreamId(nameKey), () => command(nowSeconds()), {
+    await decideAndAppend(this.store, vaultDecider, vaultStreamId(nameKey, this.repo.kind), () => command(nowSeconds()), {
       metadata: { actor: caller.objectId, tenant: caller.tenantId, correlationId: caller.correlationId },
       object: { vault: nameKey, collection: null, name: nameKey },
       ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),

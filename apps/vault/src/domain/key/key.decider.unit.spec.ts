@@ -217,3 +217,36 @@ describe('key rules', () => {
     expect(code(() => parseRotationPolicy({ lifetimeActions: [{ trigger: { timeBeforeExpiry: 'P30D' }, action: { type: 'Rotate' } }] }))).toBe(VaultErrorCode.BadParameter);
   });
 });
+
+describe('key types in a Managed HSM pool', () => {
+  const refusal = (fn: () => unknown): unknown => {
+    try {
+      fn();
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  };
+
+  it('creates HSM-backed types only, oct-HSM included (128/192/256, default 256)', () => {
+    expect(parseCreateKey({ kty: 'RSA-HSM', key_size: 3072 }, 'managedHsm')).toMatchObject({ kty: 'RSA-HSM', keySize: 3072 });
+    expect(parseCreateKey({ kty: 'EC-HSM', crv: 'P-384' }, 'managedHsm')).toMatchObject({ kty: 'EC-HSM', crv: 'P-384' });
+    expect(parseCreateKey({ kty: 'oct-HSM' }, 'managedHsm')).toMatchObject({ kty: 'oct-HSM', keySize: 256, crv: null });
+    expect(parseCreateKey({ kty: 'oct-HSM', key_size: 128 }, 'managedHsm')).toMatchObject({ keySize: 128 });
+    expect(refusal(() => parseCreateKey({ kty: 'oct-HSM', key_size: 512 }, 'managedHsm'))).toMatchObject({ code: 'BadParameter' });
+  });
+
+  it('refuses software types as Azure refuses an unsupported kty (BadParameter, inner KeyTypeNotSupported)', () => {
+    for (const kty of ['RSA', 'EC', 'oct']) {
+      expect(refusal(() => parseCreateKey({ kty }, 'managedHsm'))).toMatchObject({ code: 'BadParameter', message: `Invalid kty value: ${kty}`, details: { inner: 'KeyTypeNotSupported' } });
+    }
+    expect(refusal(() => parseCreateKey({ kty: 'oct-HSM' }))).toMatchObject({ code: 'BadParameter' });
+  });
+
+  it('imports every key into the HSM, symmetric ones with k', () => {
+    expect(parseImportKey({ key: { kty: 'oct', k: 'AAECAwQFBgcICQoLDA0ODw' } }, 'managedHsm')).toMatchObject({ kty: 'oct', hsm: true });
+    expect(parseImportKey({ key: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } }, 'managedHsm')).toMatchObject({ hsm: true });
+    expect(refusal(() => parseImportKey({ key: { kty: 'oct' } }, 'managedHsm'))).toMatchObject({ code: 'BadParameter' });
+    expect(refusal(() => parseImportKey({ key: { kty: 'oct', k: 'AA' } }))).toMatchObject({ code: 'BadParameter' });
+  });
+});

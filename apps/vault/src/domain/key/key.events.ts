@@ -126,7 +126,8 @@ const actions = (x: unknown): boolean =>
 
 const versionShape = {
   version: hex32,
-  kty: (x: unknown) => x === 'RSA' || x === 'RSA-HSM' || x === 'EC' || x === 'EC-HSM',
+  // oct / oct-HSM: symmetric keys of Managed HSM pools.
+  kty: (x: unknown) => x === 'RSA' || x === 'RSA-HSM' || x === 'EC' || x === 'EC-HSM' || x === 'oct' || x === 'oct-HSM',
   keySize: v.nullable((x: unknown) => Number.isInteger(x)),
   crv: v.nullable(v.string),
   keyOps: ops,

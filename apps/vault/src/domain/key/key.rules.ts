@@ -14,7 +14,19 @@ export const assertKeyVersion = assertSecretVersion;
 
 /** Key types a vault accepts; `oct`/`oct-HSM` exist only in Managed HSM pools. */
 export const VAULT_KEY_TYPES = ['RSA', 'RSA-HSM', 'EC', 'EC-HSM'] as const;
-export type VaultKeyType = (typeof VAULT_KEY_TYPES)[number];
+/** Key types a Managed HSM pool creates: HSM-backed only (the PKCS#11 token), symmetric keys included. */
+export const POOL_KEY_TYPES = ['RSA-HSM', 'EC-HSM', 'oct-HSM'] as const;
+export type VaultKeyType = (typeof VAULT_KEY_TYPES)[number] | (typeof POOL_KEY_TYPES)[number];
+/** Which container a key request is for: the key types it accepts differ. */
+export type KeyContainerKind = 'vault' | 'managedHsm';
+export const OCT_KEY_SIZES = [128, 192, 256] as const;
+
+/**
+ * Azure's refusal of a key type the container does not serve, as recorded from Key Vault for
+ * `oct` (400 `BadParameter` "Invalid kty value: oct", inner `KeyTypeNotSupported`); a Managed
+ * HSM pool refuses software types (`RSA`, `EC`, `oct`) in the same words.
+ */
+const ktyNotSupported = (kty: string) => badParameter(`Invalid kty value: ${clip(kty)}`, { reason: 'KtyNotSupported', inner: 'KeyTypeNotSupported' });
 export const RSA_KEY_SIZES = [2048, 3072, 4096] as const;
 export const EC_CURVES = ['P-256', 'P-256K', 'P-384', 'P-521'] as const;
 export const KEY_OPERATIONS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey', 'import', 'export'] as const;
@@ -147,9 +159,14 @@ export function parseReleasePolicy(raw: unknown): ReleasePolicy | null {
   return Object.freeze({ contentType, immutable, data: data.replace(/=+$/, '') });
 }
 
-function parseKty(raw: unknown): VaultKeyType {
+function parseKty(raw: unknown, kind: KeyContainerKind): VaultKeyType {
   if (raw === undefined || raw === null || raw === '') throw badParameter("Property 'kty' is required.", { reason: 'Kty' });
   if (typeof raw !== 'string') throw badParameter("Property 'kty' must be a string.", { reason: 'Kty' });
+  if (kind === 'managedHsm') {
+    if ((POOL_KEY_TYPES as readonly string[]).includes(raw)) return raw as VaultKeyType;
+    if (raw === 'RSA' || raw === 'EC' || raw === 'oct') throw ktyNotSupported(raw);
+    throw badParameter(`The value '${clip(raw)}' of property 'kty' is not valid. Valid key types: ${POOL_KEY_TYPES.join(', ')}.`, { reason: 'Kty' });
+  }
   if (raw === 'oct' || raw === 'oct-HSM') {
     throw badParameter(`Key type '${raw}' is not supported in a key vault: symmetric keys are available only in a Managed HSM.`, { reason: 'KtyNotSupported' });
   }
@@ -161,13 +178,22 @@ function parseKty(raw: unknown): VaultKeyType {
 
 const isRsa = (kty: string): boolean => kty === 'RSA' || kty === 'RSA-HSM';
 
-/** `POST /keys/{name}/create`. */
-export function parseCreateKey(raw: unknown): CreateKeyInput {
+/** `POST /keys/{name}/create` in a vault, or (`kind` managedHsm) in a Managed HSM pool. */
+export function parseCreateKey(raw: unknown, kind: KeyContainerKind = 'vault'): CreateKeyInput {
   const b = body(raw);
-  const kty = parseKty(b.kty);
+  const kty = parseKty(b.kty, kind);
   let keySize: number | null = null;
   let crv: string | null = null;
-  if (isRsa(kty)) {
+  if (kty === 'oct-HSM') {
+    if (b.key_size !== undefined && b.key_size !== null) {
+      if (typeof b.key_size !== 'number' || !(OCT_KEY_SIZES as readonly number[]).includes(b.key_size)) {
+        throw badParameter(`Invalid key size: ${typeof b.key_size === 'number' ? b.key_size : clip(String(b.key_size))}. Symmetric keys must be 128, 192 or 256 bits.`, { reason: 'KeySize' });
+      }
+      keySize = b.key_size;
+    } else keySize = 256;
+    if (b.crv !== undefined && b.crv !== null) throw badParameter("Property 'crv' is valid only for EC keys.", { reason: 'Crv' });
+    if (b.public_exponent !== undefined && b.public_exponent !== null) throw badParameter("Property 'public_exponent' is valid only for RSA keys.", { reason: 'PublicExponent' });
+  } else if (isRsa(kty)) {
     if (b.key_size !== undefined && b.key_size !== null) {
       if (typeof b.key_size !== 'number' || !(RSA_KEY_SIZES as readonly number[]).includes(b.key_size)) {
         throw badParameter(`Invalid key size: ${typeof b.key_size === 'number' ? b.key_size : clip(String(b.key_size))}. RSA keys must be 2048, 3072 or 4096 bits.`, { reason: 'KeySize' });
@@ -200,16 +226,21 @@ export function parseCreateKey(raw: unknown): CreateKeyInput {
 const B64URL = /^[A-Za-z0-9_-]*$/;
 const JWK_BYTES = ['n', 'e', 'd', 'dp', 'dq', 'qi', 'p', 'q', 'x', 'y', 'k', 'key_hsm', 't'] as const;
 
-/** `PUT /keys/{name}`: the JWK's shape is checked here (types, base64url, kty); its mathematics by the crypto service. */
-export function parseImportKey(raw: unknown): ImportKeyInput {
+/**
+ * `PUT /keys/{name}`: the JWK's shape is checked here (types, base64url, kty); its mathematics by
+ * the crypto service. In a Managed HSM pool (`kind`) every imported key goes into the HSM, and
+ * symmetric keys (`oct`, with `k`) may be imported.
+ */
+export function parseImportKey(raw: unknown, kind: KeyContainerKind = 'vault'): ImportKeyInput {
   const b = body(raw);
   const key = b.key;
   if (key === undefined || key === null) throw badParameter("Property 'key' is required.", { reason: 'KeyMissing' });
   if (!isRecord(key)) throw badParameter("Property 'key' must be a JSON Web Key object.", { reason: 'Jwk' });
   const kty = key.kty;
   if (typeof kty !== 'string' || kty === '') throw badParameter("Property 'key.kty' is required.", { reason: 'Jwk' });
-  if (kty === 'oct' || kty === 'oct-HSM') throw badParameter(`Key type '${kty}' is not supported in a key vault: symmetric keys are available only in a Managed HSM.`, { reason: 'KtyNotSupported' });
-  if (!(VAULT_KEY_TYPES as readonly string[]).includes(kty)) throw badParameter(`The value '${clip(kty)}' of property 'key.kty' is not valid.`, { reason: 'Jwk' });
+  const symmetric = kty === 'oct' || kty === 'oct-HSM';
+  if (symmetric && kind !== 'managedHsm') throw badParameter(`Key type '${kty}' is not supported in a key vault: symmetric keys are available only in a Managed HSM.`, { reason: 'KtyNotSupported' });
+  if (!symmetric && !(VAULT_KEY_TYPES as readonly string[]).includes(kty)) throw badParameter(`The value '${clip(kty)}' of property 'key.kty' is not valid.`, { reason: 'Jwk' });
   for (const f of JWK_BYTES) {
     const v = key[f];
     if (v === undefined || v === null) continue;
@@ -220,13 +251,14 @@ export function parseImportKey(raw: unknown): ImportKeyInput {
     if (isRsa(kty) && (typeof key.n !== 'string' || typeof key.e !== 'string' || typeof key.d !== 'string' || key.n === '' || key.d === '')) {
       throw badParameter('An RSA key to import needs its modulus (n), public exponent (e) and private exponent (d).', { reason: 'Jwk' });
     }
-    if (!isRsa(kty)) {
+    if (symmetric && (typeof key.k !== 'string' || key.k === '')) throw badParameter('A symmetric key to import needs its value (k).', { reason: 'Jwk' });
+    if (!isRsa(kty) && !symmetric) {
       if (typeof key.crv !== 'string' || !(EC_CURVES as readonly string[]).includes(key.crv)) throw badParameter("Property 'key.crv' must name a supported curve.", { reason: 'Jwk' });
       if (typeof key.x !== 'string' || typeof key.y !== 'string' || typeof key.d !== 'string' || key.d === '') throw badParameter('An EC key to import needs x, y and its private scalar (d).', { reason: 'Jwk' });
     }
   }
   if (b.Hsm !== undefined && b.Hsm !== null && typeof b.Hsm !== 'boolean') throw badParameter("Property 'Hsm' must be a boolean.", { reason: 'Hsm' });
-  const hsm = b.Hsm === true || kty.endsWith('-HSM') || byok;
+  const hsm = kind === 'managedHsm' || b.Hsm === true || kty.endsWith('-HSM') || byok;
   const keyOps = parseKeyOps(key.key_ops) ?? [];
   const attributes = parseKeyAttributes(b.attributes);
   const releasePolicy = parseReleasePolicy(b.release_policy);

@@ -1,6 +1,6 @@
 import { assertNever, DomainError, type Decider } from '#libs/kernel';
 import { badParameter, VaultErrorCode } from '../vault.errors.js';
-import type { VaultEvent, VaultTags } from './vault.events.js';
+import type { ContainerKind, VaultEvent, VaultTags } from './vault.events.js';
 
 /** Azure's vault name rule: 3-24 of [0-9a-zA-Z-], starting with a letter, ending with a letter or digit, no "--". */
 export const VAULT_NAME = /^[a-zA-Z][0-9a-zA-Z-]{1,22}[0-9a-zA-Z]$/;
@@ -74,7 +74,17 @@ export const initialVaultState = (): VaultState => ({
 
 export type CreateVault = {
   readonly type: 'CreateVault';
-  readonly data: { readonly vaultId: string; readonly name: string; readonly tenantId: string; readonly retentionDays: number; readonly purgeProtection: boolean; readonly tags: VaultTags; readonly now: number };
+  readonly data: {
+    readonly vaultId: string;
+    readonly name: string;
+    /** Absent: a vault. */
+    readonly kind?: ContainerKind;
+    readonly tenantId: string;
+    readonly retentionDays: number;
+    readonly purgeProtection: boolean;
+    readonly tags: VaultTags;
+    readonly now: number;
+  };
 };
 export type UpdateVault = { readonly type: 'UpdateVault'; readonly data: { readonly name: string; readonly tags?: VaultTags; readonly purgeProtection?: boolean; readonly now: number } };
 export type DeleteVault = { readonly type: 'DeleteVault'; readonly data: { readonly name: string; readonly now: number } };
@@ -104,7 +114,16 @@ function decide(command: VaultCommand, state: VaultState): readonly VaultEvent[]
       return [
         {
           type: 'VaultCreated',
-          data: { vaultId: c.vaultId, name: c.name, tenantId: c.tenantId, retentionDays: c.retentionDays, purgeProtection: c.purgeProtection, tags: { ...c.tags }, created: c.now },
+          data: {
+            vaultId: c.vaultId,
+            name: c.name,
+            ...(c.kind === 'managedHsm' ? { kind: c.kind } : {}),
+            tenantId: c.tenantId,
+            retentionDays: c.retentionDays,
+            purgeProtection: c.purgeProtection,
+            tags: { ...c.tags },
+            created: c.now,
+          },
         },
       ];
     }

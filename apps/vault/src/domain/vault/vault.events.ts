@@ -2,16 +2,23 @@ import { v, type EventRegistry, type PublishContext } from '#libs/kernel';
 import { VaultCreatedV2, VaultDeletedV2, VaultPurgedV2, VaultRecoveredV2, VaultUpdatedV2 } from '#libs/contracts';
 
 /**
- * Events of one vault (stream `vault-{lower-case name}`). A purged name can be created again:
- * the new vault continues the stream with a new `vaultId`. Times are unix seconds.
+ * Events of one container: a vault (stream `vault-{lower-case name}`) or a Managed HSM pool
+ * (stream `managedhsm-{lower-case name}`, `VaultCreated.kind = 'managedHsm'`). A purged name can
+ * be created again: the new container continues the stream with a new `vaultId`. Times are unix
+ * seconds.
  */
 export type VaultTags = Readonly<Record<string, string>>;
+
+/** A key vault, or a Managed HSM pool (HSM-backed keys only, no secrets or certificates). */
+export type ContainerKind = 'vault' | 'managedHsm';
 
 export type VaultCreated = {
   readonly type: 'VaultCreated';
   readonly data: {
     readonly vaultId: string;
     readonly name: string;
+    /** Absent in events of vaults written before pools existed: a vault. */
+    readonly kind?: ContainerKind;
     readonly tenantId: string;
     readonly retentionDays: number;
     readonly purgeProtection: boolean;
@@ -29,7 +36,7 @@ export type VaultPurged = { readonly type: 'VaultPurged'; readonly data: { reado
 
 export type VaultEvent = VaultCreated | VaultUpdated | VaultDeleted | VaultRecovered | VaultPurged;
 
-export const vaultStreamId = (nameKey: string): string => `vault-${nameKey}`;
+export const vaultStreamId = (nameKey: string, kind: ContainerKind = 'vault'): string => (kind === 'managedHsm' ? `managedhsm-${nameKey}` : `vault-${nameKey}`);
 
 const seconds = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0;
 const days = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 7 && (x as number) <= 90;
@@ -46,7 +53,10 @@ export function registerVaultEvents(r: EventRegistry): EventRegistry {
     .define({
       type: 'VaultCreated',
       schemaVersion: 1,
-      validate: v.object({ vaultId: v.nonEmpty, name: v.nonEmpty, tenantId: v.nonEmpty, retentionDays: days, purgeProtection: v.boolean, tags: v.record, created: seconds }),
+      validate: v.object(
+        { vaultId: v.nonEmpty, name: v.nonEmpty, kind: (x) => x === 'vault' || x === 'managedHsm', tenantId: v.nonEmpty, retentionDays: days, purgeProtection: v.boolean, tags: v.record, created: seconds },
+        ['kind'],
+      ),
       contract: VaultCreatedV2,
       publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultCreated'), vaultId: d.vaultId, retentionDays: d.retentionDays, purgeProtection: d.purgeProtection, tags: d.tags, created: d.created }),
     })
