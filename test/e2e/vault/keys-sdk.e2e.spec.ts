@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { KeyClient, type JsonWebKey as AzureJwk } from '@azure/keyvault-keys';
 import type { ClientSecretCredential } from '@azure/identity';
 import {
+  failure,
   accessToken,
   assignRole,
   auditRecords,
@@ -28,17 +29,6 @@ import {
 
 // The project's testTimeout is not applied to files run alone: long e2e steps need their own.
 jest.setTimeout(120_000);
-
-type RestErrorLike = { statusCode?: number; code?: string; message?: string; details?: unknown };
-
-async function failure(p: Promise<unknown>): Promise<RestErrorLike> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RestErrorLike;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const FAST = { intervalInMs: 50 };
 
@@ -318,7 +308,11 @@ describe('the Azure SDK KeyClient on https://{vault}.vault.localhost:8443 (chall
     try {
       const c = keyClient(vaultUrl(fresh));
       const names = Array.from({ length: 62 }, (_, i) => `page-${String(i).padStart(2, '0')}`);
-      for (let i = 0; i < names.length; i += 8) await Promise.all(names.slice(i, i + 8).map((n) => c.createEcKey(n)));
+      // One call first: the SDK's challenge handshake strips the body of its first request and
+      // restores it after the 401; requests racing that handshake on a fresh client can lose their
+      // body inside the SDK (Azure would answer them 400 too).
+      await c.createEcKey(names[0]!);
+      for (let i = 1; i < names.length; i += 8) await Promise.all(names.slice(i, i + 8).map((n) => c.createEcKey(n)));
       const pages: string[][] = [];
       for await (const page of c.listPropertiesOfKeys().byPage({ maxPageSize: 25 })) pages.push(page.map((p) => p.name));
       expect(pages.map((p) => p.length)).toEqual([25, 25, 12]);

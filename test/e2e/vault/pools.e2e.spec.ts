@@ -14,6 +14,7 @@ import { CryptographyClient, KeyClient, type KeyVaultKey } from '@azure/keyvault
 import type { ClientSecretCredential } from '@azure/identity';
 import { REPO_ROOT } from '#libs/platform';
 import {
+  failure,
   accessToken,
   assignRole,
   CA,
@@ -41,17 +42,6 @@ const run = promisify(execFile);
 const POOL_RESOURCE = `https://managedhsm.${DOMAIN}`;
 const poolUrl = (pool: string): string => `https://${pool}.managedhsm.${DOMAIN}:${VAULT_PORT}`;
 const DEV_POOL = poolUrl('dev');
-
-type RestErrorLike = { statusCode?: number; code?: string; message?: string };
-
-async function failure(p: Promise<unknown>): Promise<RestErrorLike> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RestErrorLike;
-  }
-  throw new Error('expected the call to fail');
-}
 
 function keyClient(url: string, cred: ClientSecretCredential = credential(), httpClient?: RecordingHttpClient): KeyClient {
   // Challenge resource verification stays ON (the default).

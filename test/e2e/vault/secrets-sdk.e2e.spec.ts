@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import {
+  failure,
+  type RestErrorLike,
   closeDb,
   createVault,
   credential,
@@ -15,17 +17,6 @@ import {
 
 // The project's testTimeout is not applied to files run alone: long e2e steps need their own.
 jest.setTimeout(60_000);
-
-type RestErrorLike = { statusCode?: number; code?: string; message?: string; details?: unknown };
-
-async function failure(p: Promise<unknown>): Promise<RestErrorLike> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RestErrorLike;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** The SDK deserializes Azure's `innererror` as `innerError`. */
 const innerCode = (e: RestErrorLike): string | undefined => (e.details as { error?: { innerError?: { code?: string } } } | undefined)?.error?.innerError?.code;

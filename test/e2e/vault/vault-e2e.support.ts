@@ -260,3 +260,16 @@ export async function forgeWithIdentityKey(valid: string, patch: Record<string, 
   pem.fill(0);
   return new SignJWT({ ...decodeJwt(valid), ...patch }).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).sign(key);
 }
+
+/** What an Azure SDK call rejected with (a RestError's fields the specs read). */
+export type RestErrorLike = { statusCode?: number; code?: string; message?: string; details?: unknown };
+
+/** The error a call that must fail rejects with (the spec fails if it succeeds). */
+export async function failure(p: Promise<unknown>): Promise<RestErrorLike> {
+  try {
+    await p;
+  } catch (err) {
+    return err as RestErrorLike;
+  }
+  throw new Error('expected the call to fail');
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { REPO_ROOT } from '#libs/platform';
-import { closeDb, createVault, credential, dropVault, installLocalhostDns, secretClient, suffix, vaultAdmin, vaultUrl } from './vault-e2e.support.js';
+import { failure, closeDb, createVault, credential, dropVault, installLocalhostDns, secretClient, suffix, vaultAdmin, vaultUrl } from './vault-e2e.support.js';
 
 // The project's testTimeout is not applied to files run alone: long e2e steps need their own.
 jest.setTimeout(60_000);
@@ -11,17 +11,6 @@ jest.setTimeout(60_000);
 const run = promisify(execFile);
 
 type VaultJson = { name: string; vaultUri: string; properties: { softDeleteRetentionInDays: number; enablePurgeProtection: boolean; recoveryLevel: string }; tags: Record<string, string>; scheduledPurgeDate?: number };
-type RestErrorLike = { statusCode?: number; code?: string };
-
-async function failure(p: Promise<unknown>): Promise<RestErrorLike> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RestErrorLike;
-  }
-  throw new Error('expected the call to fail');
-}
-
 async function cli(...args: string[]): Promise<unknown> {
   const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'bin', 'keyledger.mjs'), '--json', ...args], { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(REPO_ROOT, '.keyledger', 'tls', 'ca.crt') } });
   return stdout.trim() ? JSON.parse(stdout) : undefined;
