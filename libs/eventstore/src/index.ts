@@ -1,5 +1,3 @@
-// Compatibility re-export of the names that moved to #libs/kernel (see types.ts); to be removed.
-export * from './types.js';
 export * from './schema.sql.js';
 export * from './event-store.js';
 export * from './outbox-relay.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Principal } from '#libs/auth';
 import type { AuditRecord } from '#libs/contracts';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { AuditedOperationGate, type GatePorts, type GateRequest } from './audited-operation.gate.js';
 import { GateError, GateErrorCode } from './gate.errors.js';
 import type { OperationDeclaration } from './operation.js';

@@ -1,4 +1,4 @@
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 
 /**
  * The gate's own refusals, by stable code. Each transport maps them once, in its own table

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import { SecretDataActions, type Principal } from '#libs/auth';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import { correlationIdFrom, REPO_ROOT, type TlsMaterial } from '#libs/platform';
 import type { AccessControl } from '../../application/access/access-control.js';
 import type { Caller } from '../../application/access/caller.js';

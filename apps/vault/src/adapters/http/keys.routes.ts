@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import { KeyDataActions, KeyRotationPolicyDataActions } from '#libs/auth';
 import { CryptoError, type CryptoClient } from '#libs/crypto-client';
-import { DomainError } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
 import type { KeysService, KeyView, RotationPolicyView } from '../../application/keys/keys.service.js';
 import { pageSize, type Page } from '../../application/secrets/paging.js';
 import { KeyErrorCode } from '../../domain/key/key.decider.js';

@@ -1,4 +1,5 @@
-import { assertNever, type RecordedEvent } from '#libs/eventstore';
+import { assertNever } from '#libs/kernel';
+import type { RecordedEvent } from '#libs/eventstore';
 import type { Database, Row, Sql } from '#libs/platform';
 import { initialKeyState, type KeyState, type KeyVersionState } from '../../domain/key/key.decider.js';
 import { keyStreamId, type KeyEvent, type KeyVersionRecord, type RotationPolicyRecord } from '../../domain/key/key.events.js';

@@ -1,4 +1,5 @@
-import type { EventRegistry, RecordedEvent } from '#libs/eventstore';
+import type { EventRegistry } from '#libs/kernel';
+import type { RecordedEvent } from '#libs/eventstore';
 import type { Database, Row } from '#libs/platform';
 import type { KeyEvent } from '../../domain/key/key.events.js';
 import type { SecretEvent } from '../../domain/secret/secret.events.js';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CryptoError, CryptoErrorCode, type CryptoClient, type JsonWebKey, type KeyVersion, type ObjectRef } from '#libs/crypto-client';
-import { DomainError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion, type Loaded } from '#libs/eventstore';
+import { DomainError } from '#libs/kernel';
+import { handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion, type Loaded } from '#libs/eventstore';
 import type { KeysRepository, KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
 import { cryptoVaultOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand, type KeyState } from '../../domain/key/key.decider.js';
