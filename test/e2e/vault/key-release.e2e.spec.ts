@@ -136,6 +136,21 @@ describe('secure key release through KeyClient.releaseKey (identity development 
     expect(released.n).toBe(Buffer.from(key.key!.n!).toString('base64url'));
   });
 
+  it('releases an EC key as PKCS#8, and refuses a disabled key with 403 KeyDisabled', async () => {
+    const name = `skr-ec-${suffix()}`;
+    const key = await client.createEcKey(name, { curve: 'P-256', exportable: true, releasePolicy });
+    const target = await attestationToken({ 'x-ms-attestation-type': 'sevsnpvm', 'x-ms-compliance-status': 'azure-compliant-cvm', 'x-ms-runtime': { keys: [teeJwk] } });
+    const token = await verifyReleaseToken((await client.releaseKey(name, target, { algorithm: 'RSA_AES_KEY_WRAP_384' })).value);
+    const keyHsm = JSON.parse(Buffer.from(token.response.key.key.key_hsm, 'base64url').toString('utf8')) as { ciphertext: string };
+    const released = createPublicKey(createPrivateKey({ key: unwrapInTee(Buffer.from(keyHsm.ciphertext, 'base64url'), 'RSA_AES_KEY_WRAP_384'), format: 'der', type: 'pkcs8' })).export({ format: 'jwk' });
+    expect(released.x).toBe(Buffer.from(key.key!.x!).toString('base64url'));
+    expect(released.y).toBe(Buffer.from(key.key!.y!).toString('base64url'));
+
+    await client.updateKeyProperties(name, key.properties.version!, { enabled: false });
+    const err = await client.releaseKey(name, target).then(() => undefined, (e: unknown) => e);
+    expect(statusOf(err)).toMatchObject({ status: 403, code: 'Forbidden', message: 'Operation release is not allowed on a disabled key.' });
+  });
+
   it('refuses with 403 AccessDenied when the attested claims do not satisfy the policy', async () => {
     const name = `skr-deny-${suffix()}`;
     await client.createRsaKey(name, { exportable: true, releasePolicy });
