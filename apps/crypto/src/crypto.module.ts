@@ -22,6 +22,7 @@ import { DataKeysService } from './application/data-keys.service.js';
 import { KeyBackupService } from './application/key-backup.service.js';
 import { KeyDirectory } from './application/key-directory.js';
 import { KeyMaterialService } from './application/key-material.service.js';
+import { KeyReleaseService } from './application/key-release.service.js';
 import { KeyOperationsService } from './application/key-operations.service.js';
 import { KeysService } from './application/keys.service.js';
 import { OperationAuditor } from './application/operation-auditor.js';
@@ -91,7 +92,7 @@ export function composeCrypto(runtime: ServiceRuntime<CryptoConfig>, store: Even
   const auditor = new OperationAuditor(auditWriter, log.child({ component: 'audit' }), 'crypto');
   const tokenBackup = new TokenBackupAdapter(sessions, c.PKCS11_BACKUP_KEY_LABEL, c.CRYPTO_HSM_KEY_BACKUP);
   const keyBackups = new KeyBackupService(store, keysRepo, directory, material, keys, root, hsm, tokenBackup, backups);
-  const facade = new CryptoFacade(auditor, root, keys, operations, dataKeys, backups, keyBackups);
+  const facade = new CryptoFacade(auditor, root, keys, operations, dataKeys, backups, keyBackups, new KeyReleaseService(directory, material, root));
   return { facade, root, material, directory, keks, listener, workers };
 }
 

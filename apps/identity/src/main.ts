@@ -4,6 +4,7 @@ import { JwksKeyCache, TokenVerifier, type JwksSource } from '#libs/auth';
 import { AUDIT_WRITER, EVENT_STORE, recordServiceStarted, type AuditWriter, type EventStore } from '#libs/eventstore';
 import { runMain, startService } from '#libs/platform';
 import { registerAdminRoutes } from './adapters/http/admin.routes.js';
+import { registerAttestationRoutes } from './adapters/http/attestation.routes.js';
 import { registerFormParser, registerTokenRoutes } from './adapters/http/token.routes.js';
 import { IdentityRepository } from './adapters/persistence/identity.repository.js';
 import { IdentityService } from './application/identity.service.js';
@@ -33,6 +34,14 @@ runMain('identity', async () => {
         tenants: () => true,
       });
       registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier, app.get<AuditWriter>(AUDIT_WRITER));
+      registerAttestationRoutes(fastify, {
+        tokens,
+        verifier,
+        audit: app.get<AuditWriter>(AUDIT_WRITER),
+        publicUrl: runtime.config.IDENTITY_PUBLIC_URL,
+        signingKey: () => keys.signingKey(),
+        jwks: () => keys.jwks(),
+      });
     },
   });
   const { runtime, app } = service;

@@ -5,6 +5,9 @@ import { SecretsGrpcServer } from './adapters/grpc/secrets.grpc-server.js';
 import { registerAdminVaultRoutes } from './adapters/http/admin-vaults.routes.js';
 import { ApiPipeline, preRoutingOptions } from './adapters/http/request-pipeline.js';
 import { registerKeyOperationRoutes } from './adapters/http/key-operations.routes.js';
+import { registerKeyReleaseRoutes } from './adapters/http/key-release.routes.js';
+import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attestation/attestation.verifier.js';
+import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
@@ -74,6 +77,14 @@ runMain('vault', async () => {
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access, containerKind: (container) => container.kind });
+      const releaseLog = runtime.logger.child({ component: 'key-release' });
+      registerKeyReleaseRoutes(pipeline, {
+        crypto: c.crypto,
+        keys: c.keys,
+        attestation: new AttestationVerifier({ trusted: parseTrustedAuthorities(config.VAULT_ATTESTATION_ISSUERS, config.IDENTITY_URL), ca: runtime.tls.ca }),
+        signer: new ReleaseTokenSigner(runtime.tls.cert, runtime.tls.key),
+        onRejected: (reason) => releaseLog.info({ reason }, 'key release refused'),
+      });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,
         defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,

@@ -15,6 +15,8 @@ import {
 import type {
   BackupKeyRequest,
   BackupKeyResponse,
+  ReleaseKeyRequest,
+  ReleaseKeyResponse,
   CreateKeyRequest,
   DeleteKeyRequest,
   DeleteKeyResponse,
@@ -205,6 +207,9 @@ export class CryptoClient {
   }
   restoreKey(request: RestoreKeyRequest, options?: CallOptions): Promise<RestoreKeyResponse> {
     return this.call('restoreKey', request, options);
+  }
+  releaseKey(request: ReleaseKeyRequest, options?: CallOptions): Promise<ReleaseKeyResponse> {
+    return this.call('releaseKey', request, options);
   }
   health(options?: CallOptions): Promise<HealthResponse> {
     return this.call('health', {}, options);

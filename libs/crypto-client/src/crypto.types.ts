@@ -277,6 +277,20 @@ export interface RestoreKeyResponse {
   readonly versions: string[];
 }
 
+/** Secure key release: the material of an exportable software key wrapped for `targetKey` (SPKI DER of an RSA key). */
+export interface ReleaseKeyRequest {
+  readonly ctx: CallContext;
+  readonly ref: ObjectRef;
+  /** CKM_RSA_AES_KEY_WRAP | RSA_AES_KEY_WRAP_256 | RSA_AES_KEY_WRAP_384. */
+  readonly enc: string;
+  readonly targetKey: Buffer;
+}
+export interface ReleaseKeyResponse {
+  readonly kidVersion: string;
+  /** RSA-OAEP(target, ephemeral AES-256 key) || AES-KWP(ephemeral, material). */
+  readonly wrapped: Buffer;
+}
+
 export type HealthRequest = Record<string, never>;
 export interface HealthResponse {
   readonly sealed: boolean;

@@ -1,8 +1,9 @@
-import { badParameter, classifyError, isRootLoss } from '../domain/crypto.errors.js';
+import { badParameter, classifyError, ErrorCode, isRootLoss, serviceError } from '../domain/crypto.errors.js';
 import type { RefInput } from '../domain/object-ref.js';
 import type { BackupService } from './backup.service.js';
 import type { DataKeysService } from './data-keys.service.js';
 import type { KeyBackupService } from './key-backup.service.js';
+import type { KeyReleaseService, ReleaseKeyInput, ReleaseKeyOutput } from './key-release.service.js';
 import type { KeyOperation, KeyOperationInput, KeyOperationOutput, KeyOperationsService } from './key-operations.service.js';
 import type { KeyVersionView } from './key-view.js';
 import type { CreateKeyInput, ImportKeyInput, KeysService, UpdateKeyInput } from './keys.service.js';
@@ -38,6 +39,7 @@ export class CryptoFacade {
     private readonly dataKeys: DataKeysService,
     private readonly backups: BackupService,
     private readonly keyBackups: KeyBackupService,
+    private readonly releases: KeyReleaseService | null = null,
   ) {}
 
   private async guarded<T>(scope: AuditScope, body: (scope: AuditScope) => Promise<T>): Promise<T> {
@@ -137,6 +139,19 @@ export class CryptoFacade {
 
   restoreKey(req: WithRef & { readonly blob?: Buffer | null }): Promise<{ key: KeyVersionView; versions: string[] }> {
     return this.auditor.run({ operationName: 'KeyRestore', ctx: req.ctx, ref: req.ref }, (s) => this.guarded(s, () => this.keyBackups.restore(req, s)));
+  }
+
+  /** Secure key release (the vault checked attestation and policy); the wrapped blob is withheld (zeroed) if the record cannot be made durable. */
+  releaseKey(req: ReleaseKeyInput): Promise<ReleaseKeyOutput> {
+    return this.auditor.run(
+      { operationName: 'KeyRelease', ctx: req.ctx, ref: req.ref, algorithm: req.enc ?? '' },
+      (s) =>
+        this.guarded(s, async () => {
+          if (!this.releases) throw serviceError(ErrorCode.NotSupported, 'key release is not configured');
+          return this.releases.release(req, s);
+        }),
+      (r) => zero(r.wrapped),
+    );
   }
 
   async destroyKey(req: WithRef): Promise<{ destroyed: number }> {

@@ -30,6 +30,10 @@ export const vaultSchema = {
   VAULT_MAX_RESTORE_BYTES: int('largest backup blob accepted by restore, bytes', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   VAULT_TOKEN_CACHE_MAX: int('verified access tokens remembered (by SHA-256) until they expire', 10_000, 0, 1_000_000),
   VAULT_DB_POOL_MAX: int('PostgreSQL connections of the request path (reads, appends, audit records)', 32, 1, 500),
+  VAULT_ATTESTATION_ISSUERS: str(
+    'secure key release: trusted attestation authorities, JSON {"<tenant id>|*": ["<issuer URL>" | {"issuer","jwks_uri"}]} ({tenant} is replaced); empty: identity\'s development authority <IDENTITY_URL>/attestation/{tenant}',
+    '',
+  ),
   VAULT_GRPC_ENABLED: bool('serve the keyledger.v1.Secrets gRPC API', true),
 } as const;
 

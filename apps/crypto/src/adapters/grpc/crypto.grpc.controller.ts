@@ -5,6 +5,7 @@ import type {
   CreateKeyRequest,
   DeleteKeyRequest,
   RecoverKeyRequest,
+  ReleaseKeyRequest,
   RestoreKeyRequest,
   DecryptDataKeyRequest,
   DestroyDataKeysRequest,
@@ -126,6 +127,11 @@ export class CryptoGrpcController {
   @GrpcMethod(SERVICE, 'RecoverKey')
   recoverKey(req: RecoverKeyRequest): Promise<{ key: KeyVersionView }> {
     return this.crypto.recoverKey(req);
+  }
+
+  @GrpcMethod(SERVICE, 'ReleaseKey')
+  releaseKey(req: ReleaseKeyRequest): Promise<{ kidVersion: string; wrapped: Buffer }> {
+    return this.crypto.releaseKey(req);
   }
 
   @GrpcMethod(SERVICE, 'BackupKey')

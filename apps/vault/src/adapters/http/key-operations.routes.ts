@@ -73,7 +73,7 @@ const KEY_NOT_FOUND_HELP =
  * (idem). Azure's wording for expired / not-yet-valid keys was not found: the same 403 shape
  * with inner `KeyExpired` / `KeyNotYetValid`, by analogy with `SecretExpired`.
  */
-export function keyOperationProblem(err: unknown, operation: KeyOperationName, algorithm: string, kid: string): unknown {
+export function keyOperationProblem(err: unknown, operation: KeyOperationName | 'release', algorithm: string, kid: string): unknown {
   if (!(err instanceof CryptoError)) return err;
   const op = operation;
   switch (err.code) {

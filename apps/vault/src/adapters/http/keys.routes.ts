@@ -155,6 +155,9 @@ class KeyJson {
 
 const json = (st: ApiRequest, vault: VaultRecord): KeyJson => new KeyJson(st.origin, vault, st.apiVersion);
 
+/** Azure's KeyBundle of a key version (the public JWK, attributes, tags, release_policy) for this request. */
+export const keyBundleOf = (st: ApiRequest, vault: VaultRecord, k: KeyView): Record<string, unknown> => json(st, vault).bundle(k);
+
 const clip = (s: string, max = 200): string => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 /**
