@@ -13,9 +13,11 @@ export type OperationDeclaration = {
    * `action` on the object or collection); deployment: an operation on the deployment itself,
    * no container (the caller authorised for `action` at scope "/", e.g. the audit API);
    * admin: Keyledger's administration API (the service decides who administers, e.g. Key
-   * Vault Administrator at "/"); fallback: no operation matched (404/405, still audited).
+   * Vault Administrator at "/"); authenticated: any verified caller, the operation checks the
+   * rest itself (identity's development attestation authority); fallback: no operation
+   * matched (404/405, still audited).
    */
-  readonly kind: 'data' | 'deployment' | 'admin' | 'fallback';
+  readonly kind: 'data' | 'deployment' | 'admin' | 'authenticated' | 'fallback';
   /**
    * The RBAC data action (data, deployment); absent when the operation authorises per object
    * itself (batch get). For admin operations: the capability the service's administrator check

@@ -1,4 +1,4 @@
-import { constants, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, X509Certificate } from 'node:crypto';
+import { constants, randomUUID, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { KeyClient } from '@azure/keyvault-keys';
 import type { ClientSecretCredential } from '@azure/identity';
@@ -12,6 +12,7 @@ import {
   closeDb,
   createServicePrincipal,
   createVault,
+  db,
   credential,
   dropVault,
   eventually,
@@ -210,5 +211,21 @@ describe("identity's development attestation authority", () => {
     const token = await accessToken(IDENTITY_RESOURCE);
     const reserved = await raw(`${AUTHORITY}/token`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ iss: 'https://evil' }) });
     expect(reserved.status).toBe(400);
+  });
+
+  it('records every attestation token request once, through the gate, without the token or its claims', async () => {
+    const token = await accessToken(IDENTITY_RESOURCE);
+    const correlation = randomUUID();
+    const issued = await raw(`${AUTHORITY}/token`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-ms-client-request-id': correlation }, body: JSON.stringify({ 'x-ms-attestation-type': 'sevsnpvm', marker: `m-${correlation}` }) });
+    expect(issued.status).toBe(200);
+    const anonymousCorrelation = randomUUID();
+    expect((await raw(`${AUTHORITY}/token`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-ms-client-request-id': anonymousCorrelation }, body: '{}' })).status).toBe(401);
+    const rows = async (c: string) =>
+      (await db().query<{ data: { operationName: string; resultSignature: string } }>(`SELECT payload->'data' AS data FROM identity.outbox WHERE topic = 'keyledger.audit.records.v1' AND payload->'data'->>'correlationId' = $1`, [c])).rows.map((r) => r.data);
+    const ok = await rows(correlation);
+    expect(ok).toEqual([expect.objectContaining({ operationName: 'AttestationTokenIssue', resultSignature: '200' })]);
+    expect(JSON.stringify(ok)).not.toContain((issued.json as { token: string }).token.split('.')[2]);
+    expect(JSON.stringify(ok)).not.toContain(`m-${correlation}`);
+    expect(await rows(anonymousCorrelation)).toEqual([expect.objectContaining({ operationName: 'AttestationTokenIssue', resultSignature: '401' })]);
   });
 });

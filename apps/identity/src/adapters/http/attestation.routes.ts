@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SignJWT } from 'jose';
 import type { TokenVerifier } from '#libs/auth';
-import { newAuditRecord } from '#libs/contracts';
-import type { AuditWriter } from '#libs/eventstore';
+import type { AuditSink } from '#libs/eventstore';
+import { AuditedOperationGate, GateError, GateErrorCode, type OperationDeclaration } from '#libs/gate';
 import { currentContext } from '#libs/platform';
 import type { SigningKey } from '../../application/signing-keys.service.js';
 import type { TokenService } from '../../application/token.service.js';
@@ -17,7 +17,7 @@ const RESERVED = new Set(['iss', 'iat', 'nbf', 'exp', 'jti']);
 export type AttestationDeps = {
   readonly tokens: TokenService;
   readonly verifier: TokenVerifier;
-  readonly audit: AuditWriter;
+  readonly audit: AuditSink;
   readonly publicUrl: string;
   readonly signingKey: () => Promise<SigningKey>;
   readonly jwks: () => Promise<unknown>;
@@ -70,81 +70,78 @@ export function registerAttestationRoutes(fastify: FastifyInstance, deps: Attest
 
   fastify.get('/attestation/:tenant/certs', async (_req: FastifyRequest, reply: FastifyReply) => reply.header('cache-control', 'max-age=300').send(await deps.jwks()));
 
-  fastify.post<{ Params: { tenant: string }; Body: unknown }>('/attestation/:tenant/token', async (req, reply) => {
-    const started = performance.now();
-    let tenantId = req.params.tenant;
-    let caller: { oid: string; appid?: string; tid: string } | undefined;
-    let status = 200;
-    let code: string | undefined;
-    let token: string | undefined;
-    try {
-      let principal;
+  // Issuing an attestation token is an operation of the one gate: any verified caller of the
+  // tenant, exactly one durable record (or 503 and no token).
+  const unauthorized = (): AttestationError => new AttestationError(401, 'Unauthorized', 'A valid access token for the identity service is required.');
+  const gate = new AuditedOperationGate<never>({
+    source: 'identity',
+    resolve: async () => undefined,
+    describe: () => ({ name: '', tenantId: '', scope: '/' }),
+    ready: () => true,
+    authenticate: async (authorization) => {
       try {
-        principal = await deps.verifier.verifyAuthorizationHeader(req.headers.authorization);
+        return await deps.verifier.verifyAuthorizationHeader(authorization);
       } catch {
-        throw new AttestationError(401, 'Unauthorized', 'A valid access token for the identity service is required.');
+        throw unauthorized();
       }
-      caller = { oid: principal.objectId, tid: principal.tenantId, ...(principal.appId ? { appid: principal.appId } : {}) };
-      try {
-        tenantId = await tokens.resolveTenant(req.params.tenant);
-      } catch {
-        throw new AttestationError(404, 'NotFound', 'Unknown tenant.');
-      }
-      if (tenantId !== principal.tenantId) throw new AttestationError(403, 'Forbidden', 'A principal may only request attestation tokens of its own tenant.');
-      const body = req.body;
-      if (!isRecord(body)) throw new AttestationError(400, 'BadRequest', 'The body must be a JSON object of claims.');
-      const reserved = Object.keys(body).find((k) => RESERVED.has(k));
-      if (reserved !== undefined) throw new AttestationError(400, 'BadRequest', `The claim '${reserved}' is set by the issuer.`);
-      const key = await deps.signingKey();
-      const now = Math.floor(Date.now() / 1000);
-      token = await new SignJWT({ ...body, 'x-ms-ver': '1.0', 'x-ms-attestation-type': body['x-ms-attestation-type'] ?? 'keyledger-development' })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', jku: `${attestationIssuer(publicUrl, tenantId)}/certs` })
-        .setIssuer(attestationIssuer(publicUrl, tenantId))
-        .setIssuedAt(now)
-        .setNotBefore(now)
-        .setExpirationTime(now + ATTESTATION_LIFETIME_SECONDS)
-        .setJti(randomUUID())
-        .sign(key.privateKey);
-    } catch (err) {
-      const e = err instanceof AttestationError ? err : new AttestationError(500, 'InternalError', 'An internal error occurred.');
-      if (!(err instanceof AttestationError)) reply.log.error({ err: err instanceof Error ? err.message : String(err) }, 'attestation token request failed');
-      status = e.status;
-      code = e.code;
-      token = undefined;
-      try {
-        await record(deps.audit, req, started, status, tenantId, caller, code);
-      } catch {
-        return reply.code(503).send({ error: { code: 'ServiceUnavailable', message: 'The audit log is unavailable; no token was issued.' } });
-      }
-      return reply.code(status).send({ error: { code: e.code, message: e.message } });
-    }
-    try {
-      await record(deps.audit, req, started, 200, tenantId, caller, undefined);
-    } catch {
-      return reply.code(503).send({ error: { code: 'ServiceUnavailable', message: 'The audit log is unavailable; no token was issued.' } });
-    }
-    return reply.header('cache-control', 'no-store').send({ token });
+    },
+    credentialMissing: unauthorized,
+    check: () => ({ allowed: false }),
+    administratorAssignment: () => undefined,
+    fallbackTenant: () => '',
+    audit: deps.audit,
+    onAuditFailure: (err, operation) => fastify.log.error({ err: err instanceof Error ? err.message : String(err), operation }, 'audit record of an attestation request could not be made durable'),
   });
-}
+  const ISSUE: OperationDeclaration = { name: 'AttestationTokenIssue', kind: 'authenticated' };
+  const problemOf = (err: unknown): AttestationError => {
+    if (err instanceof AttestationError) return err;
+    if (err instanceof GateError && err.code === GateErrorCode.InputRejected) return new AttestationError(400, 'BadRequest', err.message);
+    return new AttestationError(500, 'InternalError', 'An internal error occurred.');
+  };
 
-function record(audit: AuditWriter, req: FastifyRequest, started: number, status: number, tenant: string, caller: { oid: string; appid?: string; tid: string } | undefined, code: string | undefined): Promise<void> {
-  const ctx = currentContext();
-  const url = req.url.split('?')[0] ?? req.url;
-  return audit.write(
-    newAuditRecord({
-      tenant,
-      source: 'identity',
-      resourceId: url,
-      operationName: 'AttestationTokenIssue',
-      operationVersion: '1.0',
-      resultType: status === 200 ? 'Success' : 'Failure',
-      resultSignature: String(status),
-      ...(code ? { resultDescription: code } : {}),
-      durationMs: Math.round(performance.now() - started),
-      callerIpAddress: req.ip,
-      correlationId: ctx?.correlationId ?? '',
-      identity: caller ? { oid: caller.oid, tid: caller.tid, ...(caller.appid ? { appid: caller.appid } : {}) } : {},
-      properties: { requestUri: url, httpMethod: req.method, ...(code ? { errorCode: code } : {}) },
-    }),
-  );
+  fastify.post<{ Params: { tenant: string }; Body: unknown }>('/attestation/:tenant/token', async (req, reply) => {
+    const url = req.url.split('?')[0] ?? req.url;
+    const audit = gate.open(ISSUE, { requestId: randomUUID(), correlationId: currentContext()?.correlationId ?? '', callerIp: req.ip, method: req.method, requestUri: url, userAgent: String(req.headers['user-agent'] ?? '') });
+    audit.containerPath = url;
+    audit.tenant = req.params.tenant;
+    const result = await gate.run(
+      audit,
+      { op: ISSUE, containerName: undefined, origin: '', authorization: req.headers.authorization, inputs: { params: req.params, body: req.body }, operationVersion: () => '1.0' },
+      async ({ principal }) => {
+        let tenantId: string;
+        try {
+          tenantId = await tokens.resolveTenant(req.params.tenant);
+        } catch {
+          throw new AttestationError(404, 'NotFound', 'Unknown tenant.');
+        }
+        audit.tenant = tenantId;
+        if (tenantId !== principal.tenantId) throw new AttestationError(403, 'Forbidden', 'A principal may only request attestation tokens of its own tenant.');
+        const body = req.body;
+        if (!isRecord(body)) throw new AttestationError(400, 'BadRequest', 'The body must be a JSON object of claims.');
+        const reserved = Object.keys(body).find((k) => RESERVED.has(k));
+        if (reserved !== undefined) throw new AttestationError(400, 'BadRequest', `The claim '${reserved}' is set by the issuer.`);
+        const key = await deps.signingKey();
+        const now = Math.floor(Date.now() / 1000);
+        return new SignJWT({ ...body, 'x-ms-ver': '1.0', 'x-ms-attestation-type': body['x-ms-attestation-type'] ?? 'keyledger-development' })
+          .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', jku: `${attestationIssuer(publicUrl, tenantId)}/certs` })
+          .setIssuer(attestationIssuer(publicUrl, tenantId))
+          .setIssuedAt(now)
+          .setNotBefore(now)
+          .setExpirationTime(now + ATTESTATION_LIFETIME_SECONDS)
+          .setJti(randomUUID())
+          .sign(key.privateKey);
+      },
+      (err) => {
+        const e = problemOf(err);
+        if (e.status >= 500) reply.log.error({ err: err instanceof Error ? err.message : String(err) }, 'attestation token request failed');
+        return { status: e.status, code: e.code };
+      },
+    );
+    if (result.kind === 'audit-unavailable') return reply.code(503).send({ error: { code: 'ServiceUnavailable', message: 'The audit log is unavailable; no token was issued.' } });
+    if (result.kind === 'failed') {
+      const e = problemOf(result.error);
+      return reply.code(e.status).send({ error: { code: e.code, message: e.message } });
+    }
+    return reply.header('cache-control', 'no-store').send({ token: result.value });
+  });
 }
