@@ -13,7 +13,7 @@ export type OperationDeclaration = {
    * `action` on the object or collection); deployment: an operation on the deployment itself,
    * no container (the caller authorised for `action` at scope "/", e.g. the audit API);
    * admin: Keyledger's administration API (the service decides who administers, e.g. Key
-   * Vault Administrator at "/"); authenticated: any verified caller, the operation checks the
+   * Vault Administrator at "/"); authenticated: every verified caller is admitted, the operation checks the
    * rest itself (identity's development attestation authority); fallback: no operation
    * matched (404/405, still audited).
    */

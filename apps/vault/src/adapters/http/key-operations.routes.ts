@@ -125,17 +125,22 @@ const b64u = (b: Buffer): string => b.toString('base64url');
  * key_ops, enabled, nbf and exp; the answer's `kid` names the version that did the work.
  * Plaintexts, digests, signatures and ciphertexts go nowhere but the crypto call and the answer.
  */
+/** The key and version (`''` = latest) a `/keys/{name}/{version}/…` operation names, checked. */
+export function keyOperationTarget(req: FastifyRequest): { readonly name: string; readonly requested: string } {
+  const params = req.params as { name?: string; version?: string };
+  const name = params.name ?? '';
+  if (name === '') throw badParameter('The request URI contains an empty key name.', { reason: 'InvalidName' });
+  assertKeyName(name);
+  return { name, requested: assertKeyVersion(params.version ?? '') };
+}
+
 export function registerKeyOperationRoutes(api: ApiPipeline, deps: KeyOperationRoutesDeps): void {
   const { crypto } = deps;
 
   for (const operation of OPERATIONS) {
     const handler = async (req: FastifyRequest) => {
       const { st, vault, caller } = dataPlane(req);
-      const params = req.params as { name?: string; version?: string };
-      const name = params.name ?? '';
-      if (name === '') throw badParameter('The request URI contains an empty key name.', { reason: 'InvalidName' });
-      assertKeyName(name);
-      const requested = assertKeyVersion(params.version ?? '');
+      const { name, requested } = keyOperationTarget(req);
       const algorithm = auditableAlgorithm((req.body as { alg?: unknown } | undefined)?.alg);
       if (algorithm) st.audit.algorithm = algorithm;
       const input = parseKeyOperation(operation.name, req.body);

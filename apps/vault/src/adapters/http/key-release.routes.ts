@@ -12,6 +12,7 @@ import type { ReleaseTokenSigner } from '../attestation/release-token.signer.js'
 import { cryptoVaultOf } from '../persistence/vaults.repository.js';
 import { HttpProblem } from './azure-errors.js';
 import { keyOperationProblem } from './key-operations.routes.js';
+import { keyOperationTarget } from './key-operations.routes.js';
 import { keyBundleOf, keyProblem } from './keys.routes.js';
 import { dataPlane, type ApiPipeline, type OperationSpec } from './request-pipeline.js';
 
@@ -101,11 +102,7 @@ function policyDocument(k: KeyView): unknown {
 export function registerKeyReleaseRoutes(api: ApiPipeline, deps: KeyReleaseRoutesDeps): void {
   const handler = async (req: FastifyRequest) => {
     const { st, vault, caller } = dataPlane(req);
-    const params = req.params as { name?: string; version?: string };
-    const name = params.name ?? '';
-    if (name === '') throw badParameter('The request URI contains an empty key name.', { reason: 'InvalidName' });
-    assertKeyName(name);
-    const requested = assertKeyVersion(params.version ?? '');
+    const { name, requested } = keyOperationTarget(req);
     const input = parseReleaseParameters(req.body);
     st.audit.algorithm = input.enc;
 
