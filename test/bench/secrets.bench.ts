@@ -1,29 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { bootstrap, ca, httpsRequest, tokenFor } from '../support/identity.js';
-import { suffix } from '../support/stack-env.js';
+import { stackEnv, suffix } from '../support/stack-env.js';
+import { cpuPerRequest, cpuSnapshot } from './process-cpu.js';
 
 /**
- * Secret GET and SET throughput over HTTPS with keep-alive at 64 concurrent connections
- * (autocannon), against the running services with audit on (every request's audit record
- * is durable before its answer). GETs read 64 secrets round-robin (each connection in its
- * own order); each SET connection writes new versions of a secret of its own.
+ * Secret GET and SET over HTTPS with keep-alive (autocannon), against the running services with
+ * audit on (every request's audit record is durable before its answer), at 1, 16 and 64
+ * connections. GETs read 64 secrets round-robin (each connection in its own order); each SET
+ * connection writes new versions of a secret of its own.
  *
- * BENCH_SECONDS (default 15) per phase; VAULT_URL (default https://localhost:8443, the dev vault).
+ * Each phase reports, beside throughput and latency, what is robust on a busy machine:
+ * - `cpuUsPerRequest`: CPU microseconds per request of every process taking part (vault,
+ *   crypto, audit, identity, PostgreSQL, Kafka, Elasticsearch, this client), from /proc;
+ * - `sqlPerRequest`: statements (= round trips) the vault sent to PostgreSQL per request, from
+ *   its `keyledger_db_statements_total` metric.
+ * Both less what the processes do without any request (measured first, BENCH_IDLE_SECONDS, 5):
+ * consumers polling, schedulers, the JVMs' own work.
+ *
+ * Knobs: BENCH_SECONDS (default 15) per phase; BENCH_CONNECTIONS (default 1,16,64);
+ * BENCH_PHASES (get,set); VAULT_URL (default https://localhost:8443, the dev vault);
+ * BENCH_TOKEN: a bearer token to send instead of one from Keyledger's identity service, or
+ * `none` for no Authorization header — with VAULT_URL, this drives a peer (an Azure Key Vault
+ * test double, another vault) with the same client and requests; process figures are then
+ * only those of the processes found (BENCH_CA: the peer's CA file, else Keyledger's).
  */
-type Phase = { requests: number; perSecond: number; latencyMsP50: number; latencyMsP99: number; latencyMsMax: number; non2xx: number; errors: number };
-
-function summary(r: autocannon.Result): Phase {
-  return {
-    requests: r.requests.total,
-    perSecond: Math.round(r.requests.average),
-    latencyMsP50: r.latency.p50,
-    latencyMsP99: r.latency.p99,
-    latencyMsMax: r.latency.max,
-    non2xx: r.non2xx,
-    errors: r.errors,
-  };
-}
+type Phase = {
+  connections: number;
+  requests: number;
+  perSecond: number;
+  latencyMsP50: number;
+  latencyMsP99: number;
+  latencyMsMax: number;
+  non2xx: number;
+  errors: number;
+  cpuUsPerRequest: Record<string, number>;
+  sqlPerRequest?: number;
+};
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -31,16 +44,79 @@ function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
+/** The vault's statement counter (all schemas it writes), or undefined when it has none (a peer). */
+async function statementsSent(base: string): Promise<number | undefined> {
+  try {
+    const res = await httpsRequest(`${base}/metrics`);
+    if (res.status !== 200) return undefined;
+    let total = 0;
+    let seen = false;
+    for (const line of res.text.split('\n')) {
+      if (!line.startsWith('keyledger_db_statements_total{')) continue;
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      seen = true;
+    }
+    return seen ? total : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the processes spend per second with no request at all (consumers polling, schedulers, the JVMs): subtracted from each phase. */
+type Idle = { cpuPerSecond: Record<string, number>; sqlPerSecond: number };
+
+async function idleRates(base: string, seconds: number): Promise<Idle> {
+  const sql0 = await statementsSent(base);
+  const cpu0 = cpuSnapshot(stackEnv.home);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSnapshot(stackEnv.home);
+  const sql1 = await statementsSent(base);
+  const cpuPerSecond: Record<string, number> = {};
+  for (const k of Object.keys(cpu0) as (keyof typeof cpu0)[]) cpuPerSecond[k] = k === 'client' ? 0 : (cpu1[k] - cpu0[k]) / elapsed;
+  // The two scrapes themselves are not idle work.
+  return { cpuPerSecond, sqlPerSecond: sql0 !== undefined && sql1 !== undefined ? (sql1 - sql0) / elapsed : 0 };
+}
+
+async function measured(base: string, connections: number, opts: autocannon.Options, idle: Idle): Promise<Phase> {
+  const sqlBefore = await statementsSent(base);
+  const cpuBefore = cpuSnapshot(stackEnv.home);
+  const t0 = performance.now();
+  const r = await cannon({ ...opts, connections });
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpuAfter = cpuSnapshot(stackEnv.home);
+  const sqlAfter = await statementsSent(base);
+  const requests = r.requests.total;
+  for (const k of Object.keys(cpuAfter) as (keyof typeof cpuAfter)[]) cpuAfter[k] -= (idle.cpuPerSecond[k] ?? 0) * elapsed;
+  return {
+    connections,
+    requests,
+    perSecond: Math.round(r.requests.average),
+    latencyMsP50: r.latency.p50,
+    latencyMsP99: r.latency.p99,
+    latencyMsMax: r.latency.max,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, requests),
+    // The metrics scrape itself is one request without statements: nothing to subtract.
+    ...(sqlBefore !== undefined && sqlAfter !== undefined && requests > 0 ? { sqlPerRequest: Math.round(((sqlAfter - sqlBefore - idle.sqlPerSecond * elapsed) / requests) * 100) / 100 } : {}),
+  };
+}
+
 export async function run(): Promise<Record<string, unknown>> {
-  const b = bootstrap();
   const base = (process.env.VAULT_URL ?? 'https://localhost:8443').replace(/\/+$/, '');
   const seconds = Number(process.env.BENCH_SECONDS ?? 15);
-  const connections = 64;
-  const token = await tokenFor(b.clientId, b.clientSecret, 'https://vault.localhost');
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const levels = (process.env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const phases = new Set((process.env.BENCH_PHASES ?? 'get,set').split(','));
+  const given = process.env.BENCH_TOKEN;
+  const token = given !== undefined && given !== '' ? given : await tokenFor(bootstrap().clientId, bootstrap().clientSecret, 'https://vault.localhost');
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token === 'none' ? {} : { authorization: `Bearer ${token}` }) };
   const run = suffix();
   const value = randomBytes(48).toString('base64');
   const body = JSON.stringify({ value, contentType: 'text/plain' });
+  const tlsOptions = { ca: process.env.BENCH_CA ? (await import('node:fs')).readFileSync(process.env.BENCH_CA) : ca() };
+  const log = (m: string): void => void process.stderr.write(`  ${m}\n`);
 
   // 64 secrets to read.
   const names = Array.from({ length: 64 }, (_, i) => `bench-get-${run}-${i}`);
@@ -52,42 +128,53 @@ export async function run(): Promise<Record<string, unknown>> {
       }),
     );
   }
-  const tlsOptions = { ca: ca() };
 
-  // Warm-up: token cache, data key cache, JIT.
-  await cannon({ url: base, connections, duration: 3, tlsOptions, requests: names.map((n) => ({ method: 'GET' as const, path: `/secrets/${n}/?api-version=7.6`, headers })) });
+  // Warm-up: token cache, data key and secret caches, JIT.
+  log('warm-up: GET, 3 s, 64 connections');
+  await cannon({ url: base, connections: 64, duration: 3, tlsOptions, requests: names.map((n) => ({ method: 'GET' as const, path: `/secrets/${n}/?api-version=7.6`, headers })) });
 
-  let conn = 0;
-  const get = await cannon({
-    url: base,
-    connections,
-    duration: seconds,
-    tlsOptions,
-    setupClient: (client) => {
-      const offset = conn++ % names.length;
-      const order = [...names.slice(offset), ...names.slice(0, offset)];
-      client.setRequests(order.map((n) => ({ method: 'GET', path: `/secrets/${n}/?api-version=7.6`, headers })));
-    },
-  });
-
-  let writer = 0;
-  const set = await cannon({
-    url: base,
-    connections,
-    duration: seconds,
-    tlsOptions,
-    setupClient: (client) => {
-      const name = `bench-set-${run}-${writer++}`;
-      client.setRequests([{ method: 'PUT', path: `/secrets/${name}?api-version=7.6`, headers, body }]);
-    },
-  });
+  log('idle: 5 s without requests (background CPU and statements, subtracted from each phase)');
+  const idle = await idleRates(base, Number(process.env.BENCH_IDLE_SECONDS ?? 5));
+  const get: Record<string, Phase> = {};
+  const set: Record<string, Phase> = {};
+  for (const connections of levels) {
+    if (phases.has('get')) {
+      log(`GET: ${connections} connection(s), ${seconds} s`);
+      let conn = 0;
+      get[`c${connections}`] = await measured(base, connections, {
+        url: base,
+        duration: seconds,
+        tlsOptions,
+        setupClient: (client) => {
+          const offset = conn++ % names.length;
+          const order = [...names.slice(offset), ...names.slice(0, offset)];
+          client.setRequests(order.map((n) => ({ method: 'GET', path: `/secrets/${n}/?api-version=7.6`, headers })));
+        },
+      }, idle);
+    }
+    if (phases.has('set')) {
+      log(`SET: ${connections} connection(s), ${seconds} s`);
+      let writer = 0;
+      set[`c${connections}`] = await measured(base, connections, {
+        url: base,
+        duration: seconds,
+        tlsOptions,
+        setupClient: (client) => {
+          const name = `bench-set-${run}-${connections}-${writer++}`;
+          client.setRequests([{ method: 'PUT', path: `/secrets/${name}?api-version=7.6`, headers, body }]);
+        },
+      }, idle);
+    }
+  }
 
   return {
     target: base,
-    connections,
     secondsPerPhase: seconds,
+    idleCpuMsPerSecond: Object.fromEntries(Object.entries(idle.cpuPerSecond).map(([k, v]) => [k, Math.round(v * 1000)])),
+    idleSqlPerSecond: Math.round(idle.sqlPerSecond),
     valueBytes: value.length,
-    get: summary(get),
-    set: summary(set),
+    get,
+    set,
+    targets: { getPerSecondAt64: 7_000, getP99MsAt64: 25, getP50MsAt1: 0.5, setPerSecondAt64: 2_500 },
   };
 }

@@ -118,6 +118,7 @@ export class AuditWriter implements AuditSink {
         for (let i = 0; i < batch.length; i++) rows += i === 0 ? batch[i].rows : `,${batch[i].rows}`;
         rows += ']';
         try {
+          this.db.counted();
           await this.db.pool.query({ name: this.statement.name, text: this.statement.text, values: [rows, this.statement.channel] });
           auditBatches.inc({ source: this.source });
           auditBatchSize.observe({ source: this.source }, count);

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import { counter } from './metrics.js';
 
 export type Row = Record<string, unknown>;
 
@@ -10,6 +11,13 @@ export interface Sql {
 }
 
 export type PoolOptions = { readonly max?: number; readonly applicationName?: string };
+
+/**
+ * Statements sent to PostgreSQL, by schema: each one is a round trip (node-postgres does not
+ * pipeline), so the benchmarks divide this by requests to show what a request costs the database.
+ * Counted where they are sent: the pool's queries, a transaction's BEGIN, statements and COMMIT.
+ */
+const statements = counter('keyledger_db_statements_total', 'SQL statements (round trips) sent to PostgreSQL', ['schema']);
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -46,7 +54,13 @@ export class Database implements Sql {
     return db;
   }
 
+  /** Counts `n` statements sent outside `query`/`transaction` (e.g. a prepared statement on the pool). */
+  counted(n = 1): void {
+    statements.inc({ schema: this.schema }, n);
+  }
+
   async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    statements.inc({ schema: this.schema });
     const res = await this.pool.query<T>(text, params as unknown[]);
     return res.rows;
   }
@@ -80,12 +94,16 @@ export class Database implements Sql {
     const { client, release } = await this.checkout();
     let broken = false;
     try {
+      statements.inc({ schema: this.schema });
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const tx: Sql = {
-        query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) =>
-          (await client.query<R>(text, params as unknown[])).rows,
+        query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) => {
+          statements.inc({ schema: this.schema });
+          return (await client.query<R>(text, params as unknown[])).rows;
+        },
       };
       const result = await fn(tx);
+      statements.inc({ schema: this.schema });
       await client.query('COMMIT');
       return result;
     } catch (err) {
