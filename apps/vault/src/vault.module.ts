@@ -16,6 +16,8 @@ import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js'
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
 import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
+import { SecretVersionCache } from './application/secrets/secret-version.cache.js';
+import { SecretChangeListener } from './adapters/persistence/secret-change.listener.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
 import { registerVaultServiceEvents } from './domain/vault-service.registry.js';
@@ -49,6 +51,8 @@ export type VaultComponents = {
   readonly keyScheduler: KeyLifecycleScheduler;
   /** The request path's own pool (reads, audit records); appends use the event store's. */
   readonly apiDb: Database;
+  /** Keeps the secret cache current with other vault processes' changes (LISTEN). */
+  readonly secretChanges: SecretChangeListener;
 };
 
 export function vaultEventRegistry(): EventRegistry {
@@ -72,7 +76,9 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const vaultsRepo = new VaultsRepository(apiDb);
   // The request path appends through its own pool (same schema and tables as the spine's store).
   const apiStore = new EventStore(apiDb, store.registry, store.source, store.eventsTopic);
-  const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
+  const secretCache = new SecretVersionCache({ maxEntries: config.VAULT_SECRET_CACHE_MAX, ttlMs: config.VAULT_SECRET_CACHE_TTL_MS });
+  const secretChanges = new SecretChangeListener(apiDb, secretCache, runtime.logger.child({ component: 'secret-cache' }));
+  const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys, secretCache);
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
@@ -82,14 +88,15 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, secretChanges };
 }
 
 @Injectable()
 class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(@Inject(VAULT_COMPONENTS) private readonly c: VaultComponents) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    await this.c.secretChanges.start();
     this.c.identityEvents.start();
     this.c.scheduler.start();
     this.c.keyScheduler.start();
@@ -99,6 +106,7 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.c.scheduler.stop();
     await this.c.keyScheduler.stop();
     await this.c.identityEvents.stop();
+    await this.c.secretChanges.stop();
     this.c.keyring.close();
     this.c.crypto.close();
     this.c.dataKeys.close();

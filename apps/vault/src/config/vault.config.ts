@@ -28,6 +28,8 @@ export const vaultSchema = {
   VAULT_PURGE_INTERVAL_MS: int('how often the scheduler purges soft-deleted objects whose purge date passed, milliseconds', 60_000, 1_000, 86_400_000),
   VAULT_MAX_BODY_BYTES: int('largest request body accepted, bytes (restore blobs excepted)', 256 * 1024, 1024, 64 * 1024 * 1024),
   VAULT_MAX_RESTORE_BYTES: int('largest backup blob accepted by restore, bytes', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+  VAULT_SECRET_CACHE_MAX: int('current secret versions kept in memory (ciphertext; dropped on every change, here or in another vault process); 0: off', 10_000, 0, 1_000_000),
+  VAULT_SECRET_CACHE_TTL_MS: int('longest a cached secret version is served, milliseconds (the staleness bound should a change notification be lost)', 5_000, 100, 3_600_000),
   VAULT_TOKEN_CACHE_MAX: int('verified access tokens remembered (by SHA-256) until they expire', 10_000, 0, 1_000_000),
   VAULT_DB_POOL_MAX: int('PostgreSQL connections of the request path (reads, appends, audit records)', 32, 1, 500),
   VAULT_ATTESTATION_ISSUERS: str(

@@ -48,6 +48,8 @@ export class ReadModelRebuilder {
       const tables = [`${s}.vaults`, `${s}.secrets`, `${s}.secret_versions`, ...(this.keys ? [`${s}.keys`, `${s}.key_versions`] : []), ...(this.pools ? [`${s}.managed_hsms`] : [])].join(', ');
       await tx.query(`LOCK TABLE ${tables} IN ACCESS EXCLUSIVE MODE`);
       await tx.query(`TRUNCATE ${tables}`);
+      // Every vault process's secret cache starts over when this commits.
+      await this.secrets.notifyAllChanged(tx);
       let after = { tx: '0', pos: '0' };
       let count = 0;
       for (;;) {

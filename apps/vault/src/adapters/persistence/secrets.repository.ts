@@ -4,6 +4,7 @@ import type { Database, Row, Sql } from '#libs/platform';
 import { initialSecretState, type SecretState, type SecretVersionState } from '../../domain/secret/secret.decider.js';
 import { secretStreamId, type DataKeyHandle, type SecretEvent, type SecretVersionRecord } from '../../domain/secret/secret.events.js';
 import type { Tags } from '../../domain/secret/secret.rules.js';
+import { notifySecretChanged, secretCacheKey, secretChangeChannel } from './secret-change.listener.js';
 
 /** One version as the read model serves it (ciphertext only; values are opened by the service). */
 export type SecretVersionRow = {
@@ -248,9 +249,20 @@ export class SecretsRepository {
     return rows.map((r) => r.name_key);
   }
 
-  /** Applies appended events to the read model inside their transaction. */
+  /**
+   * Applies appended events to the read model inside their transaction, and announces the
+   * change to every vault process's secret cache (a notification delivered at commit; the
+   * hottest write carries it in its own statement).
+   */
   async project(tx: Sql, vaultId: string, nameKey: string, events: readonly RecordedEvent<SecretEvent>[]): Promise<void> {
-    for (const e of events) await this.projectOne(tx, vaultId, nameKey, e);
+    let notified = false;
+    for (const e of events) notified = (await this.projectOne(tx, vaultId, nameKey, e)) || notified;
+    if (!notified && events.length > 0) await notifySecretChanged(tx, this.s, secretCacheKey(vaultId, nameKey));
+  }
+
+  /** Tells every vault process to drop its whole secret cache (the read model was rebuilt), at commit. */
+  async notifyAllChanged(tx: Sql): Promise<void> {
+    await notifySecretChanged(tx, this.s, '*');
   }
 
   private async insertVersion(tx: Sql, vaultId: string, nameKey: string, v: SecretVersionRecord): Promise<void> {
@@ -261,12 +273,13 @@ export class SecretsRepository {
     );
   }
 
-  private async projectOne(tx: Sql, vaultId: string, nameKey: string, e: RecordedEvent<SecretEvent>): Promise<void> {
+  /** Projects one event; true when its statement also sent the change notification. */
+  private async projectOne(tx: Sql, vaultId: string, nameKey: string, e: RecordedEvent<SecretEvent>): Promise<boolean> {
     const s = this.s;
     switch (e.type) {
       case 'SecretVersionCreated': {
         const d = e.data;
-        // One statement (a round trip less on the hottest write): the secret row, then the version.
+        // One statement (round trips less on the hottest write): the secret row, the version, the cache notification.
         await tx.query(
           `WITH secret AS (
              INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
@@ -276,11 +289,33 @@ export class SecretsRepository {
                     data_key_id = EXCLUDED.data_key_id, data_key_ref = EXCLUDED.data_key_ref,
                     deleted_date = NULL, scheduled_purge_date = NULL, stream_version = EXCLUDED.stream_version
              RETURNING 1)
-           INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
-           SELECT $1, $2, $4, decode($9, 'base64'), $6, $7, $10, $11::jsonb, $12, $13, $14, $15, $16 FROM secret`,
-          [vaultId, nameKey, d.name, d.version, d.managed, d.keyId, d.keyRef, e.streamVersion, d.ciphertext, d.contentType, d.tags === null ? null : JSON.stringify(d.tags), d.enabled, d.nbf, d.exp, d.created, d.updated],
+           , version AS (
+             INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
+             SELECT $1, $2, $4, decode($9, 'base64'), $6, $7, $10, $11::jsonb, $12, $13, $14, $15, $16 FROM secret
+             RETURNING 1)
+           SELECT pg_notify($17, $18) FROM version`,
+          [
+            vaultId,
+            nameKey,
+            d.name,
+            d.version,
+            d.managed,
+            d.keyId,
+            d.keyRef,
+            e.streamVersion,
+            d.ciphertext,
+            d.contentType,
+            d.tags === null ? null : JSON.stringify(d.tags),
+            d.enabled,
+            d.nbf,
+            d.exp,
+            d.created,
+            d.updated,
+            secretChangeChannel(s),
+            secretCacheKey(vaultId, nameKey),
+          ],
         );
-        return;
+        return true;
       }
       case 'SecretVersionUpdated': {
         const d = e.data;
@@ -290,24 +325,24 @@ export class SecretsRepository {
           [vaultId, nameKey, d.version, d.contentType, d.tags === null ? null : JSON.stringify(d.tags), d.enabled, d.nbf, d.exp, d.updated],
         );
         await tx.query(`UPDATE ${s}.secrets SET stream_version = $3 WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey, e.streamVersion]);
-        return;
+        return false;
       }
       case 'SecretDeleted':
         await tx.query(
           `UPDATE ${s}.secrets SET status = 'deleted', deleted_date = $3, scheduled_purge_date = $4, stream_version = $5 WHERE vault_id = $1 AND name_key = $2`,
           [vaultId, nameKey, e.data.deletedDate, e.data.scheduledPurgeDate, e.streamVersion],
         );
-        return;
+        return false;
       case 'SecretRecovered':
         await tx.query(
           `UPDATE ${s}.secrets SET status = 'active', deleted_date = NULL, scheduled_purge_date = NULL, stream_version = $3 WHERE vault_id = $1 AND name_key = $2`,
           [vaultId, nameKey, e.streamVersion],
         );
-        return;
+        return false;
       case 'SecretPurged':
         await tx.query(`DELETE FROM ${s}.secret_versions WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey]);
         await tx.query(`DELETE FROM ${s}.secrets WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey]);
-        return;
+        return false;
       case 'SecretRestored': {
         const d = e.data;
         const last = d.versions[d.versions.length - 1]!;
@@ -317,7 +352,7 @@ export class SecretsRepository {
           [vaultId, nameKey, d.name, last.version, d.managed, last.keyId, last.keyRef, e.streamVersion],
         );
         for (const v of d.versions) await this.insertVersion(tx, vaultId, nameKey, v);
-        return;
+        return false;
       }
       default:
         assertNever(e, 'secret event');

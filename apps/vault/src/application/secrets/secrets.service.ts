@@ -10,6 +10,7 @@ import { nameKey as keyOf, type SetSecretInput, type Tags, type UpdateSecretInpu
 import { secretNotFound, VaultErrorCode } from '../../domain/vault.errors.js';
 import { callContextOf, type Caller } from '../access/caller.js';
 import type { DataKeyCache } from '../keyring/data-key.cache.js';
+import { secretCacheKey, type SecretVersionCache } from './secret-version.cache.js';
 import { KeyringErrorCode, type ObjectRef, type SecretKeyring } from '../keyring/secret-keyring.js';
 import { decodeSkipToken, toPage, type Page } from './paging.js';
 
@@ -91,12 +92,14 @@ export class SecretsService {
     private readonly repo: SecretsRepository,
     private readonly keyring: SecretKeyring,
     private readonly keys: DataKeyCache,
+    /** Current versions of recently read secrets (ciphertext), dropped on every change; absent: every read goes to PostgreSQL. */
+    private readonly current?: SecretVersionCache,
   ) {}
 
   // ---------- reads ----------
 
   async get(vault: VaultRecord, name: string, version: string | null, caller: Caller): Promise<SecretView> {
-    const row = await this.repo.findVersion(vault.vaultId, keyOf(name), version);
+    const row = version === null ? await this.currentVersion(vault.vaultId, keyOf(name)) : await this.repo.findVersion(vault.vaultId, keyOf(name), version);
     if (!row || row.status !== 'active') throw secretNotFound(version ? `${name}/${version}` : name);
     if (!row.enabled) throw new DomainError(VaultErrorCode.SecretDisabled, 'Operation get is not allowed on a disabled secret.', { name });
     return view(row, await this.reveal(vault, row, caller));
@@ -310,6 +313,25 @@ export class SecretsService {
 
   // ---------- internals ----------
 
+  /** The current version of a secret: from the cache, else read (and cached unless it changed meanwhile). */
+  private async currentVersion(vaultId: string, nameKey: string): Promise<SecretVersionRow | undefined> {
+    const cache = this.current;
+    if (!cache) return this.repo.findVersion(vaultId, nameKey, null);
+    const key = secretCacheKey(vaultId, nameKey);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const token = cache.begin();
+    let row: SecretVersionRow | undefined;
+    try {
+      row = await this.repo.findVersion(vaultId, nameKey, null);
+    } catch (err) {
+      cache.abandon();
+      throw err;
+    }
+    cache.fill(key, token, row);
+    return row;
+  }
+
   private identity(vault: VaultRecord, nameKey: string, version: string): ObjectIdentity {
     return { tenant: vault.tenantId, vault: vault.nameKey, collection: 'secrets', name: nameKey, version };
   }
@@ -360,12 +382,18 @@ export class SecretsService {
     const streamId = secretStreamId(vault.vaultId, nameKey);
     const expected: ExpectedVersion = streamVersion === 0 ? 'no_stream' : streamVersion;
     const audit = caller.audit;
-    await this.store.appendToStream<SecretEvent>(streamId, expected, events, {
-      metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
-      object: { vault: vault.nameKey, collection: 'secrets', name: nameKey },
-      ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
-      inTransaction: (tx, recorded) => this.repo.project(tx, vault.vaultId, nameKey, recorded),
-    });
+    try {
+      await this.store.appendToStream<SecretEvent>(streamId, expected, events, {
+        metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
+        object: { vault: vault.nameKey, collection: 'secrets', name: nameKey },
+        ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
+        inTransaction: (tx, recorded) => this.repo.project(tx, vault.vaultId, nameKey, recorded),
+      });
+    } finally {
+      // Committed (or perhaps committed, when the outcome is unknown): this process's cache
+      // forgets the secret before the answer leaves; others hear it from the commit's notification.
+      this.current?.invalidate(secretCacheKey(vault.vaultId, nameKey));
+    }
     audit?.committed();
   }
 }

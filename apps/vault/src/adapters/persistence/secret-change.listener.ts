@@ -1,0 +1,100 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Database, Sql } from '#libs/platform';
+
+/** The cache key of a secret: its vault's id and its lower-cased name (also the notification payload). */
+export const secretCacheKey = (vaultId: string, nameKey: string): string => `${vaultId}/${nameKey}`;
+
+/** What the listener keeps current (the vault's SecretVersionCache). */
+export type InvalidatedCache = {
+  invalidate(key: string): void;
+  invalidateAll(): void;
+  setListening(listening: boolean): void;
+};
+
+/** The notification channel of secret changes in a schema; the payload is `{vaultId}/{nameKey}`, or `*` for all. */
+export const secretChangeChannel = (schema: string): string => `${schema}_secrets`;
+
+/** Announces, inside a change's transaction, that a secret changed (delivered when it commits, to every vault process). */
+export async function notifySecretChanged(tx: Sql, schema: string, key: string): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [secretChangeChannel(schema), key]);
+}
+
+/**
+ * Keeps the secret cache of this process current with changes committed by other vault
+ * processes: LISTEN on the schema's secrets channel, each notification drops one entry.
+ * While the connection is down the cache is off (it neither serves nor stores) and the
+ * listener reconnects every `retryMs`.
+ */
+export class SecretChangeListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly cache: InvalidatedCache,
+    private readonly logger: Logger,
+    private readonly retryMs = 1_000,
+  ) {
+    cache.setListening(false);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const c = this.client;
+    this.client = undefined;
+    this.cache.setListening(false);
+    await c?.end().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.db.url, application_name: 'keyledger-vault-secret-cache' });
+    const lost = (): void => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.cache.setListening(false);
+      client.end().catch(() => undefined);
+      this.retry();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (n) => {
+      const key = n.payload ?? '*';
+      if (key === '*' || key === '') this.cache.invalidateAll();
+      else this.cache.invalidate(key);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${secretChangeChannel(this.db.schema)}`);
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'secret change notifications unavailable: secret cache off, retrying');
+      this.retry();
+      return;
+    }
+    if (this.stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.cache.setListening(true);
+  }
+
+  private retry(): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connect();
+    }, this.retryMs);
+    this.timer.unref();
+  }
+}
