@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { currentContext, type Database, type Row, type Sql } from '#libs/platform';
 import { envelopeHeaders, serviceEventsTopic, TOPICS, type AuditRecord, type Envelope, type ObjectIdentity } from '#libs/contracts';
 import { spineDdl } from './schema.sql.js';
@@ -25,6 +26,42 @@ export type RecordedEvent<E extends Event = Event> = E & {
   readonly transactionId: string;
   readonly metadata: EventMetadata;
 };
+
+export type EventStoreOptions = {
+  /** Group commit of appends with an exact expected version (default true). */
+  readonly groupCommit?: boolean;
+  /** Most appends in one transaction (default 64). */
+  readonly maxBatch?: number;
+  /** Group-commit transactions in flight at once (default 2). */
+  readonly maxInFlight?: number;
+};
+
+type PendingAppend = {
+  readonly streamId: string;
+  /** The version the stream must be at (0: it must not exist). */
+  readonly current: number;
+  readonly expected: number | 'no_stream';
+  readonly events: readonly Event[];
+  readonly defs: readonly { readonly schemaVersion: number }[];
+  readonly options: AppendOptions<Event>;
+  readonly resolve: (r: AppendResult<Event>) => void;
+  readonly reject: (e: unknown) => void;
+};
+
+type BatchOutcome = { readonly result: AppendResult<Event> } | { readonly conflict: ConcurrencyError };
+
+/** COMMIT was sent but its outcome is unknown (the connection failed): nothing may be retried blindly. */
+class BatchCommitError extends Error {
+  readonly afterCommitSent = true;
+  constructor(readonly inner: unknown) {
+    super(inner instanceof Error ? inner.message : String(inner));
+  }
+}
+
+function settle(job: PendingAppend, outcome: BatchOutcome): void {
+  if ('result' in outcome) job.resolve(outcome.result);
+  else job.reject(outcome.conflict);
+}
 
 /** `no_stream`: the stream must not exist yet; `any`: no check; a number: the exact current version. */
 export type ExpectedVersion = number | 'no_stream' | 'any';
@@ -104,12 +141,23 @@ type EventRow = Row & {
  * position), so a slow writer can never make a reader skip an event.
  */
 export class EventStore {
+  private queue: PendingAppend[] = [];
+  private inFlight = 0;
+  private readonly groupCommit: boolean;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+
   constructor(
     readonly db: Database,
     readonly registry: EventRegistry,
     readonly source: string,
     readonly eventsTopic: string = serviceEventsTopic(source),
-  ) {}
+    options: EventStoreOptions = {},
+  ) {
+    this.groupCommit = options.groupCommit ?? true;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 2);
+  }
 
   get schema(): string {
     return this.db.schema;
@@ -122,9 +170,24 @@ export class EventStore {
     });
   }
 
+  /**
+   * Appends `events` to `streamId` if its version is `expected`, with their outbox rows, the
+   * audit records and the read-model updates of `options`, in one transaction.
+   *
+   * Group commit: appends with an exact expected version that arrive while others are being
+   * committed go together into the next transaction (at most `maxBatch`, `maxInFlight`
+   * transactions at once), each one ONE prepared statement (version check under the stream
+   * row's lock, commit-order check, events, outbox rows) plus its `inTransaction` work: one
+   * WAL flush for the lot. Each append still decides on its own stream version: a version
+   * conflict writes nothing and fails that append only (ConcurrencyError), and should the
+   * transaction fail for any other reason before COMMIT (an `inTransaction` error, a
+   * deadlock), every append of the batch is committed again on its own, so one append's
+   * failure stays its own. Resolves once the transaction has committed.
+   */
   async appendToStream<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions<E>): Promise<AppendResult<E>> {
     for (let attempt = 1; ; attempt++) {
       try {
+        if (this.groupCommit && expected !== 'any' && events.length > 0 && streamId.length > 0) return await this.enqueue(streamId, expected, events, options);
         return await this.db.transaction((tx) => this.appendInTransaction(tx, streamId, expected, events, options));
       } catch (err) {
         // Nothing was committed; a fresh transaction gets a fresh (larger) transaction id.
@@ -205,6 +268,201 @@ export class EventStore {
     return { nextExpectedVersion: current + events.length, events: recorded };
   }
 
+  private enqueue<E extends Event>(streamId: string, expected: number | 'no_stream', events: readonly E[], options: AppendOptions<E>): Promise<AppendResult<E>> {
+    // Validate everything before queueing: a bad event writes nothing and delays no one.
+    let defs: { schemaVersion: number }[];
+    try {
+      defs = events.map((e) => this.registry.check(e.type, e.data));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AppendResult<E>>((resolve, reject) => {
+      this.queue.push({
+        streamId,
+        current: expected === 'no_stream' ? 0 : expected,
+        expected,
+        events,
+        defs,
+        options: options as AppendOptions<Event>,
+        resolve: resolve as (r: AppendResult<Event>) => void,
+        reject,
+      });
+      if (this.inFlight < this.maxInFlight) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.inFlight++;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+        this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** One transaction for a batch of appends; each append's outcome is its own. */
+  private async commitBatch(batch: readonly PendingAppend[]): Promise<void> {
+    // Streams locked in one order by every batch: two batches do not deadlock on each other.
+    const jobs = batch.length === 1 ? batch : [...batch].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
+    let outcomes: BatchOutcome[];
+    try {
+      outcomes = await this.inOneTransaction(jobs);
+    } catch (err) {
+      if (jobs.length === 1 || (err as { afterCommitSent?: boolean }).afterCommitSent) {
+        // Alone, or the outcome of COMMIT is unknown: the callers learn it as it is.
+        for (const j of jobs) j.reject(err instanceof BatchCommitError ? err.inner : err);
+        return;
+      }
+      // Nothing was written: each append alone, so that one append's failure is not its batch-mates'.
+      for (const j of jobs) {
+        try {
+          const [o] = await this.inOneTransaction([j]);
+          settle(j, o!);
+        } catch (e) {
+          j.reject(e instanceof BatchCommitError ? e.inner : e);
+        }
+      }
+      return;
+    }
+    jobs.forEach((j, i) => settle(j, outcomes[i]!));
+  }
+
+  private async inOneTransaction(jobs: readonly PendingAppend[]): Promise<BatchOutcome[]> {
+    const { client, release } = await this.db.checkout();
+    let broken = false;
+    let commitSent = false;
+    const count = (): void => this.db.counted();
+    const tx: Sql = {
+      query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) => {
+        count();
+        return (await client.query<R>(text, params as unknown[])).rows;
+      },
+    };
+    try {
+      count();
+      await client.query('BEGIN');
+      const outcomes: BatchOutcome[] = [];
+      for (const job of jobs) outcomes.push(await this.appendOne(client, tx, job));
+      count();
+      commitSent = true;
+      await client.query('COMMIT');
+      return outcomes;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw commitSent ? new BatchCommitError(err) : err;
+    } finally {
+      release(broken);
+    }
+  }
+
+  /** One append inside a batch transaction: one prepared statement, then its read-model work. */
+  private async appendOne(client: pg.PoolClient, tx: Sql, job: PendingAppend): Promise<BatchOutcome> {
+    const { streamId, events, options } = job;
+    const current = job.current;
+    const ctx = currentContext();
+    const base = options.metadata;
+    const time = base.time ?? new Date().toISOString();
+    const correlationId = base.correlationId ?? ctx?.correlationId ?? randomUUID();
+    const recorded = events.map((e, i) => {
+      const metadata: EventMetadata = { eventId: randomUUID(), correlationId, causationId: base.causationId ?? null, actor: base.actor, tenant: base.tenant, time };
+      return { ...e, streamId, streamVersion: current + i + 1, schemaVersion: job.defs[i]!.schemaVersion, position: '', transactionId: '', metadata } as RecordedEvent;
+    });
+    const messages: OutboxMessage[] = [];
+    if (options.outbox !== false) messages.push(...recorded.map((r) => this.toMessage(r, options.object)));
+    if (options.messages) messages.push(...options.messages);
+    if (options.audit) messages.push(...options.audit.map((a) => auditMessage(a, this.source)));
+    const statement = current === 0 ? this.statements().create : this.statements().next;
+    this.db.counted();
+    const res = await client.query<{ version: string | null; position: string | null; transaction_id: string | null; actual: string | null }>({
+      name: statement.name,
+      text: statement.text,
+      values: [
+        streamId,
+        current + events.length,
+        current,
+        recorded.map((r) => r.streamVersion),
+        recorded.map((r) => r.metadata.eventId),
+        recorded.map((r) => r.type),
+        recorded.map((r) => r.schemaVersion),
+        recorded.map((r) => JSON.stringify(r.data)),
+        recorded.map((r) => JSON.stringify(r.metadata)),
+        messages.map((m) => m.topic),
+        messages.map((m) => m.key),
+        messages.map((m) => JSON.stringify(m.headers)),
+        messages.map((m) => JSON.stringify(m.payload)),
+        `${this.schema}_outbox`,
+      ],
+    });
+    const written = res.rows.filter((r) => r.version !== null);
+    if (written.length === 0) {
+      const actual = res.rows[0]?.actual ?? null;
+      const actualVersion = actual === null ? null : Number(actual);
+      // Seen at the expected version, yet not written: the stream's last writer sorts after this
+      // transaction in commit order, or committed after this statement's snapshot. Retried.
+      if ((actualVersion ?? 0) === current) return { conflict: new CommitOrderConflictError(streamId, job.expected, current) };
+      return { conflict: new ConcurrencyError(streamId, job.expected, actualVersion) };
+    }
+    const byVersion = new Map(written.map((r) => [Number(r.version), r]));
+    const events2 = recorded.map((r) => {
+      const row = byVersion.get(r.streamVersion)!;
+      return { ...r, position: row.position!, transactionId: row.transaction_id! };
+    });
+    if (options.inTransaction) await options.inTransaction(tx, events2 as RecordedEvent<never>[]);
+    return { result: { nextExpectedVersion: current + events.length, events: events2 } };
+  }
+
+  private prepared: { create: { name: string; text: string }; next: { name: string; text: string } } | undefined;
+
+  /** The append statements of this schema (prepared once per connection, by name). */
+  private statements(): { create: { name: string; text: string }; next: { name: string; text: string } } {
+    if (this.prepared) return this.prepared;
+    const S = this.schema;
+    const rest = `,
+      e AS (
+        INSERT INTO ${S}.events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
+        SELECT $1, u.v, u.id, u.t, u.sv, u.d::jsonb, u.m::jsonb
+          FROM s, unnest($4::bigint[], $5::uuid[], $6::text[], $7::int[], $8::text[], $9::text[]) AS u(v, id, t, sv, d, m)
+        RETURNING stream_version, position, transaction_id),
+      o AS (
+        INSERT INTO ${S}.outbox (topic, message_key, headers, payload)
+        SELECT u.t, u.k, u.h::jsonb, u.p::jsonb
+          FROM s, unnest($10::text[], $11::text[], $12::text[], $13::text[]) AS u(t, k, h, p)
+        RETURNING 1)
+      SELECT e.stream_version::text AS version, e.position::text AS position, e.transaction_id::text AS transaction_id, NULL::text AS actual,
+             (SELECT count(*) FROM o) AS outboxed, (SELECT 1 FROM pg_notify($14, '') AS n) AS notified
+        FROM e
+      UNION ALL
+      SELECT NULL, NULL, NULL, (SELECT st.version::text FROM ${S}.streams st WHERE st.stream_id = $1), 0, NULL
+       WHERE NOT EXISTS (SELECT 1 FROM s)`;
+    this.prepared = {
+      // A new stream: created unless it exists.
+      create: {
+        name: `keyledger_append_create_${S}`,
+        text: `WITH s AS (
+          INSERT INTO ${S}.streams (stream_id, version, last_xid) SELECT $1, $2, pg_current_xact_id() WHERE $3::bigint = 0
+          ON CONFLICT (stream_id) DO NOTHING RETURNING version)${rest}`,
+      },
+      // The next version: only if the stream is at the expected one, and its last writer sorts
+      // before this transaction in commit order (rechecked on the locked, latest row).
+      next: {
+        name: `keyledger_append_next_${S}`,
+        text: `WITH s AS (
+          UPDATE ${S}.streams SET version = $2, updated_at = now(), last_xid = pg_current_xact_id()
+           WHERE stream_id = $1 AND version = $3 AND (last_xid IS NULL OR last_xid <= pg_current_xact_id())
+          RETURNING version)${rest}`,
+      },
+    };
+    return this.prepared;
+  }
+
   private async lockStream(tx: Sql, streamId: string, expected: ExpectedVersion, count: number): Promise<number> {
     const rows = await tx.query<{ version: string }>(`SELECT version::text FROM ${this.schema}.streams WHERE stream_id = $1 FOR UPDATE`, [streamId]);
     const actual = rows[0] ? Number(rows[0].version) : null;
@@ -213,7 +471,7 @@ export class EventStore {
     const current = actual ?? 0;
     if (count === 0) return current;
     if (actual === null) {
-      const inserted = await tx.query(`INSERT INTO ${this.schema}.streams (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING RETURNING 1`, [streamId, count]);
+      const inserted = await tx.query(`INSERT INTO ${this.schema}.streams (stream_id, version, last_xid) VALUES ($1, $2, pg_current_xact_id()) ON CONFLICT (stream_id) DO NOTHING RETURNING 1`, [streamId, count]);
       // A concurrent writer created the stream between our read and insert (and committed:
       // had it rolled back, our insert would have gone through). Without a version check the
       // stream now simply exists: lock it and append after the other writer's events.
@@ -222,7 +480,7 @@ export class EventStore {
         throw new ConcurrencyError(streamId, expected, null);
       }
     } else {
-      await tx.query(`UPDATE ${this.schema}.streams SET version = $2, updated_at = now() WHERE stream_id = $1`, [streamId, current + count]);
+      await tx.query(`UPDATE ${this.schema}.streams SET version = $2, updated_at = now(), last_xid = pg_current_xact_id() WHERE stream_id = $1`, [streamId, current + count]);
     }
     return current;
   }

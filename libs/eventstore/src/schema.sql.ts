@@ -6,8 +6,9 @@ import { assertSchemaName } from '#libs/platform';
  *
  * - events: append-only; `transaction_id` is the writer's xid8, so readers can follow
  *   commit order (see EventStore.readAll).
- * - streams: one row per stream holding its version; the row lock serialises writers of
- *   a stream and makes the expected-version check exact.
+ * - streams: one row per stream holding its version and the id of the transaction that wrote
+ *   it (`last_xid`); the row lock serialises writers of a stream and makes the expected-version
+ *   and commit-order checks exact.
  * - outbox: rows to publish to Kafka, written in the same transaction as the events.
  * - inbox: event ids already handled by a consumer (exactly-once effect).
  * - checkpoints: projection positions.
@@ -36,6 +37,8 @@ CREATE TABLE IF NOT EXISTS ${s}.streams (
   version     bigint      NOT NULL,
   updated_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The writer of a stream's current version (commit-order check of appends, one row to read).
+ALTER TABLE ${s}.streams ADD COLUMN IF NOT EXISTS last_xid xid8;
 CREATE TABLE IF NOT EXISTS ${s}.outbox (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
+import { EventRegistry, v } from '#libs/kernel';
+import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
+import { ConcurrencyError, type EventStore } from './event-store.js';
+
+jest.setTimeout(120_000);
+
+const repoRoot = process.cwd();
+const childScript = join(repoRoot, 'dist/libs/testing/src/group-commit.child.js');
+const registry = new EventRegistry().define({ type: 'Noted', schemaVersion: 1, validate: v.object({ n: v.int }) });
+const meta = { actor: 'spec', tenant: uniqueTenant() };
+const noted = (n: number): { type: 'Noted'; data: { n: number } } => ({ type: 'Noted', data: { n } });
+
+let t: TestDb;
+let store: EventStore;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  t = await testDb('t_group_commit');
+  store = t.eventStore(registry);
+});
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await t?.drop();
+});
+
+describe('EventStore group commit', () => {
+  it('appends committed together each decide on their own version: a conflict or a failing read-model update fails only its own append', async () => {
+    await store.appendToStream('taken', 'no_stream', [noted(0)], { metadata: meta });
+    const boom = new Error('read model refused');
+    // Queued in one turn: they share transactions.
+    const attempts = Array.from({ length: 20 }, (_, i) => {
+      if (i === 7) return store.appendToStream('taken', 'no_stream', [noted(i)], { metadata: meta });
+      if (i === 13) return store.appendToStream(`s${i}`, 'no_stream', [noted(i)], { metadata: meta, inTransaction: () => Promise.reject(boom) });
+      return store.appendToStream(`s${i}`, 'no_stream', [noted(i), noted(i)], { metadata: meta, audit: [] });
+    });
+    const settled = await Promise.allSettled(attempts);
+    settled.forEach((s, i) => {
+      if (i === 7) expect(s.status === 'rejected' && s.reason instanceof ConcurrencyError).toBe(true);
+      else if (i === 13) expect(s.status === 'rejected' && s.reason === boom).toBe(true);
+      else expect(s.status).toBe('fulfilled');
+    });
+    const rows = await t.db.query<{ stream_id: string; n: string }>(`SELECT stream_id, count(*)::text AS n FROM ${t.schema}.events GROUP BY stream_id ORDER BY stream_id`);
+    const counts = Object.fromEntries(rows.map((r) => [r.stream_id, Number(r.n)]));
+    expect(counts.taken).toBe(1);
+    expect(counts.s13).toBeUndefined();
+    for (let i = 0; i < 20; i++) if (i !== 7 && i !== 13) expect(counts[`s${i}`]).toBe(2);
+    // Every event has its outbox row, each stream its version.
+    const [outbox] = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox`);
+    expect(Number(outbox!.n)).toBe(1 + 18 * 2);
+    const versions = await t.db.query<{ stream_id: string; version: string }>(`SELECT stream_id, version::text FROM ${t.schema}.streams WHERE stream_id <> 'taken'`);
+    expect(versions.every((r) => r.version === '2')).toBe(true);
+  });
+
+  it('a process killed with SIGKILL while group-committing loses no acknowledged append and leaves no partial one', async () => {
+    expect(existsSync(childScript)).toBe(true);
+    const child = spawn(process.execPath, ['--enable-source-maps', childScript, t.schema, '32'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    children.push(child);
+    const acked = new Map<string, number>();
+    let buffer = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^ack (\S+) (\d+)$/.exec(line);
+        if (m) acked.set(m[1]!, Math.max(acked.get(m[1]!) ?? 0, Number(m[2])));
+      }
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => [...acked.values()].reduce((a, b) => a + b, 0) >= 600, { timeoutMs: 90_000, what: `600 acknowledged appends (child: ${stderr.slice(0, 300)})` });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(child.signalCode).toBe('SIGKILL');
+
+    const events = await t.db.query<{ stream_id: string; versions: string[] }>(
+      `SELECT stream_id, array_agg(stream_version::text ORDER BY stream_version) AS versions FROM ${t.schema}.events WHERE stream_id LIKE 'w%' GROUP BY stream_id`,
+    );
+    const streams = new Map((await t.db.query<{ stream_id: string; version: string }>(`SELECT stream_id, version::text FROM ${t.schema}.streams WHERE stream_id LIKE 'w%'`)).map((r) => [r.stream_id, Number(r.version)]));
+    const byStream = new Map(events.map((r) => [r.stream_id, r.versions.map(Number)]));
+    for (const [stream, last] of acked) {
+      const versions = byStream.get(stream) ?? [];
+      // Every acknowledged append is there (a later one may be too: committed, the ack not yet printed) …
+      expect(versions.length).toBeGreaterThanOrEqual(last);
+      // … without gaps, and the stream's version is its last event's.
+      expect(versions).toEqual(versions.map((_, i) => i + 1));
+      expect(streams.get(stream)).toBe(versions.length);
+    }
+    // Nothing half-written: each committed event has its outbox row.
+    const [counts] = await t.db.query<{ events: string; outbox: string }>(
+      `SELECT (SELECT count(*) FROM ${t.schema}.events WHERE stream_id LIKE 'w%')::text AS events,
+              (SELECT count(*) FROM ${t.schema}.outbox WHERE message_key LIKE 'w%')::text AS outbox`,
+    );
+    expect(counts!.outbox).toBe(counts!.events);
+  });
+});
