@@ -19,7 +19,8 @@ import type { Kafka } from 'kafkajs';
 import { EventRegistry, v, type Event } from '#libs/kernel';
 import { EventStore, OutboxRelay, spineDdl, type AppendResult, type ExpectedVersion } from '#libs/eventstore';
 import { ensureTopics } from '#libs/messaging';
-import { Database } from '#libs/platform';
+import { Database, keyledgerHome, metricsRegistry } from '#libs/platform';
+import { cpuPerRequest, cpuSnapshot } from './process-cpu.js';
 import { ProjectionRunner, type EsProjection } from '#libs/projections';
 import { dropTopics, stackEnv, testEs, testKafka, testLogger, uniqueName } from '#libs/testing';
 
@@ -53,6 +54,12 @@ function summary(samples: number[]): { p50: number; p90: number; p99: number; ma
   return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: percentile(s, 100), samples: s.length };
 }
 
+/** Statements this process sent to a schema so far (the Database counter). */
+async function statementsOf(schema: string): Promise<number> {
+  const metric = (await metricsRegistry.getSingleMetric('keyledger_db_statements_total')?.get())?.values ?? [];
+  return metric.filter((v) => v.labels.schema === schema).reduce((t, v) => t + v.value, 0);
+}
+
 async function throwawaySchema(prefix: string, max: number): Promise<Database> {
   const db = await Database.connect(stackEnv().databaseUrl, uniqueName(prefix), { max, applicationName: 'keyledger-bench' });
   await db.query(spineDdl(db.schema));
@@ -64,7 +71,11 @@ async function dropSchema(db: Database): Promise<void> {
   await db.close();
 }
 
-async function appendFor(store: EventStore, writers: number, seconds: number): Promise<{ events: number; seconds: number; eventsPerSecond: number; latencyMs: ReturnType<typeof summary> }> {
+type AppendFigures = { events: number; seconds: number; eventsPerSecond: number; latencyMs: ReturnType<typeof summary>; statementsPerAppend: number; postgresCpuUsPerAppend: number; clientCpuUsPerAppend: number };
+
+async function appendFor(store: EventStore, writers: number, seconds: number): Promise<AppendFigures> {
+  const statementsBefore = await statementsOf(store.db.schema);
+  const pgBefore = cpuSnapshot(keyledgerHome());
   const latencies: number[] = [];
   let events = 0;
   const started = performance.now();
@@ -84,7 +95,17 @@ async function appendFor(store: EventStore, writers: number, seconds: number): P
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  return { events, seconds: Math.round(elapsed * 100) / 100, eventsPerSecond: Math.round(events / elapsed), latencyMs: summary(latencies) };
+  const cpu = cpuPerRequest(pgBefore, cpuSnapshot(keyledgerHome()), events);
+  const statements = (await statementsOf(store.db.schema)) - statementsBefore;
+  return {
+    events,
+    seconds: Math.round(elapsed * 100) / 100,
+    eventsPerSecond: Math.round(events / elapsed),
+    latencyMs: summary(latencies),
+    statementsPerAppend: Math.round((statements / Math.max(1, events)) * 100) / 100,
+    postgresCpuUsPerAppend: cpu.postgres,
+    clientCpuUsPerAppend: cpu.client,
+  };
 }
 
 async function appendThroughput(kafka: Kafka): Promise<Record<string, unknown>> {
@@ -98,6 +119,12 @@ async function appendThroughput(kafka: Kafka): Promise<Record<string, unknown>> 
     const one = await appendFor(store, 1, seconds);
     log(`append: 32 writers, ${seconds} s`);
     const many = await appendFor(store, 32, seconds);
+    // The same without group commit (one transaction of 7 statements per append), for comparison.
+    const solo = new EventStore(db, registry, 'bench', `${db.schema}.events.v1`, { groupCommit: false });
+    log(`append: 1 writer, no group commit, ${seconds} s`);
+    const oneSolo = await appendFor(solo, 1, seconds);
+    log(`append: 32 writers, no group commit, ${seconds} s`);
+    const manySolo = await appendFor(solo, 32, seconds);
     // Same again with the relay draining the outbox to Kafka, as in a running service.
     const admin = kafka.admin();
     await admin.connect();
@@ -117,8 +144,8 @@ async function appendThroughput(kafka: Kafka): Promise<Record<string, unknown>> 
       writers1: one,
       writers32: many,
       writers32WithRelay: withRelay,
+      withoutGroupCommit: { writers1: oneSolo, writers32: manySolo },
       postgres: pg,
-      roundTripsPerAppend: 7,
     };
   } finally {
     await dropSchema(db);

@@ -37,6 +37,7 @@ export type EventStoreOptions = {
 };
 
 type PendingAppend = {
+  readonly correlationId: string;
   readonly streamId: string;
   /** The version the stream must be at (0: it must not exist). */
   readonly current: number;
@@ -278,6 +279,8 @@ export class EventStore {
     }
     return new Promise<AppendResult<E>>((resolve, reject) => {
       this.queue.push({
+        // The caller's context, not the flusher's (which runs in whichever request started it).
+        correlationId: options.metadata.correlationId ?? currentContext()?.correlationId ?? randomUUID(),
         streamId,
         current: expected === 'no_stream' ? 0 : expected,
         expected,
@@ -367,10 +370,9 @@ export class EventStore {
   private async appendOne(client: pg.PoolClient, tx: Sql, job: PendingAppend): Promise<BatchOutcome> {
     const { streamId, events, options } = job;
     const current = job.current;
-    const ctx = currentContext();
     const base = options.metadata;
     const time = base.time ?? new Date().toISOString();
-    const correlationId = base.correlationId ?? ctx?.correlationId ?? randomUUID();
+    const correlationId = job.correlationId;
     const recorded = events.map((e, i) => {
       const metadata: EventMetadata = { eventId: randomUUID(), correlationId, causationId: base.causationId ?? null, actor: base.actor, tenant: base.tenant, time };
       return { ...e, streamId, streamVersion: current + i + 1, schemaVersion: job.defs[i]!.schemaVersion, position: '', transactionId: '', metadata } as RecordedEvent;

@@ -16,6 +16,9 @@ import { AutoPurgeScheduler } from '../purge/auto-purge.scheduler.js';
 import { VaultsService } from '../vaults/vaults.service.js';
 import { SecretsService } from './secrets.service.js';
 import pino from 'pino';
+import { waitFor } from '#libs/testing';
+import { SecretChangeListener } from '../../adapters/persistence/secret-change.listener.js';
+import { SecretVersionCache } from './secret-version.cache.js';
 
 const TENANT = '4eeb1e29-c100-4249-9b4c-7c16d469679f';
 const input = (value: string) => ({ value, contentType: null, tags: null, attributes: {} });
@@ -66,6 +69,34 @@ describe('SecretsService on PostgreSQL', () => {
     const published = await t.db.query<{ payload: { data: Record<string, unknown> } }>(`SELECT payload FROM ${t.schema}.outbox WHERE payload->>'type' = 'SecretVersionCreated'`);
     expect(published.length).toBeGreaterThan(0);
     for (const p of published) expect(p.payload.data.ciphertext).toBeUndefined();
+  });
+
+  it('with the secret cache, two vault processes never serve a changed, disabled or deleted secret for long: own changes at once, the other process on its notification', async () => {
+    const caches = [new SecretVersionCache({ maxEntries: 100, ttlMs: 60_000 }), new SecretVersionCache({ maxEntries: 100, ttlMs: 60_000 })];
+    const listeners = caches.map((c) => new SecretChangeListener(t.db, c, pino({ level: 'silent' })));
+    await Promise.all(listeners.map((l) => l.start()));
+    try {
+      const [a, b] = caches.map((c) => new SecretsService(store, secretsRepo, keyring, new DataKeyCache({ maxEntries: 100, ttlMs: 60_000 }), c)) as [SecretsService, SecretsService];
+      await a.set(vault, 'shared', input('one'), caller);
+      expect((await a.get(vault, 'shared', null, caller)).value).toBe('one');
+      expect((await b.get(vault, 'shared', null, caller)).value).toBe('one');
+      expect(caches[0]!.size + caches[1]!.size).toBe(2); // both hold it now
+      // A writes: A answers the new value at once, B once the commit's notification arrives.
+      await a.set(vault, 'shared', input('two'), caller);
+      expect((await a.get(vault, 'shared', null, caller)).value).toBe('two');
+      await waitFor(async () => (await b.get(vault, 'shared', null, caller)).value === 'two', { timeoutMs: 5_000, what: 'B to see the new version' });
+      // B disables it: A refuses it.
+      const latest = await b.get(vault, 'shared', null, caller);
+      await b.update(vault, 'shared', latest.version, { attributes: { enabled: false } }, caller);
+      await waitFor(async () => (await a.get(vault, 'shared', null, caller).then(() => false, (e: unknown) => e instanceof DomainError && e.code === VaultErrorCode.SecretDisabled)) || undefined, { timeoutMs: 5_000, what: 'A to refuse the disabled secret' });
+      // A deletes it: B answers not found.
+      await a.delete(vault, 'shared', caller);
+      await waitFor(async () => (await b.get(vault, 'shared', null, caller).then(() => false, (e: unknown) => e instanceof DomainError && e.code === VaultErrorCode.SecretNotFound)) || undefined, { timeoutMs: 5_000, what: 'B to answer not found' });
+      // Gone for good (the scheduler test below counts this vault's due purges).
+      expect(await a.purge(vault, 'shared', 'request', caller)).toBe(true);
+    } finally {
+      await Promise.all(listeners.map((l) => l.stop()));
+    }
   });
 
   it('a GET after a SET sees it at once, and a cached data key spares the crypto round trip', async () => {
