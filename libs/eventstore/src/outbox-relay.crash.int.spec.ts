@@ -6,6 +6,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { InboxConsumer } from '#libs/messaging';
 import { dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
+import { unsentOutboxRows } from './outbox-relay.js';
 import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(180_000);
@@ -42,10 +43,7 @@ function startRelayProcess(schema: string, batchSize: number): Promise<ChildProc
   });
 }
 
-async function unsent(): Promise<number> {
-  const [row] = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox WHERE sent_at IS NULL`);
-  return Number(row!.n);
-}
+const unsent = (): Promise<number> => unsentOutboxRows(t.db);
 
 beforeAll(async () => {
   expect(existsSync(childScript)).toBe(true);
@@ -75,7 +73,7 @@ beforeAll(async () => {
   await t.db.query(`INSERT INTO ${t.schema}.relay_gate VALUES (3000)`);
   await t.db.query(`CREATE FUNCTION ${t.schema}.relay_gate_fn() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_sleep((SELECT delay_ms FROM ${t.schema}.relay_gate LIMIT 1) / 1000.0); RETURN NULL; END $$`);
-  await t.db.query(`CREATE TRIGGER relay_gate BEFORE UPDATE ON ${t.schema}.outbox FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema}.relay_gate_fn()`);
+  await t.db.query(`CREATE TRIGGER relay_gate BEFORE INSERT OR UPDATE ON ${t.schema}.outbox_relay_position FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema}.relay_gate_fn()`);
 });
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { parseEnvelope } from '#libs/contracts';
 import { collectTopic, dropTopics, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
-import { OutboxRelay } from './outbox-relay.js';
+import { OutboxRelay, unsentOutboxRows } from './outbox-relay.js';
 import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(120_000);
@@ -51,7 +51,7 @@ async function slowMarkSent(ms: number): Promise<void> {
   await t.db.query(`INSERT INTO ${t.schema}.relay_gate VALUES ($1)`, [ms]);
   await t.db.query(`CREATE OR REPLACE FUNCTION ${t.schema}.relay_gate_fn() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_sleep((SELECT delay_ms FROM ${t.schema}.relay_gate LIMIT 1) / 1000.0); RETURN NULL; END $$`);
-  await t.db.query(`CREATE OR REPLACE TRIGGER relay_gate BEFORE UPDATE ON ${t.schema}.outbox FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema}.relay_gate_fn()`);
+  await t.db.query(`CREATE OR REPLACE TRIGGER relay_gate BEFORE INSERT OR UPDATE ON ${t.schema}.outbox_relay_position FOR EACH STATEMENT EXECUTE FUNCTION ${t.schema}.relay_gate_fn()`);
 }
 
 describe('OutboxRelay', () => {
@@ -94,7 +94,7 @@ describe('OutboxRelay', () => {
       });
       expect(m.headers).toMatchObject({ id: env.id, type: 'Noted', schemaVersion: '1', source: 'vault', subject: r.streamId, tenant, correlationId: env.correlationId, time: env.time });
     }
-    await waitFor(async () => (await t.db.query(`SELECT 1 FROM ${t.schema}.outbox WHERE sent_at IS NULL`)).length === 0, { what: 'rows marked sent' });
+    await waitFor(async () => (await unsentOutboxRows(t.db)) === 0, { what: 'the watermark past every row' });
   });
 
   it('a commit announced while a batch is in flight is published at once, not at the next poll', async () => {

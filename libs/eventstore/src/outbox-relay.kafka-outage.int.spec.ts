@@ -8,7 +8,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { InboxConsumer } from '#libs/messaging';
 import { dropTopics, localKafkaBroker, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
-import { OutboxRelay } from './outbox-relay.js';
+import { OutboxRelay, unsentOutboxRows } from './outbox-relay.js';
 import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(420_000);
@@ -27,10 +27,7 @@ let consumer: InboxConsumer;
 let brokerStopped = false;
 let topic: string;
 
-async function unsent(): Promise<number> {
-  const [row] = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox WHERE sent_at IS NULL`);
-  return Number(row!.n);
-}
+const unsent = (): Promise<number> => unsentOutboxRows(t.db);
 
 beforeAll(async () => {
   t = await testDb('t_relay_outage');

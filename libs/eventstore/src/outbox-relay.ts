@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { counter, histogram, type Database } from '#libs/platform';
 
-type OutboxRow = { id: string; topic: string; message_key: string; headers: Record<string, string>; payload: object; created_at: Date };
+type OutboxRow = { id: string; transaction_id: string; topic: string; message_key: string; headers: Record<string, string>; payload: object; created_at: Date };
 
 export type OutboxRelayOptions = {
   readonly batchSize?: number;
@@ -18,12 +18,34 @@ const published = counter('keyledger_outbox_published_total', 'Outbox messages p
 const publishFailures = counter('keyledger_outbox_publish_failures_total', 'Failed outbox publish attempts', ['schema']);
 const lag = histogram('keyledger_outbox_lag_seconds', 'Time from outbox insert to Kafka acknowledgement', ['schema'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30]);
 
+/** The relay's watermark row (one per schema). */
+const POSITION = 'relay';
+
 /**
- * Publishes committed outbox rows to Kafka in id order with an idempotent producer
- * (acks=all, key = stream id), then marks them sent in the same transaction that locked
- * them. Kafka down: rows wait and are retried with backoff. Crash after publishing but
- * before marking: rows are published again; consumers dedupe by event id.
- * Woken by LISTEN/NOTIFY on commit; polls as a fallback.
+ * Outbox rows not yet published: after the relay's watermark in commit order (and not marked
+ * sent by a relay of an earlier release). For tests and operators.
+ */
+export async function unsentOutboxRows(db: Database): Promise<number> {
+  const s = db.schema;
+  const [row] = await db.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM ${s}.outbox o
+      WHERE o.sent_at IS NULL
+        AND (o.transaction_id, o.id) > COALESCE((SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $1), ('0'::xid8, 0::bigint))`,
+    [POSITION],
+  );
+  return Number(row!.n);
+}
+
+/**
+ * Publishes committed outbox rows to Kafka in commit order with an idempotent producer
+ * (acks=all, key = stream id): one `sendBatch` per batch (one acknowledgement), then ONE
+ * update of the relay's watermark — the (transaction id, id) of the last row sent — in the
+ * transaction that holds the relay lock; rows themselves are never updated or locked. Only
+ * rows of transactions older than every transaction still in flight are read
+ * (`pg_snapshot_xmin`, as `EventStore.readAll`), so a row that commits late can never sort
+ * before the watermark. Kafka down: rows wait and are retried with backoff. Crash after
+ * publishing but before the watermark moved: rows are published again; consumers dedupe by
+ * event id. Woken by LISTEN/NOTIFY on commit; polls as a fallback.
  */
 export class OutboxRelay {
   private producer: Producer | undefined;
@@ -150,11 +172,15 @@ export class OutboxRelay {
       // gone, after which its rows are published again, still in order.
       const [lock] = await tx.query<{ acquired: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS acquired', [`outbox-relay:${this.db.schema}`]);
       if (!lock?.acquired) return 0;
+      const s = this.db.schema;
       const rows = await tx.query<OutboxRow>(
-        // ORDER BY o.id, not the ::text output column: "100" would go out before "99".
-        `SELECT o.id::text, o.topic, o.message_key, o.headers, o.payload, o.created_at FROM ${this.db.schema}.outbox o
-          WHERE o.sent_at IS NULL ORDER BY o.id LIMIT $1 FOR UPDATE`,
-        [this.batchSize],
+        // ORDER BY the columns, not the ::text outputs ("100" would go out before "99").
+        `SELECT o.id::text, o.transaction_id::text, o.topic, o.message_key, o.headers, o.payload, o.created_at FROM ${s}.outbox o
+          WHERE o.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            AND (o.transaction_id, o.id) > COALESCE((SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $2), ('0'::xid8, 0::bigint))
+            AND o.sent_at IS NULL
+          ORDER BY o.transaction_id, o.id LIMIT $1`,
+        [this.batchSize, POSITION],
       );
       if (rows.length === 0) return 0;
       const producer = await this.connectedProducer();
@@ -165,7 +191,12 @@ export class OutboxRelay {
         byTopic.set(r.topic, list);
       }
       await producer.sendBatch({ acks: -1, timeout: 10_000, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-      await tx.query(`UPDATE ${this.db.schema}.outbox SET sent_at = clock_timestamp() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+      const last = rows[rows.length - 1]!;
+      await tx.query(
+        `INSERT INTO ${s}.outbox_relay_position (name, transaction_id, id) VALUES ($1, $2::xid8, $3)
+         ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, id = EXCLUDED.id, updated_at = now()`,
+        [POSITION, last.transaction_id, last.id],
+      );
       const now = Date.now();
       for (const r of rows) lag.observe({ schema: this.db.schema }, (now - r.created_at.getTime()) / 1000);
       published.inc({ schema: this.db.schema }, rows.length);
@@ -186,7 +217,13 @@ export class OutboxRelay {
     const now = Date.now();
     if (now - this.lastCleanup < 60_000) return;
     this.lastCleanup = now;
-    await this.db.query(`DELETE FROM ${this.db.schema}.outbox WHERE sent_at IS NOT NULL AND sent_at < now() - ($1::bigint * interval '1 millisecond')`, [this.retainSentMs]);
+    const s = this.db.schema;
+    await this.db.query(
+      `DELETE FROM ${s}.outbox o
+        WHERE o.created_at < now() - ($1::bigint * interval '1 millisecond')
+          AND (o.sent_at IS NOT NULL OR (o.transaction_id, o.id) <= (SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $2))`,
+      [this.retainSentMs, POSITION],
+    );
   }
 }
 

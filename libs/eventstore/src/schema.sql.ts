@@ -9,7 +9,9 @@ import { assertSchemaName } from '#libs/platform';
  * - streams: one row per stream holding its version and the id of the transaction that wrote
  *   it (`last_xid`); the row lock serialises writers of a stream and makes the expected-version
  *   and commit-order checks exact.
- * - outbox: rows to publish to Kafka, written in the same transaction as the events.
+ * - outbox: rows to publish to Kafka, written in the same transaction as the events;
+ *   outbox_relay_position: the relay's sent watermark in commit order (rows are never
+ *   updated; `sent_at` is only set by relays of earlier releases).
  * - inbox: event ids already handled by a consumer (exactly-once effect).
  * - checkpoints: projection positions.
  */
@@ -50,6 +52,14 @@ CREATE TABLE IF NOT EXISTS ${s}.outbox (
   sent_at         timestamptz
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent_idx ON ${s}.outbox (id) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_commit_order_idx ON ${s}.outbox (transaction_id, id);
+-- How far the relay has published, in commit order: one row, one UPDATE per batch.
+CREATE TABLE IF NOT EXISTS ${s}.outbox_relay_position (
+  name            text        PRIMARY KEY,
+  transaction_id  xid8        NOT NULL,
+  id              bigint      NOT NULL,
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS ${s}.inbox (
   consumer     text        NOT NULL,
   event_id     text        NOT NULL,
