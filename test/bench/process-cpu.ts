@@ -60,7 +60,11 @@ function withDescendants(all: readonly ProcInfo[], root: number | undefined): Pr
   let grew = true;
   while (grew) {
     grew = false;
-    for (const p of all) if (!keep.has(p.pid) && keep.has(p.ppid)) keep.add(p.pid), (grew = true);
+    for (const p of all) {
+      if (keep.has(p.pid) || !keep.has(p.ppid)) continue;
+      keep.add(p.pid);
+      grew = true;
+    }
   }
   return all.filter((p) => keep.has(p.pid));
 }

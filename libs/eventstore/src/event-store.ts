@@ -323,15 +323,14 @@ export class EventStore {
       // Nothing was written: each append alone, so that one append's failure is not its batch-mates'.
       for (const j of jobs) {
         try {
-          const [o] = await this.inOneTransaction([j]);
-          settle(j, o!);
+          for (const o of await this.inOneTransaction([j])) settle(j, o);
         } catch (e) {
           j.reject(e instanceof BatchCommitError ? e.inner : e);
         }
       }
       return;
     }
-    jobs.forEach((j, i) => settle(j, outcomes[i]!));
+    outcomes.forEach((o, i) => settle(jobs[i] as PendingAppend, o));
   }
 
   private async inOneTransaction(jobs: readonly PendingAppend[]): Promise<BatchOutcome[]> {
@@ -374,8 +373,9 @@ export class EventStore {
     const time = base.time ?? new Date().toISOString();
     const correlationId = job.correlationId;
     const recorded = events.map((e, i) => {
+      const def = job.defs[i] as { readonly schemaVersion: number };
       const metadata: EventMetadata = { eventId: randomUUID(), correlationId, causationId: base.causationId ?? null, actor: base.actor, tenant: base.tenant, time };
-      return { ...e, streamId, streamVersion: current + i + 1, schemaVersion: job.defs[i]!.schemaVersion, position: '', transactionId: '', metadata } as RecordedEvent;
+      return { ...e, streamId, streamVersion: current + i + 1, schemaVersion: def.schemaVersion, position: '', transactionId: '', metadata } as RecordedEvent;
     });
     const messages: OutboxMessage[] = [];
     if (options.outbox !== false) messages.push(...recorded.map((r) => this.toMessage(r, options.object)));
@@ -414,8 +414,8 @@ export class EventStore {
     }
     const byVersion = new Map(written.map((r) => [Number(r.version), r]));
     const events2 = recorded.map((r) => {
-      const row = byVersion.get(r.streamVersion)!;
-      return { ...r, position: row.position!, transactionId: row.transaction_id! };
+      const row = byVersion.get(r.streamVersion);
+      return { ...r, position: row?.position ?? '', transactionId: row?.transaction_id ?? '' };
     });
     if (options.inTransaction) await options.inTransaction(tx, events2 as RecordedEvent<never>[]);
     return { result: { nextExpectedVersion: current + events.length, events: events2 } };

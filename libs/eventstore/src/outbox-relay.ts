@@ -33,7 +33,7 @@ export async function unsentOutboxRows(db: Database): Promise<number> {
         AND (o.transaction_id, o.id) > COALESCE((SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $1), ('0'::xid8, 0::bigint))`,
     [POSITION],
   );
-  return Number(row!.n);
+  return Number(row?.n ?? 0);
 }
 
 /**
@@ -191,7 +191,7 @@ export class OutboxRelay {
         byTopic.set(r.topic, list);
       }
       await producer.sendBatch({ acks: -1, timeout: 10_000, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-      const last = rows[rows.length - 1]!;
+      const last = rows[rows.length - 1] as OutboxRow;
       await tx.query(
         `INSERT INTO ${s}.outbox_relay_position (name, transaction_id, id) VALUES ($1, $2::xid8, $3)
          ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, id = EXCLUDED.id, updated_at = now()`,
