@@ -121,6 +121,8 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
   const O = POOL_ADMIN_OPERATIONS;
   const { backups, securityDomain: sd } = deps;
 
+  // The status URL carries the request's api-version: the Python SDK polls it verbatim (the JS one adds it).
+  const statusUrl = (st: { origin: string; apiVersion: string }, path: string): string => `${st.origin}${path}?api-version=${encodeURIComponent(st.apiVersion)}`;
   const accepted = (reply: FastifyReply, url: string, body: Record<string, unknown>): FastifyReply =>
     reply.code(202).header('azure-asyncoperation', url).header('retry-after', RETRY_AFTER).send(body);
 
@@ -130,7 +132,7 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
       const { location } = sasOf(req.body);
       if (!check && backups.backupRunning(vault)) throw new HttpProblem(409, '409', 'Another backup operation is in progress. Please try again after sometime.');
       const job = backups.startBackup(vault, location, caller, check);
-      return accepted(reply, `${st.origin}/backup/${job.jobId}/pending`, backupStarted(job));
+      return accepted(reply, statusUrl(st, `/backup/${job.jobId}/pending`), backupStarted(job));
     });
   api.route('POST', '/backup', O.backup, startBackup(false));
   api.route('POST', '/prebackup', O.preBackup, startBackup(true));
@@ -155,7 +157,7 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
       const { location, folder } = sasOf(b.sasTokenParameters, folderIn);
       const key = kind === 'key' ? assertKeyName((req.params as { name: string }).name) : undefined;
       const job = backups.startRestore(vault, location, folder!, caller, { ...(key ? { key } : {}), check: kind === 'check' });
-      return accepted(reply, `${st.origin}/restore/${job.jobId}/pending`, restoreStatus(job));
+      return accepted(reply, statusUrl(st, `/restore/${job.jobId}/pending`), restoreStatus(job));
     });
   api.route('PUT', '/restore', O.restore, startRestore('full'));
   api.route('PUT', '/prerestore', O.preRestore, startRestore('check'));
@@ -179,7 +181,7 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
     handler(async (req, reply) => {
       const { st, vault, caller } = poolOf(req);
       const document = await sd.download(vault, req.body, caller);
-      return reply.code(202).header('azure-asyncoperation', `${st.origin}/securitydomain/download/pending`).header('retry-after', RETRY_AFTER).send({ value: JSON.stringify(document) });
+      return reply.code(202).header('azure-asyncoperation', statusUrl(st, '/securitydomain/download/pending')).header('retry-after', RETRY_AFTER).send({ value: JSON.stringify(document) });
     }),
   );
   api.route('GET', '/securitydomain/download/pending', O.sdDownloadStatus, handler(async (req) => sd.downloadStatus(poolOf(req).vault)));
@@ -199,7 +201,7 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
     handler(async (req, reply) => {
       const { st, vault, caller } = poolOf(req);
       await sd.upload(vault, req.body, caller);
-      return reply.code(202).header('azure-asyncoperation', `${st.origin}/securitydomain/upload/pending`).header('retry-after', RETRY_AFTER).send(sd.uploadStatus(vault));
+      return reply.code(202).header('azure-asyncoperation', statusUrl(st, '/securitydomain/upload/pending')).header('retry-after', RETRY_AFTER).send(sd.uploadStatus(vault));
     }),
   );
   api.route('GET', '/securitydomain/upload/pending', O.sdUploadStatus, handler(async (req) => sd.uploadStatus(poolOf(req).vault)));
