@@ -31,6 +31,7 @@ export async function startAzurite() {
     say('azurite', `already running (${azuriteStatus()})`);
     return;
   }
+  if (await tcpReachable(AZURITE_PORT)) throw new StackError(`azurite: port ${AZURITE_PORT} is already in use by another process (KEYLEDGER_AZURITE_PORT picks another)`);
   if (!existsSync(p.bin)) throw new StackError(`azurite: ${p.bin} is missing (npm ci installs the azurite devDependency)`);
   mkdirSync(p.data, { recursive: true });
   const out = openSync(p.log, 'a');
