@@ -8,7 +8,7 @@ security domain, a tampered blob). The security-domain calls go through the SDK 
 pipeline (`send_request`: challenge, token, TLS), there being no security-domain client in the
 administration package.
 
-argv: source pool URL, target pool URL, a third pool of another domain (the bootstrap `dev`).
+KEYLEDGER_VAULT_URLS: the source pool, the target pool, a pool of another domain (the bootstrap `dev`).
 env: KEYLEDGER_BACKUP_CONTAINER (container URL), KEYLEDGER_BACKUP_SAS (container SAS token).
 """
 import base64
@@ -16,7 +16,6 @@ import datetime
 import hashlib
 import json
 import os
-import sys
 import urllib.request
 
 import keyledger_e2e as e2e  # first: resolves *.localhost in this process
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-SOURCE, TARGET, OTHER = sys.argv[1], sys.argv[2], sys.argv[3]
+SOURCE, TARGET, OTHER = e2e.VAULT_URLS[:3]
 CONTAINER = os.environ["KEYLEDGER_BACKUP_CONTAINER"]
 SAS = os.environ["KEYLEDGER_BACKUP_SAS"]
 credential = e2e.credential()

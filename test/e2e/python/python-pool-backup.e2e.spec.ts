@@ -55,7 +55,7 @@ describe('Managed HSM backup, restore and security domain with the Python SDK an
       AZURITE_ACCOUNT,
     ).toString();
     const [src, dst] = pools.map(poolUrl) as [string, string];
-    const run = await runPythonScript('pool_backup_sdk.py', [src, dst, poolUrl('dev')], { KEYLEDGER_BACKUP_CONTAINER: `${AZURITE}/${container}`, KEYLEDGER_BACKUP_SAS: sas }, [src, dst, poolUrl('dev')]);
+    const run = await runPythonScript('pool_backup_sdk.py', [src, dst, poolUrl('dev')], { KEYLEDGER_BACKUP_CONTAINER: `${AZURITE}/${container}`, KEYLEDGER_BACKUP_SAS: sas });
     if (run.code !== 0 || !run.result) throw new Error(`pool_backup_sdk.py failed: ${explain(run)}`);
     expect(run.result.checks).toEqual([
       `${src} not activated: key operations refused`,
