@@ -201,7 +201,7 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
     handler(async (req, reply) => {
       const { st, vault, caller } = poolOf(req);
       await sd.upload(vault, req.body, caller);
-      return reply.code(202).header('azure-asyncoperation', statusUrl(st, '/securitydomain/upload/pending')).header('retry-after', RETRY_AFTER).send(sd.uploadStatus(vault));
+      return reply.code(202).header('azure-asyncoperation', statusUrl(st, '/securitydomain/upload/pending')).header('retry-after', RETRY_AFTER).send(await sd.uploadStatus(vault));
     }),
   );
   api.route('GET', '/securitydomain/upload/pending', O.sdUploadStatus, handler(async (req) => sd.uploadStatus(poolOf(req).vault)));

@@ -50,8 +50,6 @@ const notActivated = (): DomainError =>
 export class SecurityDomainService {
   /** Activation per pool id: an activated pool stays so (cached for good), others are read again after a second. */
   private readonly cache = new Map<string, { state: SecurityDomainState; version: number; until: number }>();
-  private readonly lastDownload = new Map<string, SecurityDomainStatus>();
-  private readonly lastUpload = new Map<string, SecurityDomainStatus>();
 
   constructor(
     private readonly store: EventStore,
@@ -103,19 +101,24 @@ export class SecurityDomainService {
         }),
       };
       await this.activate(pool, version, { domainId, key, via: 'download', required, shares: recipients.length }, caller);
-      this.lastDownload.set(pool.vaultId, { status: 'Success', status_details: `The security domain was downloaded: ${recipients.length} shares, quorum ${required}.` });
       return document;
     } finally {
       key.fill(0);
     }
   }
 
-  downloadStatus(pool: VaultRecord): SecurityDomainStatus {
-    return this.lastDownload.get(pool.vaultId) ?? { status: 'Failed', status_details: 'No security domain download was made on this instance.' };
+  /** `GET /securitydomain/download/pending`: from the pool's state, so any instance answers it. */
+  async downloadStatus(pool: VaultRecord): Promise<SecurityDomainStatus> {
+    const { state } = await this.state(pool);
+    if (state.status === 'active' && state.via === 'download') return { status: 'Success', status_details: 'The security domain was downloaded; the Managed HSM is activated.' };
+    return { status: 'Failed', status_details: state.status === 'pending' ? 'The security domain has not been downloaded.' : 'This Managed HSM was activated without a security domain download.' };
   }
 
-  uploadStatus(pool: VaultRecord): SecurityDomainStatus {
-    return this.lastUpload.get(pool.vaultId) ?? { status: 'Failed', status_details: 'No security domain upload was made on this instance.' };
+  /** `GET /securitydomain/upload/pending`. */
+  async uploadStatus(pool: VaultRecord): Promise<SecurityDomainStatus> {
+    const { state } = await this.state(pool);
+    if (state.status === 'active' && state.via === 'upload') return { status: 'Success', status_details: 'The security domain was restored; the Managed HSM is activated.' };
+    return { status: 'Failed', status_details: state.status === 'pending' ? 'No security domain has been uploaded.' : 'This Managed HSM was not activated by a security domain upload.' };
   }
 
   /** `GET /securitydomain/upload`: the pool's transfer key (created in the token on first use). */
@@ -161,7 +164,6 @@ export class SecurityDomainService {
         throw new DomainError(SecurityDomainErrorCode.BadSecurityDomain, 'The shares do not reconstruct this security domain (wrong, altered or too few shares).');
       }
       await this.activate(pool, version, { domainId: document.domainId, key, via: 'upload', required: null, shares: null }, caller);
-      this.lastUpload.set(pool.vaultId, { status: 'Success', status_details: 'The security domain was restored; the Managed HSM is activated.' });
     } finally {
       for (const p of plain) p.y.fill(0);
       key?.fill(0);
