@@ -53,6 +53,10 @@ function jobError(err: unknown): JobError {
   return { code: 'InternalError', message: 'The operation failed inside Keyledger; see the vault log for the request id.' };
 }
 
+/** For the log: Keyledger's own messages (they name no token or material); of anything else its name only. */
+const describe = (err: unknown): string =>
+  err instanceof BackupStorageError || err instanceof BackupFormatError || err instanceof DomainError ? err.message : err instanceof Error ? err.name : 'error';
+
 /**
  * Full backup and restore of a Managed HSM pool to Azure Blob Storage (Azurite locally). A
  * backup writes every active key of the pool — all versions, attributes, tags, rotation policy,
@@ -107,7 +111,7 @@ export class PoolBackupService {
           job.statusDetails = job.error.code === 'BadRequest' ? 'Invalid Request' : job.error.message;
           job.status = 'Failed';
           job.endTime = seconds();
-          this.deps.logger.warn({ jobId: job.jobId, kind, pool: pool.nameKey, code: job.error.code, err: err instanceof Error ? err.message : String(err) }, 'pool job failed');
+          this.deps.logger.warn({ jobId: job.jobId, kind, pool: pool.nameKey, code: job.error.code, err: describe(err) }, 'pool job failed');
         },
       );
     });
