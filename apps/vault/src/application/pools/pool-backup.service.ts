@@ -63,8 +63,9 @@ const describe = (err: unknown): string =>
  * the material sealed by crypto inside each key's own backup — each re-encrypted under the
  * pool's security domain, then the manifest last (a folder without a manifest is no backup; a
  * failed backup removes what it wrote). A restore reads and checks the whole folder (domain,
- * manifest MAC, every blob's digest and tag) before it writes any key, so a backup from another
- * security domain or an altered blob is refused with nothing restored.
+ * manifest MAC, every blob's digest and tag, and that crypto opens every key's inner backup, i.e.
+ * the same deployment root) before it writes any key, so a backup from another security domain
+ * or root, or an altered blob, is refused with nothing restored.
  */
 export class PoolBackupService {
   private readonly jobs = new Map<string, PoolJob>();
@@ -157,6 +158,10 @@ export class PoolBackupService {
     const domain = await this.deps.securityDomain.domainKey(pool, caller);
     try {
       const blobs = await this.readFolder(new BackupContainer(location), folder, domain, options.key);
+      // The inner backups open here too (the same deployment root; crypto checks each): else nothing is restored.
+      for (const b of blobs) {
+        if ((await this.deps.keys.checkBackup(b.plain, caller)).toLowerCase() !== b.name.toLowerCase()) throw new BackupFormatError('Tampered', `The backup blob of key ${b.name} holds another key.`);
+      }
       if (options.check) return null;
       let restored = 0;
       let refused = 0;
@@ -178,16 +183,16 @@ export class PoolBackupService {
   }
 
   /** Every key of the folder (or the one asked for), opened and checked before anything is written. */
-  private async readFolder(container: BackupContainer, folder: string, domain: DomainKey, only?: string): Promise<{ plain: Buffer; versions: number }[]> {
+  private async readFolder(container: BackupContainer, folder: string, domain: DomainKey, only?: string): Promise<{ name: string; plain: Buffer; versions: number }[]> {
     const manifest = openManifest(domain.key, domain.domainId, await container.get(`${folder}/${MANIFEST_BLOB}`, MANIFEST_MAX));
     const wanted = only === undefined ? manifest.keys : manifest.keys.filter((k) => k.name.toLowerCase() === only.toLowerCase());
     if (only !== undefined && wanted.length === 0) throw new BackupStorageError('BadRequest', `The backup folder holds no key named ${only}.`);
-    const out: { plain: Buffer; versions: number }[] = [];
+    const out: { name: string; plain: Buffer; versions: number }[] = [];
     for (const k of wanted) {
       if (!k.blob.startsWith('keys/') || k.blob.includes('..')) throw new BackupFormatError('Tampered', 'The backup manifest names a blob outside its folder.');
       const blob = await container.get(`${folder}/${k.blob}`, this.deps.maxKeyBlobBytes ?? 4 * 1024 * 1024);
       if (sha256(blob) !== k.sha256) throw new BackupFormatError('Tampered', `The backup blob of key ${k.name} was altered.`);
-      out.push({ plain: openKeyBlob(domain.key, domain.domainId, k.name, blob), versions: k.versions });
+      out.push({ name: k.name, plain: openKeyBlob(domain.key, domain.domainId, k.name, blob), versions: k.versions });
     }
     return out;
   }
