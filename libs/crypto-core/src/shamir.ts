@@ -56,14 +56,14 @@ export function splitSecret(secret: Buffer, count: number, threshold: number, ra
   const shares = Array.from({ length: count }, (_, i) => ({ x: i + 1, y: Buffer.alloc(secret.length) }));
   const coefficients = Buffer.alloc(threshold);
   for (let b = 0; b < secret.length; b++) {
-    coefficients[0] = secret[b]!;
+    coefficients[0] = secret.readUInt8(b);
     const r = random(threshold - 1);
     if (r.length !== threshold - 1) fail('the random source returned the wrong length');
     r.copy(coefficients, 1);
     for (const share of shares) {
       // Horner: ((c[t-1]·x + c[t-2])·x + …)·x + c[0]
       let y = 0;
-      for (let c = threshold - 1; c >= 0; c--) y = gfMul(y, share.x) ^ coefficients[c]!;
+      for (let c = threshold - 1; c >= 0; c--) y = gfMul(y, share.x) ^ coefficients.readUInt8(c);
       share.y[b] = y;
     }
     r.fill(0);
@@ -77,8 +77,9 @@ export function splitSecret(secret: Buffer, count: number, threshold: number, ra
  * Fewer shares than the split's threshold give a wrong value, not an error: check the result.
  */
 export function combineShares(shares: readonly SecretShare[]): Buffer {
-  if (shares.length < 2) fail('at least two shares are needed');
-  const length = shares[0]!.y.length;
+  const [first] = shares;
+  if (first === undefined || shares.length < 2) return fail('at least two shares are needed');
+  const length = first.y.length;
   const xs = new Set<number>();
   for (const s of shares) {
     if (!Number.isInteger(s.x) || s.x < 1 || s.x > 255) fail('a share index is not between 1 and 255');
@@ -101,7 +102,7 @@ export function combineShares(shares: readonly SecretShare[]): Buffer {
   for (let b = 0; b < length; b++) {
     let v = 0;
     shares.forEach((s, i) => {
-      v ^= gfMul(s.y[b]!, basis[i]!);
+      v ^= gfMul(s.y.readUInt8(b), basis[i] ?? 0);
     });
     out[b] = v;
   }

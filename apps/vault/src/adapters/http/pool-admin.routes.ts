@@ -155,8 +155,9 @@ export function registerPoolAdminRoutes(api: ApiPipeline, deps: PoolAdminRoutesD
       const folderIn = kind === 'key' ? b.folder : b.folderToRestore;
       if (typeof folderIn !== 'string' || folderIn === '') throw new HttpProblem(400, 'BadRequest', `${kind === 'key' ? 'folder' : 'folderToRestore'} is required: the folder name of a previous successful full backup.`);
       const { location, folder } = sasOf(b.sasTokenParameters, folderIn);
+      if (folder === undefined) throw new HttpProblem(400, 'BadRequest', 'The backup folder name is not valid.');
       const key = kind === 'key' ? assertKeyName((req.params as { name: string }).name) : undefined;
-      const job = backups.startRestore(vault, location, folder!, caller, { ...(key ? { key } : {}), check: kind === 'check' });
+      const job = backups.startRestore(vault, location, folder, caller, { ...(key ? { key } : {}), check: kind === 'check' });
       return accepted(reply, statusUrl(st, `/restore/${job.jobId}/pending`), restoreStatus(job));
     });
   api.route('PUT', '/restore', O.restore, startRestore('full'));

@@ -93,8 +93,9 @@ export class SecurityDomainService {
         domainId,
         required,
         check: domainCheck(key, domainId),
-        shares: shares.map((s, i) => {
-          const r = recipients[i]!;
+        shares: recipients.map((r, i) => {
+          const s = shares[i];
+          if (s === undefined) throw new Error('fewer shares than certificates');
           const enc = encryptShare(r, s.y);
           s.y.fill(0);
           return { index: s.x, kid: r.kid, 'x5t#S256': r.x5tS256, alg: SHARE_ALG, enc };
