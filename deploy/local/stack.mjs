@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The local stack without Docker: PostgreSQL, Kafka, Elasticsearch, SoftHSM2 and a development CA.
+// The local stack without Docker: PostgreSQL, Kafka, Elasticsearch, SoftHSM2, Azurite (blob) and a development CA.
 //   node deploy/local/stack.mjs up|down|status|reset
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { ensureSofthsm, softhsmPaths, softhsmStatus } from './lib/softhsm.mjs';
 import { databaseUrl, postgresDataDirs, postgresStatus, startPostgres, stopPostgres } from './lib/postgres.mjs';
 import { DIRS, PORTS, REPO_ROOT, StackError, ensureDirs, fail, say, waitFor } from './lib/util.mjs';
 import { checkPorts, checkPrerequisites } from './lib/preflight.mjs';
+import { azuriteBlobEndpoint, azuriteDataDir, azuriteStatus, startAzurite, stopAzurite } from './lib/azurite.mjs';
 
 const KAFKA_SH = join(REPO_ROOT, 'deploy/local/kafka/kafka.sh');
 const ES_SH = join(REPO_ROOT, 'deploy/local/elasticsearch/es.sh');
@@ -76,11 +77,13 @@ async function up() {
   await Promise.all([
     script('kafka', KAFKA_SH, 'wait').then(kafkaAdminReady),
     script('elasticsearch', ES_SH, 'wait'),
+    startAzurite(),
   ]);
   say('stack', `up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   say('stack', `PostgreSQL     ${databaseUrl().replace(/:[^:@/]+@/, ':***@')}`);
   say('stack', `Kafka          127.0.0.1:${PORTS.kafka}`);
   say('stack', `Elasticsearch  http://127.0.0.1:${PORTS.elasticsearch}`);
+  say('stack', `Azurite (blob) ${azuriteBlobEndpoint()}`);
   say('stack', `SoftHSM2       SOFTHSM2_CONF=${softhsmPaths().conf}`);
   say('stack', `Dev CA         ${tls.ca}  (export NODE_EXTRA_CA_CERTS=${tls.ca})`);
 }
@@ -94,6 +97,11 @@ async function down() {
     } catch (err) {
       errors.push(err.message);
     }
+  }
+  try {
+    if (await stopAzurite()) say('azurite', 'stopped');
+  } catch (err) {
+    errors.push(err.message);
   }
   try {
     if (stopPostgres()) say('postgres', 'stopped');
@@ -121,6 +129,7 @@ function status() {
     const res = scriptStatus(file);
     line(name, res.status === 0 ? res.stdout.trim() : undefined);
   }
+  line('azurite', azuriteStatus());
   line('softhsm', softhsmStatus());
   line('tls', existsSync(tlsFiles().ca) ? `CA ${tlsFiles().ca}` : undefined);
   return allUp ? 0 : 3;
@@ -128,7 +137,7 @@ function status() {
 
 async function reset() {
   await down();
-  for (const d of [...postgresDataDirs(), join(DIRS.data), join(DIRS.softhsm), join(DIRS.run), join(DIRS.home, 'bootstrap.json')]) {
+  for (const d of [...postgresDataDirs(), join(DIRS.data), azuriteDataDir(), join(DIRS.softhsm), join(DIRS.run), join(DIRS.home, 'bootstrap.json')]) {
     rmSync(d, { recursive: true, force: true });
   }
   say('stack', `data removed (jars in ${DIRS.lib} and the CA in ${DIRS.tls} are kept)`);

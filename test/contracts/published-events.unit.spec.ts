@@ -11,6 +11,7 @@ import { vaultDecider, type VaultCommand } from '../../apps/vault/src/domain/vau
 import { registerVaultServiceEvents } from '../../apps/vault/src/domain/vault-service.registry.js';
 import { keyDecider as vaultKeyDecider, type KeyCommand as VaultKeyCommand } from '../../apps/vault/src/domain/key/key.decider.js';
 import type { KeyVersionRecord } from '../../apps/vault/src/domain/key/key.events.js';
+import { securityDomainDecider } from '../../apps/vault/src/domain/security-domain/security-domain.decider.js';
 import { registerKeyEvents } from '../../apps/crypto/src/domain/key.events.js';
 import { keyDecider, type KeyCommand } from '../../apps/crypto/src/domain/key.decider.js';
 import type { KeyVersionData } from '../../apps/crypto/src/domain/key.model.js';
@@ -102,6 +103,13 @@ const vaultSamples = (): { events: Event[]; object: ObjectIdentity }[] => {
     { events: vault, object: { vault: 'dev', collection: null, name: 'dev' } },
     { events: secret, object: { vault: 'dev', collection: 'secrets', name: 'db-password' } },
     { events: restored, object: { vault: 'dev', collection: 'secrets', name: 'other' } },
+    // A pool's security domain: the sealed domain key (ciphertext) stays in the store.
+    {
+      events: run({ ...securityDomainDecider, initialState: () => securityDomainDecider.initialState(true) }, [
+        { type: 'ActivateSecurityDomain', data: { vaultId: VAULT_ID, domainId: '6b1d2c3e-4f50-4a61-8b72-9c83d4e5f607', sealedKey: CIPHERTEXT, via: 'download', required: 2, shares: 3, now: T0 } },
+      ]),
+      object: { vault: 'hsm-one', collection: null, name: 'hsm-one' },
+    },
     ...vaultKeySamples(),
   ];
 };

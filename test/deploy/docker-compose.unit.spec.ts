@@ -21,9 +21,9 @@ const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'
 const services = Object.entries(compose.services);
 
 describe('docker-compose.yml', () => {
-  it('defines the infrastructure, the setup containers and the four services', () => {
+  it('defines the infrastructure (Azurite for Managed HSM backups included), the setup containers and the four services', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['audit', 'crypto', 'elasticsearch', 'es-setup', 'identity', 'init', 'kafka', 'kibana', 'kibana-seed', 'postgres', 'vault'].sort(),
+      ['audit', 'azurite', 'crypto', 'elasticsearch', 'es-setup', 'identity', 'init', 'kafka', 'kibana', 'kibana-seed', 'postgres', 'vault'].sort(),
     );
   });
 

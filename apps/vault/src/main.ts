@@ -9,6 +9,7 @@ import { registerKeyReleaseRoutes } from './adapters/http/key-release.routes.js'
 import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attestation/attestation.verifier.js';
 import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
+import { activationGuard, registerPoolAdminRoutes } from './adapters/http/pool-admin.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
 import { challengeResource, kindOfOrigin, portOfUrl, vaultAudiences } from './adapters/http/vault-host.js';
@@ -73,6 +74,7 @@ runMain('vault', async () => {
         ready: () => c.identityEvents.ready,
         issuerOf,
         bodyLimit: config.VAULT_MAX_BODY_BYTES,
+        activation: activationGuard(c.securityDomain),
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
@@ -85,6 +87,7 @@ runMain('vault', async () => {
         signer: new ReleaseTokenSigner(runtime.tls.cert, runtime.tls.key),
         onRejected: (reason) => releaseLog.info({ reason }, 'key release refused'),
       });
+      registerPoolAdminRoutes(pipeline, { backups: c.poolBackups, securityDomain: c.securityDomain });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,
         defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,

@@ -15,6 +15,8 @@ import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
 import { KeysService } from './application/keys/keys.service.js';
+import { PoolBackupService } from './application/pools/pool-backup.service.js';
+import { SecurityDomainService } from './application/pools/security-domain.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { SecretVersionCache } from './application/secrets/secret-version.cache.js';
 import { SecretChangeListener } from './adapters/persistence/secret-change.listener.js';
@@ -53,6 +55,10 @@ export type VaultComponents = {
   readonly apiDb: Database;
   /** Keeps the secret cache current with other vault processes' changes (LISTEN). */
   readonly secretChanges: SecretChangeListener;
+  /** Managed HSM pools' security domains (activation, the domain key wrapping full backups). */
+  readonly securityDomain: SecurityDomainService;
+  /** Managed HSM full backup / restore jobs (Azure Blob Storage). */
+  readonly poolBackups: PoolBackupService;
 };
 
 export function vaultEventRegistry(): EventRegistry {
@@ -88,7 +94,9 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, secretChanges };
+  const securityDomain = new SecurityDomainService(apiStore, crypto);
+  const poolBackups = new PoolBackupService({ keys, securityDomain, logger: runtime.logger.child({ component: 'pool-backup' }), maxKeyBlobBytes: config.VAULT_MAX_RESTORE_BYTES });
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, secretChanges, securityDomain, poolBackups };
 }
 
 @Injectable()

@@ -128,3 +128,5 @@ export {
 
 export { ckrOf, HsmKeyPair, Pkcs11Token, type HsmKeyOptions, type Pkcs11TokenOptions } from './pkcs11-token.js';
 export { Pkcs11RootKey, type Pkcs11RootOptions } from './pkcs11-root.js';
+
+export { combineShares, gfInv, gfMul, splitSecret, type SecretShare } from './shamir.js';

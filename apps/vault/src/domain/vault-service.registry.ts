@@ -1,5 +1,6 @@
 import type { EventRegistry } from '#libs/kernel';
 import { registerKeyEvents } from './key/key.events.js';
+import { registerSecurityDomainEvents } from './security-domain/security-domain.events.js';
 import { registerSecretEvents } from './secret/secret.events.js';
 import { registerVaultEvents } from './vault/vault.events.js';
 
@@ -10,5 +11,5 @@ import { registerVaultEvents } from './vault/vault.events.js';
  * test/contracts/published-events.unit.spec.ts checks these ones.
  */
 export function registerVaultServiceEvents(r: EventRegistry): EventRegistry {
-  return registerKeyEvents(registerSecretEvents(registerVaultEvents(r)));
+  return registerSecurityDomainEvents(registerKeyEvents(registerSecretEvents(registerVaultEvents(r))));
 }

@@ -210,3 +210,25 @@ export const VAULT_KEY_CONTRACTS = [
 export type VaultContractEvent = MessageOf<(typeof VAULT_CONTRACTS)[number]>;
 export type SecretContractEvent = MessageOf<(typeof SECRET_CONTRACTS)[number]>;
 export type VaultKeyContractEvent = MessageOf<(typeof VAULT_KEY_CONTRACTS)[number]>;
+
+/**
+ * A Managed HSM pool's security domain took effect (the pool is activated): `via` download (the
+ * domain was generated and handed out as shares), upload (a domain restored from a quorum of
+ * shares) or bootstrap. Only the domain's id is published; its key is never in an event's
+ * published form. Service-internal (no other service folds it): not a lifecycle contract.
+ */
+export const ManagedHsmSecurityDomainActivatedV1 = defineContract({
+  type: 'ManagedHsmSecurityDomainActivated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({
+    ...vaultIdentity,
+    vaultId: z.string().min(1),
+    domainId: z.uuid(),
+    via: z.enum(['download', 'upload', 'bootstrap']),
+    required: z.int().min(2).max(10).nullable(),
+    shares: z.int().min(2).max(10).nullable(),
+    activated: seconds,
+  }),
+});
+export const POOL_CONTRACTS = [ManagedHsmSecurityDomainActivatedV1] as const;

@@ -97,8 +97,18 @@ function registerContainerRoutes(api: ApiPipeline, vaults: VaultsService, defaul
     if (shape.kind === 'managedHsm') st.audit.containerPath = `/managedHSMs/${b.name.toLowerCase()}`;
     const retention = b.softDeleteRetentionInDays ?? b.retentionDays ?? deps.defaultRetentionDays;
     if (typeof retention !== 'number') throw badParameter('"softDeleteRetentionInDays" must be a number.');
+    // A pool awaits its security domain (download or upload) before it serves keys, unless the
+    // caller asks for one usable at once (a development convenience, like the bootstrap pool).
+    const pending = shape.kind === 'managedHsm' && bool(b, 'activateWithoutSecurityDomain') !== true;
     const created = await vaults.create(
-      { name: b.name, tenantId: typeof b.tenantId === 'string' && b.tenantId ? b.tenantId : c.tenantId, retentionDays: retention, purgeProtection: bool(b, 'enablePurgeProtection') ?? false, tags: parseVaultTags(b.tags) },
+      {
+        name: b.name,
+        tenantId: typeof b.tenantId === 'string' && b.tenantId ? b.tenantId : c.tenantId,
+        retentionDays: retention,
+        purgeProtection: bool(b, 'enablePurgeProtection') ?? false,
+        tags: parseVaultTags(b.tags),
+        ...(pending ? { securityDomain: 'pending' as const } : {}),
+      },
       c,
     );
     return reply.code(201).send(view(created));

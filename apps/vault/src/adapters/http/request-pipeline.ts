@@ -58,6 +58,8 @@ export type PipelineDeps = {
   readonly issuerOf: (tenantId: string) => string;
   /** Largest request body of a route that sets no limit of its own, bytes. */
   readonly bodyLimit: number;
+  /** After RBAC: whether the container serves this operation now (a Managed HSM pool awaiting its security domain does not); throws the answer. */
+  readonly activation?: (container: VaultRecord, op: OperationSpec) => Promise<void>;
 };
 
 const states = new WeakMap<FastifyRequest, ApiRequest>();
@@ -387,6 +389,7 @@ export class ApiPipeline {
     });
     st.vault = admission.container;
     st.apiVersion = admission.operationVersion;
+    if (admission.container && this.deps.activation) await this.deps.activation(admission.container, op);
     const principal = admission.principal;
     st.principal = principal;
 

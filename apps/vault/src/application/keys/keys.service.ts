@@ -310,16 +310,13 @@ export class KeysService {
     return Buffer.concat([BACKUP_MAGIC, sealed.blob]);
   }
 
+  /** Checks that a key backup opens here (this deployment's root, intact) without restoring anything; the key's name. */
+  async checkBackup(blob: Buffer, caller: Caller): Promise<string> {
+    return (await this.openBackup(blob, caller)).name;
+  }
+
   async restore(vault: VaultRecord, blob: Buffer, caller: Caller): Promise<KeyView> {
-    if (blob.length <= BACKUP_MAGIC.length || !blob.subarray(0, BACKUP_MAGIC.length).equals(BACKUP_MAGIC)) throw malformedBackup();
-    let opened: Buffer;
-    try {
-      opened = (await this.crypto.openBackup({ ctx: callContextOf(caller), purpose: BACKUP_PURPOSE, blob: blob.subarray(BACKUP_MAGIC.length) })).payload;
-    } catch (err) {
-      if (isCrypto(err, CryptoErrorCode.CiphertextInvalid) || isCrypto(err, CryptoErrorCode.BadParameter)) throw malformedBackup();
-      throw err;
-    }
-    const payload = parseBackup(opened);
+    const payload = await this.openBackup(blob, caller);
     const name = payload.name;
     const nameKey = keyOf(name);
     const last = payload.versions[payload.versions.length - 1]!;
@@ -343,6 +340,18 @@ export class KeysService {
       await this.append(vault, nameKey, streamVersion, events, caller);
       return { ...last, name, managed: payload.managed, jwk };
     }, RETRY);
+  }
+
+  private async openBackup(blob: Buffer, caller: Caller): Promise<BackupPayload> {
+    if (blob.length <= BACKUP_MAGIC.length || !blob.subarray(0, BACKUP_MAGIC.length).equals(BACKUP_MAGIC)) throw malformedBackup();
+    let opened: Buffer;
+    try {
+      opened = (await this.crypto.openBackup({ ctx: callContextOf(caller), purpose: BACKUP_PURPOSE, blob: blob.subarray(BACKUP_MAGIC.length) })).payload;
+    } catch (err) {
+      if (isCrypto(err, CryptoErrorCode.CiphertextInvalid) || isCrypto(err, CryptoErrorCode.BadParameter)) throw malformedBackup();
+      throw err;
+    }
+    return parseBackup(opened);
   }
 
   /** Every key of a vault being purged: destroyed whatever its state. */

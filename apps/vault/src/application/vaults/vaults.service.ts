@@ -8,7 +8,15 @@ import { VaultErrorCode } from '../../domain/vault.errors.js';
 import type { Caller } from '../access/caller.js';
 import type { SecretsService } from '../secrets/secrets.service.js';
 
-export type CreateVaultInput = { readonly name: string; readonly tenantId: string; readonly retentionDays: number; readonly purgeProtection: boolean; readonly tags: VaultTags };
+export type CreateVaultInput = {
+  readonly name: string;
+  readonly tenantId: string;
+  readonly retentionDays: number;
+  readonly purgeProtection: boolean;
+  readonly tags: VaultTags;
+  /** A Managed HSM pool awaiting its security domain (download or upload) before it serves keys. */
+  readonly securityDomain?: 'pending';
+};
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 

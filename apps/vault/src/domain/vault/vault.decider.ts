@@ -79,6 +79,8 @@ export type CreateVault = {
     readonly name: string;
     /** Absent: a vault. */
     readonly kind?: ContainerKind;
+    /** A pool created awaiting its security domain. */
+    readonly securityDomain?: 'pending';
     readonly tenantId: string;
     readonly retentionDays: number;
     readonly purgeProtection: boolean;
@@ -118,6 +120,7 @@ function decide(command: VaultCommand, state: VaultState): readonly VaultEvent[]
             vaultId: c.vaultId,
             name: c.name,
             ...(c.kind === 'managedHsm' ? { kind: c.kind } : {}),
+            ...(c.kind === 'managedHsm' && c.securityDomain === 'pending' ? { securityDomain: 'pending' as const } : {}),
             tenantId: c.tenantId,
             retentionDays: c.retentionDays,
             purgeProtection: c.purgeProtection,

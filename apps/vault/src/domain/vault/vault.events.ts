@@ -19,6 +19,8 @@ export type VaultCreated = {
     readonly name: string;
     /** Absent in events of vaults written before pools existed: a vault. */
     readonly kind?: ContainerKind;
+    /** A Managed HSM pool created awaiting its security domain (absent: usable at once). */
+    readonly securityDomain?: 'pending';
     readonly tenantId: string;
     readonly retentionDays: number;
     readonly purgeProtection: boolean;
@@ -54,8 +56,8 @@ export function registerVaultEvents(r: EventRegistry): EventRegistry {
       type: 'VaultCreated',
       schemaVersion: 1,
       validate: v.object(
-        { vaultId: v.nonEmpty, name: v.nonEmpty, kind: (x) => x === 'vault' || x === 'managedHsm', tenantId: v.nonEmpty, retentionDays: days, purgeProtection: v.boolean, tags: v.record, created: seconds },
-        ['kind'],
+        { vaultId: v.nonEmpty, name: v.nonEmpty, kind: (x) => x === 'vault' || x === 'managedHsm', tenantId: v.nonEmpty, retentionDays: days, purgeProtection: v.boolean, tags: v.record, created: seconds, securityDomain: (x) => x === 'pending' },
+        ['kind', 'securityDomain'],
       ),
       contract: VaultCreatedV2,
       publish: (d, ctx) => ({ ...vaultIdentity(ctx, 'VaultCreated'), vaultId: d.vaultId, retentionDays: d.retentionDays, purgeProtection: d.purgeProtection, tags: d.tags, created: d.created }),
