@@ -153,6 +153,10 @@ export class AuditRecordsIndexer {
         previous.catch(() => undefined);
         const n = await read;
         if (n === 0) {
+          // An empty step never reaches beforeProgress, so it does not wait for the step before
+          // it: wait here, or a failed bulk of that step would go unnoticed while the cursor
+          // already counts its entries as sent, and the next step would skip them for good.
+          if (prev) await prev;
           await previous;
           previous = undefined;
           failures = 0;
