@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEsClient, createLogger, REPO_ROOT } from '#libs/platform';
 import { stackEnv, testDb, testEs, uniqueName, uniqueTenant, type TestDb } from '#libs/testing';
 import { LedgerRepository } from '../../adapters/persistence/ledger.repository.js';
-import type { AuditDocument } from '../../domain/audit-document.js';
+import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
 import { sampleRecord } from '../../domain/audit-test.fixtures.js';
 import { AuditRecordsIndexer, EsUnavailableError, type ReindexProgress } from './audit-records.indexer.js';
 
@@ -74,6 +74,45 @@ async function cuttableRelay(target: URL): Promise<{ url: string; cut: () => Pro
   };
 }
 
+/**
+ * A TCP relay to the real Elasticsearch that black-holes any request larger than `maxBytes`
+ * (bytes sent since the last answer on the connection): an Elasticsearch that cannot take big
+ * bulks within the client's timeout, as a node just restarted on a loaded machine.
+ */
+async function smallRequestsRelay(target: URL, maxBytes: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: target.hostname, port: Number(target.port) });
+    let pending = 0;
+    let stalled = false;
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (chunk: Buffer) => {
+      pending += chunk.length;
+      if (pending > maxBytes) stalled = true;
+      if (!stalled) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      pending = 0;
+      client.write(chunk);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
 describe('audit records → Elasticsearch (real ES)', () => {
   it('indexes ledger entries into monthly indices behind the alias, with _id = record id', async () => {
     const a = uniqueTenant();
@@ -133,6 +172,29 @@ describe('audit records → Elasticsearch (real ES)', () => {
       live.wake();
       for (let i = 0; i < 100 && (await count()) < 11; i++) await new Promise((r) => setTimeout(r, 200));
       expect(await countFor(a)).toBe(11);
+    } finally {
+      await live.stop();
+      await client.close();
+      await relay.close();
+    }
+  });
+
+  it('the live loop shrinks its batch when Elasticsearch cannot take a big bulk in time, instead of retrying it whole for ever', async () => {
+    const a = uniqueTenant();
+    const docBytes = JSON.stringify(toAuditDocument(sampleRecord({ n: 1, tenant: a, id: `${a}-x` }), { chain: a, seq: 1, hash: 'f'.repeat(64), appendedAt: new Date().toISOString() })).length + 80;
+    await indexer.ensureTemplates(); // through the direct client: templates are small anyway
+    const relay = await smallRequestsRelay(new URL(stackEnv().elasticsearchUrl), docBytes * 40);
+    const client = new EsClient({ node: relay.url, maxRetries: 0, requestTimeout: 1_000 });
+    const live = new AuditRecordsIndexer(t.db, client, { alias, refreshInterval: '100ms', replicas: 0, batchSize: 400, pollIntervalMs: 100, maxBackoffMs: 200 }, logger);
+    const count = (): Promise<number> => countFor(a).catch(() => 0);
+    // the monthly index exists before the relay is in the way (its creation is one small request)
+    await append(uniqueTenant(), 1, 'warm');
+    await indexer.catchUp();
+    await append(a, 400, 'big');
+    live.start();
+    try {
+      for (let i = 0; i < 300 && (await count()) < 400; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(await count()).toBe(400);
     } finally {
       await live.stop();
       await client.close();
