@@ -9,6 +9,7 @@ import { ensureSofthsm, softhsmPaths, softhsmStatus } from './lib/softhsm.mjs';
 import { databaseUrl, postgresDataDirs, postgresStatus, startPostgres, stopPostgres } from './lib/postgres.mjs';
 import { DIRS, PORTS, REPO_ROOT, StackError, ensureDirs, fail, say, waitFor } from './lib/util.mjs';
 import { checkPorts, checkPrerequisites } from './lib/preflight.mjs';
+import { applyKafkaRetention } from './retention.mjs';
 
 const KAFKA_SH = join(REPO_ROOT, 'deploy/local/kafka/kafka.sh');
 const ES_SH = join(REPO_ROOT, 'deploy/local/elasticsearch/es.sh');
@@ -77,6 +78,7 @@ async function up() {
     script('kafka', KAFKA_SH, 'wait').then(kafkaAdminReady),
     script('elasticsearch', ES_SH, 'wait'),
   ]);
+  await applyKafkaRetention();
   say('stack', `up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   say('stack', `PostgreSQL     ${databaseUrl().replace(/:[^:@/]+@/, ':***@')}`);
   say('stack', `Kafka          127.0.0.1:${PORTS.kafka}`);

@@ -67,10 +67,8 @@ export function alive(pid: number | undefined): boolean {
 /** The main pid of a component: a Node service by its port, PostgreSQL's postmaster, Kafka's and Elasticsearch's JVM. */
 export function mainPid(c: Component): number | undefined {
   switch (c) {
-    case 'postgres': {
-      const m = /pid (\d+)/.exec(stackCommand('status').stdout);
-      return m ? Number(m[1]) : undefined;
-    }
+    case 'postgres':
+      return readPidFile(join(HOME, 'data', 'postgres', 'postmaster.pid'));
     case 'kafka':
       return readPidFile(join(HOME, 'run', 'kafka.pid'));
     case 'elasticsearch':
@@ -109,6 +107,17 @@ export function stackCommand(sub: 'up' | 'status'): { status: number; stdout: st
   return { status: res.status ?? 1, stdout: `${res.stdout ?? ''}${res.stderr ?? ''}` };
 }
 
+/** `stack.mjs <sub>` without blocking the event loop (the workload keeps running meanwhile). */
+function stackCommandAsync(sub: 'up'): Promise<{ status: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'deploy/local/stack.mjs'), sub], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4_000)));
+    child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4_000)));
+    child.on('exit', (code) => resolve({ status: code ?? 1, stdout: out }));
+  });
+}
+
 /**
  * The outer supervisor of PostgreSQL, Kafka and Elasticsearch (the role systemd or a container
  * runtime plays in production): `npm run stack:up` brings back whatever is down, retried until
@@ -118,7 +127,7 @@ export async function restartStack(timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const res = stackCommand('up');
+    const res = await stackCommandAsync('up');
     if (res.status === 0) return;
     last = res.stdout.split('\n').slice(-6).join('\n');
     await sleep(1_000);
