@@ -160,6 +160,13 @@ export async function crash(o: CrashOptions): Promise<{ result: Record<string, u
       verdict: ok ? 'pass' : 'FAIL',
       checks,
       matrix: rows,
+      failuresByPhase: Object.fromEntries(
+        phases.map((p, i) => {
+          const kinds = new Map<string, number>();
+          for (const x of book.ops) if (!x.ok && phaseOf(x.t) === i) kinds.set(`${x.op}: ${(x.error ?? '').slice(0, 80)}`, (kinds.get(`${x.op}: ${(x.error ?? '').slice(0, 80)}`) ?? 0) + 1);
+          return [p.component, Object.fromEntries([...kinds].sort((a, b) => b[1] - a[1]).slice(0, 8))];
+        }),
+      ),
       samples: {
         lostWrites: back.lost.slice(0, 20),
         missingInLedger: sample(audit.missingInLedger),

@@ -70,20 +70,22 @@ export type Clients = { secrets: SecretClient; keys: KeyClient; credential: Clie
 export function makeClients(book: Ledgerbook): Clients {
   const b = bootstrap();
   const credential = new ClientSecretCredential(b.tenantId, b.clientId, b.clientSecret, { authorityHost: b.authorityHost, disableInstanceDiscovery: true });
-  const options = {
+  // A fresh options object per client: the SDK clients append their user-agent prefix to the
+  // options they are given, so a shared object grows with every client made (one per key version).
+  const options = (): { disableChallengeResourceVerification: true; additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[]; retryOptions: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number } } => ({
     disableChallengeResourceVerification: true,
     additionalPolicies: [{ policy: recorder(book), position: 'perRetry' as const }],
     retryOptions: { maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4_000 },
-  };
+  });
   const cryptoClients = new Map<string, CryptographyClient>();
   return {
-    secrets: new SecretClient(VAULT_URL, credential, options),
-    keys: new KeyClient(VAULT_URL, credential, options),
+    secrets: new SecretClient(VAULT_URL, credential, options()),
+    keys: new KeyClient(VAULT_URL, credential, options()),
     credential,
     book,
     crypto: (keyId) => {
       let client = cryptoClients.get(keyId);
-      if (!client) cryptoClients.set(keyId, (client = new CryptographyClient(keyId, credential, options)));
+      if (!client) cryptoClients.set(keyId, (client = new CryptographyClient(keyId, credential, options())));
       return client;
     },
   };
