@@ -190,20 +190,23 @@ export async function ensureServices(log: (s: string) => void): Promise<{ stop: 
   };
 }
 
-/** Resident memory (bytes) of a process and, with `tree`, of its children (PostgreSQL's backends). */
+/**
+ * Resident memory (bytes) of a process; with `tree`, the proportional set size (PSS) of it and
+ * its children (PostgreSQL's backends share its buffers: summing their RSS would count them
+ * once per backend).
+ */
 export function rssBytes(pid: number | undefined, tree = false): number | undefined {
   if (!pid) return undefined;
-  const one = (p: number): number => {
+  const field = (p: number, file: string, name: string): number => {
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const m = new RegExp(`${name}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${p}/${file}`, 'utf8'));
       return m ? Number(m[1]) * 1024 : 0;
     } catch {
       return 0;
     }
   };
-  let total = one(pid);
-  if (tree) for (const c of childrenOf(pid)) total += one(c);
-  return total;
+  if (!tree) return field(pid, 'status', 'VmRSS');
+  return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + field(p, 'smaps_rollup', 'Pss'), 0);
 }
 
 /** Bytes under a directory (du -sb). */
