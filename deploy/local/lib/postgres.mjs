@@ -88,9 +88,9 @@ function asPostgres(ids, cmd, args, opts = {}) {
 
 /**
  * The pid in postmaster.pid when that process is a PostgreSQL server, else undefined. After a
- * kill -9 the file stays behind; on a busy machine its pid is soon another process's, and
- * both `pg_ctl status` and the server's own start (which refuses while the pid lives) take
- * that process for a running postmaster.
+ * kill -9 the file stays behind, and its pid can still answer kill(pid, 0) — a zombie the
+ * init process has not reaped yet, or a pid reused by another process — so `pg_ctl status`
+ * and the server's own start (which refuses while that pid lives) take it for a running postmaster.
  */
 export function livePostmasterPid(dataDir) {
   const file = join(dataDir, 'postmaster.pid');
