@@ -10,6 +10,7 @@ import { databaseUrl, postgresDataDirs, postgresStatus, startPostgres, stopPostg
 import { DIRS, PORTS, REPO_ROOT, StackError, ensureDirs, fail, say, waitFor } from './lib/util.mjs';
 import { checkPorts, checkPrerequisites } from './lib/preflight.mjs';
 import { azuriteBlobEndpoint, azuriteDataDir, azuriteStatus, startAzurite, stopAzurite } from './lib/azurite.mjs';
+import { applyKafkaRetention } from './retention.mjs';
 
 const KAFKA_SH = join(REPO_ROOT, 'deploy/local/kafka/kafka.sh');
 const ES_SH = join(REPO_ROOT, 'deploy/local/elasticsearch/es.sh');
@@ -79,6 +80,7 @@ async function up() {
     script('elasticsearch', ES_SH, 'wait'),
     startAzurite(),
   ]);
+  await applyKafkaRetention();
   say('stack', `up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   say('stack', `PostgreSQL     ${databaseUrl().replace(/:[^:@/]+@/, ':***@')}`);
   say('stack', `Kafka          127.0.0.1:${PORTS.kafka}`);

@@ -31,8 +31,9 @@ try {
   });
   say('start', 'Keyledger is up:');
   for (const s of SERVICES) say('start', `  ${s.name.padEnd(9)} https://localhost:${s.port}  ${s.what}`);
-  say('start', `  vaults    https://<name>.vault.localhost:8443  (https://localhost:8443 serves the vault "dev")`);
-  say('start', `  HSM pools https://<name>.managedhsm.localhost:8443  (the pool "dev": HSM-backed keys only)`);
+  const vaultPort = SERVICES.find((s) => s.name === 'vault').port;
+  say('start', `  vaults    https://<name>.vault.localhost:${vaultPort}  (https://localhost:${vaultPort} serves the vault "dev")`);
+  say('start', `  HSM pools https://<name>.managedhsm.localhost:${vaultPort}  (the pool "dev": HSM-backed keys only)`);
   say('start', `CA file:     ${join(DIRS.tls, 'ca.crt')}   (export NODE_EXTRA_CA_CERTS=${join(DIRS.tls, 'ca.crt')})`);
   say('start', `Credentials: ${join(DIRS.home, 'bootstrap.json')}`);
   say('start', `Logs:        ${DIRS.logs}/<service>.log`);

@@ -7,13 +7,13 @@ import { accessToken, api, CliError, loadCredentials } from './client.js';
 
 /**
  * `keyledger audit search|tail|verify|reindex|usage|show`: the audit API
- * (https://localhost:8444, or KEYLEDGER_AUDIT_URL), with a token for https://audit.<domain>.
+ * (https://localhost:$AUDIT_PORT, default 8444, or KEYLEDGER_AUDIT_URL), with a token for https://audit.<domain>.
  */
 type Doc = Record<string, unknown>;
 
 const domain = process.env.KEYLEDGER_DOMAIN ?? 'localhost';
 const resource = `https://audit.${domain}`;
-const baseUrl = (): string => (process.env.KEYLEDGER_AUDIT_URL ?? 'https://localhost:8444').replace(/\/+$/, '');
+const baseUrl = (): string => (process.env.KEYLEDGER_AUDIT_URL ?? `https://localhost:${process.env.AUDIT_PORT ?? '8444'}`).replace(/\/+$/, '');
 
 function get(doc: unknown, path: string): unknown {
   let v: unknown = doc;

@@ -10,7 +10,7 @@ export class CliError extends Error {}
 /** The bootstrap credentials (or AZURE_* variables when set), as the CLI authenticates by default. */
 export function loadCredentials(env: NodeJS.ProcessEnv = process.env): Credentials {
   if (env.AZURE_CLIENT_ID && env.AZURE_CLIENT_SECRET && env.AZURE_TENANT_ID) {
-    return { tenantId: env.AZURE_TENANT_ID, clientId: env.AZURE_CLIENT_ID, clientSecret: env.AZURE_CLIENT_SECRET, authorityHost: env.AZURE_AUTHORITY_HOST ?? 'https://localhost:9443' };
+    return { tenantId: env.AZURE_TENANT_ID, clientId: env.AZURE_CLIENT_ID, clientSecret: env.AZURE_CLIENT_SECRET, authorityHost: env.AZURE_AUTHORITY_HOST ?? `https://localhost:${env.IDENTITY_PORT ?? '9443'}` };
   }
   const file = env.KEYLEDGER_BOOTSTRAP_FILE ?? join(keyledgerHome(env), 'bootstrap.json');
   if (!existsSync(file)) throw new CliError(`no credentials: ${file} does not exist (start Keyledger with "npm start" first) and AZURE_CLIENT_ID/AZURE_CLIENT_SECRET/AZURE_TENANT_ID are not set`);

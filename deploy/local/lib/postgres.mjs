@@ -86,8 +86,37 @@ function asPostgres(ids, cmd, args, opts = {}) {
   return ids ? run('postgres', 'runuser', ['-u', 'postgres', '--', cmd, ...args], opts) : run('postgres', cmd, args, opts);
 }
 
+/**
+ * The pid in postmaster.pid when that process is a PostgreSQL server, else undefined. After a
+ * kill -9 the file stays behind, and its pid can still answer kill(pid, 0) — a zombie the
+ * init process has not reaped yet, or a pid reused by another process — so `pg_ctl status`
+ * and the server's own start (which refuses while that pid lives) take it for a running postmaster.
+ */
+export function livePostmasterPid(dataDir) {
+  const file = join(dataDir, 'postmaster.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+    return /(^|\/)(postgres|postmaster)$/.test(cmd) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes a postmaster.pid whose pid is not a live PostgreSQL server (see livePostmasterPid). */
+function removeStalePidFile(l) {
+  const file = join(l.data, 'postmaster.pid');
+  if (existsSync(file) && livePostmasterPid(l.data) === undefined) {
+    say('postgres', 'removing a stale postmaster.pid (its server is gone)');
+    rmSync(file, { force: true });
+  }
+}
+
 function running(l) {
   if (!existsSync(join(l.data, 'PG_VERSION'))) return false;
+  if (existsSync(join(l.data, 'postmaster.pid')) && livePostmasterPid(l.data) === undefined) return false;
   const args = ['status', '-D', l.data];
   const res = l.ids
     ? spawnSync('runuser', ['-u', 'postgres', '--', join(l.bin, 'pg_ctl'), ...args], { encoding: 'utf8' })
@@ -108,6 +137,7 @@ export async function startPostgres() {
   }
   await assertPortFree(PORTS.postgres, 'postgres');
   prepareLayout(l);
+  removeStalePidFile(l);
   if (!existsSync(join(l.data, 'PG_VERSION'))) {
     say('postgres', `initialising a cluster in ${l.data}`);
     mkdirSync(l.data, { recursive: true, mode: 0o700 });

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
-import { DIRS, REPO_ROOT, StackError, sleep } from './util.mjs';
+import { DIRS, PORTS, REPO_ROOT, StackError, sleep } from './util.mjs';
+import { databaseUrl } from './postgres.mjs';
 import { softhsmPaths, softhsmModule } from './softhsm.mjs';
 
 export const SERVICES = [
@@ -13,11 +14,31 @@ export const SERVICES = [
   { name: 'audit', port: Number(process.env.AUDIT_PORT ?? 8444), what: 'audit search and verify API' },
 ];
 
+/** The gRPC ports next to the HTTPS ones (the services read the same variables). */
+export const GRPC_PORTS = {
+  crypto: Number(process.env.CRYPTO_GRPC_PORT ?? 9445),
+  vault: Number(process.env.VAULT_GRPC_PORT ?? 8445),
+};
+
+/**
+ * The services' environment. Everything that names a port of the stack or of another service
+ * is derived from the port variables (KEYLEDGER_PG_PORT, KEYLEDGER_KAFKA_PORT, KEYLEDGER_ES_PORT,
+ * IDENTITY_PORT, CRYPTO_GRPC_PORT, …) unless set explicitly, so a second stack under another
+ * KEYLEDGER_HOME on other ports runs beside the first without touching it.
+ */
 export function serviceEnv() {
   const hsm = softhsmPaths();
+  const identity = SERVICES.find((s) => s.name === 'identity').port;
+  const identityUrl = process.env.IDENTITY_URL ?? `https://localhost:${identity}`;
   return {
     ...process.env,
     KEYLEDGER_HOME: DIRS.home,
+    DATABASE_URL: databaseUrl(),
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? `127.0.0.1:${PORTS.kafka}`,
+    ELASTICSEARCH_URL: process.env.ELASTICSEARCH_URL ?? `http://127.0.0.1:${PORTS.elasticsearch}`,
+    IDENTITY_URL: identityUrl,
+    IDENTITY_PUBLIC_URL: process.env.IDENTITY_PUBLIC_URL ?? identityUrl,
+    CRYPTO_GRPC_TARGET: process.env.CRYPTO_GRPC_TARGET ?? `localhost:${GRPC_PORTS.crypto}`,
     SOFTHSM2_CONF: process.env.SOFTHSM2_CONF ?? hsm.conf,
     PKCS11_MODULE: process.env.PKCS11_MODULE ?? softhsmModule() ?? '',
     NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? join(DIRS.tls, 'ca.crt'),

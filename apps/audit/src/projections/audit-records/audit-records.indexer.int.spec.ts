@@ -1,9 +1,11 @@
+import net from 'node:net';
+import { Client as EsClient } from '@elastic/elasticsearch';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEsClient, createLogger, REPO_ROOT } from '#libs/platform';
-import { testDb, testEs, uniqueName, uniqueTenant, type TestDb } from '#libs/testing';
+import { stackEnv, testDb, testEs, uniqueName, uniqueTenant, type TestDb } from '#libs/testing';
 import { LedgerRepository } from '../../adapters/persistence/ledger.repository.js';
-import type { AuditDocument } from '../../domain/audit-document.js';
+import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
 import { sampleRecord } from '../../domain/audit-test.fixtures.js';
 import { AuditRecordsIndexer, EsUnavailableError, type ReindexProgress } from './audit-records.indexer.js';
 
@@ -43,6 +45,74 @@ async function countFor(tenant: string, index = alias): Promise<number> {
   return (await es.count({ index, query: { term: { 'keyledger.tenant': tenant } } })).count;
 }
 
+/** A TCP relay to the real Elasticsearch that can be cut (connections refused) and restored: an outage of ES as the indexer sees it. */
+async function cuttableRelay(target: URL): Promise<{ url: string; cut: () => Promise<void>; restore: () => Promise<void>; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: target.hostname, port: Number(target.port) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const cut = (): Promise<void> =>
+    new Promise((r) => {
+      server.close(() => r());
+      for (const s of sockets) s.destroy();
+    });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut,
+    restore: () => new Promise((r) => server.listen(port, '127.0.0.1', r)),
+    close: () => (server.listening ? cut() : Promise.resolve()),
+  };
+}
+
+/**
+ * A TCP relay to the real Elasticsearch that black-holes any request larger than `maxBytes`
+ * (bytes sent since the last answer on the connection): an Elasticsearch that cannot take big
+ * bulks within the client's timeout, as a node just restarted on a loaded machine.
+ */
+async function smallRequestsRelay(target: URL, maxBytes: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: target.hostname, port: Number(target.port) });
+    let pending = 0;
+    let stalled = false;
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (chunk: Buffer) => {
+      pending += chunk.length;
+      if (pending > maxBytes) stalled = true;
+      if (!stalled) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      pending = 0;
+      client.write(chunk);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
 describe('audit records → Elasticsearch (real ES)', () => {
   it('indexes ledger entries into monthly indices behind the alias, with _id = record id', async () => {
     const a = uniqueTenant();
@@ -76,6 +146,60 @@ describe('audit records → Elasticsearch (real ES)', () => {
     expect((await ledger.head(a))?.seq).toBe(25);
     await indexer.catchUp();
     expect(await countFor(a)).toBe(25);
+  });
+
+  it('the live loop re-indexes a batch whose bulk failed even when the step after it found nothing new (crash matrix: ES killed mid-run)', async () => {
+    const relay = await cuttableRelay(new URL(stackEnv().elasticsearchUrl));
+    // No client-side retries: the bulk fails while the relay is cut, not after it is restored.
+    const client = new EsClient({ node: relay.url, maxRetries: 0, requestTimeout: 2_000 });
+    const live = new AuditRecordsIndexer(t.db, client, { alias, refreshInterval: '100ms', replicas: 0, batchSize: 50, pollIntervalMs: 100, maxBackoffMs: 200 }, logger);
+    const a = uniqueTenant();
+    const count = (): Promise<number> => countFor(a).catch(() => 0); // the alias appears with the first document
+    live.start();
+    try {
+      await append(a, 5, 'before');
+      live.wake();
+      for (let i = 0; i < 100 && (await count()) < 5; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(await countFor(a)).toBe(5);
+      // Elasticsearch goes away; entries appended now are read by a step whose bulk fails,
+      // and the next steps find nothing newer.
+      await relay.cut();
+      await append(a, 5, 'during');
+      live.wake();
+      await new Promise((r) => setTimeout(r, 3_000));
+      await relay.restore();
+      await append(a, 1, 'after');
+      live.wake();
+      for (let i = 0; i < 100 && (await count()) < 11; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(await countFor(a)).toBe(11);
+    } finally {
+      await live.stop();
+      await client.close();
+      await relay.close();
+    }
+  });
+
+  it('the live loop shrinks its batch when Elasticsearch cannot take a big bulk in time, instead of retrying it whole for ever', async () => {
+    const a = uniqueTenant();
+    const docBytes = JSON.stringify(toAuditDocument(sampleRecord({ n: 1, tenant: a, id: `${a}-x` }), { chain: a, seq: 1, hash: 'f'.repeat(64), appendedAt: new Date().toISOString() })).length + 80;
+    await indexer.ensureTemplates(); // through the direct client: templates are small anyway
+    const relay = await smallRequestsRelay(new URL(stackEnv().elasticsearchUrl), docBytes * 40);
+    const client = new EsClient({ node: relay.url, maxRetries: 0, requestTimeout: 1_000 });
+    const live = new AuditRecordsIndexer(t.db, client, { alias, refreshInterval: '100ms', replicas: 0, batchSize: 400, pollIntervalMs: 100, maxBackoffMs: 200 }, logger);
+    const count = (): Promise<number> => countFor(a).catch(() => 0);
+    // the monthly index exists before the relay is in the way (its creation is one small request)
+    await append(uniqueTenant(), 1, 'warm');
+    await indexer.catchUp();
+    await append(a, 400, 'big');
+    live.start();
+    try {
+      for (let i = 0; i < 300 && (await count()) < 400; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(await count()).toBe(400);
+    } finally {
+      await live.stop();
+      await client.close();
+      await relay.close();
+    }
   });
 
   it('rebuilds into a new generation and moves the alias atomically, reporting progress', async () => {

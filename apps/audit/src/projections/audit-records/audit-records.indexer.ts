@@ -34,6 +34,9 @@ const rejected = counter('keyledger_audit_index_rejections_total', 'Audit record
 const bulkSeconds = histogram('keyledger_audit_index_bulk_seconds', 'One indexing step: Elasticsearch bulk requests (concurrent) of up to AUDIT_INDEX_BATCH records', ['alias'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
 const indexLag = histogram('keyledger_audit_index_lag_seconds', 'Ledger append to Elasticsearch bulk acknowledgement', ['alias'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30]);
 
+/** The smallest live batch the indexer shrinks to after failures. */
+const MIN_LIVE_BATCH = 25;
+
 export class EsUnavailableError extends Error {
   constructor(cause: unknown) {
     super(`Elasticsearch unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
@@ -121,6 +124,10 @@ export class AuditRecordsIndexer {
    */
   private async run(): Promise<void> {
     let failures = 0;
+    // Entries per live step: halved after a failure, doubled back after each committed step. A
+    // batch Elasticsearch cannot take within the request timeout (a node just restarted, a
+    // loaded machine) would otherwise time out and be retried whole, for ever.
+    let limit = this.batchSize;
     let cursor = new Map<string, number>();
     let previous: Promise<void> | undefined;
     while (this.running) {
@@ -138,6 +145,7 @@ export class AuditRecordsIndexer {
           const gen = await this.generation(tx);
           return this.step(tx, this.target(gen), true, {
             cursor,
+            limit,
             onRead: (n, next) => {
               for (const [chain, seq] of next) cursor.set(chain, Math.max(cursor.get(chain) ?? 0, seq));
               dispatched(n);
@@ -153,24 +161,32 @@ export class AuditRecordsIndexer {
         previous.catch(() => undefined);
         const n = await read;
         if (n === 0) {
+          // An empty step never reaches beforeProgress, so it does not wait for the step before
+          // it: wait here, or a failed bulk of that step would go unnoticed while the cursor
+          // already counts its entries as sent, and the next step would skip them for good.
+          if (prev) await prev;
           await previous;
           previous = undefined;
           failures = 0;
           await this.idle(this.options.pollIntervalMs ?? 500);
           continue;
         }
-        if (n < this.batchSize) {
+        if (n < limit) {
           // Not a full batch: give the next one time to fill while this one is being indexed.
           await this.idle(this.options.pollIntervalMs ?? 500);
           await new Promise((r) => setTimeout(r, this.options.lingerMs ?? 50));
         }
-        if (prev) await prev;
-        failures = 0;
+        if (prev) {
+          await prev;
+          failures = 0;
+          limit = Math.min(this.batchSize, limit * 2);
+        }
       } catch (err) {
         await previous?.catch(() => undefined);
         previous = undefined;
         cursor = new Map();
         failures++;
+        limit = Math.max(Math.min(this.batchSize, MIN_LIVE_BATCH), Math.floor(limit / 2));
         const delay = Math.min(this.options.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(failures - 1, 10));
         this.logger.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay, failures }, 'audit indexing failed; the ledger keeps the records, retrying');
         await this.idle(delay);
@@ -226,7 +242,7 @@ export class AuditRecordsIndexer {
     sql: Sql,
     target: string,
     live: boolean,
-    pipeline: { cursor?: ReadonlyMap<string, number>; onRead?: (n: number, next: ReadonlyMap<string, number>) => void; beforeProgress?: () => Promise<void> } = {},
+    pipeline: { cursor?: ReadonlyMap<string, number>; limit?: number; onRead?: (n: number, next: ReadonlyMap<string, number>) => void; beforeProgress?: () => Promise<void> } = {},
   ): Promise<number> {
     const s = this.schema;
     await sql.query(
@@ -246,7 +262,7 @@ export class AuditRecordsIndexer {
             WHERE e.chain = s.chain AND e.seq > s.from_seq ORDER BY e.seq LIMIT $2) e
         ORDER BY e.seq - s.from_seq, e.chain
         LIMIT $2`,
-      [target, this.batchSize, cursor.map(([c]) => c), cursor.map(([, n]) => n)],
+      [target, pipeline.limit ?? this.batchSize, cursor.map(([c]) => c), cursor.map(([, n]) => n)],
     );
     if (rows.length === 0) return 0;
     // Round-robin over chains (rank within the chain first): every chain advances by a prefix.
