@@ -9,6 +9,7 @@ import { registerKeyReleaseRoutes } from './adapters/http/key-release.routes.js'
 import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attestation/attestation.verifier.js';
 import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
+import { registerManagedHsmAdminRoutes } from './adapters/http/managed-hsm-admin.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
 import { challengeResource, kindOfOrigin, portOfUrl, vaultAudiences } from './adapters/http/vault-host.js';
@@ -85,11 +86,13 @@ runMain('vault', async () => {
         signer: new ReleaseTokenSigner(runtime.tls.cert, runtime.tls.key),
         onRejected: (reason) => releaseLog.info({ reason }, 'key release refused'),
       });
+      registerManagedHsmAdminRoutes(pipeline, { admin: c.poolAdministration, access: c.access });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,
         defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,
         vaultUri: (name) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', name.toLowerCase()) : `https://${name.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
         pools: c.pools,
+        poolAdministration: c.poolAdministration,
         poolUri: (name) => (config.VAULT_PUBLIC_HSM_URL ? config.VAULT_PUBLIC_HSM_URL.replaceAll('{pool}', name.toLowerCase()) : `https://${name.toLowerCase()}.managedhsm.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
       });
       await pipeline.register(fastify);

@@ -15,6 +15,7 @@ import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
 import { KeysService } from './application/keys/keys.service.js';
+import { PoolAdministrationService } from './application/pool-administration/pool-administration.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
@@ -44,6 +45,8 @@ export type VaultComponents = {
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
+  /** A pool's local RBAC and settings (its administration plane), enforced by `access`. */
+  readonly poolAdministration: PoolAdministrationService;
   readonly scheduler: AutoPurgeScheduler;
   /** Scheduled purge of deleted keys and rotation per rotation policy. */
   readonly keyScheduler: KeyLifecycleScheduler;
@@ -78,11 +81,12 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
+  const poolAdministration = new PoolAdministrationService(apiStore, apiDb, access, runtime.logger.child({ component: 'pool-administration' }));
   // Keys name their container by id: a vault's or a pool's.
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, poolAdministration, scheduler, keyScheduler, apiDb };
 }
 
 @Injectable()
@@ -91,6 +95,7 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
   onApplicationBootstrap(): void {
     this.c.identityEvents.start();
+    this.c.poolAdministration.start();
     this.c.scheduler.start();
     this.c.keyScheduler.start();
   }
@@ -99,6 +104,7 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.c.scheduler.stop();
     await this.c.keyScheduler.stop();
     await this.c.identityEvents.stop();
+    this.c.poolAdministration.stop();
     this.c.keyring.close();
     this.c.crypto.close();
     this.c.dataKeys.close();
