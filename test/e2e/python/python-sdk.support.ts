@@ -22,7 +22,7 @@ export function requireVenv(): void {
 }
 
 /** Runs one script of test/e2e/python with the bootstrap principal against the given vault URLs. */
-export function runPythonScript(script: string, urls: readonly string[] = PYTHON_VAULT_URLS): Promise<PythonRun> {
+export function runPythonScript(script: string, urls: readonly string[] = PYTHON_VAULT_URLS, overrides: Readonly<Record<string, string>> = {}): Promise<PythonRun> {
   requireVenv();
   const b = bootstrap();
   const env = {
@@ -38,6 +38,8 @@ export function runPythonScript(script: string, urls: readonly string[] = PYTHON
     REQUESTS_CA_BUNDLE: stackEnv.caFile,
     KEYLEDGER_VAULT_URLS: urls.join(','),
     KEYLEDGER_SUFFIX: suffix(),
+    // A script run as another principal, or told about more (KEYLEDGER_CLIENT_*, KEYLEDGER_APP_*).
+    ...overrides,
   };
   return new Promise((resolve) => {
     execFile(VENV_PYTHON, [join(SCRIPTS, script)], { cwd: SCRIPTS, env, timeout: 240_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {

@@ -345,7 +345,7 @@ export function registerManagedHsmAdminRoutes(api: ApiPipeline, deps: ManagedHsm
     const current = await settingOf(vault, nameOf(req));
     const b = req.body;
     if (!isObject(b) || typeof b.value !== 'string') throw badParameter('The request body must be {"value": "<string>"}.');
-    st.audit.extra = { setting: current.name, value: b.value.slice(0, 16) };
+    st.audit.extra = { setting: current.name, settingValue: b.value.slice(0, 16) };
     const state = await admin.updateSetting(vault, current.name, b.value, caller);
     return { ...current, value: state.settings.get(current.name) ?? current.value };
   });

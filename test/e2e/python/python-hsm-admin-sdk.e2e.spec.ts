@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { closeDb, createServicePrincipal, db, DOMAIN, suffix, VAULT_PORT, vaultAdmin, type ServicePrincipal } from '../vault/vault-e2e.support.js';
+import { explain, runPythonScript } from './python-sdk.support.js';
+
+jest.setTimeout(300_000);
+
+/**
+ * The newest azure-keyvault-administration (.venv-sdk) against a pool created for this run with
+ * `administrators: [a fresh principal]` (what `keyledger hsm create --admin` sends): that principal
+ * holds no deployment-wide role, so everything the script does as it rests on the pool's own local
+ * RBAC. Access control, custom role definitions, bad input and settings (the script's checks);
+ * then the pool's audit records of the administration calls.
+ */
+describe('the Python KeyVaultAccessControlClient and KeyVaultSettingsClient on a Managed HSM pool', () => {
+  let pool: string;
+  let poolAdmin: ServicePrincipal;
+  let app: ServicePrincipal;
+
+  beforeAll(async () => {
+    poolAdmin = await createServicePrincipal(`e2e-hsmadm-${suffix()}`);
+    app = await createServicePrincipal(`e2e-hsmapp-${suffix()}`);
+    pool = `pyadm-${suffix()}`.slice(0, 24).replace(/-+$/, '');
+    const res = await vaultAdmin('/admin/managedhsms', 'POST', { name: pool, softDeleteRetentionInDays: 7, administrators: [poolAdmin.objectId] });
+    if (res.status !== 201) throw new Error(`pool ${pool} not created: ${res.status} ${res.text}`);
+    expect((res.json as { properties: { initialAdminObjectIds: string[] } }).properties.initialAdminObjectIds).toEqual([poolAdmin.objectId]);
+  });
+
+  afterAll(async () => {
+    await vaultAdmin(`/admin/managedhsms/${pool}`, 'DELETE');
+    await vaultAdmin(`/admin/deletedmanagedhsms/${pool}`, 'DELETE');
+    await closeDb();
+  });
+
+  it('lists definitions, grants and revokes at once, manages a custom role, refuses bad input, reads and updates settings', async () => {
+    const url = `https://${pool}.managedhsm.${DOMAIN}:${VAULT_PORT}`;
+    const run = await runPythonScript('hsm_admin_sdk.py', [url], {
+      KEYLEDGER_CLIENT_ID: poolAdmin.appId,
+      KEYLEDGER_CLIENT_SECRET: poolAdmin.clientSecret,
+      KEYLEDGER_APP_CLIENT_ID: app.appId,
+      KEYLEDGER_APP_CLIENT_SECRET: app.clientSecret,
+      KEYLEDGER_APP_OBJECT_ID: app.objectId,
+    });
+    if (run.code !== 0 || !run.result) throw new Error(`hsm_admin_sdk.py failed: ${explain(run)}`);
+    expect(run.result.checks).toEqual(['list definitions', 'granted at once', 'revoked at once', 'custom definition', 'bad input', 'settings'].map((c) => `${url} ${c}`));
+    expect(run.result.sdk).toMatch(/^azure-keyvault-administration 4\./);
+
+    // One record per administration call, in the pool's resource, findable by operation name.
+    const records = await db().query<{ op: string; status: string; n: string }>(
+      `SELECT payload->'data'->>'operationName' AS op, payload->'data'->>'resultSignature' AS status, count(*)::text AS n
+         FROM vault.outbox
+        WHERE topic = 'keyledger.audit.records.v1' AND payload->'data'->>'resourceId' = $1
+          AND payload->'data'->>'operationName' IN ('RoleAssignmentCreate', 'RoleAssignmentDelete', 'RoleDefinitionSet', 'RoleDefinitionDelete', 'SettingUpdate', 'ManagedHsmCreate')
+        GROUP BY 1, 2 ORDER BY 1, 2`,
+      [`/managedHSMs/${pool}`],
+    );
+    const counts = Object.fromEntries(records.rows.map((r) => [`${r.op} ${r.status}`, Number(r.n)]));
+    expect(counts).toEqual({
+      'ManagedHsmCreate 201': 1,
+      'RoleAssignmentCreate 201': 2,
+      'RoleAssignmentCreate 400': 1,
+      'RoleAssignmentCreate 404': 1,
+      'RoleAssignmentCreate 409': 1,
+      'RoleAssignmentDelete 200': 2,
+      'RoleAssignmentDelete 404': 1,
+      'RoleDefinitionDelete 200': 1,
+      'RoleDefinitionDelete 400': 1,
+      'RoleDefinitionDelete 404': 1,
+      'RoleDefinitionDelete 409': 1,
+      'RoleDefinitionSet 201': 2,
+      'RoleDefinitionSet 400': 3,
+      'SettingUpdate 200': 1,
+      'SettingUpdate 400': 1,
+    });
+  });
+});
