@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { REPO_ROOT } from '#libs/platform';
 import { closeDb, createServicePrincipal, db, DOMAIN, suffix, VAULT_PORT, vaultAdmin, type ServicePrincipal } from '../vault/vault-e2e.support.js';
 import { explain, runPythonScript } from './python-sdk.support.js';
 
@@ -6,7 +10,7 @@ jest.setTimeout(300_000);
 
 /**
  * The newest azure-keyvault-administration (.venv-sdk) against a pool created for this run with
- * `administrators: [a fresh principal]` (what `keyledger hsm create --admin` sends): that principal
+ * `keyledger hsm create --admin <a fresh principal's name>`: that principal
  * holds no deployment-wide role, so everything the script does as it rests on the pool's own local
  * RBAC. Access control, custom role definitions, bad input and settings (the script's checks);
  * then the pool's audit records of the administration calls.
@@ -17,12 +21,15 @@ describe('the Python KeyVaultAccessControlClient and KeyVaultSettingsClient on a
   let app: ServicePrincipal;
 
   beforeAll(async () => {
-    poolAdmin = await createServicePrincipal(`e2e-hsmadm-${suffix()}`);
+    const adminName = `e2e-hsmadm-${suffix()}`;
+    poolAdmin = await createServicePrincipal(adminName);
     app = await createServicePrincipal(`e2e-hsmapp-${suffix()}`);
     pool = `pyadm-${suffix()}`.slice(0, 24).replace(/-+$/, '');
-    const res = await vaultAdmin('/admin/managedhsms', 'POST', { name: pool, softDeleteRetentionInDays: 7, administrators: [poolAdmin.objectId] });
-    if (res.status !== 201) throw new Error(`pool ${pool} not created: ${res.status} ${res.text}`);
-    expect((res.json as { properties: { initialAdminObjectIds: string[] } }).properties.initialAdminObjectIds).toEqual([poolAdmin.objectId]);
+    // The CLI resolves the administrator's name to its object id through identity.
+    const { stdout } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'keyledger.mjs'), '--json', 'hsm', 'create', pool, '--retention-days', '7', '--admin', adminName], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(REPO_ROOT, '.keyledger', 'tls', 'ca.crt') },
+    });
+    expect((JSON.parse(stdout) as { properties: { initialAdminObjectIds: string[] } }).properties.initialAdminObjectIds).toEqual([poolAdmin.objectId]);
   });
 
   afterAll(async () => {
