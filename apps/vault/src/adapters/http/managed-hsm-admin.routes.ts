@@ -115,9 +115,9 @@ function assignmentFilter(raw: string | null): { atScope: boolean; principalId?:
     const t = term.trim();
     if (/^atScope\(\)$/i.test(t)) atScope = true;
     else {
-      const m = /^principalId\s+eq\s+'([^']{1,128})'$/i.exec(t);
-      if (!m) throw badParameter("The $filter is not supported: use atScope(), principalId eq '{id}', or both joined by 'and'.");
-      principalId = m[1]!.toLowerCase();
+      const id = /^principalId\s+eq\s+'([^']{1,128})'$/i.exec(t)?.[1];
+      if (id === undefined) throw badParameter("The $filter is not supported: use atScope(), principalId eq '{id}', or both joined by 'and'.");
+      principalId = id.toLowerCase();
     }
   }
   return { atScope, ...(principalId !== undefined ? { principalId } : {}) };
@@ -126,9 +126,9 @@ function assignmentFilter(raw: string | null): { atScope: boolean; principalId?:
 /** `$filter`: `roleName eq '{name}'` (role definitions). */
 function definitionFilter(raw: string | null): string | undefined {
   if (raw === null || raw.trim() === '') return undefined;
-  const m = /^\s*roleName\s+eq\s+'([^']{1,512})'\s*$/i.exec(raw);
-  if (!m) throw badParameter("The $filter is not supported: use roleName eq '{name}'.");
-  return m[1]!.toLowerCase();
+  const name = /^\s*roleName\s+eq\s+'([^']{1,512})'\s*$/i.exec(raw)?.[1];
+  if (name === undefined) throw badParameter("The $filter is not supported: use roleName eq '{name}'.");
+  return name.toLowerCase();
 }
 
 type Body = Record<string, unknown>;
@@ -153,8 +153,8 @@ function poolLocalScope(v: unknown): string {
   if (typeof v !== 'string') throw badParameter('A scope must be a string.');
   const s = v.length > 1 ? v.replace(/\/+$/, '') : v;
   if (s === '/' || s.toLowerCase() === '/keys') return s.toLowerCase();
-  const m = /^\/keys\/([0-9a-zA-Z-]{1,127})$/i.exec(s);
-  if (m) return `/keys/${m[1]!.toLowerCase()}`;
+  const key = /^\/keys\/([0-9a-zA-Z-]{1,127})$/i.exec(s)?.[1];
+  if (key !== undefined) return `/keys/${key.toLowerCase()}`;
   throw badParameter(`The scope '${v.slice(0, 256)}' is not a scope of this Managed HSM: use /, /keys or /keys/{key name}.`);
 }
 
