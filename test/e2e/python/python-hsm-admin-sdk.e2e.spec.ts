@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { REPO_ROOT } from '#libs/platform';
-import { closeDb, createServicePrincipal, db, DOMAIN, suffix, VAULT_PORT, vaultAdmin, type ServicePrincipal } from '../vault/vault-e2e.support.js';
+import { accessToken, closeDb, createServicePrincipal, db, DOMAIN, installLocalhostDns, raw, suffix, VAULT_PORT, vaultAdmin, type ServicePrincipal } from '../vault/vault-e2e.support.js';
 import { explain, runPythonScript } from './python-sdk.support.js';
 
 jest.setTimeout(300_000);
@@ -21,6 +21,7 @@ describe('the Python KeyVaultAccessControlClient and KeyVaultSettingsClient on a
   let app: ServicePrincipal;
 
   beforeAll(async () => {
+    installLocalhostDns();
     const adminName = `e2e-hsmadm-${suffix()}`;
     poolAdmin = await createServicePrincipal(adminName);
     app = await createServicePrincipal(`e2e-hsmapp-${suffix()}`);
@@ -78,5 +79,25 @@ describe('the Python KeyVaultAccessControlClient and KeyVaultSettingsClient on a
       'SettingUpdate 200': 1,
       'SettingUpdate 400': 1,
     });
+  });
+
+  it('filters assignments by principal and scope, refuses other filters, and has no administration plane on a vault host', async () => {
+    const base = `https://${pool}.managedhsm.${DOMAIN}:${VAULT_PORT}`;
+    const token = await accessToken(`https://managedhsm.${DOMAIN}`);
+    const get = (path: string) => raw(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const byAdmin = await get(`/providers/Microsoft.Authorization/roleAssignments?api-version=7.6&$filter=${encodeURIComponent(`principalId eq '${poolAdmin.objectId}'`)}`);
+    expect(byAdmin.status).toBe(200);
+    expect((byAdmin.json as { value: { properties: Record<string, string> }[] }).value.map((a) => a.properties)).toEqual([
+      { principalId: poolAdmin.objectId, roleDefinitionId: 'Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/a290e904-7015-4bba-90c8-60543313cdb4', scope: '/' },
+    ]);
+    const atKeys = await get(`/keys/providers/Microsoft.Authorization/roleAssignments?api-version=7.6&$filter=${encodeURIComponent(`atScope() and principalId eq '${poolAdmin.objectId}'`)}`);
+    expect((atKeys.json as { value: unknown[] }).value).toHaveLength(1);
+    const bad = await get(`/providers/Microsoft.Authorization/roleAssignments?api-version=7.6&$filter=${encodeURIComponent("roleName eq 'x'")}`);
+    expect([bad.status, (bad.json as { error: { code: string } }).error.code]).toEqual([400, 'BadParameter']);
+    const settings = await get('/settings?api-version=7.6');
+    expect(settings.json).toEqual({ settings: [{ name: 'AllowKeyManagementOperationsThroughARM', type: 'boolean', value: 'true' }] });
+    const vaultToken = await accessToken(`https://vault.${DOMAIN}`);
+    const onVault = await raw(`https://dev.vault.${DOMAIN}:${VAULT_PORT}/providers/Microsoft.Authorization/roleDefinitions?api-version=7.6`, { headers: { authorization: `Bearer ${vaultToken}` } });
+    expect([onVault.status, (onVault.json as { error: { code: string } }).error.code]).toEqual([404, 'NotFound']);
   });
 });
