@@ -25,7 +25,6 @@ export const VaultErrorCode = {
   RoleAssignmentNotFound: 'RoleAssignmentNotFound',
   RoleDefinitionNotFound: 'RoleDefinitionNotFound',
   RoleDefinitionInUse: 'RoleDefinitionInUse',
-  RoleDefinitionConflict: 'RoleDefinitionConflict',
   SettingNotFound: 'SettingNotFound',
 } as const;
 export type VaultErrorCode = (typeof VaultErrorCode)[keyof typeof VaultErrorCode];

@@ -101,8 +101,6 @@ export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: st
         return new HttpProblem(404, 'RoleDefinitionNotFound', 'Requested role definition not found');
       case VaultErrorCode.RoleDefinitionInUse:
         return new HttpProblem(409, 'RoleDefinitionInUse', err.message);
-      case VaultErrorCode.RoleDefinitionConflict:
-        return new HttpProblem(409, 'Conflict', err.message);
       case VaultErrorCode.SettingNotFound:
         return new HttpProblem(404, 'SettingNotFound', err.message);
       case KeyringErrorCode.Unavailable:

@@ -302,10 +302,6 @@ export function registerManagedHsmAdminRoutes(api: ApiPipeline, deps: ManagedHsm
         if (!GUID.test(name)) throw badParameter('Role definition name must be a GUID');
         const id = name.toLowerCase();
         if (isBuiltInRoleId(id)) throw badParameter('Cannot re-use the name/GUID matching that of a built-in role. Please use a unique role ID.');
-        const owner = access.pools.definitionOwner(id);
-        if ((owner !== undefined && owner !== vault.vaultId) || access.isIdentityCustomRole(id)) {
-          throw new DomainError(VaultErrorCode.RoleDefinitionConflict, 'A role definition with this id exists elsewhere in this deployment. Please use a unique role ID.');
-        }
         const definition = definitionFromBody(req, id);
         st.audit.extra = { roleDefinitionId: id, roleName: definition.roleName.slice(0, 128) };
         await admin.setDefinition(vault, definition, caller);

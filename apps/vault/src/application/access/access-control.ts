@@ -70,12 +70,6 @@ export class AccessControl {
     return this.model.listAssignments();
   }
 
-  /** A custom role definition identity holds with this id (pool custom roles must not reuse it). */
-  isIdentityCustomRole(roleDefinitionKey: string): boolean {
-    const d = this.model.roleDefinition(roleDefinitionKey);
-    return d !== undefined && d.definition.roleType === 'CustomRole';
-  }
-
   /** Vault administration (the /admin API) needs Key Vault Administrator at scope "/". */
   administratorAssignment(principalId: string): string | undefined {
     const held = this.model.assignmentsOf(principalId.toLowerCase());

@@ -10,6 +10,9 @@ import type { PoolAdministrationState } from '../../domain/pool-administration/p
 /** The deployment-wide RBAC scope of a pool-local one: `/` → `/managedHSMs/{pool}`, `/keys/k` → `/managedHSMs/{pool}/keys/k`. */
 export const poolScopeToGlobal = (poolNameKey: string, localScope: string): string => `/managedHSMs/${poolNameKey}${localScope === '/' ? '' : localScope}`;
 
+/** A pool's custom role as the evaluator looks it up: its GUID within its pool (pools are independent; a restore copies ids). */
+const poolRoleKey = (poolId: string, roleDefinitionId: string): string => `${poolId}/${roleDefinitionId}`;
+
 type PoolEntry = {
   readonly poolId: string;
   readonly nameKey: string;
@@ -43,9 +46,9 @@ export class PoolLocalRbac implements RbacPolicySource {
     const definitions = new Map<string, CompiledRoleDefinition>();
     for (const d of state.definitions.values()) {
       definitions.set(
-        d.roleDefinitionId,
+        poolRoleKey(poolId, d.roleDefinitionId),
         compileRoleDefinition({
-          id: d.roleDefinitionId,
+          id: poolRoleKey(poolId, d.roleDefinitionId),
           roleName: d.roleName,
           description: d.description,
           roleType: 'CustomRole',
@@ -54,9 +57,11 @@ export class PoolLocalRbac implements RbacPolicySource {
         }),
       );
     }
-    const assignments = [...state.assignments.values()].map((a) =>
-      compileRoleAssignment({ id: a.assignmentId, principalId: a.principalId, roleDefinitionId: a.roleDefinitionId, scope: poolScopeToGlobal(nameKey, a.scope) }),
-    );
+    // An assignment of one of the pool's custom roles names it by its key within the pool; a built-in by its GUID.
+    const assignments = [...state.assignments.values()].map((a) => {
+      const compiled = compileRoleAssignment({ id: a.assignmentId, principalId: a.principalId, roleDefinitionId: a.roleDefinitionId, scope: poolScopeToGlobal(nameKey, a.scope) });
+      return state.definitions.has(a.roleDefinitionId) ? Object.freeze({ ...compiled, roleDefinitionKey: poolRoleKey(poolId, a.roleDefinitionId) }) : compiled;
+    });
     this.pools.set(poolId, { poolId, nameKey, version, assignments, definitions });
     this.reindex();
   }
@@ -65,22 +70,14 @@ export class PoolLocalRbac implements RbacPolicySource {
     if (this.pools.delete(poolId)) this.reindex();
   }
 
-  /** The pool whose custom role definition has this id, if any (ids are unique across pools). */
-  definitionOwner(roleDefinitionId: string): string | undefined {
-    for (const p of this.pools.values()) if (p.definitions.has(roleDefinitionId)) return p.poolId;
-    return undefined;
-  }
-
   assignmentsOf(principalKey: string): readonly CompiledRoleAssignment[] {
     return this.byPrincipal.get(principalKey) ?? [];
   }
 
+  /** `roleDefinitionKey`: `{poolId}/{guid}`, as the pool's assignments name their pool's custom roles. */
   roleDefinition(roleDefinitionKey: string): CompiledRoleDefinition | undefined {
-    for (const p of this.pools.values()) {
-      const d = p.definitions.get(roleDefinitionKey);
-      if (d) return d;
-    }
-    return undefined;
+    const poolId = roleDefinitionKey.slice(0, roleDefinitionKey.indexOf('/'));
+    return this.pools.get(poolId)?.definitions.get(roleDefinitionKey);
   }
 
   private reindex(): void {

@@ -29,15 +29,19 @@ describe("a pool's local RBAC in the vault's access model (the one evaluator)", 
 
   it('evaluates a custom role of the pool, ignores an older state, and forgets a removed pool', () => {
     const access = new AccessControl();
-    const events: PoolAdministrationEvent[] = [
-      { type: 'ManagedHsmRoleDefinitionSet', data: { poolId: POOL_ID, roleDefinitionId: CUSTOM, roleName: 'Verifier', description: '', assignableScopes: ['/'], permissions: [{ actions: [], notActions: [], dataActions: ['Microsoft.KeyVault/managedHsm/keys/verify/action'], notDataActions: [] }] } },
-      created('22222222-2222-4222-8222-222222222222', CUSTOM, '/'),
-    ];
+    const verifier = (poolId: string, dataActions: string[]): PoolAdministrationEvent => ({
+      type: 'ManagedHsmRoleDefinitionSet',
+      data: { poolId, roleDefinitionId: CUSTOM, roleName: 'Verifier', description: '', assignableScopes: ['/'], permissions: [{ actions: [], notActions: [], dataActions, notDataActions: [] }] },
+    });
+    const events: PoolAdministrationEvent[] = [verifier(POOL_ID, ['Microsoft.KeyVault/managedHsm/keys/verify/action']), created('22222222-2222-4222-8222-222222222222', CUSTOM, '/')];
     access.pools.replace(POOL_ID, 'pool1', 2, state(events));
     access.pools.replace(POOL_ID, 'pool1', 1, state([]));
     expect(access.check(APP, ManagedHsmKeyDataActions.verify, '/managedHSMs/pool1/keys/any').allowed).toBe(true);
     expect(access.check(APP, ManagedHsmKeyDataActions.sign, '/managedHSMs/pool1/keys/any').allowed).toBe(false);
-    expect(access.pools.definitionOwner(CUSTOM)).toBe(POOL_ID);
+    // Another pool with the same custom role id (a restore copies ids) but other permissions does not change this one's.
+    const other = 'b5d4c3e2-0000-4000-8000-000000000002';
+    access.pools.replace(other, 'pool2', 1, state([verifier(other, [])]));
+    expect(access.check(APP, ManagedHsmKeyDataActions.verify, '/managedHSMs/pool1/keys/any').allowed).toBe(true);
     access.pools.remove(POOL_ID);
     expect(access.check(APP, ManagedHsmKeyDataActions.verify, '/managedHSMs/pool1/keys/any').allowed).toBe(false);
   });

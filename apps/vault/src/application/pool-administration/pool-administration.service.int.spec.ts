@@ -8,6 +8,7 @@ import pino from 'pino';
 import { SecretsRepository } from '../../adapters/persistence/secrets.repository.js';
 import { VaultsRepository, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { VaultErrorCode } from '../../domain/vault.errors.js';
+import { isBuiltInRoleId } from '#libs/auth';
 import { vaultEventRegistry } from '../../vault.module.js';
 import { AccessControl } from '../access/access-control.js';
 import { systemCaller } from '../access/caller.js';
@@ -86,5 +87,22 @@ describe('pool administration across vault instances (PostgreSQL)', () => {
     expect(sign(a.access)).toBe(false);
     const again = await pools.create({ name: 'adminpool', tenantId: TENANT, retentionDays: 7, purgeProtection: false, tags: {} }, caller);
     expect((await a.admin.state(again)).assignments.size).toBe(0);
+  });
+
+  it('restores one pool\'s administration into another in one append, enforced there at once', async () => {
+    const a = instance();
+    const source = await pools.create({ name: 'srcpool', tenantId: TENANT, retentionDays: 7, purgeProtection: false, tags: {} }, caller);
+    const target = await pools.create({ name: 'dstpool', tenantId: TENANT, retentionDays: 7, purgeProtection: false, tags: {} }, caller);
+    const CUSTOM = '3f0c7a2e-5b1d-4e8f-9c6a-2d4b8e1f0a77';
+    await a.admin.setDefinition(source, { roleDefinitionId: CUSTOM, roleName: 'Signer', description: '', assignableScopes: ['/'], permissions: [{ actions: [], notActions: [], dataActions: ['Microsoft.KeyVault/managedHsm/keys/sign/action'], notDataActions: [] }] }, caller);
+    await a.admin.createAssignment(source, { assignmentId: '33333333-3333-4333-8333-333333333333', principalId: APP, roleDefinitionId: CUSTOM, scope: '/keys', builtInRole: false }, caller);
+    await a.admin.updateSetting(source, 'AllowKeyManagementOperationsThroughARM', 'true', caller);
+    const before = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.events WHERE stream_id = $1`, [`hsmadmin-${target.vaultId}`]);
+    expect(before[0]?.n).toBe('0');
+    const restored = await a.admin.restore(target, await a.admin.state(source), isBuiltInRoleId, caller);
+    expect([restored.definitions.size, restored.assignments.size, restored.settings.get('AllowKeyManagementOperationsThroughARM')]).toEqual([1, 1, 'true']);
+    expect(a.access.check(APP, ManagedHsmKeyDataActions.sign, '/managedHSMs/dstpool/keys/k9').allowed).toBe(true);
+    const appended = await t.db.query<{ n: string; tx: string }>(`SELECT count(*)::text AS n, count(DISTINCT transaction_id)::text AS tx FROM ${t.schema}.events WHERE stream_id = $1`, [`hsmadmin-${target.vaultId}`]);
+    expect(appended[0]).toEqual({ n: '3', tx: '1' });
   });
 });

@@ -5,6 +5,7 @@ import type { Database } from '#libs/platform';
 import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import {
   POOL_SETTINGS,
+  poolAdministrationBatchDecider,
   poolAdministrationDecider,
   type PoolAdministrationCommand,
   type PoolAdministrationState,
@@ -119,11 +120,30 @@ export class PoolAdministrationService {
     return this.run(pool, { type: 'UpdateSetting', data: { poolId: pool.vaultId, setting, value } }, caller, 200);
   }
 
-  private async run(pool: VaultRecord, command: PoolAdministrationCommand, caller: Caller, successStatus: number): Promise<PoolAdministrationState> {
+  /**
+   * Restores a pool's administration (e.g. from a full backup of another pool) into `pool`:
+   * every custom role definition, then every assignment and setting `snapshot` holds that `pool`
+   * lacks, decided one by one and appended together (one transaction, the caller's record).
+   * Built-in role ids are told by `isBuiltInRole` (the catalogue is libs/auth's).
+   */
+  async restore(pool: VaultRecord, snapshot: PoolAdministrationState, isBuiltInRole: (roleDefinitionId: string) => boolean, caller: Caller): Promise<PoolAdministrationState> {
+    const current = await this.state(pool);
+    const commands: PoolAdministrationCommand[] = [
+      ...[...snapshot.definitions.values()].map((d): PoolAdministrationCommand => ({ type: 'SetRoleDefinition', data: { poolId: pool.vaultId, ...d } })),
+      ...[...snapshot.assignments.values()]
+        .filter((a) => !current.assignments.has(a.assignmentId))
+        .map((a): PoolAdministrationCommand => ({ type: 'CreateRoleAssignment', data: { poolId: pool.vaultId, ...a, builtInRole: isBuiltInRole(a.roleDefinitionId) } })),
+      ...[...snapshot.settings.entries()].map(([setting, value]): PoolAdministrationCommand => ({ type: 'UpdateSetting', data: { poolId: pool.vaultId, setting, value } })),
+    ];
+    return commands.length === 0 ? current : this.run(pool, commands, caller, 200);
+  }
+
+  private async run(pool: VaultRecord, command: PoolAdministrationCommand | readonly PoolAdministrationCommand[], caller: Caller, successStatus: number): Promise<PoolAdministrationState> {
+    const commands = Array.isArray(command) ? command : [command as PoolAdministrationCommand];
     const audit = caller.audit;
     const s = this.db.schema;
     let version = 0;
-    const result = await decideAndAppend(this.store, poolAdministrationDecider, poolAdministrationStreamId(pool.vaultId), command, {
+    const result = await decideAndAppend(this.store, poolAdministrationBatchDecider, poolAdministrationStreamId(pool.vaultId), { type: 'PoolAdministrationBatch', data: { commands } }, {
       metadata: { actor: caller.objectId, tenant: caller.tenantId, correlationId: caller.correlationId },
       object: { vault: pool.nameKey, collection: null, name: pool.nameKey },
       ...(audit && !audit.written ? { audit: [audit.forCommit(successStatus)] } : {}),

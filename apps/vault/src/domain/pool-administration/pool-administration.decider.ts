@@ -118,3 +118,22 @@ export const poolAdministrationDecider: Decider<PoolAdministrationState, PoolAdm
     }
   },
 };
+
+/** Several commands decided in order against the state each leaves (a restore appends them as one). */
+export type PoolAdministrationBatch = { readonly type: 'PoolAdministrationBatch'; readonly data: { readonly commands: readonly PoolAdministrationCommand[] } };
+
+export const poolAdministrationBatchDecider: Decider<PoolAdministrationState, PoolAdministrationBatch, PoolAdministrationEvent> = {
+  initialState: poolAdministrationDecider.initialState,
+  evolve: poolAdministrationDecider.evolve,
+  decide(batch, state) {
+    let s = state;
+    const out: PoolAdministrationEvent[] = [];
+    for (const c of batch.data.commands) {
+      for (const e of poolAdministrationDecider.decide(c, s)) {
+        s = poolAdministrationDecider.evolve(s, e);
+        out.push(e);
+      }
+    }
+    return out;
+  },
+};
