@@ -80,6 +80,9 @@ class Mapper {
   /** Recorded bytes (backup blobs, signatures, ciphertexts, wrapped keys, IVs, tags) → ours. */
   readonly blobs = new Map<string, string>();
 
+  /** Who the Managed HSM role-assignment recordings assign to, in place of their sanitized placeholder `azure_client_id`. */
+  readonly principalId = randomUUID();
+
   constructor(private readonly suffix: string) {}
 
   name(recorded: string): string {
@@ -114,6 +117,8 @@ class Mapper {
       const v = o[f];
       if (typeof v === 'string' && this.blobs.has(v)) o[f] = this.blobs.get(v);
     }
+    const props = o.properties as Record<string, unknown> | undefined;
+    if (props && typeof props === 'object' && props.principalId === 'azure_client_id') o.properties = { ...props, principalId: this.principalId };
     return o;
   }
 

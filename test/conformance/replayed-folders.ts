@@ -4,15 +4,16 @@
  *
  * Both are replayed: the secrets recordings and the keys recordings (by the keys rules in
  * replay.ts). The keys folder's `managedhsm/` files go to the Managed HSM pool `dev`
- * (`https://dev.managedhsm.localhost:8443`); a recording the server deliberately differs from is
+ * (`https://dev.managedhsm.localhost:8443`), and so does the administration folder (`keyvault-admin`:
+ * the pool's local RBAC and settings; its backup recordings are not in this copy); a recording the server deliberately differs from is
  * listed, with its reason, in differences.json.
  *
  * `KEYLEDGER_CONFORMANCE_FOLDERS=keyvault-secrets,keyvault-keys` overrides the list for one run.
  */
-export const REPLAYED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys'];
+export const REPLAYED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys', 'keyvault-admin'];
 
 /** Every folder the repository holds recordings for (replayed or not). */
-export const RECORDED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys'];
+export const RECORDED_FOLDERS: readonly string[] = ['keyvault-secrets', 'keyvault-keys', 'keyvault-admin'];
 
 export function replayedFolders(env: NodeJS.ProcessEnv = process.env): readonly string[] {
   const override = env.KEYLEDGER_CONFORMANCE_FOLDERS?.split(',').map((f) => f.trim()).filter(Boolean);

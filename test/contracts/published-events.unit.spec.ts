@@ -9,6 +9,7 @@ import { secretDecider, type SecretCommand } from '../../apps/vault/src/domain/s
 import { registerVaultEvents } from '../../apps/vault/src/domain/vault/vault.events.js';
 import { vaultDecider, type VaultCommand } from '../../apps/vault/src/domain/vault/vault.decider.js';
 import { registerVaultServiceEvents } from '../../apps/vault/src/domain/vault-service.registry.js';
+import { poolAdministrationDecider } from '../../apps/vault/src/domain/pool-administration/pool-administration.decider.js';
 import { keyDecider as vaultKeyDecider, type KeyCommand as VaultKeyCommand } from '../../apps/vault/src/domain/key/key.decider.js';
 import type { KeyVersionRecord } from '../../apps/vault/src/domain/key/key.events.js';
 import { securityDomainDecider } from '../../apps/vault/src/domain/security-domain/security-domain.decider.js';
@@ -111,7 +112,23 @@ const vaultSamples = (): { events: Event[]; object: ObjectIdentity }[] => {
       object: { vault: 'hsm-one', collection: null, name: 'hsm-one' },
     },
     ...vaultKeySamples(),
+    ...poolAdministrationSamples(),
   ];
+};
+
+/** A Managed HSM pool's local RBAC and settings, built with the pool administration decider. */
+const poolAdministrationSamples = (): { events: Event[]; object: ObjectIdentity }[] => {
+  const ROLE = '3f0c7a2e-5b1d-4e8f-9c6a-2d4b8e1f0a77';
+  const ASSIGNMENT = '22222222-2222-4222-8222-222222222222';
+  const permissions = [{ actions: [], notActions: [], dataActions: ['Microsoft.KeyVault/managedHsm/keys/sign/action'], notDataActions: [] }];
+  const events = run(poolAdministrationDecider, [
+    { type: 'SetRoleDefinition', data: { poolId: VAULT_ID, roleDefinitionId: ROLE, roleName: 'Signer', description: 'signs', assignableScopes: ['/', '/keys/signer'], permissions } },
+    { type: 'CreateRoleAssignment', data: { poolId: VAULT_ID, assignmentId: ASSIGNMENT, principalId: P, roleDefinitionId: ROLE, scope: '/keys/signer', builtInRole: false } },
+    { type: 'DeleteRoleAssignment', data: { poolId: VAULT_ID, assignmentId: ASSIGNMENT } },
+    { type: 'DeleteRoleDefinition', data: { poolId: VAULT_ID, roleDefinitionId: ROLE } },
+    { type: 'UpdateSetting', data: { poolId: VAULT_ID, setting: 'allowkeymanagementoperationsthrougharm', value: 'TRUE' } },
+  ]);
+  return [{ events, object: { vault: 'pool1', collection: null, name: 'pool1' } }];
 };
 
 /** The vault's key metadata events, built with the vault's key decider (crypto's material events are keySamples). */

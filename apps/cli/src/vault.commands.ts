@@ -91,17 +91,34 @@ function registerContainerCommands(program: Command, json: () => boolean, k: Kin
   const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
   const enc = encodeURIComponent;
 
+  /** A principal's object id: a GUID as given, else looked up by name in identity (`keyledger sp show`). */
+  const objectIdOf = async (principal: string): Promise<string> => {
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(principal)) return principal;
+    const creds = loadCredentials();
+    const p = (await api(creds, `https://identity.${domain}`, `${creds.authorityHost}/admin/principals/${enc(principal)}`)) as { objectId?: string };
+    if (!p.objectId) throw new Error(`no principal "${principal}"`);
+    return p.objectId;
+  };
+
   const vault = program.command(k.command).description(k.description);
-  vault
+  const create = vault
     .command('create <name>')
     .description(`create a ${k.noun} (soft delete always on)`)
     .option('--retention-days <n>', 'soft-delete retention, 7-90 days', (x) => Number(x))
     .option('--enable-purge-protection', 'irreversible: deleted objects cannot be purged before their purge date')
-    .option('--tag <key=value>', 'a tag (repeatable)', collect)
-    .action(async (name: string, o: { retentionDays?: number; enablePurgeProtection?: boolean; tag?: string[] }) => {
+    .option('--tag <key=value>', 'a tag (repeatable)', collect);
+  if (k === POOLS) {
+    create.option('--admin <principal>', "an initial administrator (object id or name; repeatable): Managed HSM Administrator at the pool's local scope /", collect);
+    create.option('--activate-without-security-domain', 'development convenience: the pool serves keys at once, without a security domain download (its backups restore only into itself)');
+  }
+  create
+    .action(async (name: string, o: { retentionDays?: number; enablePurgeProtection?: boolean; tag?: string[]; admin?: string[]; activateWithoutSecurityDomain?: boolean }) => {
       const tags = parseTags(o.tag);
+      const administrators = o.admin ? await Promise.all(o.admin.map(objectIdOf)) : undefined;
       const body = (await call(k.path, 'POST', {
         name,
+        ...(administrators ? { administrators } : {}),
+        ...(o.activateWithoutSecurityDomain ? { activateWithoutSecurityDomain: true } : {}),
         ...(o.retentionDays !== undefined ? { softDeleteRetentionInDays: o.retentionDays } : {}),
         ...(o.enablePurgeProtection ? { enablePurgeProtection: true } : {}),
         ...(tags ? { tags } : {}),

@@ -10,6 +10,7 @@ import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attesta
 import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { activationGuard, registerPoolAdminRoutes } from './adapters/http/pool-admin.routes.js';
+import { registerManagedHsmAdminRoutes } from './adapters/http/managed-hsm-admin.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
 import { challengeResource, kindOfOrigin, portOfUrl, vaultAudiences } from './adapters/http/vault-host.js';
@@ -88,11 +89,13 @@ runMain('vault', async () => {
         onRejected: (reason) => releaseLog.info({ reason }, 'key release refused'),
       });
       registerPoolAdminRoutes(pipeline, { backups: c.poolBackups, securityDomain: c.securityDomain });
+      registerManagedHsmAdminRoutes(pipeline, { admin: c.poolAdministration, access: c.access });
       registerAdminVaultRoutes(pipeline, {
         vaults: c.vaults,
         defaultRetentionDays: config.VAULT_DEFAULT_RETENTION_DAYS,
         vaultUri: (name) => (config.VAULT_PUBLIC_URL ? config.VAULT_PUBLIC_URL.replaceAll('{vault}', name.toLowerCase()) : `https://${name.toLowerCase()}.vault.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
         pools: c.pools,
+        poolAdministration: c.poolAdministration,
         poolUri: (name) => (config.VAULT_PUBLIC_HSM_URL ? config.VAULT_PUBLIC_HSM_URL.replaceAll('{pool}', name.toLowerCase()) : `https://${name.toLowerCase()}.managedhsm.${config.KEYLEDGER_DOMAIN}:${config.VAULT_PORT}`),
       });
       await pipeline.register(fastify);

@@ -17,6 +17,7 @@ import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.schedule
 import { KeysService } from './application/keys/keys.service.js';
 import { PoolBackupService } from './application/pools/pool-backup.service.js';
 import { SecurityDomainService } from './application/pools/security-domain.service.js';
+import { PoolAdministrationService } from './application/pool-administration/pool-administration.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { SecretVersionCache } from './application/secrets/secret-version.cache.js';
 import { SecretChangeListener } from './adapters/persistence/secret-change.listener.js';
@@ -48,6 +49,8 @@ export type VaultComponents = {
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
+  /** A pool's local RBAC and settings (its administration plane), enforced by `access`. */
+  readonly poolAdministration: PoolAdministrationService;
   readonly scheduler: AutoPurgeScheduler;
   /** Scheduled purge of deleted keys and rotation per rotation policy. */
   readonly keyScheduler: KeyLifecycleScheduler;
@@ -90,13 +93,14 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
+  const poolAdministration = new PoolAdministrationService(apiStore, apiDb, access, runtime.logger.child({ component: 'pool-administration' }));
   // Keys name their container by id: a vault's or a pool's.
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
   const securityDomain = new SecurityDomainService(apiStore, crypto);
   const poolBackups = new PoolBackupService({ keys, securityDomain, logger: runtime.logger.child({ component: 'pool-backup' }), maxKeyBlobBytes: config.VAULT_MAX_RESTORE_BYTES });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, secretChanges, securityDomain, poolBackups };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, secretChanges, securityDomain, poolBackups, poolAdministration };
 }
 
 @Injectable()
@@ -106,6 +110,7 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   async onApplicationBootstrap(): Promise<void> {
     await this.c.secretChanges.start();
     this.c.identityEvents.start();
+    this.c.poolAdministration.start();
     this.c.scheduler.start();
     this.c.keyScheduler.start();
   }
@@ -115,6 +120,7 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.c.keyScheduler.stop();
     await this.c.identityEvents.stop();
     await this.c.secretChanges.stop();
+    this.c.poolAdministration.stop();
     this.c.keyring.close();
     this.c.crypto.close();
     this.c.dataKeys.close();

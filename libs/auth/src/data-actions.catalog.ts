@@ -119,6 +119,12 @@ export const ManagedHsmAdminDataActions = {
   backupStatus: 'Microsoft.KeyVault/managedHsm/backup/status/action',
   restoreStart: 'Microsoft.KeyVault/managedHsm/restore/start/action',
   restoreStatus: 'Microsoft.KeyVault/managedHsm/restore/status/action',
+  // Pool settings and EKM (in the service's 2026 role list: Administrator, EKM Administrator).
+  settingsRead: 'Microsoft.KeyVault/managedHsm/settings/read/action',
+  settingsWrite: 'Microsoft.KeyVault/managedHsm/settings/write/action',
+  ekmRead: 'Microsoft.KeyVault/managedHsm/ekm/read/action',
+  ekmWrite: 'Microsoft.KeyVault/managedHsm/ekm/write/action',
+  ekmDelete: 'Microsoft.KeyVault/managedHsm/ekm/delete/action',
 } as const;
 
 /** Keyledger's own data actions (not Azure's): reading and verifying the audit ledger. */

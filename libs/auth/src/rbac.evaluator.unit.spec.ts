@@ -60,7 +60,7 @@ const EXPECTED_HSM: ReadonlyArray<readonly [string, string, readonly string[]]> 
     HA.roleAssignmentsRead, HA.roleAssignmentsWrite, HA.roleAssignmentsDelete,
     HA.roleDefinitionsRead, HA.roleDefinitionsWrite, HA.roleDefinitionsDelete,
     HA.securityDomainDownload, HA.securityDomainDownloadStatus, HA.securityDomainUpload, HA.securityDomainUploadStatus, HA.securityDomainTransferKey,
-    HA.backupStart, HA.backupStatus, HA.restoreStart, HA.restoreStatus,
+    HA.backupStart, HA.backupStatus, HA.restoreStart, HA.restoreStatus, HA.settingsRead, HA.settingsWrite,
   ]],
   ['Managed HSM Crypto Officer', R.managedHsmCryptoOfficer, [
     HA.roleAssignmentsRead, HA.roleAssignmentsWrite, HA.roleAssignmentsDelete,
@@ -79,7 +79,8 @@ const EXPECTED_HSM: ReadonlyArray<readonly [string, string, readonly string[]]> 
   ['Managed HSM Crypto Service Encryption User', R.managedHsmCryptoServiceEncryptionUser, [HK.read, HK.wrapKey, HK.unwrapKey]],
   ['Managed HSM Crypto Service Release User', R.managedHsmCryptoServiceReleaseUser, [HK.release]],
   ['Managed HSM Backup User', R.managedHsmBackupUser, [HA.backupStart, HA.backupStatus, HK.backup]],
-  ['Managed HSM Restore', R.managedHsmRestore, [HK.restore, HA.restoreStart, HA.restoreStatus]],
+  ['Managed HSM Restore User', R.managedHsmRestore, [HK.restore, HA.restoreStart, HA.restoreStatus]],
+  ['Managed HSM EKM Administrator', R.managedHsmEkmAdministrator, [HA.ekmRead, HA.ekmWrite, HA.ekmDelete]],
 ];
 
 describe('built-in Key Vault roles: every vault data action, as Azure documents them', () => {

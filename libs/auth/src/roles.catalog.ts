@@ -21,6 +21,12 @@ import type { RoleDefinition, RolePermission } from './rbac.types.js';
  *       (MicrosoftDocs/azure-security-docs, articles/key-vault/managed-hsm/built-in-roles.md).
  *       The service returns empty descriptions; the descriptions here are the doc page's.
  * [HSM-DOC] Only in the doc page's table (no recorded definition found): Managed HSM Restore.
+ * [HSM-2026] The same service answer recorded 2026-04-25 (service build 1.0.20260320, api-version
+ *       7.6; Azure/azure-sdk-assets, js/sdk/keyvault/keyvault-admin/recordings/node/
+ *       keyvaultaccesscontrolclient_role_definitions/recording_can_list_role_definitions.json, copied in
+ *       test/conformance/recordings/keyvault-admin/): ten roles. It adds "Managed HSM EKM Administrator",
+ *       names the restore role "Managed HSM Restore User" (with the data actions [HSM-DOC] had) and gives
+ *       the Administrator `settings/read|write`. Where it differs from [HSM], it wins.
  */
 
 export const BuiltInRoleIds = {
@@ -47,6 +53,8 @@ export const BuiltInRoleIds = {
   managedHsmBackupUser: '7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8',
   // [HSM-DOC]
   managedHsmRestore: '6efe6056-5259-49d2-8b3d-d3d73544b20b',
+  // [HSM-2026]
+  managedHsmEkmAdministrator: 'abdd7ec4-a273-4265-bf38-e001014e2d8e',
   // Keyledger's own role: generated once for Keyledger, never change it.
   keyledgerAuditor: '86d14f41-7631-4fc2-b92c-061b770aae35',
 } as const;
@@ -210,6 +218,9 @@ export const MANAGED_HSM_BUILT_IN_ROLES: readonly RoleDefinition[] = Object.free
         'Microsoft.KeyVault/managedHsm/restore/start/action',
         'Microsoft.KeyVault/managedHsm/backup/status/action',
         'Microsoft.KeyVault/managedHsm/restore/status/action',
+        // [HSM-2026]
+        'Microsoft.KeyVault/managedHsm/settings/read/action',
+        'Microsoft.KeyVault/managedHsm/settings/write/action',
       ],
     }),
   role(BuiltInRoleIds.managedHsmCryptoOfficer, 'Managed HSM Crypto Officer', 'AKVBuiltInRole',
@@ -297,13 +308,24 @@ export const MANAGED_HSM_BUILT_IN_ROLES: readonly RoleDefinition[] = Object.free
       ],
     }),
   // [HSM-DOC] data actions read from the doc page's "Permitted operations" table (Restore column).
-  role(BuiltInRoleIds.managedHsmRestore, 'Managed HSM Restore', 'AKVBuiltInRole',
+  // [HSM-2026] names it "Managed HSM Restore User" with the same data actions.
+  role(BuiltInRoleIds.managedHsmRestore, 'Managed HSM Restore User', 'AKVBuiltInRole',
     'Grants permissions to perform single-key or whole-HSM restore.',
     {
       dataActions: [
         'Microsoft.KeyVault/managedHsm/keys/restore/action',
         'Microsoft.KeyVault/managedHsm/restore/start/action',
         'Microsoft.KeyVault/managedHsm/restore/status/action',
+      ],
+    }),
+  // [HSM-2026]
+  role(BuiltInRoleIds.managedHsmEkmAdministrator, 'Managed HSM EKM Administrator', 'AKVBuiltInRole',
+    'Grants permissions to manage External Key Manager (EKM) proxy connections.',
+    {
+      dataActions: [
+        'Microsoft.KeyVault/managedHsm/ekm/read/action',
+        'Microsoft.KeyVault/managedHsm/ekm/write/action',
+        'Microsoft.KeyVault/managedHsm/ekm/delete/action',
       ],
     }),
 ]);

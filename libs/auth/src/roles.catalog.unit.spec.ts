@@ -42,7 +42,8 @@ describe('built-in role catalogue', () => {
       'Managed HSM Crypto Service Encryption User': '33413926-3206-4cdd-b39a-83574fe37a17',
       'Managed HSM Crypto Service Release User': '21dbd100-6940-42c2-9190-5d6cb909625c',
       'Managed HSM Backup User': '7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8',
-      'Managed HSM Restore': '6efe6056-5259-49d2-8b3d-d3d73544b20b',
+      'Managed HSM Restore User': '6efe6056-5259-49d2-8b3d-d3d73544b20b',
+      'Managed HSM EKM Administrator': 'abdd7ec4-a273-4265-bf38-e001014e2d8e',
     });
   });
 

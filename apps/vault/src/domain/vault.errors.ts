@@ -20,6 +20,12 @@ export const VaultErrorCode = {
   VaultAlreadyExists: 'VaultAlreadyExists',
   VaultIsDeletedButRecoverable: 'VaultIsDeletedButRecoverable',
   VaultPurgeProtectionIrreversible: 'VaultPurgeProtectionIrreversible',
+  // A Managed HSM pool's local RBAC and settings (domain/pool-administration).
+  RoleAssignmentExists: 'RoleAssignmentExists',
+  RoleAssignmentNotFound: 'RoleAssignmentNotFound',
+  RoleDefinitionNotFound: 'RoleDefinitionNotFound',
+  RoleDefinitionInUse: 'RoleDefinitionInUse',
+  SettingNotFound: 'SettingNotFound',
 } as const;
 export type VaultErrorCode = (typeof VaultErrorCode)[keyof typeof VaultErrorCode];
 

@@ -1,6 +1,16 @@
 import { ContractCatalog, type MessageOf } from './contract.js';
 import { IDENTITY_CONTRACTS, type IdentityContractEvent } from './identity.contracts.js';
-import { POOL_CONTRACTS, SECRET_CONTRACTS, VAULT_CONTRACTS, VAULT_KEY_CONTRACTS, type SecretContractEvent, type VaultContractEvent, type VaultKeyContractEvent } from './vault.contracts.js';
+import {
+  MANAGED_HSM_ADMINISTRATION_CONTRACTS,
+  POOL_CONTRACTS,
+  SECRET_CONTRACTS,
+  VAULT_CONTRACTS,
+  VAULT_KEY_CONTRACTS,
+  type ManagedHsmAdministrationContractEvent,
+  type SecretContractEvent,
+  type VaultContractEvent,
+  type VaultKeyContractEvent,
+} from './vault.contracts.js';
 import { KEY_CONTRACTS, liftKeyVersionV1, type KeyContractEvent } from './crypto.contracts.js';
 
 export * from './contract.js';
@@ -10,10 +20,10 @@ export * from './crypto.contracts.js';
 
 /** The object lifecycle events of vaults, secrets and keys (the vault's metadata and crypto's material): what the audit service folds into object state. */
 export type ObjectLifecycleEvent = VaultContractEvent | SecretContractEvent | VaultKeyContractEvent | KeyContractEvent;
-export type ContractEvent = IdentityContractEvent | ObjectLifecycleEvent | MessageOf<(typeof POOL_CONTRACTS)[number]>;
+export type ContractEvent = IdentityContractEvent | ObjectLifecycleEvent | ManagedHsmAdministrationContractEvent | MessageOf<(typeof POOL_CONTRACTS)[number]>;
 
 export const LIFECYCLE_CONTRACTS = [...VAULT_CONTRACTS, ...SECRET_CONTRACTS, ...VAULT_KEY_CONTRACTS, ...KEY_CONTRACTS] as const;
-export const ALL_CONTRACTS = [...IDENTITY_CONTRACTS, ...LIFECYCLE_CONTRACTS, ...POOL_CONTRACTS] as const;
+export const ALL_CONTRACTS = [...IDENTITY_CONTRACTS, ...LIFECYCLE_CONTRACTS, ...MANAGED_HSM_ADMINISTRATION_CONTRACTS, ...POOL_CONTRACTS] as const;
 export type ContractType = ContractEvent['type'];
 export type ContractOf<T extends ContractType> = Extract<(typeof ALL_CONTRACTS)[number], { readonly type: T }>;
 export type ContractMessageOf<T extends ContractType> = MessageOf<ContractOf<T>>;

@@ -232,3 +232,64 @@ export const ManagedHsmSecurityDomainActivatedV1 = defineContract({
   }),
 });
 export const POOL_CONTRACTS = [ManagedHsmSecurityDomainActivatedV1] as const;
+
+/**
+ * A Managed HSM pool's own administration (local RBAC and settings), kept by the vault service
+ * in the pool (as Azure keeps them inside the HSM, not in Entra ID): stream
+ * `managedhsm-admin-{poolId}`. The pool is named like a vault (`vault` = pool name, `collection`
+ * null); `poolId` tells a pool from an earlier, purged one of the same name. Scopes are the pool's
+ * local ones (`/`, `/keys`, `/keys/{name}`); role definition ids are GUIDs. Not lifecycle events:
+ * the audit service does not fold them (its request records carry who changed what).
+ */
+const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a lower-case GUID');
+const poolScope = z.string().regex(/^\/(?:keys(?:\/[0-9A-Za-z-]{1,127})?)?$/, 'must be /, /keys or /keys/{name}');
+const poolIdentity = { ...vaultIdentity, poolId: z.string().min(1) };
+const poolActionList = z.array(z.string().min(1).max(256)).max(512).readonly();
+export const PoolRolePermissionSchema = z.strictObject({ actions: poolActionList, notActions: poolActionList, dataActions: poolActionList, notDataActions: poolActionList });
+
+export const ManagedHsmRoleAssignmentCreatedV1 = defineContract({
+  type: 'ManagedHsmRoleAssignmentCreated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...poolIdentity, assignmentId: guid, principalId: z.string().min(1).max(128), roleDefinitionId: guid, scope: poolScope }),
+});
+export const ManagedHsmRoleAssignmentDeletedV1 = defineContract({
+  type: 'ManagedHsmRoleAssignmentDeleted',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...poolIdentity, assignmentId: guid }),
+});
+export const ManagedHsmRoleDefinitionSetV1 = defineContract({
+  type: 'ManagedHsmRoleDefinitionSet',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({
+    ...poolIdentity,
+    roleDefinitionId: guid,
+    roleName: z.string().min(1).max(512),
+    description: z.string().max(4096),
+    assignableScopes: z.array(poolScope).min(1).max(64).readonly(),
+    permissions: z.array(PoolRolePermissionSchema).max(16).readonly(),
+  }),
+});
+export const ManagedHsmRoleDefinitionDeletedV1 = defineContract({
+  type: 'ManagedHsmRoleDefinitionDeleted',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...poolIdentity, roleDefinitionId: guid }),
+});
+export const ManagedHsmSettingUpdatedV1 = defineContract({
+  type: 'ManagedHsmSettingUpdated',
+  schemaVersion: 1,
+  source: 'vault',
+  schema: z.strictObject({ ...poolIdentity, setting: z.string().min(1).max(128), settingType: z.literal('boolean'), settingValue: z.string().max(64) }),
+});
+
+export const MANAGED_HSM_ADMINISTRATION_CONTRACTS = [
+  ManagedHsmRoleAssignmentCreatedV1,
+  ManagedHsmRoleAssignmentDeletedV1,
+  ManagedHsmRoleDefinitionSetV1,
+  ManagedHsmRoleDefinitionDeletedV1,
+  ManagedHsmSettingUpdatedV1,
+] as const;
+export type ManagedHsmAdministrationContractEvent = MessageOf<(typeof MANAGED_HSM_ADMINISTRATION_CONTRACTS)[number]>;

@@ -1,4 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { BuiltInRoleIds } from '#libs/auth';
+import type { PoolAdministrationService } from '../../application/pool-administration/pool-administration.service.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
 import { badParameter } from '../../domain/vault.errors.js';
 import { parseVaultTags, recoveryLevelOf } from '../../domain/vault/vault.decider.js';
@@ -16,7 +19,21 @@ export type AdminRoutesDeps = {
   readonly pools?: VaultsService;
   /** The data-plane URL of a pool, e.g. https://dev.managedhsm.localhost:8443. */
   readonly poolUri?: (name: string) => string;
+  /** A pool's local RBAC: `administrators` given at creation get Managed HSM Administrator at its `/`. */
+  readonly poolAdministration?: PoolAdministrationService;
 };
+
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** `administrators` of a pool create: object ids (GUIDs) of principals, at most 32. */
+function administratorsOf(b: Body): string[] {
+  const v = b.administrators;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > 32 || !v.every((x): x is string => typeof x === 'string' && GUID.test(x))) {
+    throw badParameter('"administrators" must be an array of at most 32 principal object ids (GUIDs).');
+  }
+  return [...new Set(v.map((x) => x.toLowerCase()))];
+}
 
 type Body = Record<string, unknown>;
 
@@ -42,14 +59,14 @@ function bool(b: Body, k: string): boolean | undefined {
 export function registerAdminVaultRoutes(api: ApiPipeline, deps: AdminRoutesDeps): void {
   registerContainerRoutes(api, deps.vaults, deps.defaultRetentionDays, deps.vaultUri, { kind: 'vault', path: 'vaults', deletedPath: 'deletedvaults', op: 'Vault', uriField: 'vaultUri' });
   if (deps.pools && deps.poolUri) {
-    registerContainerRoutes(api, deps.pools, deps.defaultRetentionDays, deps.poolUri, { kind: 'managedHsm', path: 'managedhsms', deletedPath: 'deletedmanagedhsms', op: 'ManagedHsm', uriField: 'hsmUri' });
+    registerContainerRoutes(api, deps.pools, deps.defaultRetentionDays, deps.poolUri, { kind: 'managedHsm', path: 'managedhsms', deletedPath: 'deletedmanagedhsms', op: 'ManagedHsm', uriField: 'hsmUri' }, deps.poolAdministration);
   }
 }
 
 /** The admin routes of one kind of container: vaults (`/admin/vaults`, VaultCreate…) or Managed HSM pools (`/admin/managedhsms`, ManagedHsmCreate…). */
 type Shape = { readonly kind: VaultRecord['kind']; readonly path: string; readonly deletedPath: string; readonly op: string; readonly uriField: string };
 
-function registerContainerRoutes(api: ApiPipeline, vaults: VaultsService, defaultRetentionDays: number, uriOf: (name: string) => string, shape: Shape): void {
+function registerContainerRoutes(api: ApiPipeline, vaults: VaultsService, defaultRetentionDays: number, uriOf: (name: string) => string, shape: Shape, poolAdministration?: PoolAdministrationService): void {
   const deps = { defaultRetentionDays };
   const { path, deletedPath } = shape;
   const opName = (verb: string): OperationSpec => op(`${shape.op}${verb}`);
@@ -100,6 +117,8 @@ function registerContainerRoutes(api: ApiPipeline, vaults: VaultsService, defaul
     // A pool awaits its security domain (download or upload) before it serves keys, unless the
     // caller asks for one usable at once (a development convenience, like the bootstrap pool).
     const pending = shape.kind === 'managedHsm' && bool(b, 'activateWithoutSecurityDomain') !== true;
+    const administrators = shape.kind === 'managedHsm' && poolAdministration ? administratorsOf(b) : [];
+    if (administrators.length > 0) st.audit.extra = { administrators: administrators.join(',') };
     const created = await vaults.create(
       {
         name: b.name,
@@ -111,7 +130,11 @@ function registerContainerRoutes(api: ApiPipeline, vaults: VaultsService, defaul
       },
       c,
     );
-    return reply.code(201).send(view(created));
+    // Azure's `administrators`: each gets Managed HSM Administrator at the new pool's "/" (its local RBAC).
+    for (const principalId of administrators) {
+      await poolAdministration?.createAssignment(created, { assignmentId: randomUUID(), principalId, roleDefinitionId: BuiltInRoleIds.managedHsmAdministrator, scope: '/', builtInRole: true }, c);
+    }
+    return reply.code(201).send({ ...view(created), ...(shape.kind === 'managedHsm' ? { properties: { ...(view(created).properties as object), initialAdminObjectIds: administrators } } : {}) });
   });
 
   api.route('PATCH', `/admin/${path}/:name`, opName('Update'), async (req) => {

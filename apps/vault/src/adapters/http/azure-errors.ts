@@ -92,6 +92,17 @@ export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: st
         );
       case VaultErrorCode.VaultPurgeProtectionIrreversible:
         return new HttpProblem(400, 'BadRequest', 'Purge protection cannot be disabled once it is enabled.');
+      // A Managed HSM pool's local RBAC and settings (messages as the recorded service answers).
+      case VaultErrorCode.RoleAssignmentExists:
+        return new HttpProblem(409, 'RoleAssignmentExists', 'The role assignment already exists.');
+      case VaultErrorCode.RoleAssignmentNotFound:
+        return new HttpProblem(404, 'RoleAssignmentNotFound', 'Requested role assignment not found');
+      case VaultErrorCode.RoleDefinitionNotFound:
+        return new HttpProblem(404, 'RoleDefinitionNotFound', 'Requested role definition not found');
+      case VaultErrorCode.RoleDefinitionInUse:
+        return new HttpProblem(409, 'RoleDefinitionInUse', err.message);
+      case VaultErrorCode.SettingNotFound:
+        return new HttpProblem(404, 'SettingNotFound', err.message);
       case KeyringErrorCode.Unavailable:
         return new HttpProblem(503, 'ServiceUnavailable', 'The key custody service is unavailable. Retry later.');
       case KeyringErrorCode.Rejected:

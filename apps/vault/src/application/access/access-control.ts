@@ -6,16 +6,31 @@ import {
   type ApplyOutcome,
   type RbacChange,
   type RbacDecision,
+  type RbacPolicySource,
+  type RoleAssignment,
 } from '#libs/auth';
+import { PoolLocalRbac } from './pool-local-rbac.js';
 
 /**
  * The vault's local view of identity: known tenants (for token checks and the challenge) and
- * role assignments (for RBAC), fed by identity's events in topic order. Deny by default:
- * until an assignment arrives, nothing is granted.
+ * role assignments (for RBAC), fed by identity's events in topic order — plus every Managed HSM
+ * pool's local role assignments and custom roles (`pools`, kept by the vault itself). One
+ * evaluator judges both: a request is allowed when an assignment of either kind grants it.
+ * Deny by default: until an assignment arrives, nothing is granted.
  */
 export class AccessControl {
   private readonly model = new InMemoryRoleAssignmentReadModel();
-  private readonly evaluator = new RbacEvaluator(this.model);
+  /** Pool-local RBAC (Managed HSM local role assignments and custom roles), applied at once on append. */
+  readonly pools = new PoolLocalRbac();
+  private readonly policy: RbacPolicySource = {
+    assignmentsOf: (principalKey) => {
+      const fromIdentity = this.model.assignmentsOf(principalKey);
+      const local = this.pools.assignmentsOf(principalKey);
+      return local.length === 0 ? fromIdentity : fromIdentity.length === 0 ? local : [...fromIdentity, ...local];
+    },
+    roleDefinition: (roleDefinitionKey) => this.model.roleDefinition(roleDefinitionKey) ?? this.pools.roleDefinition(roleDefinitionKey),
+  };
+  private readonly evaluator = new RbacEvaluator(this.policy);
   private readonly tenants = new Set<string>();
   private defaultTenantId: string | undefined;
 
@@ -48,6 +63,11 @@ export class AccessControl {
 
   check(principalId: string, dataAction: string, resource: string): RbacDecision {
     return this.evaluator.checkDataAction({ principalId, dataAction, resource });
+  }
+
+  /** Identity's live role assignments (a pool lists those that reach it beside its own). */
+  identityAssignments(): RoleAssignment[] {
+    return this.model.listAssignments();
   }
 
   /** Vault administration (the /admin API) needs Key Vault Administrator at scope "/". */

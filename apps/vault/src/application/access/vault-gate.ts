@@ -14,7 +14,11 @@ export type VaultGateDeps = {
   readonly access: AccessControl;
   readonly auditWriter: AuditSink;
   readonly identityEvents: { readonly ready: boolean };
+  /** Pools' local RBAC, loaded once before the gate admits requests. */
+  readonly poolAdministration?: { readonly ready: boolean };
 };
+
+const MANAGED_HSM_ACTION = 'Microsoft.KeyVault/managedHsm/';
 
 /** How the vault verifies a bearer credential: the REST and gRPC transports share it. */
 export type BearerAuthenticator = {
@@ -31,8 +35,9 @@ export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: L
     // A pool holds keys only: its secrets and certificates paths answer as unknown paths.
     describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: scopeOf(v), ...(v.kind === 'managedHsm' ? { collections: ['keys'] as const } : {}) }),
     // Operations declare their Key Vault action once; a pool needs the Managed HSM one (one table, libs/auth).
-    actionFor: (op, v) => (v.kind === 'managedHsm' && op.action ? managedHsmDataActionFor(op.name, op.action) : op.action),
-    ready: () => c.identityEvents.ready,
+    // A pool's own administration (Managed HSM actions) does not exist on a vault's host.
+    actionFor: (op, v) => (v.kind === 'managedHsm' ? (op.action ? managedHsmDataActionFor(op.name, op.action) : op.action) : op.action?.startsWith(MANAGED_HSM_ACTION) ? undefined : op.action),
+    ready: () => c.identityEvents.ready && (c.poolAdministration?.ready ?? true),
     authenticate: (authorization, req) => auth.authenticate(authorization, req.origin || undefined),
     credentialMissing: (req) => auth.unauthorized('TokenMissing', req.origin || undefined),
     check: (principalId, action, resource) => c.access.check(principalId, action, resource),
