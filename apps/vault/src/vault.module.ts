@@ -6,10 +6,13 @@ import { AuditWriter, EVENT_STORE, EventStore, registerLifecycleEvents, SpineMod
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
+import { CertificateIssuersRepository } from './adapters/persistence/certificate-issuers.repository.js';
 import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
 import { AccessControl } from './application/access/access-control.js';
+import { CertificateIssuersService } from './application/certificate-issuers/certificate-issuers.service.js';
+import { ISSUER_DIRECTORY } from './application/certificates/issuing-authority.port.js';
 import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
@@ -49,6 +52,8 @@ export type VaultComponents = {
   readonly keyScheduler: KeyLifecycleScheduler;
   /** The request path's own pool (reads, audit records); appends use the event store's. */
   readonly apiDb: Database;
+  /** Certificate issuers and contacts; also the IssuerDirectory certificate creation asks. */
+  readonly issuers: CertificateIssuersService;
 };
 
 export function vaultEventRegistry(): EventRegistry {
@@ -82,7 +87,8 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb };
+  const issuers = new CertificateIssuersService(apiStore, new CertificateIssuersRepository(apiDb), keyring);
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers };
 }
 
 @Injectable()
@@ -122,8 +128,9 @@ export class VaultModule {
           inject: [EVENT_STORE],
         },
         VaultLifecycle,
+        { provide: ISSUER_DIRECTORY, useFactory: (c: VaultComponents) => c.issuers, inject: [VAULT_COMPONENTS] },
       ],
-      exports: [VAULT_COMPONENTS],
+      exports: [VAULT_COMPONENTS, ISSUER_DIRECTORY],
     };
   }
 }

@@ -20,6 +20,8 @@ export const VaultErrorCode = {
   VaultAlreadyExists: 'VaultAlreadyExists',
   VaultIsDeletedButRecoverable: 'VaultIsDeletedButRecoverable',
   VaultPurgeProtectionIrreversible: 'VaultPurgeProtectionIrreversible',
+  CertificateIssuerNotFound: 'CertificateIssuerNotFound',
+  ContactsNotFound: 'ContactsNotFound',
 } as const;
 export type VaultErrorCode = (typeof VaultErrorCode)[keyof typeof VaultErrorCode];
 

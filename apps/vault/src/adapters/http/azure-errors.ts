@@ -92,6 +92,10 @@ export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: st
         );
       case VaultErrorCode.VaultPurgeProtectionIrreversible:
         return new HttpProblem(400, 'BadRequest', 'Purge protection cannot be disabled once it is enabled.');
+      case VaultErrorCode.CertificateIssuerNotFound:
+        return new HttpProblem(404, 'CertificateIssuerNotFound', 'Issuer not found');
+      case VaultErrorCode.ContactsNotFound:
+        return new HttpProblem(404, 'ContactsNotFound', 'Contacts not found');
       case KeyringErrorCode.Unavailable:
         return new HttpProblem(503, 'ServiceUnavailable', 'The key custody service is unavailable. Retry later.');
       case KeyringErrorCode.Rejected:
