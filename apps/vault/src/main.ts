@@ -2,6 +2,7 @@ import { HttpsJwksSource, TokenVerifier } from '#libs/auth';
 import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/eventstore';
 import { runMain, startService } from '#libs/platform';
 import { SecretsGrpcServer } from './adapters/grpc/secrets.grpc-server.js';
+import { registerIssuingCaRoutes } from './adapters/http/admin-issuing-ca.routes.js';
 import { registerAdminVaultRoutes } from './adapters/http/admin-vaults.routes.js';
 import { ApiPipeline, preRoutingOptions } from './adapters/http/request-pipeline.js';
 import { registerKeyOperationRoutes } from './adapters/http/key-operations.routes.js';
@@ -79,6 +80,7 @@ runMain('vault', async () => {
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access, containerKind: (container) => container.kind });
       registerCertificateIssuerRoutes(pipeline, { issuers: c.issuers });
+      registerIssuingCaRoutes(pipeline, { authority: c.issuingAuthority, isKnownTenant: (tid) => c.access.isKnownTenant(tid) });
       const releaseLog = runtime.logger.child({ component: 'key-release' });
       registerKeyReleaseRoutes(pipeline, {
         crypto: c.crypto,

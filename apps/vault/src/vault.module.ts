@@ -12,7 +12,8 @@ import { SecretsRepository } from './adapters/persistence/secrets.repository.js'
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
 import { AccessControl } from './application/access/access-control.js';
 import { CertificateIssuersService } from './application/certificate-issuers/certificate-issuers.service.js';
-import { ISSUER_DIRECTORY } from './application/certificates/issuing-authority.port.js';
+import { KeyledgerIssuingAuthority } from './application/certificate-issuers/keyledger-issuing-authority.js';
+import { ISSUER_DIRECTORY, ISSUING_AUTHORITY } from './application/certificates/issuing-authority.port.js';
 import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
@@ -54,6 +55,8 @@ export type VaultComponents = {
   readonly apiDb: Database;
   /** Certificate issuers and contacts; also the IssuerDirectory certificate creation asks. */
   readonly issuers: CertificateIssuersService;
+  /** The `Keyledger` issuer: each tenant's issuing CA, its key in the PKCS#11 token. */
+  readonly issuingAuthority: KeyledgerIssuingAuthority;
 };
 
 export function vaultEventRegistry(): EventRegistry {
@@ -87,8 +90,10 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  const issuers = new CertificateIssuersService(apiStore, new CertificateIssuersRepository(apiDb), keyring);
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers };
+  const issuersRepo = new CertificateIssuersRepository(apiDb);
+  const issuers = new CertificateIssuersService(apiStore, issuersRepo, keyring);
+  const issuingAuthority = new KeyledgerIssuingAuthority(crypto, issuersRepo);
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority };
 }
 
 @Injectable()
@@ -129,8 +134,9 @@ export class VaultModule {
         },
         VaultLifecycle,
         { provide: ISSUER_DIRECTORY, useFactory: (c: VaultComponents) => c.issuers, inject: [VAULT_COMPONENTS] },
+        { provide: ISSUING_AUTHORITY, useFactory: (c: VaultComponents) => c.issuingAuthority, inject: [VAULT_COMPONENTS] },
       ],
-      exports: [VAULT_COMPONENTS, ISSUER_DIRECTORY],
+      exports: [VAULT_COMPONENTS, ISSUER_DIRECTORY, ISSUING_AUTHORITY],
     };
   }
 }
