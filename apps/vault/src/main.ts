@@ -8,6 +8,7 @@ import { registerKeyOperationRoutes } from './adapters/http/key-operations.route
 import { registerKeyReleaseRoutes } from './adapters/http/key-release.routes.js';
 import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attestation/attestation.verifier.js';
 import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
+import { registerCertificateRoutes } from './adapters/http/certificates.routes.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
@@ -76,6 +77,7 @@ runMain('vault', async () => {
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
+      registerCertificateRoutes(pipeline, { certificates: c.certificates, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access, containerKind: (container) => container.kind });
       const releaseLog = runtime.logger.child({ component: 'key-release' });
       registerKeyReleaseRoutes(pipeline, {

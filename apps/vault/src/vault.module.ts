@@ -6,6 +6,7 @@ import { AuditWriter, EVENT_STORE, EventStore, registerLifecycleEvents, SpineMod
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
+import { CertificatesRepository } from './adapters/persistence/certificates.repository.js';
 import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
@@ -14,10 +15,14 @@ import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
+import { BuiltInIssuerDirectory } from './application/certificates/certificate-issuers.js';
+import { CertificatesService } from './application/certificates/certificates.service.js';
+import { ISSUER_DIRECTORY, ISSUING_AUTHORITY, type IssuerDirectory, type IssuingAuthority } from './application/certificates/issuing-authority.port.js';
 import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
+import { registerCertificateEvents } from './domain/certificate/certificate.events.js';
 import { registerVaultServiceEvents } from './domain/vault-service.registry.js';
 
 export const VAULT_COMPONENTS = Symbol('keyledger.vault.components');
@@ -41,6 +46,9 @@ export type VaultComponents = {
   /** Key lifecycle: metadata event-sourced here, material in the crypto service. */
   readonly keys: KeysService;
   readonly vaults: VaultsService;
+  /** Certificates: their own events, plus a managed key and secret per version. */
+  readonly certificatesRepo: CertificatesRepository;
+  readonly certificates: CertificatesService;
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
@@ -52,10 +60,14 @@ export type VaultComponents = {
 };
 
 export function vaultEventRegistry(): EventRegistry {
-  return registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry()));
+  // Certificate events have no published contract yet (service-internal, see certificate.events.ts).
+  return registerCertificateEvents(registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry())));
 }
 
-function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
+/** Who signs certificates: the directory (default: Self and Unknown) and the Keyledger CA, both replaceable by providers of ISSUER_DIRECTORY / ISSUING_AUTHORITY. */
+export type CertificateIssuance = { readonly directory?: IssuerDirectory | null; readonly authority?: IssuingAuthority | null };
+
+function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database, issuance: CertificateIssuance = {}): VaultComponents {
   const auditWriter = new AuditWriter(apiDb, runtime.service);
   const config = runtime.config;
   const access = new AccessControl(config.VAULT_TENANT_ID);
@@ -76,13 +88,15 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
+  const certificatesRepo = new CertificatesRepository(apiDb);
+  const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuance.directory ?? new BuiltInIssuerDirectory(), issuance.authority ?? undefined);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
   // Keys name their container by id: a vault's or a pool's.
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, poolsRepo, pools, scheduler, keyScheduler, apiDb };
 }
 
 @Injectable()
@@ -117,9 +131,9 @@ export class VaultModule {
       providers: [
         {
           provide: VAULT_COMPONENTS,
-          useFactory: async (store: EventStore) =>
-            buildComponents(runtime, store, await Database.connect(runtime.config.DATABASE_URL, runtime.db.schema, { max: runtime.config.VAULT_DB_POOL_MAX, applicationName: 'keyledger-vault-api' })),
-          inject: [EVENT_STORE],
+          useFactory: async (store: EventStore, directory?: IssuerDirectory, authority?: IssuingAuthority) =>
+            buildComponents(runtime, store, await Database.connect(runtime.config.DATABASE_URL, runtime.db.schema, { max: runtime.config.VAULT_DB_POOL_MAX, applicationName: 'keyledger-vault-api' }), { directory, authority }),
+          inject: [EVENT_STORE, { token: ISSUER_DIRECTORY, optional: true }, { token: ISSUING_AUTHORITY, optional: true }],
         },
         VaultLifecycle,
       ],
