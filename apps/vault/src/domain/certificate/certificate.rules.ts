@@ -43,7 +43,8 @@ export type PolicyRecord = {
 export type CertificateAttributesInput = { readonly enabled?: boolean; readonly nbf?: number | null; readonly exp?: number | null };
 
 export type CreateCertificateInput = { readonly policy: PolicyRecord; readonly attributes: CertificateAttributesInput; readonly tags: Tags | null };
-export type ImportCertificateInput = CreateCertificateInput & { readonly value: string; readonly password: string | null; readonly policyGiven: boolean };
+/** `contentTypeGiven`: the policy names the secret's content type (else PEM text imports as PEM, anything else as PKCS#12). */
+export type ImportCertificateInput = CreateCertificateInput & { readonly value: string; readonly password: string | null; readonly policyGiven: boolean; readonly contentTypeGiven: boolean };
 export type UpdateCertificateInput = { readonly attributes: CertificateAttributesInput; readonly tags?: Tags | null; readonly policy?: PolicyPatch };
 export type PolicyPatch = Readonly<Record<string, unknown>>;
 
@@ -195,11 +196,15 @@ export function parseImportCertificate(raw: unknown, now: number): ImportCertifi
   const xp = isRecord(policyRaw.x509_props) ? { ...policyRaw.x509_props } : {};
   if (xp.subject === undefined) xp.subject = 'CN=imported';
   const ip = isRecord(policyRaw.issuer) ? policyRaw.issuer : {};
+  const contentTypeGiven = isRecord(policyRaw.secret_props) && typeof policyRaw.secret_props.contentType === 'string';
+  const pemText = b.value.trimStart().startsWith('-----BEGIN');
+  const secretProps = contentTypeGiven ? policyRaw.secret_props : { contentType: pemText ? PEM : PKCS12 };
   return {
     value: b.value,
     password,
     policyGiven,
-    policy: parsePolicy({ ...policyRaw, x509_props: xp, issuer: { name: 'Unknown', ...ip } }, now),
+    contentTypeGiven,
+    policy: parsePolicy({ ...policyRaw, x509_props: xp, secret_props: secretProps, issuer: { name: 'Unknown', ...ip } }, now),
     attributes: parseCertificateAttributes(b.attributes),
     tags: parseTags(b.tags),
   };
