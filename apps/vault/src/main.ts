@@ -10,6 +10,7 @@ import { registerKeyReleaseRoutes } from './adapters/http/key-release.routes.js'
 import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attestation/attestation.verifier.js';
 import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
 import { registerCertificateIssuerRoutes } from './adapters/http/certificate-issuers.routes.js';
+import { registerCertificateRoutes } from './adapters/http/certificates.routes.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { registerSecretRoutes } from './adapters/http/secrets.routes.js';
 import { ContainerAuthenticator, TokenAuthenticator } from './adapters/http/token-auth.js';
@@ -78,6 +79,7 @@ runMain('vault', async () => {
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
+      registerCertificateRoutes(pipeline, { certificates: c.certificates, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access, containerKind: (container) => container.kind });
       registerCertificateIssuerRoutes(pipeline, { issuers: c.issuers });
       registerIssuingCaRoutes(pipeline, { authority: c.issuingAuthority, isKnownTenant: (tid) => c.access.isKnownTenant(tid) });

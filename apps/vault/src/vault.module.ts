@@ -7,6 +7,7 @@ import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/p
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
 import { CertificateIssuersRepository } from './adapters/persistence/certificate-issuers.repository.js';
+import { CertificatesRepository } from './adapters/persistence/certificates.repository.js';
 import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
@@ -18,10 +19,12 @@ import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
+import { CertificatesService } from './application/certificates/certificates.service.js';
 import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
+import { registerCertificateEvents } from './domain/certificate/certificate.events.js';
 import { registerVaultServiceEvents } from './domain/vault-service.registry.js';
 
 export const VAULT_COMPONENTS = Symbol('keyledger.vault.components');
@@ -45,6 +48,9 @@ export type VaultComponents = {
   /** Key lifecycle: metadata event-sourced here, material in the crypto service. */
   readonly keys: KeysService;
   readonly vaults: VaultsService;
+  /** Certificates: their own events, plus a managed key and secret per version. */
+  readonly certificatesRepo: CertificatesRepository;
+  readonly certificates: CertificatesService;
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
@@ -60,7 +66,8 @@ export type VaultComponents = {
 };
 
 export function vaultEventRegistry(): EventRegistry {
-  return registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry()));
+  // Certificate events have no published contract yet (service-internal, see certificate.events.ts).
+  return registerCertificateEvents(registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry())));
 }
 
 function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
@@ -84,16 +91,19 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
+  const certificatesRepo = new CertificatesRepository(apiDb);
+  // Who signs certificates: the vault's issuers (Self, Unknown, Keyledger, configured ones) and each tenant's Keyledger CA.
+  const issuersRepo = new CertificateIssuersRepository(apiDb);
+  const issuers = new CertificateIssuersService(apiStore, issuersRepo, keyring);
+  const issuingAuthority = new KeyledgerIssuingAuthority(crypto, issuersRepo);
+  const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuers, issuingAuthority);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
   // Keys name their container by id: a vault's or a pool's.
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  const issuersRepo = new CertificateIssuersRepository(apiDb);
-  const issuers = new CertificateIssuersService(apiStore, issuersRepo, keyring);
-  const issuingAuthority = new KeyledgerIssuingAuthority(crypto, issuersRepo);
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority };
 }
 
 @Injectable()
@@ -133,6 +143,7 @@ export class VaultModule {
           inject: [EVENT_STORE],
         },
         VaultLifecycle,
+        // The issuer seam, for whatever else in the module asks for it by symbol.
         { provide: ISSUER_DIRECTORY, useFactory: (c: VaultComponents) => c.issuers, inject: [VAULT_COMPONENTS] },
         { provide: ISSUING_AUTHORITY, useFactory: (c: VaultComponents) => c.issuingAuthority, inject: [VAULT_COMPONENTS] },
       ],

@@ -78,7 +78,8 @@ class SecretJson {
 
   /** SecretBundle: `value` when the operation returns one. */
   bundle(s: SecretView): Record<string, unknown> {
-    return { ...(s.value !== undefined ? { value: s.value } : {}), ...this.common(s, this.versionId(s)) };
+    // A certificate's secret names the certificate's key version, as Azure's does.
+    return { ...(s.value !== undefined ? { value: s.value } : {}), ...this.common(s, this.versionId(s)), ...(s.managed ? { kid: `${this.origin}/keys/${s.name}/${s.version}` } : {}) };
   }
 
   deletedBundle(s: SecretView): Record<string, unknown> {
