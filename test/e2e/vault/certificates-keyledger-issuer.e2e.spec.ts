@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { CertificateClient } from '@azure/keyvault-certificates';
 import { REPO_ROOT } from '#libs/platform';
 import { certificatePem, parsePem } from '#libs/x509';
-import { CA, closeDb, createVault, credential, dropVault, failure, installLocalhostDns, secretClient, suffix, vaultUrl } from './vault-e2e.support.js';
+import { accessToken, CA, closeDb, createVault, credential, dropVault, failure, installLocalhostDns, raw, secretClient, suffix, VAULT_RESOURCE, vaultUrl } from './vault-e2e.support.js';
 
 jest.setTimeout(120_000);
 
@@ -84,15 +84,14 @@ describe('certificates from the Keyledger issuer (CertificateClient 4.10, openss
   it('a configured DigiCert issuer can be named by a policy, but the certificate fails naming the provider; an unknown issuer is refused', async () => {
     await client.createIssuer('corp-digicert', 'DigiCert', { accountId: 'acct', password: 'never-used' });
     const name = `digi-${suffix()}`;
-    const poller = await client.beginCreateCertificate(name, { issuerName: 'corp-digicert', subject: 'CN=digi.internal' }, FAST);
-    const outcome = await poller.pollUntilDone().then(
-      () => undefined,
-      (err: unknown) => err as { message?: string },
-    );
-    const operation = await client.getCertificateOperation(name);
-    const state = operation.getOperationState().certificateOperation;
-    expect(state?.status).toBe('failed');
-    expect(state?.error?.message ?? outcome?.message ?? '').toContain('DigiCert');
+    // The create answers the operation already failed: the SDK's poller rejects with its error.
+    const refused = await failure(client.beginCreateCertificate(name, { issuerName: 'corp-digicert', subject: 'CN=digi.internal' }, FAST));
+    expect(refused.message).toBe('The issuer provider DigiCert cannot be reached from this vault.');
+    // getCertificateOperation rejects the same way; the pending operation itself, on the wire:
+    expect((await failure(client.getCertificateOperation(name))).message).toContain('DigiCert');
+    const pending = await raw(`${vaultUrl(vault)}/certificates/${name}/pending?api-version=7.5`, { headers: { authorization: `Bearer ${await accessToken(VAULT_RESOURCE)}` } });
+    expect(pending.status).toBe(200);
+    expect(pending.json).toMatchObject({ status: 'failed', issuer: { name: 'corp-digicert' }, error: { message: 'The issuer provider DigiCert cannot be reached from this vault.' } });
 
     const unknown = await failure(client.beginCreateCertificate(`nope-${suffix()}`, { issuerName: 'no-such-issuer', subject: 'CN=x.internal' }, FAST));
     expect(unknown.statusCode).toBeGreaterThanOrEqual(400);
