@@ -106,12 +106,27 @@ export function randomSerial(): string {
   return b.toString('hex');
 }
 
+/**
+ * RFC 4514 attribute types are case-insensitive and Azure accepts `cn=MyCert` (the recorded
+ * SDK sessions send it); @peculiar/x509 knows the upper-case keywords only. A subject that does
+ * not parse as written is tried again with its attribute types upper-cased.
+ */
+function parseName(subject: string): x509.Name {
+  try {
+    return new x509.Name(subject);
+  } catch (err) {
+    const upper = subject.replace(/(^|[,+;])(\s*)([A-Za-z][A-Za-z0-9-]*)(\s*=)/g, (_m, sep: string, space: string, type: string, eq: string) => `${sep}${space}${type.toUpperCase()}${eq}`);
+    if (upper === subject) throw err;
+    return new x509.Name(upper);
+  }
+}
+
 /** The subject's distinguished name, checked: parseable, and a CN or at least one SAN. */
 export function subjectName(subject: string, sans: SubjectAlternativeNames | undefined): x509.Name {
   const hasSan = (sans?.dnsNames?.length ?? 0) + (sans?.emails?.length ?? 0) + (sans?.upns?.length ?? 0) > 0;
   let name: x509.Name;
   try {
-    name = new x509.Name(subject.trim());
+    name = parseName(subject.trim());
   } catch {
     throw new X509Error('InvalidSubject', 'The subject is not a valid X.500 distinguished name.');
   }
