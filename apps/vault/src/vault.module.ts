@@ -87,9 +87,9 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
-  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const certificatesRepo = new CertificatesRepository(apiDb);
   const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuance.directory ?? new BuiltInIssuerDirectory(), issuance.authority ?? undefined);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys, certificates);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
   // Keys name their container by id: a vault's or a pool's.
