@@ -16,6 +16,7 @@ import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
 import { BuiltInIssuerDirectory } from './application/certificates/certificate-issuers.js';
+import { CertificateLifetimeScheduler } from './application/certificates/certificate-lifetime.scheduler.js';
 import { CertificatesService } from './application/certificates/certificates.service.js';
 import { ISSUER_DIRECTORY, ISSUING_AUTHORITY, type IssuerDirectory, type IssuingAuthority } from './application/certificates/issuing-authority.port.js';
 import { KeysService } from './application/keys/keys.service.js';
@@ -49,6 +50,8 @@ export type VaultComponents = {
   /** Certificates: their own events, plus a managed key and secret per version. */
   readonly certificatesRepo: CertificatesRepository;
   readonly certificates: CertificatesService;
+  /** AutoRenew / EmailContacts lifetime actions and scheduled purge of deleted certificates. */
+  readonly certificateScheduler: CertificateLifetimeScheduler;
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
@@ -96,7 +99,8 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, poolsRepo, pools, scheduler, keyScheduler, apiDb };
+  const certificateScheduler = new CertificateLifetimeScheduler({ repo: certificatesRepo, vaultsRepo, certificates, logger: runtime.logger.child({ component: 'certificate-lifetime' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, certificateScheduler, poolsRepo, pools, scheduler, keyScheduler, apiDb };
 }
 
 @Injectable()
@@ -107,11 +111,13 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.c.identityEvents.start();
     this.c.scheduler.start();
     this.c.keyScheduler.start();
+    this.c.certificateScheduler.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.c.scheduler.stop();
     await this.c.keyScheduler.stop();
+    await this.c.certificateScheduler.stop();
     await this.c.identityEvents.stop();
     this.c.keyring.close();
     this.c.crypto.close();

@@ -35,6 +35,15 @@ export class CertificatesRepository {
     return rows.map((r) => ({ nameKey: r.name_key, state: r.state }));
   }
 
+  /** Active certificates of every vault after `after` (`{vaultId}/{nameKey}`), for the lifetime scheduler. */
+  async active(limit: number, after = ''): Promise<{ vaultId: string; nameKey: string; state: CertificateState }[]> {
+    const rows = await this.db.query<Row & { vault_id: string; name_key: string; state: CertificateState }>(
+      `SELECT vault_id::text, name_key, state FROM ${this.s}.certificates WHERE status = 'active' AND (vault_id::text || '/' || name_key) > $1 ORDER BY vault_id::text || '/' || name_key LIMIT $2`,
+      [after, limit],
+    );
+    return rows.map((r) => ({ vaultId: r.vault_id, nameKey: r.name_key, state: r.state }));
+  }
+
   /** Deleted certificates whose purge date has passed. */
   async duePurges(now: number, limit: number): Promise<{ vaultId: string; nameKey: string }[]> {
     const rows = await this.db.query<Row & { vault_id: string; name_key: string }>(

@@ -469,6 +469,25 @@ export class CertificatesService {
     return { name: payload.name, state: after, version: versionOf(after, null)! };
   }
 
+  /** AutoRenew: a new version from the certificate's own policy (the scheduler's caller carries the system audit record). */
+  async renew(vault: VaultRecord, name: string, caller: Caller): Promise<PendingView> {
+    const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
+    assertActive(state, name);
+    const latest = versionOf(state, null);
+    return this.create(vault, name, { policy: { ...state.policy!, attributes: { ...state.policy!.attributes } }, attributes: {}, tags: latest?.tags ?? null }, caller);
+  }
+
+  /** An EmailContacts action fired: records CertificateNearExpiry for the version once (published on the vault's events topic). */
+  async notifyNearExpiry(vault: VaultRecord, name: string, version: string, exp: number, caller: Caller, at: number): Promise<boolean> {
+    let recorded = false;
+    await this.decide(vault, name, caller, (s) => {
+      if (s.status !== 'active' || s.nearExpiryNotified === version) return [];
+      recorded = true;
+      return [{ type: 'CertificateNearExpiry', data: { version, exp, notifiedDate: at } }];
+    });
+    return recorded;
+  }
+
   async purgeAllOf(vault: VaultRecord, caller: Caller): Promise<number> {
     let n = 0;
     for (const nameKey of await this.repo.nameKeysOfVault(vault.vaultId)) if (await this.purge(vault, nameKey, 'vault-purged', caller)) n++;
