@@ -469,7 +469,7 @@ export class CertificatesService {
     const { state } = await this.repo.loadState(vault.vaultId, nameKey);
     decidePurge(state, name, at ?? nowSeconds(), reason, vault.purgeProtection);
     const inner = quiet(caller);
-    const keyReason = reason === 'vault-purged' ? 'vault-purged' : 'request';
+    const keyReason = reason;
     await ignoreNotFound(() => this.keys.purge(vault, name, keyReason, inner, at));
     await ignoreNotFound(() => this.secrets.purge(vault, name, keyReason, inner, 204, at));
     let purged = false;
