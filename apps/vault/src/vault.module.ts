@@ -19,6 +19,7 @@ import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
+import { CertificateLifetimeScheduler } from './application/certificates/certificate-lifetime.scheduler.js';
 import { CertificatesService } from './application/certificates/certificates.service.js';
 import { KeysService } from './application/keys/keys.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
@@ -51,6 +52,8 @@ export type VaultComponents = {
   /** Certificates: their own events, plus a managed key and secret per version. */
   readonly certificatesRepo: CertificatesRepository;
   readonly certificates: CertificatesService;
+  /** AutoRenew / EmailContacts lifetime actions and scheduled purge of deleted certificates. */
+  readonly certificateScheduler: CertificateLifetimeScheduler;
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
@@ -90,20 +93,21 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys);
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
-  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
   const certificatesRepo = new CertificatesRepository(apiDb);
   // Who signs certificates: the vault's issuers (Self, Unknown, Keyledger, configured ones) and each tenant's Keyledger CA.
   const issuersRepo = new CertificateIssuersRepository(apiDb);
   const issuers = new CertificateIssuersService(apiStore, issuersRepo, keyring);
   const issuingAuthority = new KeyledgerIssuingAuthority(crypto, issuersRepo);
   const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuers, issuingAuthority);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys, certificates);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
   // Keys name their container by id: a vault's or a pool's.
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority };
+  const certificateScheduler = new CertificateLifetimeScheduler({ repo: certificatesRepo, vaultsRepo, certificates, logger: runtime.logger.child({ component: 'certificate-lifetime' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, certificateScheduler, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority };
 }
 
 @Injectable()
@@ -114,11 +118,13 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.c.identityEvents.start();
     this.c.scheduler.start();
     this.c.keyScheduler.start();
+    this.c.certificateScheduler.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.c.scheduler.stop();
     await this.c.keyScheduler.stop();
+    await this.c.certificateScheduler.stop();
     await this.c.identityEvents.stop();
     this.c.keyring.close();
     this.c.crypto.close();

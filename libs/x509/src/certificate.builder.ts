@@ -102,7 +102,7 @@ export function addMonths(from: Date, months: number): Date {
 /** A positive random serial number (hex, 16 bytes, top bit clear). */
 export function randomSerial(): string {
   const b = randomBytes(16);
-  b[0] = (b[0]! & 0x7f) | 0x01;
+  b.writeUInt8((b.readUInt8(0) & 0x7f) | 0x01, 0);
   return b.toString('hex');
 }
 

@@ -23,7 +23,8 @@ const CURVES: Record<string, 'P-256' | 'P-256K' | 'P-384' | 'P-521'> = { prime25
 export function describeKey(key: KeyObject): KeyDescription {
   const d = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === 'rsa' && d?.modulusLength) return { kty: 'RSA', keySize: d.modulusLength };
-  if (key.asymmetricKeyType === 'ec' && d?.namedCurve && CURVES[d.namedCurve]) return { kty: 'EC', crv: CURVES[d.namedCurve]! };
+  const crv = d?.namedCurve !== undefined ? CURVES[d.namedCurve] : undefined;
+  if (key.asymmetricKeyType === 'ec' && crv !== undefined) return { kty: 'EC', crv };
   throw new X509Error('UnsupportedKey', 'Only RSA keys and EC keys on P-256, P-256K, P-384 and P-521 are supported.');
 }
 
@@ -55,8 +56,9 @@ export function keyMatchesCertificate(privateKey: Uint8Array, certificate: Uint8
 
 /** Does the chain's leaf (the first certificate) certify the same public key as the CSR (DER)? */
 export function leafMatchesCsr(chain: readonly Uint8Array[], csrDer: Uint8Array): boolean {
-  if (chain.length === 0) return false;
-  return sameBytes(certificatePublicKey(chain[0]!), csrPublicKey(csrDer));
+  const leaf = chain[0];
+  if (leaf === undefined) return false;
+  return sameBytes(certificatePublicKey(leaf), csrPublicKey(csrDer));
 }
 
 /** DER SubjectPublicKeyInfo of a PKCS#10 request. */
@@ -64,8 +66,9 @@ export function csrPublicKey(csrDer: Uint8Array): Uint8Array {
   try {
     const asn = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(csrDer).toString('binary')));
     // CertificationRequest ::= SEQUENCE { certificationRequestInfo SEQUENCE { version, subject, subjectPKInfo, attributes }, ... }
-    const info = (asn.value as forge.asn1.Asn1[])[0]!;
-    const spki = (info.value as forge.asn1.Asn1[])[2]!;
+    const info = (asn.value as forge.asn1.Asn1[])[0];
+    const spki = info ? (info.value as forge.asn1.Asn1[])[2] : undefined;
+    if (!spki) throw new Error('no subjectPKInfo');
     return new Uint8Array(Buffer.from(forge.asn1.toDer(spki).getBytes(), 'binary'));
   } catch {
     throw new X509Error('InvalidCertificate', 'The certificate signing request is not valid.');
@@ -75,9 +78,9 @@ export function csrPublicKey(csrDer: Uint8Array): Uint8Array {
 /** Puts the certificate of `privateKey` first; the others keep their order. */
 function leafFirst(privateKey: Uint8Array | null, certs: readonly Uint8Array[]): Uint8Array[] {
   if (privateKey === null) return [...certs];
-  const i = certs.findIndex((c) => keyMatchesCertificate(privateKey, c));
-  if (i < 0) throw new X509Error('KeyMismatch', 'The private key does not match any certificate in the chain.');
-  return [certs[i]!, ...certs.filter((_, j) => j !== i)];
+  const leaf = certs.find((c) => keyMatchesCertificate(privateKey, c));
+  if (leaf === undefined) throw new X509Error('KeyMismatch', 'The private key does not match any certificate in the chain.');
+  return [leaf, ...certs.filter((c) => c !== leaf)];
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n:,\- ]+?)-----END \1-----/g;
@@ -90,9 +93,9 @@ export function parsePem(text: string, password?: string): CertificateMaterial {
   const certs: Uint8Array[] = [];
   let privateKey: Uint8Array | null = null;
   for (const m of text.matchAll(PEM_BLOCK)) {
-    const label = m[1]!;
+    const label = m[1] ?? '';
     if (label === 'CERTIFICATE') {
-      const der = new Uint8Array(Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64'));
+      const der = new Uint8Array(Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'));
       parseCertificate(der);
       certs.push(der);
     } else if (/PRIVATE KEY$/.test(label)) {

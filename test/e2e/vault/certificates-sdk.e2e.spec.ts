@@ -79,6 +79,12 @@ describe('the Azure SDK CertificateClient on https://{vault}.vault.localhost:844
     expect(p12.privateKey).not.toBeNull();
     expect(x5t(p12.chain[0]!)).toBe(x5t(new Uint8Array(cert.cer!)));
 
+    // api-version 2026-04-01: outContentType converts the PKCS#12 to PEM (key, then the certificate).
+    const converted = await raw(`${url}/secrets/${name}?api-version=2026-04-01&outContentType=application%2Fx-pem-file`, { headers: { authorization: `Bearer ${await accessToken(VAULT_RESOURCE)}` } });
+    const asPem = converted.json as { value: string; contentType: string };
+    expect([converted.status, asPem.contentType]).toEqual([200, 'application/x-pem-file']);
+    expect(x5t(parsePem(asPem.value).chain[0]!)).toBe(x5t(new Uint8Array(cert.cer!)));
+
     const keys = new KeyClient(url, credential(), tls);
     const key = await keys.getKey(name);
     expect(key.properties.managed).toBe(true);

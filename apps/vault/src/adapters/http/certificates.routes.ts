@@ -249,8 +249,8 @@ export function registerCertificateRoutes(api: ApiPipeline, deps: CertificateRou
   );
 
   const get = handler(async (req) => {
-    const { st, vault } = dataPlane(req);
-    return json(st, vault).bundle(await certs.get(vault, nameParam(req), versionParam(req)));
+    const { st, vault, caller } = dataPlane(req);
+    return json(st, vault).bundle(await certs.get(vault, nameParam(req), versionParam(req), caller));
   });
   api.route('GET', '/certificates/:name', O.get, get);
   api.route('GET', '/certificates/:name/', O.get, get);
@@ -309,8 +309,8 @@ export function registerCertificateRoutes(api: ApiPipeline, deps: CertificateRou
     '/certificates/:name/pending',
     O.getPending,
     handler(async (req, reply) => {
-      const { st, vault } = dataPlane(req);
-      const op = await certs.getPending(vault, nameParam(req));
+      const { st, vault, caller } = dataPlane(req);
+      const op = await certs.getPending(vault, nameParam(req), caller);
       if (op.pending.status === 'inProgress') reply.header('retry-after', '10');
       return json(st, vault).operation(op);
     }),

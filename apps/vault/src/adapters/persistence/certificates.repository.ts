@@ -1,6 +1,7 @@
 import type { Database, Row, Sql } from '#libs/platform';
-import { initialCertificateState, type CertificateState } from '../../domain/certificate/certificate.decider.js';
-import { certificateStreamId } from '../../domain/certificate/certificate.events.js';
+import type { RecordedEvent } from '#libs/eventstore';
+import { evolveCertificate, initialCertificateState, type CertificateState } from '../../domain/certificate/certificate.decider.js';
+import { certificateStreamId, type CertificateEvent } from '../../domain/certificate/certificate.events.js';
 
 type StateRow = Row & { stream: string | null; state: CertificateState | null };
 type ListRow = Row & { name_key: string; state: CertificateState };
@@ -35,6 +36,15 @@ export class CertificatesRepository {
     return rows.map((r) => ({ nameKey: r.name_key, state: r.state }));
   }
 
+  /** Active certificates of every vault after `after` (`{vaultId}/{nameKey}`), for the lifetime scheduler. */
+  async active(limit: number, after = ''): Promise<{ vaultId: string; nameKey: string; state: CertificateState }[]> {
+    const rows = await this.db.query<Row & { vault_id: string; name_key: string; state: CertificateState }>(
+      `SELECT vault_id::text, name_key, state FROM ${this.s}.certificates WHERE status = 'active' AND (vault_id::text || '/' || name_key) > $1 ORDER BY vault_id::text || '/' || name_key LIMIT $2`,
+      [after, limit],
+    );
+    return rows.map((r) => ({ vaultId: r.vault_id, nameKey: r.name_key, state: r.state }));
+  }
+
   /** Deleted certificates whose purge date has passed. */
   async duePurges(now: number, limit: number): Promise<{ vaultId: string; nameKey: string }[]> {
     const rows = await this.db.query<Row & { vault_id: string; name_key: string }>(
@@ -47,6 +57,14 @@ export class CertificatesRepository {
   async nameKeysOfVault(vaultId: string): Promise<string[]> {
     const rows = await this.db.query<Row & { name_key: string }>(`SELECT name_key FROM ${this.s}.certificates WHERE vault_id = $1`, [vaultId]);
     return rows.map((r) => r.name_key);
+  }
+
+  /** Folds recorded events onto the stored state (the read-model rebuild; appends save the state they computed). */
+  async project(tx: Sql, vaultId: string, nameKey: string, events: readonly RecordedEvent<CertificateEvent>[]): Promise<void> {
+    if (events.length === 0) return;
+    const rows = await tx.query<Row & { state: CertificateState }>(`SELECT state FROM ${this.s}.certificates WHERE vault_id = $1 AND name_key = $2`, [vaultId, nameKey]);
+    const state = events.reduce<CertificateState>(evolveCertificate, rows[0]?.state ?? initialCertificateState());
+    await this.save(tx, vaultId, nameKey, state, events[events.length - 1]!.streamVersion);
   }
 
   /** Saves the state after an append (deletes the row when the certificate is gone). */

@@ -112,9 +112,14 @@ export class CertificatesService {
     private readonly authority?: IssuingAuthority,
   ) {}
 
+  /** Issuances under way in this process, by vault id and name key. */
+  private readonly issuing = new Map<string, Promise<void>>();
+
   // ---------- reads ----------
 
-  async get(vault: VaultRecord, name: string, version: string | null): Promise<CertificateView> {
+  /** With `caller`: a pending Self/Keyledger version is issued first (as by a poll). */
+  async get(vault: VaultRecord, name: string, version: string | null, caller?: Caller): Promise<CertificateView> {
+    if (caller) await this.issuePending(vault, name, caller);
     const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
     if (state.status !== 'active') throw certificateNotFound(version ? `${name}/${version}` : name);
     const v = versionOf(state, version);
@@ -135,7 +140,8 @@ export class CertificatesService {
     return { name: state.name ?? name, policy: state.policy };
   }
 
-  async getPending(vault: VaultRecord, name: string): Promise<PendingView> {
+  async getPending(vault: VaultRecord, name: string, caller?: Caller): Promise<PendingView> {
+    if (caller) await this.issuePending(vault, name, caller);
     const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
     if (state.status !== 'active' || !state.pending) throw pendingNotFound(name);
     return { name: state.name ?? name, pending: state.pending, target: state.pending.status === 'completed' };
@@ -225,52 +231,100 @@ export class CertificatesService {
       error: null,
     };
     const events: CertificateEvent[] = [{ type: 'CertificatePolicySet', data: { vaultId: vault.vaultId, name, policy } }];
-    const enabled = input.attributes.enabled ?? policy.attributes.enabled;
-    if (resolution.kind === 'self' || resolution.kind === 'keyledger') {
-      let chain: Uint8Array[];
-      try {
-        chain =
-          resolution.kind === 'self'
-            ? [await buildCertificate({ ...subject, validityInMonths: policy.x509_props.validity_months, notBefore: new Date((now - BACKDATE_SECONDS) * 1000) }, signer)]
-            : [
-                ...(
-                  await this.authority!.issue({
-                    tenantId: vault.tenantId,
-                    vaultName: vault.name,
-                    certificateName: name,
-                    subjectPublicKeyInfo: spki,
-                    subject: policy.x509_props.subject,
-                    subjectAlternativeNames: subject.subjectAlternativeNames,
-                    keyUsage: policy.x509_props.key_usage,
-                    extendedKeyUsage: policy.x509_props.ekus,
-                    validityInMonths: policy.x509_props.validity_months,
-                  })
-                ).certificates,
-              ];
-      } catch (err) {
-        fromX509(err);
-      }
-      const f = issuedFields(chain[0]!);
-      await this.setSecret(vault, name, version, policy, { privateKey, chain }, enabled, f, inner);
-      events.push(
-        { type: 'CertificateOperationStarted', data: { pending: started, record } },
-        { type: 'CertificateIssued', data: { version, ...f, enabled, issued: now, origin: resolution.kind } },
-      );
-    } else if (resolution.kind === 'unknown') {
-      // The key waits for the merge sealed by the crypto service (ciphertext only, never published).
-      const sealedKey = privateKey ? (await this.crypto.sealBackup({ ctx: callContextOf(inner), purpose: PENDING_KEY_PURPOSE, payload: Buffer.from(privateKey) })).blob.toString('base64') : undefined;
-      events.push({
-        type: 'CertificateOperationStarted',
-        data: { pending: { ...started, statusDetails: 'Pending certificate created. Please Perform Merge to complete the request.', ...(sealedKey ? { sealedKey } : {}) }, record },
-      });
-    } else {
+    if (resolution.kind === 'unreachable') {
       events.push(
         { type: 'CertificateOperationStarted', data: { pending: started, record } },
         { type: 'CertificateOperationFailed', data: { version, code: 'IssuerUnreachable', message: `The issuer provider ${resolution.provider} cannot be reached from this vault.`, at: now } },
       );
+    } else {
+      // An exportable key waits for its certificate sealed by the crypto service (ciphertext only, never published).
+      const sealedKey = privateKey ? (await this.crypto.sealBackup({ ctx: callContextOf(inner), purpose: PENDING_KEY_PURPOSE, payload: Buffer.from(privateKey) })).blob.toString('base64') : undefined;
+      const details = resolution.kind === 'unknown' ? 'Pending certificate created. Please Perform Merge to complete the request.' : started.statusDetails;
+      events.push({ type: 'CertificateOperationStarted', data: { pending: { ...started, statusDetails: details, ...(sealedKey ? { sealedKey } : {}) }, record } });
     }
     const after = await this.append(vault, nameKey, events, caller, 202, (s) => assertCanStart(s, name));
     return { name: after.name ?? name, pending: after.pending!, target: after.pending!.status === 'completed' };
+  }
+
+  /**
+   * Issues a pending `Self` or `Keyledger` certificate: the first poll after the create does it
+   * (the create answers `inProgress`, as Azure's does and as the Python poller requires), in that
+   * request, with its audit record. The certificate is signed through the crypto service (Self:
+   * by its own key; Keyledger: by the tenant CA), the managed secret is written, then
+   * `CertificateIssued`. One issuance at a time per certificate in this process.
+   */
+  private async issuePending(vault: VaultRecord, name: string, caller: Caller): Promise<void> {
+    const nameKey = keyOf(name);
+    const key = `${vault.vaultId}/${nameKey}`;
+    const running = this.issuing.get(key);
+    if (running) return running;
+    const work = this.issueNow(vault, name, caller).finally(() => this.issuing.delete(key));
+    this.issuing.set(key, work);
+    return work;
+  }
+
+  private async issueNow(vault: VaultRecord, name: string, caller: Caller): Promise<void> {
+    const nameKey = keyOf(name);
+    const { state } = await this.repo.loadState(vault.vaultId, nameKey);
+    const p = state.pending;
+    if (state.status !== 'active' || !p || p.status !== 'inProgress' || p.cancellationRequested || !state.policy) return;
+    const resolution = await this.issuers.resolve(vault.vaultId, p.issuerName);
+    if (resolution.kind !== 'self' && (resolution.kind !== 'keyledger' || !this.authority)) return;
+    const policy = state.policy;
+    const inner = quiet(caller);
+    const keyView = await this.keys.get(vault, name, p.version, inner);
+    const spki = spkiOf(keyView.kty, keyView.jwk ?? {});
+    const signer = cryptoSigner(this.crypto, this.keyRef(vault, nameKey, p.version), { kty: keyView.kty, crv: keyView.crv }, inner);
+    const sans = { dnsNames: policy.x509_props.sans?.dns_names ?? [], emails: policy.x509_props.sans?.emails ?? [], upns: policy.x509_props.sans?.upns ?? [] };
+    const record = versionOf(state, p.version)!;
+    const now = nowSeconds();
+    let chain: Uint8Array[];
+    try {
+      chain =
+        resolution.kind === 'self'
+          ? [
+              await buildCertificate(
+                {
+                  subjectPublicKeyInfo: spki,
+                  subject: policy.x509_props.subject,
+                  subjectAlternativeNames: sans,
+                  keyUsage: policy.x509_props.key_usage,
+                  extendedKeyUsage: policy.x509_props.ekus,
+                  validityInMonths: policy.x509_props.validity_months,
+                  notBefore: new Date((record.created - BACKDATE_SECONDS) * 1000),
+                },
+                signer,
+              ),
+            ]
+          : [
+              ...(
+                await this.authority!.issue({
+                  tenantId: vault.tenantId,
+                  vaultName: vault.name,
+                  certificateName: name,
+                  subjectPublicKeyInfo: spki,
+                  subject: policy.x509_props.subject,
+                  subjectAlternativeNames: sans,
+                  keyUsage: policy.x509_props.key_usage,
+                  extendedKeyUsage: policy.x509_props.ekus,
+                  validityInMonths: policy.x509_props.validity_months,
+                })
+              ).certificates,
+            ];
+    } catch (err) {
+      if (!(err instanceof X509Error)) throw err;
+      await this.append(vault, nameKey, [{ type: 'CertificateOperationFailed', data: { version: p.version, code: 'BadParameter', message: err.message, at: now } }], caller, 200, (s) => {
+        if (s.pending?.version !== p.version || s.pending.status !== 'inProgress') throw pendingNotFound(name);
+      });
+      return;
+    }
+    const privateKey = p.sealedKey ? new Uint8Array((await this.crypto.openBackup({ ctx: callContextOf(inner), purpose: PENDING_KEY_PURPOSE, blob: Buffer.from(p.sealedKey, 'base64') })).payload) : null;
+    const f = issuedFields(chain[0]!);
+    const enabled = policy.attributes.enabled;
+    await this.setSecret(vault, name, p.version, policy, { privateKey, chain }, enabled, f, inner);
+    await this.append(vault, nameKey, [{ type: 'CertificateIssued', data: { version: p.version, ...f, enabled, issued: now, origin: resolution.kind } }], caller, 200, (s) => {
+      if (s.pending?.version !== p.version || s.pending.status !== 'inProgress') throw pendingNotFound(name);
+    });
   }
 
   async cancelPending(vault: VaultRecord, name: string, caller: Caller): Promise<PendingView> {
@@ -415,7 +469,7 @@ export class CertificatesService {
     const { state } = await this.repo.loadState(vault.vaultId, nameKey);
     decidePurge(state, name, at ?? nowSeconds(), reason, vault.purgeProtection);
     const inner = quiet(caller);
-    const keyReason = reason === 'vault-purged' ? 'vault-purged' : 'request';
+    const keyReason = reason;
     await ignoreNotFound(() => this.keys.purge(vault, name, keyReason, inner, at));
     await ignoreNotFound(() => this.secrets.purge(vault, name, keyReason, inner, 204, at));
     let purged = false;
@@ -469,6 +523,27 @@ export class CertificatesService {
     return { name: payload.name, state: after, version: versionOf(after, null)! };
   }
 
+  /** AutoRenew: a new version from the certificate's own policy (the scheduler's caller carries the system audit record). */
+  async renew(vault: VaultRecord, name: string, caller: Caller): Promise<PendingView> {
+    const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
+    assertActive(state, name);
+    const latest = versionOf(state, null);
+    const op = await this.create(vault, name, { policy: { ...state.policy!, attributes: { ...state.policy!.attributes } }, attributes: {}, tags: latest?.tags ?? null }, caller);
+    await this.issuePending(vault, name, caller);
+    return op;
+  }
+
+  /** An EmailContacts action fired: records CertificateNearExpiry for the version once (published on the vault's events topic). */
+  async notifyNearExpiry(vault: VaultRecord, name: string, version: string, exp: number, caller: Caller, at: number): Promise<boolean> {
+    let recorded = false;
+    await this.decide(vault, name, caller, (s) => {
+      if (s.status !== 'active' || s.nearExpiryNotified === version) return [];
+      recorded = true;
+      return [{ type: 'CertificateNearExpiry', data: { version, exp, notifiedDate: at } }];
+    });
+    return recorded;
+  }
+
   async purgeAllOf(vault: VaultRecord, caller: Caller): Promise<number> {
     let n = 0;
     for (const nameKey of await this.repo.nameKeysOfVault(vault.vaultId)) if (await this.purge(vault, nameKey, 'vault-purged', caller)) n++;
@@ -510,7 +585,8 @@ export class CertificatesService {
   private async appendAt(vault: VaultRecord, nameKey: string, state: CertificateState, streamVersion: number, events: CertificateEvent[], caller: Caller, status: number): Promise<CertificateState> {
     const after = events.reduce(evolveCertificate, state);
     const expected: ExpectedVersion = streamVersion === 0 ? 'no_stream' : streamVersion;
-    const audit = caller.audit;
+    // A request's record commits once (an issuance after the create of a renewal appends without it).
+    const audit = caller.audit && !caller.audit.written ? caller.audit : undefined;
     await this.store.appendToStream<CertificateEvent>(certificateStreamId(vault.vaultId, nameKey), expected, events, {
       metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
       object: { vault: vault.nameKey, collection: 'certificates', name: nameKey },

@@ -35,9 +35,48 @@ export type CertificateState = {
   readonly versions: readonly CertificateVersionRecord[];
   readonly deletedDate: number | null;
   readonly scheduledPurgeDate: number | null;
+  /** The version a CertificateNearExpiry was last recorded for. */
+  readonly nearExpiryNotified?: string | null;
 };
 
-export const initialCertificateState = (): CertificateState => ({ status: 'absent', name: null, policy: null, latest: null, pending: null, versions: [], deletedDate: null, scheduledPurgeDate: null });
+export const initialCertificateState = (): CertificateState => ({ status: 'absent', name: null, policy: null, latest: null, pending: null, versions: [], deletedDate: null, scheduledPurgeDate: null, nearExpiryNotified: null });
+
+const DAY_SECONDS = 86_400;
+
+/** The newest version that has its certificate. */
+export function latestIssued(state: CertificateState): CertificateVersionRecord | undefined {
+  return [...state.versions].reverse().find((v) => v.cer !== null);
+}
+
+/** When a lifetime action of `type` is due for the latest issued version (unix seconds), or null. Pure. */
+export function lifetimeActionDueAt(state: CertificateState, type: 'AutoRenew' | 'EmailContacts'): number | null {
+  const v = latestIssued(state);
+  if (!state.policy || !v || v.nbf === null || v.exp === null) return null;
+  let due: number | null = null;
+  for (const a of state.policy.lifetime_actions) {
+    if (a.action.action_type !== type) continue;
+    const at = a.trigger.lifetime_percentage !== undefined ? v.nbf + Math.floor(((v.exp - v.nbf) * a.trigger.lifetime_percentage) / 100) : v.exp - (a.trigger.days_before_expiry ?? 0) * DAY_SECONDS;
+    due = due === null ? at : Math.min(due, at);
+  }
+  return due;
+}
+
+/** Is an AutoRenew due at `now`: active, its newest version issued (none pending) and past the trigger? Pure. */
+export function renewalDue(state: CertificateState, now: number): boolean {
+  if (state.status !== 'active' || state.pending?.status === 'inProgress') return false;
+  const v = latestIssued(state);
+  if (!v || v.version !== state.latest) return false;
+  const at = lifetimeActionDueAt(state, 'AutoRenew');
+  return at !== null && at <= now;
+}
+
+/** Is an EmailContacts notice due at `now` and not yet recorded for the newest issued version? Pure. */
+export function nearExpiryDue(state: CertificateState, now: number): CertificateVersionRecord | undefined {
+  if (state.status !== 'active') return undefined;
+  const v = latestIssued(state);
+  const at = lifetimeActionDueAt(state, 'EmailContacts');
+  return v && at !== null && at <= now && state.nearExpiryNotified !== v.version ? v : undefined;
+}
 
 const DAY = 86_400;
 
@@ -130,6 +169,8 @@ export function evolveCertificate(state: CertificateState, event: CertificateEve
       return { ...state, status: 'active', deletedDate: null, scheduledPurgeDate: null };
     case 'CertificatePurged':
       return initialCertificateState();
+    case 'CertificateNearExpiry':
+      return { ...state, nearExpiryNotified: event.data.version };
     case 'CertificateRestored': {
       const d = event.data;
       return { ...initialCertificateState(), status: 'active', name: d.name, policy: d.policy, versions: [...d.versions], latest: d.versions[d.versions.length - 1]!.version };

@@ -56,6 +56,8 @@ export type CertificateEvent =
   | { readonly type: 'CertificateDeleted'; readonly data: { readonly deletedDate: number; readonly scheduledPurgeDate: number } }
   | { readonly type: 'CertificateRecovered'; readonly data: { readonly recoveredDate: number } }
   | { readonly type: 'CertificatePurged'; readonly data: { readonly purgedDate: number; readonly reason: CertificatePurgeReason } }
+  /** An EmailContacts lifetime action fired for this version (once per version): the certificate expires soon. */
+  | { readonly type: 'CertificateNearExpiry'; readonly data: { readonly version: string; readonly exp: number; readonly notifiedDate: number } }
   | {
       readonly type: 'CertificateRestored';
       readonly data: { readonly vaultId: string; readonly name: string; readonly restoredDate: number; readonly policy: PolicyRecord; readonly versions: readonly CertificateVersionRecord[] };
@@ -122,6 +124,7 @@ export function registerCertificateEvents(r: EventRegistry): EventRegistry {
     .define({ type: 'CertificateDeleted', schemaVersion: 1, validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }) })
     .define({ type: 'CertificateRecovered', schemaVersion: 1, validate: v.object({ recoveredDate: seconds }) })
     .define({ type: 'CertificatePurged', schemaVersion: 1, validate: v.object({ purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' || x === 'vault-purged' }) })
+    .define({ type: 'CertificateNearExpiry', schemaVersion: 1, validate: v.object({ version: hex32, exp: seconds, notifiedDate: seconds }) })
     .define({
       type: 'CertificateRestored',
       schemaVersion: 1,
