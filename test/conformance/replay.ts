@@ -23,7 +23,7 @@ export type EntryResult = { readonly index: number; readonly request: string; re
 export type FileResult = { readonly file: string; readonly apiVersion: string; readonly ok: boolean; readonly entries: readonly EntryResult[]; readonly firstDifference?: string };
 
 const VERSION = /^[0-9a-f]{32}$/;
-const SPECIAL_SEGMENTS = new Set(['backup', 'restore', 'recover', 'versions', 'pending', 'batchget']);
+const SPECIAL_SEGMENTS = new Set(['backup', 'restore', 'recover', 'versions', 'pending', 'batchget', 'issuers', 'contacts']);
 const TRANSIENT = new Set([404, 409]);
 const POLL_ATTEMPTS = 30;
 

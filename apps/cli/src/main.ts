@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { CliError, api, loadCredentials, type Credentials } from './client.js';
 import { registerVaultCommands } from './vault.commands.js';
 import { registerAuditCommands } from './audit.commands.js';
+import { registerCaCommands } from './ca.commands.js';
 
 /**
  * `keyledger`: administration from the command line, authenticated with the bootstrap
@@ -198,6 +199,7 @@ role
 
 registerVaultCommands(program, json);
 registerAuditCommands(program);
+registerCaCommands(program, json);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof CliError ? err.message : err instanceof Error ? err.message : String(err);

@@ -2,12 +2,15 @@ import { HttpsJwksSource, TokenVerifier } from '#libs/auth';
 import { EVENT_STORE, recordServiceStarted, type EventStore } from '#libs/eventstore';
 import { runMain, startService } from '#libs/platform';
 import { SecretsGrpcServer } from './adapters/grpc/secrets.grpc-server.js';
+import { registerIssuingCaRoutes } from './adapters/http/admin-issuing-ca.routes.js';
 import { registerAdminVaultRoutes } from './adapters/http/admin-vaults.routes.js';
 import { ApiPipeline, preRoutingOptions } from './adapters/http/request-pipeline.js';
 import { registerKeyOperationRoutes } from './adapters/http/key-operations.routes.js';
 import { registerKeyReleaseRoutes } from './adapters/http/key-release.routes.js';
 import { AttestationVerifier, parseTrustedAuthorities } from './adapters/attestation/attestation.verifier.js';
 import { ReleaseTokenSigner } from './adapters/attestation/release-token.signer.js';
+import { registerCertificateIssuerRoutes } from './adapters/http/certificate-issuers.routes.js';
+import { registerCertificateRoutes } from './adapters/http/certificates.routes.js';
 import { registerKeyRoutes } from './adapters/http/keys.routes.js';
 import { activationGuard, registerPoolAdminRoutes } from './adapters/http/pool-admin.routes.js';
 import { registerManagedHsmAdminRoutes } from './adapters/http/managed-hsm-admin.routes.js';
@@ -79,7 +82,10 @@ runMain('vault', async () => {
       });
       registerSecretRoutes(pipeline, { secrets: c.secrets, access: c.access, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyRoutes(pipeline, { crypto: c.crypto, keys: c.keys, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
+      registerCertificateRoutes(pipeline, { certificates: c.certificates, maxRestoreBytes: config.VAULT_MAX_RESTORE_BYTES });
       registerKeyOperationRoutes(pipeline, { crypto: c.crypto, keys: c.keys, access: c.access, containerKind: (container) => container.kind });
+      registerCertificateIssuerRoutes(pipeline, { issuers: c.issuers });
+      registerIssuingCaRoutes(pipeline, { authority: c.issuingAuthority, isKnownTenant: (tid) => c.access.isKnownTenant(tid) });
       const releaseLog = runtime.logger.child({ component: 'key-release' });
       registerKeyReleaseRoutes(pipeline, {
         crypto: c.crypto,

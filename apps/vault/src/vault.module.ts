@@ -6,14 +6,21 @@ import { AuditWriter, EVENT_STORE, EventStore, registerLifecycleEvents, SpineMod
 import { Database, REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityEventsConsumer } from './adapters/kafka/identity-events.consumer.js';
 import { GrpcSecretKeyring } from './adapters/grpc/crypto.keyring.js';
+import { CertificateIssuersRepository } from './adapters/persistence/certificate-issuers.repository.js';
+import { CertificatesRepository } from './adapters/persistence/certificates.repository.js';
 import { KeysRepository } from './adapters/persistence/keys.repository.js';
 import { SecretsRepository } from './adapters/persistence/secrets.repository.js';
 import { VaultsRepository } from './adapters/persistence/vaults.repository.js';
 import { AccessControl } from './application/access/access-control.js';
+import { CertificateIssuersService } from './application/certificate-issuers/certificate-issuers.service.js';
+import { KeyledgerIssuingAuthority } from './application/certificate-issuers/keyledger-issuing-authority.js';
+import { ISSUER_DIRECTORY, ISSUING_AUTHORITY } from './application/certificates/issuing-authority.port.js';
 import { DataKeyCache } from './application/keyring/data-key.cache.js';
 import type { SecretKeyring } from './application/keyring/secret-keyring.js';
 import { AutoPurgeScheduler } from './application/purge/auto-purge.scheduler.js';
 import { KeyLifecycleScheduler } from './application/keys/key-lifecycle.scheduler.js';
+import { CertificateLifetimeScheduler } from './application/certificates/certificate-lifetime.scheduler.js';
+import { CertificatesService } from './application/certificates/certificates.service.js';
 import { KeysService } from './application/keys/keys.service.js';
 import { PoolBackupService } from './application/pools/pool-backup.service.js';
 import { SecurityDomainService } from './application/pools/security-domain.service.js';
@@ -23,6 +30,7 @@ import { SecretVersionCache } from './application/secrets/secret-version.cache.j
 import { SecretChangeListener } from './adapters/persistence/secret-change.listener.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
+import { registerCertificateEvents } from './domain/certificate/certificate.events.js';
 import { registerVaultServiceEvents } from './domain/vault-service.registry.js';
 
 export const VAULT_COMPONENTS = Symbol('keyledger.vault.components');
@@ -46,6 +54,11 @@ export type VaultComponents = {
   /** Key lifecycle: metadata event-sourced here, material in the crypto service. */
   readonly keys: KeysService;
   readonly vaults: VaultsService;
+  /** Certificates: their own events, plus a managed key and secret per version. */
+  readonly certificatesRepo: CertificatesRepository;
+  readonly certificates: CertificatesService;
+  /** AutoRenew / EmailContacts lifetime actions and scheduled purge of deleted certificates. */
+  readonly certificateScheduler: CertificateLifetimeScheduler;
   /** Managed HSM pools: the same lifecycle as vaults, their own read model and namespace. */
   readonly poolsRepo: VaultsRepository;
   readonly pools: VaultsService;
@@ -62,10 +75,15 @@ export type VaultComponents = {
   readonly securityDomain: SecurityDomainService;
   /** Managed HSM full backup / restore jobs (Azure Blob Storage). */
   readonly poolBackups: PoolBackupService;
+  /** Certificate issuers and contacts; also the IssuerDirectory certificate creation asks. */
+  readonly issuers: CertificateIssuersService;
+  /** The `Keyledger` issuer: each tenant's issuing CA, its key in the PKCS#11 token. */
+  readonly issuingAuthority: KeyledgerIssuingAuthority;
 };
 
 export function vaultEventRegistry(): EventRegistry {
-  return registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry()));
+  // Certificate events have no published contract yet (service-internal, see certificate.events.ts).
+  return registerCertificateEvents(registerVaultServiceEvents(registerLifecycleEvents(new EventRegistry())));
 }
 
 function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore, apiDb: Database): VaultComponents {
@@ -90,7 +108,13 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys, secretCache);
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
-  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys);
+  const certificatesRepo = new CertificatesRepository(apiDb);
+  // Who signs certificates: the vault's issuers (Self, Unknown, Keyledger, configured ones) and each tenant's Keyledger CA.
+  const issuersRepo = new CertificateIssuersRepository(apiDb);
+  const issuers = new CertificateIssuersService(apiStore, issuersRepo, keyring);
+  const issuingAuthority = new KeyledgerIssuingAuthority(crypto, issuersRepo);
+  const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuers, issuingAuthority);
+  const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys, certificates);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);
   const poolAdministration = new PoolAdministrationService(apiStore, apiDb, access, runtime.logger.child({ component: 'pool-administration' }));
@@ -98,9 +122,10 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const containersById = { findById: async (vaultId: string) => (await vaultsRepo.findById(vaultId)) ?? poolsRepo.findById(vaultId) };
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
+  const certificateScheduler = new CertificateLifetimeScheduler({ repo: certificatesRepo, vaultsRepo, certificates, logger: runtime.logger.child({ component: 'certificate-lifetime' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
   const securityDomain = new SecurityDomainService(apiStore, crypto);
   const poolBackups = new PoolBackupService({ keys, securityDomain, logger: runtime.logger.child({ component: 'pool-backup' }), maxKeyBlobBytes: config.VAULT_MAX_RESTORE_BYTES });
-  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, poolsRepo, pools, scheduler, keyScheduler, apiDb, secretChanges, securityDomain, poolBackups, poolAdministration };
+  return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, certificateScheduler, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority, secretChanges, securityDomain, poolBackups, poolAdministration };
 }
 
 @Injectable()
@@ -113,11 +138,13 @@ class VaultLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.c.poolAdministration.start();
     this.c.scheduler.start();
     this.c.keyScheduler.start();
+    this.c.certificateScheduler.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.c.scheduler.stop();
     await this.c.keyScheduler.stop();
+    await this.c.certificateScheduler.stop();
     await this.c.identityEvents.stop();
     await this.c.secretChanges.stop();
     this.c.poolAdministration.stop();
@@ -144,8 +171,11 @@ export class VaultModule {
           inject: [EVENT_STORE],
         },
         VaultLifecycle,
+        // The issuer seam, for whatever else in the module asks for it by symbol.
+        { provide: ISSUER_DIRECTORY, useFactory: (c: VaultComponents) => c.issuers, inject: [VAULT_COMPONENTS] },
+        { provide: ISSUING_AUTHORITY, useFactory: (c: VaultComponents) => c.issuingAuthority, inject: [VAULT_COMPONENTS] },
       ],
-      exports: [VAULT_COMPONENTS],
+      exports: [VAULT_COMPONENTS, ISSUER_DIRECTORY, ISSUING_AUTHORITY],
     };
   }
 }

@@ -26,6 +26,8 @@ export const VaultErrorCode = {
   RoleDefinitionNotFound: 'RoleDefinitionNotFound',
   RoleDefinitionInUse: 'RoleDefinitionInUse',
   SettingNotFound: 'SettingNotFound',
+  CertificateIssuerNotFound: 'CertificateIssuerNotFound',
+  ContactsNotFound: 'ContactsNotFound',
 } as const;
 export type VaultErrorCode = (typeof VaultErrorCode)[keyof typeof VaultErrorCode];
 

@@ -103,6 +103,10 @@ export function toProblem(err: unknown, origin: string, issuerOf?: (tenantId: st
         return new HttpProblem(409, 'RoleDefinitionInUse', err.message);
       case VaultErrorCode.SettingNotFound:
         return new HttpProblem(404, 'SettingNotFound', err.message);
+      case VaultErrorCode.CertificateIssuerNotFound:
+        return new HttpProblem(404, 'CertificateIssuerNotFound', 'Issuer not found');
+      case VaultErrorCode.ContactsNotFound:
+        return new HttpProblem(404, 'ContactsNotFound', 'Contacts not found');
       case KeyringErrorCode.Unavailable:
         return new HttpProblem(503, 'ServiceUnavailable', 'The key custody service is unavailable. Retry later.');
       case KeyringErrorCode.Rejected:

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SecretDataActions } from '#libs/auth';
 import type { DomainError } from '#libs/kernel';
+import { parsePkcs12, toPem } from '#libs/x509';
 import type { AccessControl } from '../../application/access/access-control.js';
 import { pageSize, type Page } from '../../application/secrets/paging.js';
 import type { SecretsService, SecretView } from '../../application/secrets/secrets.service.js';
@@ -78,7 +79,8 @@ class SecretJson {
 
   /** SecretBundle: `value` when the operation returns one. */
   bundle(s: SecretView): Record<string, unknown> {
-    return { ...(s.value !== undefined ? { value: s.value } : {}), ...this.common(s, this.versionId(s)) };
+    // A certificate's secret names the certificate's key version, as Azure's does.
+    return { ...(s.value !== undefined ? { value: s.value } : {}), ...this.common(s, this.versionId(s)), ...(s.managed ? { kid: `${this.origin}/keys/${s.name}/${s.version}` } : {}) };
   }
 
   deletedBundle(s: SecretView): Record<string, unknown> {
@@ -123,12 +125,23 @@ function versionParam(req: FastifyRequest): string | null {
   return v === undefined || v === '' ? null : assertSecretVersion(v);
 }
 
-/** `outContentType` converts certificate-backed secrets (PFX → PEM); plain secrets support none. */
-function rejectOutContentType(st: ApiRequest): void {
+const PFX_TYPE = 'application/x-pkcs12';
+const PEM_TYPE = 'application/x-pem-file';
+const formatName = (t: string | null): string => (t === PFX_TYPE ? 'PFX' : t === PEM_TYPE ? 'PEM' : 'Unsupported');
+
+/**
+ * `outContentType` converts a certificate's managed secret from PFX to PEM (key, then the chain);
+ * asking for the format it already has returns it unchanged; anything else is refused as Azure does.
+ */
+function convertOut(st: ApiRequest, s: SecretView): SecretView {
   const out = st.query.get('outContentType');
-  if (out === null || out === '') return;
-  const target = out === 'application/x-pkcs12' ? 'PFX' : out === 'application/x-pem-file' ? 'PEM' : out.slice(0, 64);
-  throw new HttpProblem(400, 'BadParameter', `The 'Unsupported' to '${target}' transformation is not supported. Only PFX to PEM transformation is supported.`);
+  if (out === null || out === '') return s;
+  if (s.managed && s.value !== undefined && out === s.contentType) return s;
+  if (s.managed && s.value !== undefined && s.contentType === PFX_TYPE && out === PEM_TYPE) {
+    return { ...s, value: toPem(parsePkcs12(new Uint8Array(Buffer.from(s.value, 'base64')))), contentType: PEM_TYPE };
+  }
+  const target = out === PFX_TYPE ? 'PFX' : out === PEM_TYPE ? 'PEM' : out.slice(0, 64);
+  throw new HttpProblem(400, 'BadParameter', `The '${s.managed ? formatName(s.contentType) : 'Unsupported'}' to '${target}' transformation is not supported. Only PFX to PEM transformation is supported.`);
 }
 
 export type SecretRoutesDeps = {
@@ -154,8 +167,7 @@ export function registerSecretRoutes(api: ApiPipeline, deps: SecretRoutesDeps): 
     const { st, vault, caller } = dataPlane(req);
     const name = nameParam(req);
     const version = versionParam(req);
-    rejectOutContentType(st);
-    return json(st, vault).bundle(await secrets.get(vault, name, version, caller));
+    return json(st, vault).bundle(convertOut(st, await secrets.get(vault, name, version, caller)));
   };
   api.route('GET', '/secrets/:name', OPS.get, get);
   api.route('GET', '/secrets/:name/', OPS.get, get);

@@ -1,7 +1,9 @@
 import type { EventRegistry } from '#libs/kernel';
 import type { RecordedEvent } from '#libs/eventstore';
 import type { Database, Row } from '#libs/platform';
+import type { CertificateEvent } from '../../domain/certificate/certificate.events.js';
 import type { KeyEvent } from '../../domain/key/key.events.js';
+import type { CertificatesRepository } from './certificates.repository.js';
 import type { SecretEvent } from '../../domain/secret/secret.events.js';
 import type { VaultEvent } from '../../domain/vault/vault.events.js';
 import type { KeysRepository } from './keys.repository.js';
@@ -24,6 +26,7 @@ const SECRET_STREAM = /^secret-([0-9a-f-]{36})-(.+)$/;
 const KEY_STREAM = /^key-([0-9a-f-]{36})-(.+)$/;
 const VAULT_STREAM = /^vault-(.+)$/;
 const POOL_STREAM = /^managedhsm-(.+)$/;
+const CERT_STREAM = /^cert-([0-9a-f-]{36})-(.+)$/;
 
 /**
  * Rebuilds the vault read models (vaults, secrets, secret_versions) from the event log, in
@@ -40,12 +43,14 @@ export class ReadModelRebuilder {
     private readonly keys?: KeysRepository,
     /** The Managed HSM pools read model (`managed_hsms`); without it that table is left as it is. */
     private readonly pools?: VaultsRepository,
+    /** The certificates read model; without it that table is left as it is. */
+    private readonly certificates?: CertificatesRepository,
   ) {}
 
   async rebuild(batch = 1000): Promise<{ events: number }> {
     const s = this.db.schema;
     return this.db.transaction(async (tx) => {
-      const tables = [`${s}.vaults`, `${s}.secrets`, `${s}.secret_versions`, ...(this.keys ? [`${s}.keys`, `${s}.key_versions`] : []), ...(this.pools ? [`${s}.managed_hsms`] : [])].join(', ');
+      const tables = [`${s}.vaults`, `${s}.secrets`, `${s}.secret_versions`, ...(this.keys ? [`${s}.keys`, `${s}.key_versions`] : []), ...(this.pools ? [`${s}.managed_hsms`] : []), ...(this.certificates ? [`${s}.certificates`] : [])].join(', ');
       await tx.query(`LOCK TABLE ${tables} IN ACCESS EXCLUSIVE MODE`);
       await tx.query(`TRUNCATE ${tables}`);
       // Every vault process's secret cache starts over when this commits.
@@ -56,7 +61,7 @@ export class ReadModelRebuilder {
         const rows = await tx.query<EventRow>(
           `SELECT e.position::text, e.transaction_id::text, e.stream_id, e.stream_version::text, e.event_id::text, e.type, e.schema_version, e.data, e.metadata
              FROM ${s}.events e
-            WHERE (e.stream_id LIKE 'vault-%' OR e.stream_id LIKE 'secret-%' OR e.stream_id LIKE 'key-%' OR e.stream_id LIKE 'managedhsm-%') AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+            WHERE (e.stream_id LIKE 'vault-%' OR e.stream_id LIKE 'secret-%' OR e.stream_id LIKE 'key-%' OR e.stream_id LIKE 'managedhsm-%' OR e.stream_id LIKE 'cert-%') AND (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
             ORDER BY e.transaction_id, e.position
             LIMIT $3`,
           [after.tx, after.pos, batch],
@@ -77,7 +82,10 @@ export class ReadModelRebuilder {
           const vault = VAULT_STREAM.exec(r.stream_id);
           const key = KEY_STREAM.exec(r.stream_id);
           const pool = POOL_STREAM.exec(r.stream_id);
-          if (key) {
+          const cert = CERT_STREAM.exec(r.stream_id);
+          if (cert) {
+            if (this.certificates) await this.certificates.project(tx, cert[1]!, cert[2]!, [recorded as unknown as RecordedEvent<CertificateEvent>]);
+          } else if (key) {
             if (this.keys) await this.keys.project(tx, key[1]!, key[2]!, [recorded as unknown as RecordedEvent<KeyEvent>]);
           } else if (secret) await this.secrets.project(tx, secret[1]!, secret[2]!, [recorded as unknown as RecordedEvent<SecretEvent>]);
           else if (vault) await this.vaults.project(tx, vault[1]!, [recorded as unknown as RecordedEvent<VaultEvent>]);

@@ -4,7 +4,7 @@ import { DomainError } from '#libs/kernel';
 import { handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion, type Loaded } from '#libs/eventstore';
 import type { KeysRepository, KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
 import { cryptoVaultOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
-import { assertCanCreate, deletedKeyNotFound, keyDecider, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand, type KeyState } from '../../domain/key/key.decider.js';
+import { assertCanCreate, deletedKeyNotFound, keyDecider, KeyErrorCode, keyNotFound, patchedVersion, type CreatedMaterial, type KeyCommand, type KeyState } from '../../domain/key/key.decider.js';
 import { keyStreamId, type KeyEvent, type KeyPurgeReason, type KeyVersionOrigin, type KeyVersionRecord, type RotationPolicyRecord } from '../../domain/key/key.events.js';
 import type { CreateKeyInput, ImportKeyInput, KeyAttributesInput, ReleasePolicy, RotationPolicyInput, Tags, UpdateKeyInput } from '../../domain/key/key.rules.js';
 import { nameKey as keyOf } from '../../domain/secret/secret.rules.js';
@@ -180,6 +180,44 @@ export class KeysService {
     );
   }
 
+  /**
+   * A certificate's key version (`managed: true`, the certificate's version id): the material
+   * is created in crypto (`jwkJson` absent) or imported (the certificate's own key, exportable).
+   */
+  async createForCertificate(
+    vault: VaultRecord,
+    name: string,
+    version: string,
+    spec: { readonly kty: string; readonly keySize: number | null; readonly crv: string | null; readonly keyOps: readonly string[]; readonly jwkJson?: string },
+    attributes: KeyAttributesInput,
+    caller: Caller,
+  ): Promise<KeyView> {
+    const origin: KeyVersionOrigin = spec.jwkJson !== undefined ? 'import' : 'create';
+    return this.newVersion(
+      vault,
+      name,
+      origin,
+      caller,
+      async (ref) =>
+        spec.jwkJson !== undefined
+          ? this.crypto.importKey({ ctx: callContextOf(caller), ref, jwkJson: spec.jwkJson, hsm: spec.kty.endsWith('-HSM'), keyOps: spec.keyOps, attributes: this.cryptoAttributes(attributes) })
+          : this.crypto.createKey({
+              ctx: callContextOf(caller),
+              ref,
+              kty: spec.kty,
+              ...(spec.keySize !== null && spec.kty.startsWith('RSA') ? { keySize: spec.keySize } : {}),
+              ...(spec.crv !== null ? { crv: spec.crv } : {}),
+              keyOps: spec.keyOps,
+              attributes: this.cryptoAttributes(attributes),
+            }),
+      attributes,
+      null,
+      null,
+      Math.floor(Date.now() / 1000),
+      version,
+    );
+  }
+
   /** A new version with the latest one's type, size or curve and key_ops (tags and policies carried over). */
   async rotate(vault: VaultRecord, name: string, caller: Caller, at?: number): Promise<KeyView> {
     const row = await this.repo.findVersion(vault.vaultId, keyOf(name), null);
@@ -235,9 +273,10 @@ export class KeysService {
     }, RETRY);
   }
 
-  async delete(vault: VaultRecord, name: string, caller: Caller): Promise<KeyView> {
+  /** `byCertificate`: the certificate that manages the key is being deleted (the only way a managed key is). */
+  async delete(vault: VaultRecord, name: string, caller: Caller, byCertificate = false): Promise<KeyView> {
     const nameKey = keyOf(name);
-    await this.decideCryptoAppend(vault, name, (now) => ({ type: 'DeleteKey', data: { name, now, retentionDays: vault.retentionDays } }), caller, async () => {
+    await this.decideCryptoAppend(vault, name, (now) => ({ type: 'DeleteKey', data: { name, now, retentionDays: vault.retentionDays, ...(byCertificate ? { byCertificate } : {}) } }), caller, async () => {
       try {
         await this.crypto.deleteKey({ ctx: callContextOf(caller), ref: this.ref(vault, nameKey, '') });
       } catch (err) {
@@ -408,13 +447,16 @@ export class KeysService {
     tags: Tags | null,
     releasePolicy: ReleasePolicy | null,
     now: number = Math.floor(Date.now() / 1000),
+    /** A certificate's version id: the key is the certificate's (managed). */
+    certificateVersion?: string,
   ): Promise<KeyView> {
     const nameKey = keyOf(name);
     const before = await this.repo.loadState(vault.vaultId, nameKey);
     const state = before.state;
     if (origin === 'rotate' && state.status !== 'active') throw keyNotFound(name);
     assertCanCreate(state, name);
-    const version = newVersionId();
+    if (state.managed && certificateVersion === undefined) throw new DomainError(KeyErrorCode.KeyManaged, `key ${name} is managed by a certificate`, { name });
+    const version = certificateVersion ?? newVersionId();
     if (caller.audit) caller.audit.objectVersion = version;
     const made = (await make(this.ref(vault, nameKey, version))).key;
     const material: CreatedMaterial = {
@@ -435,7 +477,10 @@ export class KeysService {
         return loaded;
       },
       async ({ state: current, streamVersion }) => {
-        const events = keyDecider.decide({ type: 'CreateKeyVersion', data: { vaultId: vault.vaultId, name, now, origin, material, attributes, tags, releasePolicy } }, current);
+        const events = keyDecider.decide(
+          { type: 'CreateKeyVersion', data: { vaultId: vault.vaultId, name, now, origin, material, attributes, tags, releasePolicy, ...(certificateVersion !== undefined ? { managed: true } : {}) } },
+          current,
+        );
         await this.append(vault, nameKey, streamVersion, events, caller);
         const d = (events[0] as Extract<KeyEvent, { type: 'KeyVersionCreated' }>).data;
         const { vaultId: _v, origin: _o, ...rec } = d;

@@ -150,11 +150,12 @@ export class SecretsService {
 
   // ---------- writes ----------
 
-  async set(vault: VaultRecord, name: string, input: SetSecretInput, caller: Caller, successStatus = 200): Promise<SecretView> {
+  /** `managed`: a certificate's secret version, with the certificate's version id (the certificates service only). */
+  async set(vault: VaultRecord, name: string, input: SetSecretInput, caller: Caller, successStatus = 200, managed?: { readonly version: string }): Promise<SecretView> {
     const nameKey = keyOf(name);
     return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
       assertCanSet(state, name);
-      const version = newVersionId();
+      const version = managed?.version ?? newVersionId();
       const identity = this.identity(vault, nameKey, version);
       const plain = Buffer.from(input.value, 'utf8');
       let handle: DataKeyHandle;
@@ -181,7 +182,7 @@ export class SecretsService {
           name,
           version,
           now: nowSeconds(),
-          managed: false,
+          managed: managed !== undefined,
           sealed: { ciphertext: ciphertext.toString('base64'), keyId: handle.keyId, keyRef: handle.keyRef },
           contentType: input.contentType,
           tags: input.tags,
@@ -209,8 +210,9 @@ export class SecretsService {
     }, RETRY);
   }
 
-  async delete(vault: VaultRecord, name: string, caller: Caller): Promise<SecretView> {
-    await this.decideAndAppend(vault, name, (now) => ({ type: 'DeleteSecret', data: { name, now, retentionDays: vault.retentionDays } }), caller, 200);
+  /** `byCertificate`: the certificate that manages the secret is being deleted (the only way a managed secret is). */
+  async delete(vault: VaultRecord, name: string, caller: Caller, byCertificate = false): Promise<SecretView> {
+    await this.decideAndAppend(vault, name, (now) => ({ type: 'DeleteSecret', data: { name, now, retentionDays: vault.retentionDays, ...(byCertificate ? { byCertificate } : {}) } }), caller, 200);
     return this.getDeleted(vault, name);
   }
 

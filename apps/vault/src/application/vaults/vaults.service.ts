@@ -37,6 +37,8 @@ export class VaultsService {
     private readonly cacheTtlMs = 1_000,
     /** The vault's keys: destroyed (material in crypto, metadata here) when the vault is purged. */
     private readonly keys?: { purgeAllOf(vault: VaultRecord, caller: Caller): Promise<number> },
+    /** Certificates go first: each takes its managed key and secret with it. */
+    private readonly certificates?: { purgeAllOf(vault: VaultRecord, caller: Caller): Promise<number> },
   ) {}
 
   /** An active vault by name (case-insensitive), or undefined. */
@@ -103,6 +105,7 @@ export class VaultsService {
     assertCanPurge(state, name, now, reason);
     const record = await this.getDeleted(name);
     // The secrets' purges are part of this request: its one audit record covers them.
+    await this.certificates?.purgeAllOf(record, { ...caller, audit: undefined });
     await this.secrets.purgeAllOf(record, { ...caller, audit: undefined });
     await this.keys?.purgeAllOf(record, { ...caller, audit: undefined });
     await this.run(name, () => ({ type: 'PurgeVault', data: { name, now, reason } }), caller, 204);

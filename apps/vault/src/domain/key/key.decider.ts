@@ -62,10 +62,12 @@ export type CreateKeyVersion = {
     readonly attributes: KeyAttributesInput;
     readonly tags: Tags | null;
     readonly releasePolicy: ReleasePolicy | null;
+    /** A certificate's key version (created by the certificates service only). */
+    readonly managed?: boolean;
   };
 };
 export type UpdateKeyVersion = { readonly type: 'UpdateKeyVersion'; readonly data: { readonly name: string; readonly version: string; readonly now: number; readonly patch: UpdateKeyInput } };
-export type DeleteKey = { readonly type: 'DeleteKey'; readonly data: { readonly name: string; readonly now: number; readonly retentionDays: number } };
+export type DeleteKey = { readonly type: 'DeleteKey'; readonly data: { readonly name: string; readonly now: number; readonly retentionDays: number; readonly byCertificate?: boolean } };
 export type RecoverKey = { readonly type: 'RecoverKey'; readonly data: { readonly name: string; readonly now: number } };
 export type PurgeKey = { readonly type: 'PurgeKey'; readonly data: { readonly name: string; readonly now: number; readonly reason: KeyPurgeReason; readonly purgeProtection: boolean } };
 export type RestoreKey = {
@@ -104,6 +106,8 @@ function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
     case 'CreateKeyVersion': {
       const c = command.data;
       assertCanCreate(state, c.name);
+      // A certificate's key takes new versions from the certificate only.
+      if (state.managed && c.managed !== true) throw new DomainError(KeyErrorCode.KeyManaged, `key ${c.name} is managed by a certificate`, { name: c.name });
       const a = c.attributes;
       const m = c.material;
       return [
@@ -112,7 +116,7 @@ function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
           data: {
             vaultId: c.vaultId,
             name: state.name ?? c.name,
-            managed: state.managed,
+            managed: c.managed ?? state.managed,
             origin: c.origin,
             version: m.version,
             kty: m.kty,
@@ -165,7 +169,7 @@ function decide(command: KeyCommand, state: KeyState): readonly KeyEvent[] {
     case 'DeleteKey': {
       const c = command.data;
       if (state.status !== 'active') throw keyNotFound(c.name);
-      if (state.managed) throw new DomainError(KeyErrorCode.KeyManaged, `key ${c.name} is managed by a certificate`, { name: c.name });
+      if (state.managed && c.byCertificate !== true) throw new DomainError(KeyErrorCode.KeyManaged, `key ${c.name} is managed by a certificate`, { name: c.name });
       return [{ type: 'KeyDeleted', data: { deletedDate: c.now, scheduledPurgeDate: c.now + c.retentionDays * DAY } }];
     }
     case 'RecoverKey': {

@@ -149,6 +149,11 @@ describe('key decider', () => {
   it('DeleteKey of a key managed by a certificate is refused', () => {
     const managed: KeyEvent = { type: 'KeyVersionCreated', data: { ...(created(V1) as Extract<KeyEvent, { type: 'KeyVersionCreated' }>).data, managed: true } };
     deciderSpec(keyDecider).given([managed]).when({ type: 'DeleteKey', data: { name: 'Signing-Key', now: T0 + 1, retentionDays: 7 } }).thenThrows(KeyErrorCode.KeyManaged);
+    // The certificate that manages it deletes it with itself.
+    deciderSpec(keyDecider)
+      .given([managed])
+      .when({ type: 'DeleteKey', data: { name: 'Signing-Key', now: T0 + 1, retentionDays: 7, byCertificate: true } })
+      .then([{ type: 'KeyDeleted', data: { deletedDate: T0 + 1, scheduledPurgeDate: T0 + 1 + 7 * 86_400 } }]);
   });
 });
 

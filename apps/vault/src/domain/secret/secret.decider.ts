@@ -62,7 +62,7 @@ export type SetSecret = {
   };
 };
 export type UpdateSecret = { readonly type: 'UpdateSecret'; readonly data: { readonly name: string; readonly version: string; readonly now: number; readonly patch: UpdateSecretInput } };
-export type DeleteSecret = { readonly type: 'DeleteSecret'; readonly data: { readonly name: string; readonly now: number; readonly retentionDays: number } };
+export type DeleteSecret = { readonly type: 'DeleteSecret'; readonly data: { readonly name: string; readonly now: number; readonly retentionDays: number; readonly byCertificate?: boolean } };
 export type RecoverSecret = { readonly type: 'RecoverSecret'; readonly data: { readonly name: string; readonly now: number } };
 export type PurgeSecret = {
   readonly type: 'PurgeSecret';
@@ -92,6 +92,8 @@ function decide(command: SecretCommand, state: SecretState): readonly SecretEven
     case 'SetSecret': {
       const c = command.data;
       assertCanSet(state, c.name);
+      // A certificate's secret takes new versions from the certificate only.
+      if (state.managed && !c.managed) throw new DomainError(VaultErrorCode.SecretManaged, `secret ${c.name} is managed by a certificate`, { name: c.name });
       const a = c.attributes;
       return [
         {
@@ -142,7 +144,7 @@ function decide(command: SecretCommand, state: SecretState): readonly SecretEven
     case 'DeleteSecret': {
       const c = command.data;
       if (state.status !== 'active') throw secretNotFound(c.name);
-      if (state.managed) throw new DomainError(VaultErrorCode.SecretManaged, `secret ${c.name} is managed by a certificate`, { name: c.name });
+      if (state.managed && c.byCertificate !== true) throw new DomainError(VaultErrorCode.SecretManaged, `secret ${c.name} is managed by a certificate`, { name: c.name });
       return [{ type: 'SecretDeleted', data: { deletedDate: c.now, scheduledPurgeDate: c.now + c.retentionDays * DAY } }];
     }
     case 'RecoverSecret': {

@@ -77,6 +77,10 @@ describe('secret decider', () => {
   it('a managed secret (backing a certificate) refuses a direct delete', () => {
     const managed: SecretEvent = { type: 'SecretVersionCreated', data: { ...(created(V1).data as SecretVersionRecord & { vaultId: string; name: string; managed: boolean }), managed: true } };
     deciderSpec(secretDecider).given([managed]).when({ type: 'DeleteSecret', data: { name: 'x', now: T0, retentionDays: 7 } }).thenThrows(VaultErrorCode.SecretManaged);
+    deciderSpec(secretDecider)
+      .given([managed])
+      .when({ type: 'DeleteSecret', data: { name: 'x', now: T0, retentionDays: 7, byCertificate: true } })
+      .then([deleted(T0, 7)]);
   });
 
   it('RecoverSecret needs a deleted secret', () => {
