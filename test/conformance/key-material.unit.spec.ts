@@ -12,7 +12,7 @@ describe('the repository copy of the recordings', () => {
   it('holds every recorded folder and replays all of them by default', () => {
     for (const folder of RECORDED_FOLDERS) expect([folder, loadRecordings(root, [folder]).length > 0]).toEqual([folder, true]);
     expect(keys).toHaveLength(28);
-    expect(REPLAYED_FOLDERS).toEqual(['keyvault-secrets', 'keyvault-keys']);
+    expect(REPLAYED_FOLDERS).toEqual(['keyvault-secrets', 'keyvault-keys', 'keyvault-certificates', 'keyvault-admin']);
     expect(replayedFolders({ KEYLEDGER_CONFORMANCE_FOLDERS: 'keyvault-keys' })).toEqual(['keyvault-keys']);
     expect(() => replayedFolders({ KEYLEDGER_CONFORMANCE_FOLDERS: 'keyvault-nothing' })).toThrow(/keyvault-nothing/);
   });
