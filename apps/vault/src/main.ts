@@ -31,6 +31,9 @@ runMain('vault', async () => {
     // Requests Fastify or Node reject before routing (malformed URL or HTTP, no Host) are
     // answered and audited by the vault pipeline too.
     ...preRoutingOptions(() => registered),
+    // Secrets and keys need their events and audit outbox (PostgreSQL) and the crypto service;
+    // Kafka (the outbox relays), Elasticsearch and the identity-events consumer are projections.
+    readiness: ['postgres', 'crypto'],
     health: (_runtime, app) => {
       const c = app.get<VaultComponents>(VAULT_COMPONENTS);
       return {
