@@ -9,7 +9,7 @@ import { correlationIdFrom, runWithContext } from './context.js';
 import { probe, type ComponentHealth, type HealthCheck } from './infra.js';
 import { PinoNestLogger } from './logger.js';
 import { httpRequestDuration, metricsRegistry } from './metrics.js';
-import type { TlsMaterial } from './tls.js';
+import { tlsServerOptions, type TlsMaterial } from './tls.js';
 
 export type HttpServiceOptions = {
   readonly service: string;
@@ -84,7 +84,7 @@ export async function readinessReport(service: string, checks: Record<string, He
 export async function createHttpService(opts: HttpServiceOptions): Promise<NestFastifyApplication> {
   const hostHeader = opts.requireHostHeader !== undefined ? { requireHostHeader: opts.requireHostHeader } : {};
   const adapter = new FastifyAdapter({
-    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const, ...hostHeader } } : opts.requireHostHeader !== undefined ? { http: hostHeader } : {}),
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ...tlsServerOptions(), ...hostHeader } } : opts.requireHostHeader !== undefined ? { http: hostHeader } : {}),
     ...(opts.frameworkErrors ? { frameworkErrors: opts.frameworkErrors } : {}),
     ...(opts.clientErrorHandler ? { clientErrorHandler: opts.clientErrorHandler } : {}),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
