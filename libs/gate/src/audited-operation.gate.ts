@@ -39,6 +39,11 @@ export type GatePorts<C> = {
   readonly actionFor?: (op: OperationDeclaration, container: C) => string | undefined;
   /** False while the service cannot authorise yet (it has not caught up with identity). */
   readonly ready: () => boolean | Promise<boolean>;
+  /**
+   * Request budgets (Azure's service limits): the seconds to wait when the container's or the
+   * caller's budget for the operation's class is spent, else undefined. Absent: no throttling.
+   */
+  readonly throttle?: (containerScope: string, principalId: string, op: OperationDeclaration) => number | undefined;
   /** True once the service shuts down (default: the process's state, `isDraining` of the kernel). */
   readonly draining?: () => boolean;
   /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 whose challenge names the request's origin). */
@@ -153,6 +158,16 @@ export class AuditedOperationGate<C> {
     const principal = await this.ports.authenticate(req.authorization, req);
     audit.identity = identityOf(principal);
 
+    if (facts && this.ports.throttle) {
+      const retryAfterSeconds = this.ports.throttle(facts.scope, principal.objectId, op);
+      if (retryAfterSeconds !== undefined) {
+        throw new GateError(
+          GateErrorCode.Throttled,
+          `Request was not processed because too many requests were received. Reason: A self-imposed limit on the number of allowed requests, has been exceeded. Please retry after ${retryAfterSeconds} seconds.`,
+          { retryAfterSeconds },
+        );
+      }
+    }
     if (req.inputs !== undefined) assertStorable(req.inputs);
     const name = req.objectName || undefined;
     const version = req.objectVersion || undefined;
