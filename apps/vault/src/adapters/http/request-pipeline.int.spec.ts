@@ -7,6 +7,7 @@ import pino from 'pino';
 import { BuiltInRoleIds, StaticJwksSource, TokenVerifier } from '#libs/auth';
 import type { AuditRecord } from '#libs/contracts';
 import { AuditUnavailableError } from '#libs/eventstore';
+import { startDraining } from '#libs/kernel';
 import { AccessControl } from '../../application/access/access-control.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
@@ -103,6 +104,7 @@ describe('the vault REST pipeline', () => {
   let publicJwk: JWK;
   const records: AuditRecord[] = [];
   let auditFails = false;
+  const identityEvents = { ready: true };
   let handled = 0;
 
   const token = (oid: string, overrides: Record<string, unknown> = {}): Promise<string> => {
@@ -129,7 +131,7 @@ describe('the vault REST pipeline', () => {
       },
     };
     const vaults = { resolve: async (name: string) => (name === 'dev' ? dev : undefined) } as unknown as VaultsService;
-    const gate = vaultGate({ vaults, access, auditWriter, identityEvents: { ready: true } }, auth, pino({ level: 'silent' }));
+    const gate = vaultGate({ vaults, access, auditWriter, identityEvents }, auth, pino({ level: 'silent' }));
     const pipeline = new ApiPipeline({
       logger: pino({ level: 'silent' }),
       gate,
@@ -545,5 +547,33 @@ describe('the vault REST pipeline', () => {
         expect(res.text).not.toMatch(/\bat [\w.<>]+ \(|\/work\/|node_modules|\.[cm]?[jt]s:\d+|FST_ERR|HPE_|ERR_HTTP|ECONNRESET/);
       }
     });
+  });
+
+  it('while starting (catching up with identity events) answers 503, audited once with the caller whose token verifies', async () => {
+    identityEvents.ready = false;
+    try {
+      const before = { handled, records: records.length };
+      const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` } });
+      expect(res.statusCode).toBe(503);
+      expect((res.json() as { error: { code: string } }).error.code).toBe('ServiceUnavailable');
+      expect(handled).toBe(before.handled);
+      expect(records.length).toBe(before.records + 1);
+      expect(lastRecord()).toMatchObject({ resultSignature: '503', identity: { oid: READER }, properties: { objectName: 'db' } });
+    } finally {
+      identityEvents.ready = true;
+    }
+  });
+
+  // Last: the process-wide shutdown state stays set for the rest of this file.
+  it('during graceful shutdown answers 503 in Azure envelope, audited once with the caller, and runs nothing', async () => {
+    startDraining();
+    const before = { handled, records: records.length };
+    const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ error: { code: 'ServiceUnavailable', message: 'The service is shutting down. Retry later.' } });
+    expect(res.headers['x-ms-request-id']).toBeTruthy();
+    expect(handled).toBe(before.handled);
+    expect(records.length).toBe(before.records + 1);
+    expect(lastRecord()).toMatchObject({ resultSignature: '503', identity: { oid: READER }, properties: { objectName: 'db' } });
   });
 });
