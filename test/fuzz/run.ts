@@ -42,6 +42,12 @@ async function main(): Promise<number> {
     services = (await import(pathToFileURL(join(stackEnv.repoRoot, 'deploy', 'local', 'lib', 'services.mjs')).href)) as ServicesModule;
     console.log('[fuzz] starting the services (logs in .keyledger/logs)');
     children = await services.startServices({ supervise: true });
+    // Interrupted: the services this run started are stopped, not left holding the ports.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        void services?.stopServices(children).finally(() => process.exit(130));
+      });
+    }
   }
   try {
     const started = Date.now();
