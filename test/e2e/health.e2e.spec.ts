@@ -33,6 +33,22 @@ describe('service health over HTTPS with the development CA', () => {
     for (const c of ['postgres', 'kafka', 'elasticsearch']) expect(body.components[c]?.status).toBe('up');
   });
 
+  const REQUIRED: Record<string, string[]> = { identity: ['postgres'], crypto: ['postgres', 'root'], vault: ['postgres', 'crypto'], audit: ['postgres'] };
+
+  it.each(SERVICES)('%s is ready for a load balancer and names what its request path needs', async (name, port) => {
+    const res = await get(port, '/health/ready');
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body) as { status: string; service: string; required: string[]; down: string[]; components: Record<string, { status: string; required: boolean }> };
+    expect(body.service).toBe(name);
+    expect(body.status).toBe('ready');
+    expect(body.down).toEqual([]);
+    expect(body.required).toEqual(REQUIRED[name]);
+    for (const c of REQUIRED[name] ?? []) expect(body.components[c]).toMatchObject({ status: 'up', required: true });
+    // Projections are reported, never required: an Elasticsearch outage leaves the service in rotation.
+    expect(body.components.elasticsearch).toMatchObject({ status: 'up', required: false });
+    expect(body.components.kafka).toMatchObject({ status: 'up', required: false });
+  });
+
   it.each(SERVICES)('%s serves Prometheus metrics', async (_name, port) => {
     const res = await get(port, '/metrics');
     expect(res.status).toBe(200);

@@ -32,6 +32,8 @@ export async function startCryptoService(options: StartCryptoOptions = {}): Prom
       portOf: (c) => c.CRYPTO_PORT,
       module: (runtime) => CryptoModule.register(runtime, options),
       bodyLimit: 16 * 1024,
+      // Sealed, it refuses every operation: out of rotation until the root is available.
+      readiness: ['postgres', 'root'],
       health: (_runtime, app) => ({
         root: async () => {
           const s = app.get<CryptoComponents>(CRYPTO_COMPONENTS).root.status();

@@ -7,6 +7,7 @@ import { registerAdminRoutes } from './adapters/http/admin.routes.js';
 import { registerAttestationRoutes } from './adapters/http/attestation.routes.js';
 import { registerFormParser, registerTokenRoutes } from './adapters/http/token.routes.js';
 import { IdentityRepository } from './adapters/persistence/identity.repository.js';
+import { FailedAuthThrottle } from './application/failed-auth.throttle.js';
 import { IdentityService } from './application/identity.service.js';
 import { SigningKeysService } from './application/signing-keys.service.js';
 import { TokenService } from './application/token.service.js';
@@ -24,7 +25,14 @@ runMain('identity', async () => {
       registerFormParser(fastify);
       const keys = app.get(SigningKeysService);
       const tokens = app.get(TokenService);
-      registerTokenRoutes(fastify, tokens, app.get<AuditWriter>(AUDIT_WRITER), runtime.config.IDENTITY_PUBLIC_URL, () => keys.jwks());
+      registerTokenRoutes(
+        fastify,
+        tokens,
+        app.get<AuditWriter>(AUDIT_WRITER),
+        runtime.config.IDENTITY_PUBLIC_URL,
+        () => keys.jwks(),
+        new FailedAuthThrottle({ perClient: runtime.config.IDENTITY_FAILED_AUTH_PER_CLIENT, perAddress: runtime.config.IDENTITY_FAILED_AUTH_PER_ADDRESS, windowMs: 60_000 }),
+      );
       const ownKeys: JwksSource = { fetchJwks: () => keys.jwks() };
       const repo = app.get(IdentityRepository);
       const verifier = new TokenVerifier({

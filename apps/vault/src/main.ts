@@ -20,7 +20,7 @@ import { challengeResource, kindOfOrigin, portOfUrl, vaultAudiences } from './ad
 import { bootstrapDefaultPool, bootstrapDefaultVault } from './application/vaults/bootstrap.js';
 import { vaultGate } from './application/access/vault-gate.js';
 import type { VaultRecord } from './adapters/persistence/vaults.repository.js';
-import type { AuditedOperationGate } from '#libs/gate';
+import { AZURE_VAULT_LIMITS, parseThrottleLimits, RequestThrottle, type AuditedOperationGate } from '#libs/gate';
 import { vaultSchema } from './config/vault.config.js';
 import { VAULT_COMPONENTS, VaultModule, type VaultComponents } from './vault.module.js';
 
@@ -36,6 +36,9 @@ runMain('vault', async () => {
     // Requests Fastify or Node reject before routing (malformed URL or HTTP, no Host) are
     // answered and audited by the vault pipeline too.
     ...preRoutingOptions(() => registered),
+    // Secrets and keys need their events and audit outbox (PostgreSQL) and the crypto service;
+    // Kafka (the outbox relays), Elasticsearch and the identity-events consumer are projections.
+    readiness: ['postgres', 'crypto'],
     health: (_runtime, app) => {
       const c = app.get<VaultComponents>(VAULT_COMPONENTS);
       return {
@@ -64,7 +67,9 @@ runMain('vault', async () => {
           emptyBody,
         );
       auth = new ContainerAuthenticator(authenticatorFor(audiences, false), authenticatorFor(poolAudiences, true), (origin) => kindOfOrigin(origin, config.KEYLEDGER_DOMAIN) === 'managedHsm');
-      gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }));
+      const vaultLimits = parseThrottleLimits(config.VAULT_THROTTLE_LIMITS, AZURE_VAULT_LIMITS);
+      const throttle = config.VAULT_THROTTLE === 'off' ? undefined : new RequestThrottle(vaultLimits, parseThrottleLimits(config.VAULT_THROTTLE_PRINCIPAL_LIMITS, vaultLimits));
+      gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }), throttle);
       const pipeline = new ApiPipeline({
         logger: runtime.logger.child({ component: 'api' }),
         gate,

@@ -43,6 +43,12 @@ export function serviceEnv() {
     PKCS11_MODULE: process.env.PKCS11_MODULE ?? softhsmModule() ?? '',
     NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? join(DIRS.tls, 'ca.crt'),
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    // Request budgets ×100 Azure's on the development stack, so benchmarks and test suites
+    // measure the service rather than the budget; a deployment gets Azure's (README "Throttling").
+    VAULT_THROTTLE_LIMITS: process.env.VAULT_THROTTLE_LIMITS ?? 'keys-create=1000,keys=200000,secrets=400000,other=400000',
+    // Every test and tool here calls from 127.0.0.1, many with deliberately wrong credentials.
+    IDENTITY_FAILED_AUTH_PER_CLIENT: process.env.IDENTITY_FAILED_AUTH_PER_CLIENT ?? '1000',
+    IDENTITY_FAILED_AUTH_PER_ADDRESS: process.env.IDENTITY_FAILED_AUTH_PER_ADDRESS ?? '10000',
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Principal } from '#libs/auth';
 import type { AuditIdentity } from '#libs/contracts';
 import type { AuditSink } from '#libs/eventstore';
+import { isDraining } from '#libs/kernel';
 import { GateError, GateErrorCode } from './gate.errors.js';
 import { assertStorable } from './input-hygiene.js';
 import { OperationAudit, type RequestFacts } from './operation-audit.js';
@@ -38,6 +39,13 @@ export type GatePorts<C> = {
   readonly actionFor?: (op: OperationDeclaration, container: C) => string | undefined;
   /** False while the service cannot authorise yet (it has not caught up with identity). */
   readonly ready: () => boolean | Promise<boolean>;
+  /**
+   * Request budgets (Azure's service limits): the seconds to wait when the container's or the
+   * caller's budget for the operation's class is spent, else undefined. Absent: no throttling.
+   */
+  readonly throttle?: (containerScope: string, principalId: string, op: OperationDeclaration) => number | undefined;
+  /** True once the service shuts down (default: the process's state, `isDraining` of the kernel). */
+  readonly draining?: () => boolean;
   /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 whose challenge names the request's origin). */
   readonly authenticate: (authorization: string, req: GateRequest) => Promise<Principal>;
   /** Refusal when no credential was presented at all (thrown before anything else is judged). */
@@ -136,13 +144,30 @@ export class AuditedOperationGate<C> {
       audit.containerPath = facts.scope;
       audit.tenant = facts.tenantId;
     }
-    if (!(await this.ports.ready())) throw new GateError(GateErrorCode.NotReady, 'The service is starting (catching up with identity events). Retry later.');
+    if ((this.ports.draining ?? isDraining)()) {
+      await this.describeRefusedCaller(audit, req);
+      throw new GateError(GateErrorCode.NotReady, 'The service is shutting down. Retry later.');
+    }
+    if (!(await this.ports.ready())) {
+      await this.describeRefusedCaller(audit, req);
+      throw new GateError(GateErrorCode.NotReady, 'The service is starting (catching up with identity events). Retry later.');
+    }
     if (req.authorization === undefined) throw this.ports.credentialMissing(req);
     const operationVersion = req.operationVersion();
     audit.operationVersion = operationVersion;
     const principal = await this.ports.authenticate(req.authorization, req);
     audit.identity = identityOf(principal);
 
+    if (facts && this.ports.throttle) {
+      const retryAfterSeconds = this.ports.throttle(facts.scope, principal.objectId, op);
+      if (retryAfterSeconds !== undefined) {
+        throw new GateError(
+          GateErrorCode.Throttled,
+          `Request was not processed because too many requests were received. Reason: A self-imposed limit on the number of allowed requests, has been exceeded. Please retry after ${retryAfterSeconds} seconds.`,
+          { retryAfterSeconds },
+        );
+      }
+    }
     if (req.inputs !== undefined) assertStorable(req.inputs);
     const name = req.objectName || undefined;
     const version = req.objectVersion || undefined;
@@ -174,6 +199,31 @@ export class AuditedOperationGate<C> {
       audit.appliedAssignmentId = assignment;
     }
     return { op, audit, container, principal, origin: req.origin, operationVersion };
+  }
+
+  /**
+   * For the record of a request refused because the service is starting: the caller, when its
+   * token verifies already, and the object it named — best effort (a caller or object that
+   * cannot be established yet is recorded as unknown, never guessed).
+   */
+  private async describeRefusedCaller(audit: OperationAudit, req: GateRequest): Promise<void> {
+    if (req.authorization !== undefined) {
+      try {
+        audit.identity = identityOf(await this.ports.authenticate(req.authorization, req));
+      } catch {
+        // not verifiable yet (unknown tenant while catching up) or not valid: no identity
+      }
+    }
+    const name = req.objectName || undefined;
+    const version = req.objectVersion || undefined;
+    try {
+      req.op.validate?.(name, version);
+    } catch {
+      return;
+    }
+    if (name) audit.objectName = name;
+    if (version) audit.objectVersion = version;
+    if (name && req.op.collection) audit.objectId = `${req.origin}/${req.op.collection}/${name}${version ? `/${version}` : ''}`;
   }
 
   /**

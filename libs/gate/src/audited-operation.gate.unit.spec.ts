@@ -14,10 +14,13 @@ class Unauthorized extends Error {}
 class VersionRejected extends Error {}
 
 /** A gate over fakes: one vault `dev`, one token `good` for ALICE, who may only read secrets of `dev`. */
-function fixture(options: { ready?: boolean; auditDown?: boolean } = {}) {
+function fixture(options: { ready?: boolean; auditDown?: boolean; draining?: boolean; budget?: number } = {}) {
   const records: AuditRecord[] = [];
+  let spent = 0;
   const ports: GatePorts<Vault> = {
     source: 'vault',
+    ...(options.budget !== undefined ? { throttle: () => (spent++ < (options.budget ?? 0) ? undefined : 7) } : {}),
+    draining: () => options.draining ?? false,
     resolve: async (name) => (name.toLowerCase() === 'dev' ? { name: 'dev', tenantId: TENANT } : undefined),
     describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: `/vaults/${v.name}` }),
     ready: () => options.ready ?? true,
@@ -117,6 +120,59 @@ describe('AuditedOperationGate', () => {
     expect(executed).toBe(false);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ resultType: 'Failure', resultSignature: String(status), resultDescription: code, properties: { errorCode: code } });
+  });
+
+  it('records the caller and the object of a request refused while the service starts, when its token verifies', async () => {
+    const { gate, records } = fixture({ ready: false });
+    const audit = gate.open(GET, facts);
+    const out = await gate.run(audit, request(), async () => 'never', classify);
+    expect(out.kind).toBe('failed');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      resultSignature: '503',
+      identity: { oid: ALICE.objectId, tid: TENANT, appid: 'app-1' },
+      properties: { objectName: 'db', id: 'https://dev.vault.localhost:8443/secrets/db' },
+    });
+  });
+
+  it('answers a spent budget with Throttled and the seconds to wait, after authentication, audited once with the caller', async () => {
+    const { gate, records } = fixture({ budget: 1 });
+    expect((await gate.run(gate.open(GET, facts), request(), async () => 'ok', classify)).kind).toBe('ok');
+    let executed = false;
+    const out = await gate.run(gate.open(GET, facts), request(), async () => {
+      executed = true;
+      return 'never';
+    }, classify);
+    expect(out.kind).toBe('failed');
+    expect(executed).toBe(false);
+    const err = (out as { error: unknown }).error;
+    expect(err).toBeInstanceOf(GateError);
+    expect((err as GateError).code).toBe(GateErrorCode.Throttled);
+    expect((err as GateError).details.retryAfterSeconds).toBe(7);
+    expect(records).toHaveLength(2);
+    expect(records[1]).toMatchObject({ resultType: 'Failure', identity: { oid: ALICE.objectId } });
+  });
+
+  it('refuses a request that arrives during graceful shutdown with an audited 503 naming the caller', async () => {
+    const { gate, records } = fixture({ draining: true });
+    let executed = false;
+    const out = await gate.run(gate.open(GET, facts), request(), async () => {
+      executed = true;
+      return 'never';
+    }, classify);
+    expect(out.kind).toBe('failed');
+    expect(executed).toBe(false);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ resultSignature: '503', resultDescription: 'ServiceStarting', identity: { oid: ALICE.objectId } });
+  });
+
+  it('records a starting-time refusal with an unverifiable token or an invalid name without identity or object', async () => {
+    const { gate, records } = fixture({ ready: false });
+    await gate.run(gate.open(GET, facts), request({ authorization: 'Bearer forged', objectName: 'bad name!' }), async () => 'never', classify);
+    expect(records).toHaveLength(1);
+    expect(records[0]?.resultSignature).toBe('503');
+    expect(records[0]?.identity?.oid).toBeUndefined();
+    expect(records[0]?.properties?.objectName).toBeUndefined();
   });
 
   it('asks for the credential before judging the protocol version: a request without a token gets the challenge', async () => {

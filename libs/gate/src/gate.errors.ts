@@ -16,6 +16,8 @@ export const GateErrorCode = {
   Forbidden: 'ForbiddenByRbac',
   /** The input holds what storage cannot hold (U+0000, an unpaired surrogate) or is nested absurdly deep. */
   InputRejected: 'BadParameter',
+  /** The container's or the caller's request budget for this class of operation is spent (details.retryAfterSeconds). */
+  Throttled: 'Throttled',
   /** The audit record could not be made durable: no result leaves. */
   AuditUnavailable: 'AuditUnavailable',
 } as const;

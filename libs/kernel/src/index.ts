@@ -10,6 +10,7 @@ export { fold, type Decider } from './decider.js';
 export { assertNever } from './assert-never.js';
 export { ConflictError, DomainError, InvalidInputError, isDomainError, NotFoundError, UnavailableError, type DomainErrorDetails } from './domain-error.js';
 export { manualClock, systemClock, type Clock } from './clock.js';
+export { isDraining, startDraining } from './draining.js';
 export {
   EventRegistry,
   EventValidationError,

@@ -9,7 +9,7 @@ import { correlationIdFrom, runWithContext } from './context.js';
 import { probe, type ComponentHealth, type HealthCheck } from './infra.js';
 import { PinoNestLogger } from './logger.js';
 import { httpRequestDuration, metricsRegistry } from './metrics.js';
-import type { TlsMaterial } from './tls.js';
+import { tlsServerOptions, type TlsMaterial } from './tls.js';
 
 export type HttpServiceOptions = {
   readonly service: string;
@@ -23,6 +23,11 @@ export type HttpServiceOptions = {
   readonly trustProxy?: boolean;
   /** Named dependency checks reported by GET /health. */
   readonly health: () => Record<string, HealthCheck>;
+  /**
+   * The checks the request path needs (GET /health/ready answers 503 when one is down); every
+   * other check is a degraded projection, reported but not taking the service out of rotation.
+   */
+  readonly readiness?: readonly string[];
   /** Hooks and routes that must run before Nest's (for example a 401 challenge before the body is read). */
   readonly configure?: (fastify: FastifyInstance, app: INestApplication) => void | Promise<void>;
 } & PreRoutingOptions;
@@ -44,6 +49,34 @@ export type PreRoutingOptions = {
 export type HealthReport = { readonly status: 'up' | 'down'; readonly service: string; readonly components: Record<string, ComponentHealth> };
 
 /**
+ * GET /health/ready, for load balancers: `ready` (everything up), `degraded` (a projection is
+ * down — Elasticsearch, a consumer rejoining its group — but requests are served: still 200),
+ * `not-ready` (something the request path needs is down: 503).
+ */
+export type ReadinessReport = {
+  readonly status: 'ready' | 'degraded' | 'not-ready';
+  readonly service: string;
+  /** The components the request path needs. */
+  readonly required: readonly string[];
+  /** Components that are down (required or not). */
+  readonly down: readonly string[];
+  readonly components: Record<string, ComponentHealth & { readonly required: boolean }>;
+};
+
+/** The checks a service's request path needs unless it says otherwise: PostgreSQL holds its state and its audit outbox. */
+export const DEFAULT_READINESS: readonly string[] = ['postgres'];
+
+export async function readinessReport(service: string, checks: Record<string, HealthCheck>, required: readonly string[] = DEFAULT_READINESS): Promise<ReadinessReport> {
+  const health = await healthReport(service, checks);
+  const components = Object.fromEntries(Object.entries(health.components).map(([name, c]) => [name, { ...c, required: required.includes(name) }]));
+  const down = Object.entries(components).filter(([, c]) => c.status !== 'up').map(([name]) => name);
+  // A required check the service does not have counts as down: a misnamed requirement must not pass silently.
+  const missing = required.filter((name) => !(name in components));
+  const notReady = missing.length > 0 || down.some((name) => required.includes(name));
+  return { status: notReady ? 'not-ready' : down.length ? 'degraded' : 'ready', service, required: [...required], down: [...down, ...missing], components };
+}
+
+/**
  * Builds a service's HTTPS front: Fastify under Nest, a correlation id per request,
  * `x-ms-request-id` on every response, request metrics, `/health`, `/metrics`, and a
  * clean shutdown on SIGTERM/SIGINT.
@@ -51,14 +84,16 @@ export type HealthReport = { readonly status: 'up' | 'down'; readonly service: s
 export async function createHttpService(opts: HttpServiceOptions): Promise<NestFastifyApplication> {
   const hostHeader = opts.requireHostHeader !== undefined ? { requireHostHeader: opts.requireHostHeader } : {};
   const adapter = new FastifyAdapter({
-    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' as const, ...hostHeader } } : opts.requireHostHeader !== undefined ? { http: hostHeader } : {}),
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, ...tlsServerOptions(), ...hostHeader } } : opts.requireHostHeader !== undefined ? { http: hostHeader } : {}),
     ...(opts.frameworkErrors ? { frameworkErrors: opts.frameworkErrors } : {}),
     ...(opts.clientErrorHandler ? { clientErrorHandler: opts.clientErrorHandler } : {}),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     trustProxy: opts.trustProxy ?? false,
     genReqId: () => randomUUID(),
     keepAliveTimeout: 65_000,
-    return503OnClosing: true,
+    // Requests that arrive while the service closes reach the routes: each service's gate refuses
+    // them with an audited 503 in its envelope (kernel `isDraining`), not Fastify's bare one.
+    return503OnClosing: false,
     // Azure object names are up to 127 characters (plus versions, percent-encoding): Fastify's
     // default (100) would answer 404 for longer path parameters.
     routerOptions: { maxParamLength: 512 },
@@ -93,6 +128,10 @@ export async function createHttpService(opts: HttpServiceOptions): Promise<NestF
     return reply.code(report.status === 'up' ? 200 : 503).send(report);
   });
   fastify.get('/health/live', async () => ({ status: 'up', service: opts.service }));
+  fastify.get('/health/ready', async (_req, reply) => {
+    const report = await readinessReport(opts.service, opts.health(), opts.readiness);
+    return reply.code(report.status === 'not-ready' ? 503 : 200).send(report);
+  });
   fastify.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metricsRegistry.contentType);
     return metricsRegistry.metrics();

@@ -8,7 +8,7 @@ import { Database } from './database.js';
 import { createEsClient, createKafka, esHealth, kafkaHealth, type HealthCheck } from './infra.js';
 import { createLogger } from './logger.js';
 import { keyledgerHome } from './paths.js';
-import { devTlsFiles, loadTls, type TlsMaterial } from './tls.js';
+import { applyTlsPosture, devTlsFiles, loadTls, type TlsMaterial } from './tls.js';
 
 /** Variables every service reads. Service-specific schemas extend this one. */
 export const commonSchema = {
@@ -56,6 +56,8 @@ export class ServiceRuntime<C extends CommonConfig = CommonConfig> {
 
   static async start<S extends typeof commonSchema>(service: string, schema: S, env: NodeJS.ProcessEnv = process.env): Promise<ServiceRuntime<ConfigOf<S>>> {
     const config = loadConfig(schema, env);
+    // Every HTTPS and gRPC server of the process holds the TLS posture (tls.ts).
+    applyTlsPosture();
     // S extends the common schema, so its parsed config has every common field.
     const c = config as unknown as CommonConfig;
     const logger = createLogger(service, c.LOG_LEVEL);

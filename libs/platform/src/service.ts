@@ -1,4 +1,5 @@
 import type { DynamicModule } from '@nestjs/common';
+import { startDraining } from '#libs/kernel';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import { createHttpService, listen, type PreRoutingOptions } from './bootstrap.js';
@@ -14,6 +15,8 @@ export type ServiceDefinition<S extends typeof commonSchema> = {
   readonly module: (runtime: ServiceRuntime<ConfigOf<S>>) => DynamicModule | Promise<DynamicModule>;
   readonly bodyLimit?: number;
   readonly health?: (runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => Record<string, HealthCheck>;
+  /** The health checks the request path needs, for GET /health/ready (default: postgres). */
+  readonly readiness?: readonly string[];
   readonly configure?: (fastify: FastifyInstance, runtime: ServiceRuntime<ConfigOf<S>>, app: NestFastifyApplication) => void | Promise<void>;
 } & PreRoutingOptions;
 
@@ -42,6 +45,7 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     ...(def.clientErrorHandler ? { clientErrorHandler: def.clientErrorHandler } : {}),
     ...(def.requireHostHeader !== undefined ? { requireHostHeader: def.requireHostHeader } : {}),
     health: () => runtime.healthChecks(def.health && started.app ? def.health(runtime, started.app) : {}),
+    ...(def.readiness ? { readiness: def.readiness } : {}),
     configure: async (fastify, nestApp) => {
       if (def.configure) await def.configure(fastify, runtime, nestApp as NestFastifyApplication);
     },
@@ -58,6 +62,7 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       runtime.logger.info({ signal }, `${def.name} shutting down`);
+      startDraining();
       void close().then(() => process.exit(0));
     });
   }

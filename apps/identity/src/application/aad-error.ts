@@ -1,12 +1,14 @@
 /** An OAuth2 error in Microsoft Entra ID's shape; mapped to HTTP by the token routes. */
 export class AadError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404,
+    readonly status: 400 | 401 | 403 | 404 | 429,
     readonly error: string,
     readonly aadsts: number,
     readonly description: string,
     /** A reason code for the audit record (never a secret). */
     readonly reason: string,
+    /** Response headers (Retry-After of a throttled request). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(`AADSTS${aadsts}: ${description}`);
     this.name = 'AadError';

@@ -30,6 +30,9 @@ export const vaultSchema = {
   VAULT_MAX_RESTORE_BYTES: int('largest backup blob accepted by restore, bytes', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   VAULT_SECRET_CACHE_MAX: int('current secret versions kept in memory (ciphertext; dropped on every change, here or in another vault process); 0: off', 10_000, 0, 1_000_000),
   VAULT_SECRET_CACHE_TTL_MS: int('longest a cached secret version is served, milliseconds (the staleness bound should a change notification be lost)', 5_000, 100, 3_600_000),
+  VAULT_THROTTLE: str('request budgets per vault and per principal (429 Throttled with Retry-After): "azure" (Azure\'s published service limits, with VAULT_THROTTLE_LIMITS over them) or "off"', 'azure'),
+  VAULT_THROTTLE_LIMITS: str('per-vault budgets per 10 s over Azure\'s, e.g. "keys-create=10,keys=2000,secrets=4000,other=4000"', ''),
+  VAULT_THROTTLE_PRINCIPAL_LIMITS: str('per-principal budgets per 10 s (default: the per-vault ones), same form', ''),
   VAULT_TOKEN_CACHE_MAX: int('verified access tokens remembered (by SHA-256) until they expire', 10_000, 0, 1_000_000),
   VAULT_DB_POOL_MAX: int('PostgreSQL connections of the request path (reads, appends, audit records)', 32, 1, 500),
   VAULT_ATTESTATION_ISSUERS: str(

@@ -322,7 +322,7 @@ function toHttpError(err: unknown): HttpError {
       return new HttpError(403, 'Forbidden', `Caller is not authorized to perform action on resource. Caller: oid=${String(d.objectId)}; Action: '${String(d.action)}'; Resource: '${String(d.resource)}'. Assign the "Keyledger Auditor" role at scope "/".`);
     }
     if (err.code === GateErrorCode.InputRejected) return new HttpError(400, 'BadParameter', err.message);
-    if (err.code === GateErrorCode.NotReady) return new HttpError(503, 'ServiceUnavailable', 'identity data is still loading; try again');
+    if (err.code === GateErrorCode.NotReady) return new HttpError(503, 'ServiceUnavailable', err.message);
     return new HttpError(503, 'ServiceUnavailable', err.message);
   }
   if (err instanceof DomainError) return new HttpError(STATUS_BY_CODE[err.code] ?? 400, err.code, err.message);

@@ -3,6 +3,7 @@ import { newAuditRecord } from '#libs/contracts';
 import type { AuditWriter } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import { AadError } from '../../application/aad-error.js';
+import { FailedAuthThrottle } from '../../application/failed-auth.throttle.js';
 import type { IssuedToken, TokenService } from '../../application/token.service.js';
 
 type Form = Record<string, string | undefined>;
@@ -23,7 +24,7 @@ export function registerFormParser(fastify: FastifyInstance): void {
  * endpoint (client secret and client assertion), and both managed-identity shapes.
  * Every token request, issued or refused, leaves one audit record before the answer.
  */
-export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenService, audit: AuditWriter, publicUrl: string, jwks: () => Promise<unknown>): void {
+export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenService, audit: AuditWriter, publicUrl: string, jwks: () => Promise<unknown>, failures: FailedAuthThrottle = new FailedAuthThrottle()): void {
   fastify.get<{ Params: { tenant: string } }>('/:tenant/v2.0/.well-known/openid-configuration', async (req, reply) => {
     let tenantId: string;
     try {
@@ -71,6 +72,11 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       const clientId = (form.client_id ?? '').toLowerCase();
       if (!clientId) throw new AadError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.", 'ClientIdMissing');
       tenantId = await tokens.resolveTenant(req.params.tenant);
+      const client = `${tenantId}/${clientId}`;
+      const wait = failures.retryAfter(client, req.ip);
+      if (wait !== undefined) {
+        throw new AadError(429, 'temporarily_unavailable', 50196, `Too many failed client authentications for this client or from this address. Retry after ${wait} seconds.`, 'FailedAuthThrottled', { 'retry-after': String(wait) });
+      }
       const resource = tokens.resourceFromScope(form.scope);
       if (form.client_assertion) {
         if (form.client_assertion_type !== JWT_BEARER) {
@@ -90,6 +96,8 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
         .send({ token_type: 'Bearer', expires_in: issued.expiresIn, ext_expires_in: issued.expiresIn, access_token: issued.accessToken });
     } catch (err) {
       const e = err instanceof AadError ? err : undefined;
+      // A refused client authentication (wrong secret or assertion, unknown client) counts against its budgets.
+      if (e && tenantId && form?.client_id && (e.error === 'invalid_client' || e.error === 'unauthorized_client')) failures.fail(`${tenantId}/${form.client_id.toLowerCase()}`, req.ip);
       try {
         await auditToken(audit, req, started, e?.status ?? 500, tenantId ?? req.params.tenant, undefined, form?.client_id, e?.reason ?? 'InternalError');
       } catch {
@@ -168,7 +176,7 @@ async function failManagedIdentity(audit: AuditWriter, req: FastifyRequest, repl
 
 function sendAadError(reply: FastifyReply, err: unknown): FastifyReply {
   const ctx = currentContext();
-  if (err instanceof AadError) return reply.code(err.status).send(err.body(ctx?.correlationId ?? '', ctx?.requestId ?? ''));
+  if (err instanceof AadError) return reply.code(err.status).headers(err.headers).send(err.body(ctx?.correlationId ?? '', ctx?.requestId ?? ''));
   reply.log.error({ err: err instanceof Error ? err.message : String(err) }, 'token request failed');
   return reply.code(500).send({ error: 'server_error', error_description: 'An internal error occurred.', error_codes: [90000] });
 }

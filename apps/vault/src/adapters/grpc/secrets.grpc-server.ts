@@ -67,6 +67,7 @@ function grpcStatusOf(http: number, code: string): grpc.status {
     case 409:
       return code === 'Conflict' ? grpc.status.ALREADY_EXISTS : grpc.status.ABORTED;
     case 413:
+    case 429:
       return grpc.status.RESOURCE_EXHAUSTED;
     case 503:
       return grpc.status.UNAVAILABLE;

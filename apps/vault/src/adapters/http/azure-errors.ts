@@ -132,6 +132,9 @@ function gateProblem(err: GateError, issuerOf: ((tenantId: string) => string) | 
       return new HttpProblem(400, 'BadParameter', err.message);
     case GateErrorCode.NotReady:
       return new HttpProblem(503, 'ServiceUnavailable', err.message);
+    case GateErrorCode.Throttled:
+      // As Azure: 429 Throttled with Retry-After in seconds, which the SDKs' retry policies honour.
+      return new HttpProblem(429, 'Throttled', err.message, undefined, { 'retry-after': String(d.retryAfterSeconds ?? 1) });
     case GateErrorCode.AuditUnavailable:
       return new HttpProblem(503, 'ServiceUnavailable', err.message);
     case GateErrorCode.Forbidden: {

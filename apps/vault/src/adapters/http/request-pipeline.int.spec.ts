@@ -7,6 +7,8 @@ import pino from 'pino';
 import { BuiltInRoleIds, StaticJwksSource, TokenVerifier } from '#libs/auth';
 import type { AuditRecord } from '#libs/contracts';
 import { AuditUnavailableError } from '#libs/eventstore';
+import { AZURE_VAULT_LIMITS, RequestThrottle, type ThrottleClass } from '#libs/gate';
+import { startDraining } from '#libs/kernel';
 import { AccessControl } from '../../application/access/access-control.js';
 import type { VaultsService } from '../../application/vaults/vaults.service.js';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
@@ -20,6 +22,15 @@ const TENANT = '4eeb1e29-c100-4249-9b4c-7c16d469679f';
 const READER = '0b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e01';
 const STRANGER = '1b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e02';
 const WRITER = '2b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e03';
+/** The one caller with a small budget (two secret reads per 10 s): the throttling case. */
+const NOISY = '2b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e04';
+
+/** Azure's throttling for NOISY only, so that the other cases never meet a budget. */
+class NoisyThrottle extends RequestThrottle {
+  override take(container: string, principal: string, cls: ThrottleClass): number | undefined {
+    return principal === NOISY ? super.take(container, principal, cls) : undefined;
+  }
+}
 const APP = '5e3f1a2b-7c8d-4e9f-a0b1-c2d3e4f5a6b7';
 const AUTHORITY = 'https://id.example.test:9443';
 const RESOURCE = 'https://vault.localhost';
@@ -103,6 +114,7 @@ describe('the vault REST pipeline', () => {
   let publicJwk: JWK;
   const records: AuditRecord[] = [];
   let auditFails = false;
+  const identityEvents = { ready: true };
   let handled = 0;
 
   const token = (oid: string, overrides: Record<string, unknown> = {}): Promise<string> => {
@@ -120,6 +132,7 @@ describe('the vault REST pipeline', () => {
     access.apply('TenantCreated', { tenantId: TENANT, name: 'default', isDefault: true }, '0');
     access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000001', principalId: READER, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsUser, scope: '/vaults/dev' }, '1');
     access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000002', principalId: WRITER, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsOfficer, scope: '/vaults/dev' }, '2');
+    access.apply('RoleAssignmentCreated', { id: '9f1e2d3c-0000-4000-8000-000000000003', principalId: NOISY, roleDefinitionId: BuiltInRoleIds.keyVaultSecretsUser, scope: '/vaults/dev' }, '3');
     const verifier = new TokenVerifier({ jwks: new StaticJwksSource({ keys: [publicJwk] }), issuer: issuerOf, audiences: AUDIENCES, tenants: (t) => access.isKnownTenant(t) });
     const auth = new TokenAuthenticator(verifier, (origin) => ({ authority: AUTHORITY, tenantId: access.challengeTenant(), resource: challengeResource(AUDIENCES, origin) }), 100);
     const auditWriter = {
@@ -129,7 +142,7 @@ describe('the vault REST pipeline', () => {
       },
     };
     const vaults = { resolve: async (name: string) => (name === 'dev' ? dev : undefined) } as unknown as VaultsService;
-    const gate = vaultGate({ vaults, access, auditWriter, identityEvents: { ready: true } }, auth, pino({ level: 'silent' }));
+    const gate = vaultGate({ vaults, access, auditWriter, identityEvents }, auth, pino({ level: 'silent' }), new NoisyThrottle(AZURE_VAULT_LIMITS, { ...AZURE_VAULT_LIMITS, secrets: 2 }));
     const pipeline = new ApiPipeline({
       logger: pino({ level: 'silent' }),
       gate,
@@ -545,5 +558,50 @@ describe('the vault REST pipeline', () => {
         expect(res.text).not.toMatch(/\bat [\w.<>]+ \(|\/work\/|node_modules|\.[cm]?[jt]s:\d+|FST_ERR|HPE_|ERR_HTTP|ECONNRESET/);
       }
     });
+  });
+
+  it("answers a caller over its budget with Azure's 429 Throttled and Retry-After, audited, without running the operation", async () => {
+    const auth = { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(NOISY)}` };
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) statuses.push((await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: auth })).statusCode);
+    expect(statuses).toEqual([200, 200]);
+    const before = { handled, records: records.length };
+    const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: auth });
+    expect(res.statusCode).toBe(429);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect((res.json() as { error: { code: string; message: string } }).error).toMatchObject({ code: 'Throttled', message: expect.stringContaining('too many requests') });
+    expect(handled).toBe(before.handled);
+    expect(records.length).toBe(before.records + 1);
+    expect(lastRecord()).toMatchObject({ resultSignature: '429', identity: { oid: NOISY } });
+    // Another caller of the same vault is not held back by NOISY's budget.
+    expect((await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { ...auth, authorization: `Bearer ${await token(READER)}` } })).statusCode).toBe(200);
+  });
+
+  it('while starting (catching up with identity events) answers 503, audited once with the caller whose token verifies', async () => {
+    identityEvents.ready = false;
+    try {
+      const before = { handled, records: records.length };
+      const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` } });
+      expect(res.statusCode).toBe(503);
+      expect((res.json() as { error: { code: string } }).error.code).toBe('ServiceUnavailable');
+      expect(handled).toBe(before.handled);
+      expect(records.length).toBe(before.records + 1);
+      expect(lastRecord()).toMatchObject({ resultSignature: '503', identity: { oid: READER }, properties: { objectName: 'db' } });
+    } finally {
+      identityEvents.ready = true;
+    }
+  });
+
+  // Last: the process-wide shutdown state stays set for the rest of this file.
+  it('during graceful shutdown answers 503 in Azure envelope, audited once with the caller, and runs nothing', async () => {
+    startDraining();
+    const before = { handled, records: records.length };
+    const res = await inject({ method: 'GET', url: '/secrets/db?api-version=7.6', headers: { host: 'dev.vault.localhost:8443', authorization: `Bearer ${await token(READER)}` } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ error: { code: 'ServiceUnavailable', message: 'The service is shutting down. Retry later.' } });
+    expect(res.headers['x-ms-request-id']).toBeTruthy();
+    expect(handled).toBe(before.handled);
+    expect(records.length).toBe(before.records + 1);
+    expect(lastRecord()).toMatchObject({ resultSignature: '503', identity: { oid: READER }, properties: { objectName: 'db' } });
   });
 });

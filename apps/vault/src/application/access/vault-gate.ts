@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '#libs/eventstore';
-import { AuditedOperationGate } from '#libs/gate';
+import { AuditedOperationGate, throttleClassOf, type RequestThrottle } from '#libs/gate';
 import { managedHsmDataActionFor, type Principal } from '#libs/auth';
 import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import type { VaultsService } from '../vaults/vaults.service.js';
@@ -28,8 +28,10 @@ export type BearerAuthenticator = {
 };
 
 /** The one audited-operation gate of the vault service, used by its REST and gRPC transports. */
-export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: Logger): AuditedOperationGate<VaultRecord> {
+export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: Logger, throttle?: RequestThrottle): AuditedOperationGate<VaultRecord> {
   return new AuditedOperationGate<VaultRecord>({
+    // Azure's service limits per vault (and per caller): 429 Throttled with Retry-After.
+    ...(throttle ? { throttle: (scope: string, principalId: string, op: Parameters<typeof throttleClassOf>[0]) => throttle.take(scope, principalId, throttleClassOf(op)) } : {}),
     source: 'vault',
     resolve: (name, kind) => (kind === 'managedHsm' ? (c.pools?.resolve(name) ?? Promise.resolve(undefined)) : c.vaults.resolve(name)),
     // A pool holds keys only: its secrets and certificates paths answer as unknown paths.

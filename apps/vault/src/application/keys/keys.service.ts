@@ -27,6 +27,14 @@ export type KeyView = KeyVersionRecord & {
 export type RotationPolicyView = { readonly name: string; readonly policy: RotationPolicyRecord | null };
 
 const BACKUP_MAGIC = Buffer.from('KeyledgerKeyBackupV1.', 'ascii');
+/**
+ * The deadline of crypto's backup and restore calls for a key with `versions` versions: 5 s plus
+ * 100 ms a version (Azure backs up at most 500: 55 s). Undefined — the client's default — for a few.
+ */
+export function backupDeadline(versions: number): { deadlineMs: number } | undefined {
+  return versions <= 10 ? undefined : { deadlineMs: 5_000 + 100 * versions };
+}
+
 /** The vault's envelope around crypto's own key backup blob (purpose bound into the seal). */
 const BACKUP_PURPOSE = 'keyledger/vault-key-backup/v1';
 /** A key's stream is decided again after a version conflict, as the secrets' are. */
@@ -337,7 +345,10 @@ export class KeysService {
     const nameKey = keyOf(name);
     const rows = await this.repo.allVersions(vault.vaultId, nameKey);
     if (rows.length === 0 || rows[0]!.status !== 'active') throw keyNotFound(name);
-    const material = await this.crypto.backupKey({ ctx: callContextOf(caller), ref: this.ref(vault, nameKey, '') });
+    // Crypto opens every version's material: the call's deadline grows with the versions (a key
+    // with hundreds of versions outlasted the default 5 s and answered 503 — found by the fuzzer).
+    const deadline = backupDeadline(rows.length);
+    const material = await this.crypto.backupKey({ ctx: callContextOf(caller), ref: this.ref(vault, nameKey, '') }, deadline);
     const policy = (await this.repo.rotationPolicy(vault.vaultId, nameKey))?.policy ?? null;
     const versions: KeyVersionRecord[] = rows.map((r) => {
       const { vaultId: _v, nameKey: _k, name: _n, status: _s, managed: _m, deletedDate: _d, scheduledPurgeDate: _p, ...rec } = r;
@@ -345,7 +356,7 @@ export class KeysService {
     });
     const payload: BackupPayload = { kind: 'keyledger.key.backup', v: 1, name: rows[0]!.name, managed: rows[0]!.managed, versions, rotationPolicy: policy, material: material.blob.toString('base64') };
     const plain = Buffer.from(JSON.stringify(payload), 'utf8');
-    const sealed = await this.crypto.sealBackup({ ctx: callContextOf(caller), purpose: BACKUP_PURPOSE, payload: plain });
+    const sealed = await this.crypto.sealBackup({ ctx: callContextOf(caller), purpose: BACKUP_PURPOSE, payload: plain }, deadline);
     return Buffer.concat([BACKUP_MAGIC, sealed.blob]);
   }
 
@@ -366,7 +377,10 @@ export class KeysService {
       );
       let jwk: PublicJwk;
       try {
-        const restored = await this.crypto.restoreKey({ ctx: callContextOf(caller), ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: nameKey, version: '' }, blob: Buffer.from(payload.material, 'base64') });
+        const restored = await this.crypto.restoreKey(
+          { ctx: callContextOf(caller), ref: { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: nameKey, version: '' }, blob: Buffer.from(payload.material, 'base64') },
+          backupDeadline(payload.versions.length),
+        );
         jwk = publicJwk(restored.key.key);
       } catch (err) {
         if (isCrypto(err, CryptoErrorCode.CiphertextInvalid)) throw malformedBackup();
