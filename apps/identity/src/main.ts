@@ -5,9 +5,11 @@ import { AUDIT_WRITER, EVENT_STORE, recordServiceStarted, type AuditWriter, type
 import { runMain, startService } from '#libs/platform';
 import { registerAdminRoutes } from './adapters/http/admin.routes.js';
 import { registerAttestationRoutes } from './adapters/http/attestation.routes.js';
+import { registerSignInRoutes } from './adapters/http/sign-in.routes.js';
 import { registerFormParser, registerTokenRoutes } from './adapters/http/token.routes.js';
 import { IdentityRepository } from './adapters/persistence/identity.repository.js';
 import { IdentityService } from './application/identity.service.js';
+import { SignInService } from './application/sign-in.service.js';
 import { SigningKeysService } from './application/signing-keys.service.js';
 import { TokenService } from './application/token.service.js';
 import { identitySchema } from './config/identity.config.js';
@@ -24,7 +26,9 @@ runMain('identity', async () => {
       registerFormParser(fastify);
       const keys = app.get(SigningKeysService);
       const tokens = app.get(TokenService);
-      registerTokenRoutes(fastify, tokens, app.get<AuditWriter>(AUDIT_WRITER), runtime.config.IDENTITY_PUBLIC_URL, () => keys.jwks());
+      const signIn = app.get(SignInService);
+      registerTokenRoutes(fastify, tokens, signIn, app.get<AuditWriter>(AUDIT_WRITER), runtime.config.IDENTITY_PUBLIC_URL, () => keys.jwks());
+      registerSignInRoutes(fastify, { signIn, tokens, audit: app.get<AuditWriter>(AUDIT_WRITER) });
       const ownKeys: JwksSource = { fetchJwks: () => keys.jwks() };
       const repo = app.get(IdentityRepository);
       const verifier = new TokenVerifier({
@@ -33,7 +37,7 @@ runMain('identity', async () => {
         audiences: [`https://identity.${runtime.config.KEYLEDGER_DOMAIN}`],
         tenants: () => true,
       });
-      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier, app.get<AuditWriter>(AUDIT_WRITER));
+      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier, app.get<AuditWriter>(AUDIT_WRITER), signIn);
       registerAttestationRoutes(fastify, {
         tokens,
         verifier,

@@ -3,11 +3,13 @@ import { newAuditRecord } from '#libs/contracts';
 import type { AuditWriter } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import { AadError } from '../../application/aad-error.js';
+import type { SignInService, UserTokens } from '../../application/sign-in.service.js';
 import type { IssuedToken, TokenService } from '../../application/token.service.js';
 
 type Form = Record<string, string | undefined>;
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 /** application/x-www-form-urlencoded → a flat record; repeated keys keep the first value. */
 export function registerFormParser(fastify: FastifyInstance): void {
@@ -23,7 +25,7 @@ export function registerFormParser(fastify: FastifyInstance): void {
  * endpoint (client secret and client assertion), and both managed-identity shapes.
  * Every token request, issued or refused, leaves one audit record before the answer.
  */
-export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenService, audit: AuditWriter, publicUrl: string, jwks: () => Promise<unknown>): void {
+export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenService, signIn: SignInService, audit: AuditWriter, publicUrl: string, jwks: () => Promise<unknown>): void {
   fastify.get<{ Params: { tenant: string } }>('/:tenant/v2.0/.well-known/openid-configuration', async (req, reply) => {
     let tenantId: string;
     try {
@@ -44,8 +46,10 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
       subject_types_supported: ['pairwise'],
       id_token_signing_alg_values_supported: ['ES256', 'RS256'],
-      grant_types_supported: ['client_credentials'],
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'oid', 'tid', 'appid', 'idtyp'],
+      response_modes_supported: ['query', 'fragment'],
+      code_challenge_methods_supported: ['S256'],
+      grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', DEVICE_CODE_GRANT],
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'oid', 'tid', 'appid', 'idtyp', 'preferred_username', 'name', 'nonce', 'upn', 'scp'],
       tenant_region_scope: 'NA',
       cloud_instance_name: new URL(publicUrl).host,
       msgraph_host: 'graph.invalid',
@@ -65,6 +69,26 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       if (!form) throw new AadError(400, 'invalid_request', 900144, "The request body must be application/x-www-form-urlencoded and contain the 'grant_type' parameter.", 'BodyMalformed');
       const grant = form.grant_type;
       if (!grant) throw new AadError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'grant_type'.", 'GrantTypeMissing');
+      if (grant === 'authorization_code' || grant === DEVICE_CODE_GRANT || grant === 'refresh_token') {
+        tenantId = await tokens.resolveTenant(req.params.tenant);
+        const t: UserTokens =
+          grant === 'authorization_code' ? await signIn.redeemCode(tenantId, form) : grant === DEVICE_CODE_GRANT ? await signIn.pollDevice(tenantId, form) : await signIn.refresh(tenantId, form);
+        issued = t.issued;
+        await auditToken(audit, req, started, 200, tenantId, issued, form.client_id, undefined, grant);
+        return reply
+          .header('cache-control', 'no-store, no-cache')
+          .header('pragma', 'no-cache')
+          .send({
+            token_type: 'Bearer',
+            scope: t.scope,
+            expires_in: issued.expiresIn,
+            ext_expires_in: issued.expiresIn,
+            access_token: issued.accessToken,
+            ...(t.refreshToken ? { refresh_token: t.refreshToken } : {}),
+            ...(t.idToken ? { id_token: t.idToken } : {}),
+            client_info: t.clientInfo,
+          });
+      }
       if (grant !== 'client_credentials') {
         throw new AadError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant.slice(0, 64)}'.`, 'GrantTypeUnsupported');
       }
@@ -91,7 +115,7 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
     } catch (err) {
       const e = err instanceof AadError ? err : undefined;
       try {
-        await auditToken(audit, req, started, e?.status ?? 500, tenantId ?? req.params.tenant, undefined, form?.client_id, e?.reason ?? 'InternalError');
+        await auditToken(audit, req, started, e?.status ?? 500, tenantId ?? req.params.tenant, undefined, form?.client_id, e?.reason ?? 'InternalError', form?.grant_type);
       } catch {
         return reply.code(503).send({ error: 'temporarily_unavailable', error_description: 'The audit log is unavailable; no token was issued.', error_codes: [90033] });
       }
@@ -173,7 +197,18 @@ function sendAadError(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(500).send({ error: 'server_error', error_description: 'An internal error occurred.', error_codes: [90000] });
 }
 
-function auditToken(audit: AuditWriter, req: FastifyRequest, started: number, status: number, tenant: string, issued: IssuedToken | undefined, clientId: string | undefined, reason: string | undefined): Promise<void> {
+function auditToken(
+  audit: AuditWriter,
+  req: FastifyRequest,
+  started: number,
+  status: number,
+  tenant: string,
+  issued: IssuedToken | undefined,
+  clientId: string | undefined,
+  reason: string | undefined,
+  grant?: string,
+): Promise<void> {
+  const grantType = grant && /^[a-z_:.-]{1,64}$/.test(grant) ? grant : undefined;
   const ctx = currentContext();
   const url = req.url.split('?')[0] ?? req.url;
   return audit.write(
@@ -190,7 +225,7 @@ function auditToken(audit: AuditWriter, req: FastifyRequest, started: number, st
       callerIpAddress: req.ip,
       correlationId: ctx?.correlationId ?? '',
       identity: issued
-        ? { oid: issued.principal.object_id, appid: issued.principal.app_id, tid: issued.principal.tenant_id, idtyp: issued.principal.kind === 'user' ? 'user' : 'app' }
+        ? { oid: issued.principal.object_id, appid: issued.clientId ?? issued.principal.app_id, tid: issued.principal.tenant_id, idtyp: issued.principal.kind === 'user' ? 'user' : 'app' }
         : clientId && /^[0-9a-fA-F-]{36}$/.test(clientId)
           ? { appid: clientId.toLowerCase() }
           : {},
@@ -198,7 +233,7 @@ function auditToken(audit: AuditWriter, req: FastifyRequest, started: number, st
         requestUri: url,
         httpMethod: req.method,
         ...(reason ? { errorCode: reason } : {}),
-        ...(issued ? { extra: { resource: issued.resource } } : {}),
+        ...(issued || grantType ? { extra: { ...(issued ? { resource: issued.resource } : {}), ...(grantType ? { grantType } : {}) } } : {}),
         ...(req.headers['user-agent'] ? { clientInfo: String(req.headers['user-agent']).slice(0, 200) } : {}),
       },
     }),
