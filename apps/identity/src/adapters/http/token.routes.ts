@@ -10,6 +10,8 @@ type Form = Record<string, string | undefined>;
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** MSAL sends the short name Entra ID also accepts. */
+const isDeviceCodeGrant = (g: string): boolean => g === DEVICE_CODE_GRANT || g === 'device_code';
 
 /** application/x-www-form-urlencoded → a flat record; repeated keys keep the first value. */
 export function registerFormParser(fastify: FastifyInstance): void {
@@ -69,10 +71,10 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       if (!form) throw new AadError(400, 'invalid_request', 900144, "The request body must be application/x-www-form-urlencoded and contain the 'grant_type' parameter.", 'BodyMalformed');
       const grant = form.grant_type;
       if (!grant) throw new AadError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'grant_type'.", 'GrantTypeMissing');
-      if (grant === 'authorization_code' || grant === DEVICE_CODE_GRANT || grant === 'refresh_token') {
+      if (grant === 'authorization_code' || isDeviceCodeGrant(grant) || grant === 'refresh_token') {
         tenantId = await tokens.resolveTenant(req.params.tenant);
         const t: UserTokens =
-          grant === 'authorization_code' ? await signIn.redeemCode(tenantId, form) : grant === DEVICE_CODE_GRANT ? await signIn.pollDevice(tenantId, form) : await signIn.refresh(tenantId, form);
+          grant === 'authorization_code' ? await signIn.redeemCode(tenantId, form) : isDeviceCodeGrant(grant) ? await signIn.pollDevice(tenantId, form) : await signIn.refresh(tenantId, form);
         issued = t.issued;
         await auditToken(audit, req, started, 200, tenantId, issued, form.client_id, undefined, grant);
         return reply
