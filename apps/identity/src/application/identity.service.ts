@@ -8,7 +8,7 @@ import { EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } fro
 import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
 import { generateClientSecret, hashClientSecret, secretHint } from '../domain/client-secret.js';
 import type { IdentityEvent, PrincipalKind, TenantCreated } from '../domain/identity.events.js';
-import { generatePassword, hashPassword } from '../domain/password.js';
+import { generatePassword, hashPassword } from './password.js';
 import { principalDecider } from '../domain/principal.decider.js';
 import { roleAssignmentDecider } from '../domain/role-assignment.decider.js';
 

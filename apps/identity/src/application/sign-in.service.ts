@@ -4,7 +4,7 @@ import { CONFIG, type ConfigOf } from '#libs/platform';
 import { IdentityRepository, isGuid, type ApplicationRow, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
 import { SignInRepository } from '../adapters/persistence/sign-in.repository.js';
 import type { identitySchema } from '../config/identity.config.js';
-import { verifyPassword } from '../domain/password.js';
+import { verifyPassword } from './password.js';
 import { AadError } from './aad-error.js';
 import { TokenService, type IssuedToken } from './token.service.js';
 
@@ -75,18 +75,20 @@ export class SignInService {
   async authenticate(tenantId: string, username: string, password: string, address: string): Promise<PrincipalRow> {
     const name = username.trim();
     if (name === '' || password === '') throw new SignInRefused(900144, 'Enter your user name and password.', 'CredentialsMissing');
-    const keys = [`user:${tenantId}:${name.toLowerCase()}`, `ip:${address}`];
+    const userKey = `user:${tenantId}:${name.toLowerCase()}`;
+    const addressKey = `ip:${address}`;
     const user = await this.repo.userForSignIn(tenantId, name);
-    if (this.throttled(keys[0]!, this.config.SIGN_IN_MAX_FAILURES_PER_USER) || this.throttled(keys[1]!, this.config.SIGN_IN_MAX_FAILURES_PER_ADDRESS)) {
+    if (this.throttled(userKey, this.config.SIGN_IN_MAX_FAILURES_PER_USER) || this.throttled(addressKey, this.config.SIGN_IN_MAX_FAILURES_PER_ADDRESS)) {
       throw new SignInRefused(50053, "You've tried to sign in too many times with an incorrect user ID or password.", 'SignInThrottled', user);
     }
     const ok = await verifyPassword(password, user?.password_hash ?? undefined);
     if (!user || !ok) {
-      for (const k of keys) this.fail(k);
+      this.fail(userKey);
+      this.fail(addressKey);
       throw new SignInRefused(50126, 'Error validating credentials due to invalid username or password.', user ? 'PasswordInvalid' : 'UserUnknown', user);
     }
     if (!user.enabled) throw new SignInRefused(50057, 'The user account is disabled.', 'UserDisabled', user);
-    this.failures.delete(keys[0]!);
+    this.failures.delete(userKey);
     return user;
   }
 
