@@ -285,7 +285,14 @@ function KeyPage({ api, vault, name }: { api: Api; vault: string; name: string }
       <Loading state={usage}>
         {() => (
           <Stack data-testid="usage">
-            <Text size="sm">{usage.data?.total ?? 0} operations</Text>
+            <Group>
+              <Text size="sm" data-testid="usage-total">
+                {usage.data?.total ?? 0} operations
+              </Text>
+              <Button size="xs" variant="subtle" onClick={usage.reload} data-testid="usage-reload">
+                Refresh
+              </Button>
+            </Group>
             <BarChart
               h={260}
               data={(usage.data?.byOperation ?? []).map((b) => ({ operation: b.key, success: b.success, failure: b.failure }))}
@@ -318,9 +325,9 @@ function KeyPage({ api, vault, name }: { api: Api; vault: string; name: string }
   );
 }
 
-function AuditRows({ docs, onOpen }: { docs: AuditDoc[]; onOpen: (id: string) => void }) {
+function AuditRows({ docs, onOpen, testId = 'audit-table' }: { docs: AuditDoc[]; onOpen: (id: string) => void; testId?: string }) {
   return (
-    <Table striped highlightOnHover data-testid="audit-table">
+    <Table striped highlightOnHover data-testid={testId}>
       <Table.Thead>
         <Table.Tr>
           <Table.Th>Time</Table.Th>
@@ -389,7 +396,7 @@ function AuditPage({ api, object, from }: { api: Api; object?: string; from?: st
         <Stack gap={4}>
           <Title order={4}>Live ({tail.length})</Title>
           {tailError !== undefined && <Failure error={tailError} />}
-          <AuditRows docs={tail} onOpen={setOpen} />
+          <AuditRows docs={tail} onOpen={setOpen} testId="live-table" />
         </Stack>
       )}
       <Loading state={search}>

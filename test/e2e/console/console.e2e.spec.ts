@@ -1,11 +1,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO_ROOT } from '#libs/platform';
 import { ensureConsoleClient } from '../../../apps/console/src/console-client.js';
 import { startConsoleServer } from '../../../apps/console/src/console-server.js';
-import { CA, HOME, assignRole, bootstrap, closeDb, createVault, dropVault, identityAdmin, installLocalhostDns, secretClient, suffix, vaultUrl } from '../vault/vault-e2e.support.js';
+import { CA, HOME, assignRole, bootstrap, closeDb, createVault, credential, dropVault, identityAdmin, installLocalhostDns, secretClient, suffix, vaultUrl } from '../vault/vault-e2e.support.js';
 
 // The web console in a real headless Chromium (Debian's package, driven by playwright-core):
 // sign in through identity's authorization-code page, browse to a secret, reveal it, find the
@@ -36,6 +38,7 @@ describe('the web console in headless Chromium', () => {
     stranger = await make('dave');
     await assignRole(reader.objectId, 'Key Vault Secrets User', `/vaults/${vault}`);
     await assignRole(reader.objectId, 'Keyledger Auditor', '/');
+    await assignRole(reader.objectId, 'Key Vault Crypto User', `/vaults/${vault}`);
     const origin = `https://localhost:${PORT}`;
     const tls = { cert: readFileSync(join(HOME, 'tls', 'server.crt')), key: readFileSync(join(HOME, 'tls', 'server.key')), ca: CA };
     const clientId = await ensureConsoleClient(bootstrap, origin, CA);
@@ -107,6 +110,35 @@ describe('the web console in headless Chromium', () => {
     expect([detail?.includes('SecretGet'), detail?.includes(reader.objectId), detail?.includes('console-revealed-value')]).toEqual([true, true, false]);
     expect(await page.getByTestId('proof-status').textContent()).toMatch(/chain proof/);
     await shot(page, 'audit-record-proof');
+    await page.context().close();
+  });
+
+  it("opens a key's usage chart after the test made signatures, and follows the live tail while the test reads a secret", async () => {
+    const sdk = { tlsOptions: { ca: CA.toString() }, retryOptions: { maxRetries: 0 } };
+    const key = await new KeyClient(vaultUrl(vault), credential(), sdk).createEcKey('signer', { curve: 'P-256' });
+    const signer = new CryptographyClient(key, credential(), sdk);
+    for (let i = 0; i < 3; i++) await signer.sign('ES256', createHash('sha256').update(`message ${i}`).digest());
+    const page = await signedIn(reader);
+    await page.goto(`${server.url}#/vaults/${vault}/keys/signer`);
+    const usage = page.getByTestId('usage-total');
+    await usage.waitFor();
+    // The usage aggregation follows the audit index within seconds: reload until the signatures are counted.
+    for (let i = 0; i < 40 && !/^[3-9]\d* operations|^\d{2,} operations/.test((await usage.textContent().catch(() => '')) ?? ''); i++) {
+      await page.waitForTimeout(500);
+      await page.getByTestId('usage-reload').click();
+    }
+    expect(await usage.textContent()).toMatch(/^([3-9]|\d{2,}) operations/);
+    expect(await page.getByTestId('usage').textContent()).toContain('KeySign');
+    await shot(page, 'key-usage');
+
+    await page.goto(`${server.url}#/audit`);
+    await page.getByTestId('live-tail').click({ force: true });
+    await page.getByTestId('live-table').waitFor();
+    await page.waitForTimeout(500);
+    await secretClient(vaultUrl(vault)).getSecret('db-password');
+    const live = page.getByTestId('live-table').getByRole('row').filter({ hasText: 'SecretGet' });
+    await live.first().waitFor({ timeout: 20_000 });
+    await shot(page, 'audit-live-tail');
     await page.context().close();
   });
 
