@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 
 /**
  * The console's own small server: the single-page app's static files, its public-client
@@ -74,8 +74,13 @@ export async function startConsoleServer(o: ConsoleOptions): Promise<{ url: stri
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'MethodNotAllowed', message: 'static files only' } });
     // Static files; every other path is the app (client-side routes).
-    const file = normalize(join(root, decodeURIComponent(path)));
-    const target = file.startsWith(root) && existsSync(file) && statSync(file).isFile() ? file : join(root, 'index.html');
+    let file: string;
+    try {
+      file = normalize(join(root, decodeURIComponent(path)));
+    } catch {
+      return json(res, 400, { error: { code: 'BadParameter', message: 'malformed path' } });
+    }
+    const target = file.startsWith(`${root}${sep}`) && existsSync(file) && statSync(file).isFile() ? file : join(root, 'index.html');
     if (!existsSync(target)) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       return void res.end('The console is not built: run "npm run console:build".');
