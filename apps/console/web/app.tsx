@@ -244,7 +244,7 @@ function KeyPage({ api, vault, name }: { api: Api; vault: string; name: string }
   const [window, setWindow] = useState('1h');
   const from = useMemo(() => new Date(Date.now() - { '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000 }[window]!).toISOString(), [window]);
   const key = useLoad(() => api.vault<{ key: { kid: string; kty: string; key_ops?: string[]; crv?: string }; attributes: Attributes }>(vault, `/keys/${encodeURIComponent(name)}/`), [vault, name]);
-  const usage = useLoad(() => api.audit<Usage>(`/audit/usage?${new URLSearchParams({ object: `${vault}/keys/${name}`, by: 'operation,principal,algorithm', from })}`), [vault, name, from]);
+  const usage = useLoad(() => api.audit<Usage>(`/audit/usage?${new URLSearchParams({ vault, object: `${vault}/keys/${name}`, by: 'operation,principal,algorithm', from })}`), [vault, name, from]);
   const rows = (b?: Bucket[]) =>
     (b ?? []).map((x) => (
       <Table.Tr key={x.key}>
