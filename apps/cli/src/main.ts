@@ -104,18 +104,66 @@ spCert
 
 const user = program.command('user').description('users: people who sign in to the CLI or the SDK with their own credentials');
 user
-  .command('create <upn>')
-  .description('create a user (e.g. alice@example.com); prints its client id and a secret once')
-  .action(async (upn: string) => {
+  .command('create [name]')
+  .description('create a user (e.g. alice or alice@example.com); prints its sign-in password, client id and client secret once')
+  .option('--name <name>', 'the user name (instead of the argument)')
+  .option('--tenant <tenantId>', 'the tenant (default: the administrator\'s)')
+  .action(async (arg: string | undefined, o: { name?: string; tenant?: string }) => {
+    const name = o.name ?? arg;
+    if (!name) throw new CliError('a user name is required: keyledger user create --name alice');
     const c = creds();
-    const b = (await api(c, identityResource, identityUrl('/admin/principals'), 'POST', { displayName: upn, kind: 'user' })) as Record<string, string>;
+    const b = (await api(c, identityResource, identityUrl('/admin/principals'), 'POST', { displayName: name, kind: 'user', ...(o.tenant ? { tenantId: o.tenant } : {}) })) as Record<string, string>;
     print({ ...b, authorityHost: c.authorityHost }, (v: Record<string, string>) =>
       [
-        `user ${v.displayName} (objectId ${v.objectId})`,
-        `  sign in with AZURE_TENANT_ID=${v.tenantId} AZURE_CLIENT_ID=${v.appId} AZURE_CLIENT_SECRET=${v.clientSecret}   (shown once)`,
+        `user ${v.displayName} (objectId ${v.objectId}, tenant ${v.tenantId})`,
+        `  password      ${v.password}   (shown once; sign in interactively: device code, the sign-in page, the console)`,
+        `  or as a client: AZURE_TENANT_ID=${v.tenantId} AZURE_CLIENT_ID=${v.appId} AZURE_CLIENT_SECRET=${v.clientSecret}   (shown once)`,
         `  tokens carry idtyp=user and upn=${v.displayName}; grant access with "keyledger role assign --principal ${v.displayName} ..."`,
       ].join('\n'),
     );
+  });
+user
+  .command('reset-password <user>')
+  .description('give a user a new generated password (shown once) and sign them out everywhere')
+  .action(async (u: string) => {
+    const body = await api(creds(), identityResource, identityUrl(`/admin/principals/${encodeURIComponent(u)}/password`), 'POST', {});
+    print(body, (v: Record<string, string>) => `password  ${v.password}   (shown once)\nrevoked   ${v.revokedSessions} refresh token(s)`);
+  });
+user
+  .command('revoke-sessions <user>')
+  .description('revoke every refresh token of a user (signs them out of every app and device)')
+  .action(async (u: string) => {
+    const body = await api(creds(), identityResource, identityUrl(`/admin/principals/${encodeURIComponent(u)}/sessions`), 'DELETE');
+    print(body, (v: Record<string, string>) => `revoked ${v.revokedSessions} refresh token(s)`);
+  });
+
+const app = program.command('app').description('application registrations: public clients users sign in to');
+app
+  .command('create <name>')
+  .description('register a public client (authorization code + PKCE, device code); prints its client id')
+  .option('--public', 'a public client (required: confidential clients are service principals, keyledger sp create)')
+  .option('--redirect-uri <uri...>', 'redirect URIs (https, or http on localhost); repeatable')
+  .option('--tenant <tenantId>', 'the tenant (default: the administrator\'s)')
+  .action(async (name: string, o: { public?: boolean; redirectUri?: string[]; tenant?: string }) => {
+    if (!o.public) throw new CliError('only public clients are registered here: add --public (confidential clients: keyledger sp create)');
+    const c = creds();
+    const b = await api(c, identityResource, identityUrl('/admin/applications'), 'POST', { displayName: name, publicClient: true, redirectUris: o.redirectUri ?? [], ...(o.tenant ? { tenantId: o.tenant } : {}) });
+    print({ ...(b as Record<string, unknown>), authorityHost: c.authorityHost }, (v: Record<string, string | string[]>) =>
+      [
+        `public client ${String(v.displayName)}`,
+        `  clientId      ${String(v.appId)}`,
+        `  tenantId      ${String(v.tenantId)}`,
+        `  redirectUris  ${(v.redirectUris as string[]).join(' ') || '(none: device code only)'}`,
+        `  authorityHost ${String(v.authorityHost)}`,
+      ].join('\n'),
+    );
+  });
+app
+  .command('list')
+  .description('list application registrations')
+  .action(async () => {
+    const body = await api(creds(), identityResource, identityUrl('/admin/applications'));
+    print(value(body), (rows: Record<string, unknown>[]) => table(rows.map((r) => ({ ...r, redirectUris: (r.redirectUris as string[]).join(' ') })), ['displayName', 'appId', 'publicClient', 'redirectUris']));
   });
 
 const mi = program.command('mi').description('managed identities');

@@ -6,7 +6,9 @@ import { EventRegistry } from '#libs/kernel';
 import { registerLifecycleEvents, SpineModule } from '#libs/eventstore';
 import { REPO_ROOT, RuntimeModule, type ServiceRuntime } from '#libs/platform';
 import { IdentityRepository } from './adapters/persistence/identity.repository.js';
+import { SignInRepository } from './adapters/persistence/sign-in.repository.js';
 import { IdentityService } from './application/identity.service.js';
+import { SignInService } from './application/sign-in.service.js';
 import { SigningKeysService } from './application/signing-keys.service.js';
 import { TokenService } from './application/token.service.js';
 import { registerIdentityEvents } from './domain/identity.events.js';
@@ -25,7 +27,7 @@ export class IdentityModule {
     return {
       module: IdentityModule,
       imports: [RuntimeModule.forRoot(runtime), spine],
-      providers: [IdentityRepository, SigningKeysService, TokenService, IdentityService],
+      providers: [IdentityRepository, SignInRepository, SigningKeysService, TokenService, IdentityService, SignInService],
     };
   }
 }

@@ -5,10 +5,12 @@ import { AUDIT_WRITER, EVENT_STORE, recordServiceStarted, type AuditWriter, type
 import { runMain, startService } from '#libs/platform';
 import { registerAdminRoutes } from './adapters/http/admin.routes.js';
 import { registerAttestationRoutes } from './adapters/http/attestation.routes.js';
+import { registerSignInRoutes } from './adapters/http/sign-in.routes.js';
 import { registerFormParser, registerTokenRoutes } from './adapters/http/token.routes.js';
 import { IdentityRepository } from './adapters/persistence/identity.repository.js';
 import { FailedAuthThrottle } from './application/failed-auth.throttle.js';
 import { IdentityService } from './application/identity.service.js';
+import { SignInService } from './application/sign-in.service.js';
 import { SigningKeysService } from './application/signing-keys.service.js';
 import { TokenService } from './application/token.service.js';
 import { identitySchema } from './config/identity.config.js';
@@ -25,14 +27,17 @@ runMain('identity', async () => {
       registerFormParser(fastify);
       const keys = app.get(SigningKeysService);
       const tokens = app.get(TokenService);
+      const signIn = app.get(SignInService);
       registerTokenRoutes(
         fastify,
         tokens,
+        signIn,
         app.get<AuditWriter>(AUDIT_WRITER),
         runtime.config.IDENTITY_PUBLIC_URL,
         () => keys.jwks(),
         new FailedAuthThrottle({ perClient: runtime.config.IDENTITY_FAILED_AUTH_PER_CLIENT, perAddress: runtime.config.IDENTITY_FAILED_AUTH_PER_ADDRESS, windowMs: 60_000 }),
       );
+      registerSignInRoutes(fastify, { signIn, tokens, audit: app.get<AuditWriter>(AUDIT_WRITER) });
       const ownKeys: JwksSource = { fetchJwks: () => keys.jwks() };
       const repo = app.get(IdentityRepository);
       const verifier = new TokenVerifier({
@@ -41,7 +46,7 @@ runMain('identity', async () => {
         audiences: [`https://identity.${runtime.config.KEYLEDGER_DOMAIN}`],
         tenants: () => true,
       });
-      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier, app.get<AuditWriter>(AUDIT_WRITER));
+      registerAdminRoutes(fastify, app.get(IdentityService), repo, verifier, app.get<AuditWriter>(AUDIT_WRITER), signIn);
       registerAttestationRoutes(fastify, {
         tokens,
         verifier,

@@ -8,6 +8,7 @@ import { EVENT_STORE, decideAndAppend, type EventStore, type RecordedEvent } fro
 import { IdentityRepository, isGuid, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
 import { generateClientSecret, hashClientSecret, secretHint } from '../domain/client-secret.js';
 import type { IdentityEvent, PrincipalKind, TenantCreated } from '../domain/identity.events.js';
+import { generatePassword, hashPassword } from './password.js';
 import { principalDecider } from '../domain/principal.decider.js';
 import { roleAssignmentDecider } from '../domain/role-assignment.decider.js';
 
@@ -28,7 +29,17 @@ export type Caller = {
   readonly successStatus?: number;
 };
 
-export type CreatedServicePrincipal = { readonly objectId: string; readonly appId: string; readonly tenantId: string; readonly displayName: string; readonly clientSecret?: string; readonly secretId?: string; readonly certificateThumbprint?: string };
+export type CreatedServicePrincipal = {
+  readonly objectId: string;
+  readonly appId: string;
+  readonly tenantId: string;
+  readonly displayName: string;
+  readonly clientSecret?: string;
+  readonly secretId?: string;
+  readonly certificateThumbprint?: string;
+  /** A user's generated sign-in password (shown once). */
+  readonly password?: string;
+};
 
 /** Tenants, principals, credentials and role assignments: load → decide → append (+ read model + audit) in one transaction. */
 @Injectable()
@@ -98,11 +109,13 @@ export class IdentityService {
     const secret = options.withSecret ? generateClientSecret() : undefined;
     const secretId = secret ? randomUUID() : undefined;
     const header = kind === 'managedIdentity' ? randomBytes(24).toString('base64url') : undefined;
+    const password = kind === 'user' ? generatePassword() : undefined;
     const commands = [
       { type: 'CreatePrincipal' as const, data: { objectId, tenantId, appId, kind, displayName, boundTo: options.boundTo ?? null } },
       ...(secret && secretId ? [{ type: 'AddClientSecret' as const, data: { secretId, hash: await hashClientSecret(secret), hint: secretHint(secret), expiresAt: null } }] : []),
       ...(cert ? [{ type: 'RegisterClientCertificate' as const, data: cert }] : []),
       ...(header ? [{ type: 'IssueManagedIdentityHeader' as const, data: { headerHash: createHash('sha256').update(header).digest('base64url') } }] : []),
+      ...(password ? [{ type: 'SetUserPassword' as const, data: { hash: await hashPassword(password) } }] : []),
     ];
     // All of a new principal's events go in one append: one transaction, one audit record.
     let state = principalDecider.initialState();
@@ -121,7 +134,43 @@ export class IdentityService {
       ...(secret && secretId ? { clientSecret: secret, secretId } : {}),
       ...(cert ? { certificateThumbprint: cert.thumbprintSha256 } : {}),
       ...(header ? { identityHeader: header } : {}),
+      ...(password ? { password } : {}),
     };
+  }
+
+  /** A new generated sign-in password for a user (shown once; the old one stops working). */
+  async resetPassword(idOrName: string, caller: Caller): Promise<{ objectId: string; password: string }> {
+    const started = performance.now();
+    const p = await this.principal(idOrName, caller.tenantId);
+    const password = generatePassword();
+    await decideAndAppend(this.store, principalDecider, `principal-${p.object_id}`, { type: 'SetUserPassword', data: { hash: await hashPassword(password) } }, {
+      metadata: { actor: caller.objectId, tenant: p.tenant_id },
+      audit: [this.audit(caller, 'UserPasswordReset', `/principals/${p.object_id}/password`, started)],
+      inTransaction: this.project,
+    });
+    caller.audit?.committed();
+    return { objectId: p.object_id, password };
+  }
+
+  /**
+   * A public client: an application users sign in to (authorization code + PKCE, device code).
+   * Redirect URIs are https, or http on a loopback host (native apps, any port), without a fragment.
+   */
+  async registerPublicClient(tenantId: string, displayName: string, redirectUris: readonly string[], caller: Caller): Promise<{ appId: string; tenantId: string; displayName: string; redirectUris: readonly string[] }> {
+    const started = performance.now();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._ @-]{0,119}$/.test(displayName)) throw new DomainError('BadParameter', 'an application name is 1-120 characters: letters, digits, space, dot, dash, underscore, @');
+    if (redirectUris.length > 32) throw new DomainError('BadParameter', 'at most 32 redirect URIs');
+    for (const uri of redirectUris) checkRedirectUri(uri);
+    if (await this.repo.applicationByName(tenantId, displayName)) throw new DomainError('PrincipalExists', `an application named "${displayName}" already exists`);
+    const appId = randomUUID();
+    const data = { appId, tenantId, displayName, redirectUris: [...redirectUris] };
+    await this.store.appendToStream(`application-${appId}`, 'no_stream', [{ type: 'PublicClientRegistered', data }], {
+      metadata: { actor: caller.objectId, tenant: tenantId },
+      audit: [this.audit({ ...caller, tenantId }, 'ApplicationCreate', `/applications/${appId}`, started, { publicClient: 'true' })],
+      inTransaction: this.project,
+    });
+    caller.audit?.committed();
+    return data;
   }
 
   async principal(idOrName: string, tenantId?: string): Promise<PrincipalRow> {
@@ -300,6 +349,18 @@ export class IdentityService {
       await this.assignRole(objectId, role, '/', caller);
     }
   }
+}
+
+function checkRedirectUri(uri: string): void {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new DomainError('BadParameter', `redirect URI "${uri.slice(0, 200)}" is not an absolute URI`);
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  if (uri.length > 2048 || u.hash !== '' || uri.includes('#')) throw new DomainError('BadParameter', 'a redirect URI has no fragment and is at most 2048 characters');
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new DomainError('BadParameter', 'a redirect URI is https, or http on localhost / 127.0.0.1 / [::1]');
 }
 
 function parseCertificate(pem: string): { thumbprintSha256: string; thumbprintSha1: string; publicKeyPem: string; subject: string; notAfter: string } {

@@ -17,6 +17,8 @@ export type IssuedToken = {
   readonly notBefore: number;
   readonly resource: string;
   readonly principal: PrincipalRow;
+  /** The client the token was issued to when it is not the principal itself (a user signed in to a public client). */
+  readonly clientId?: string;
 };
 
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -178,7 +180,34 @@ export class TokenService {
     return this.mint(candidates[0], candidates[0].tenant_id, this.checkResource(resource));
   }
 
-  private async mint(principal: PrincipalRow, tenantId: string, resource: string): Promise<IssuedToken> {
+  /** An access token for a user signed in to a public client (`appid` = the client, `scp` = delegated). */
+  forSignedInUser(user: PrincipalRow, tenantId: string, resource: string, clientId: string): Promise<IssuedToken> {
+    return this.mint(user, tenantId, resource, clientId);
+  }
+
+  /** The OpenID Connect id_token of a signed-in user for `clientId` (audience), with the authorize request's nonce. */
+  async idToken(user: PrincipalRow, tenantId: string, clientId: string, nonce: string | null): Promise<string> {
+    const key = await this.keys.signingKey();
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({
+      tid: tenantId,
+      oid: user.object_id,
+      sub: user.object_id,
+      preferred_username: user.display_name,
+      name: user.display_name,
+      ver: '2.0',
+      ...(nonce ? { nonce } : {}),
+    })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .setIssuer(this.issuer(tenantId))
+      .setAudience(clientId)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + 3600)
+      .sign(key.privateKey);
+  }
+
+  private async mint(principal: PrincipalRow, tenantId: string, resource: string, client?: string): Promise<IssuedToken> {
     const key = await this.keys.signingKey();
     const now = Math.floor(Date.now() / 1000);
     const lifetime = this.config.TOKEN_LIFETIME_SECONDS;
@@ -187,11 +216,12 @@ export class TokenService {
       tid: tenantId,
       oid: principal.object_id,
       sub: principal.object_id,
-      appid: principal.app_id,
-      azp: principal.app_id,
+      appid: client ?? principal.app_id,
+      azp: client ?? principal.app_id,
       idtyp,
       ver: '2.0',
-      ...(principal.kind === 'user' ? { upn: principal.display_name } : {}),
+      ...(principal.kind === 'user' ? { upn: principal.display_name, preferred_username: principal.display_name } : {}),
+      ...(client ? { scp: 'user_impersonation' } : {}),
     })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
       .setIssuer(this.issuer(tenantId))
@@ -201,6 +231,6 @@ export class TokenService {
       .setExpirationTime(now + lifetime)
       .setJti(randomUUID())
       .sign(key.privateKey);
-    return { accessToken: token, expiresIn: lifetime, expiresOn: now + lifetime, notBefore: now, resource, principal };
+    return { accessToken: token, expiresIn: lifetime, expiresOn: now + lifetime, notBefore: now, resource, principal, ...(client ? { clientId: client } : {}) };
   }
 }

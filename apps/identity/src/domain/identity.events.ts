@@ -7,6 +7,8 @@ import {
   ManagedIdentityHeaderIssuedV1,
   PrincipalCreatedV1,
   PrincipalDisabledV1,
+  PublicClientRegisteredV1,
+  UserPasswordSetV1,
   RoleAssignmentCreatedV1,
   RoleAssignmentDeletedV1,
   RoleDefinitionCreatedV1,
@@ -37,6 +39,13 @@ export type ClientCertificateRegistered = {
 export type ClientCertificateRevoked = { readonly type: 'ClientCertificateRevoked'; readonly data: { readonly thumbprintSha256: string } };
 export type ManagedIdentityHeaderIssued = { readonly type: 'ManagedIdentityHeaderIssued'; readonly data: { readonly headerHash: string } };
 export type PrincipalDisabled = { readonly type: 'PrincipalDisabled'; readonly data: { readonly reason: string } };
+/** `hash` is an argon2id hash; it stays in identity's store and is dropped from the published copy. */
+export type UserPasswordSet = { readonly type: 'UserPasswordSet'; readonly data: { readonly hash: string } };
+/** Stream `application-{appId}`: a public client registration. */
+export type PublicClientRegistered = {
+  readonly type: 'PublicClientRegistered';
+  readonly data: { readonly appId: string; readonly tenantId: string; readonly displayName: string; readonly redirectUris: readonly string[] };
+};
 /** Identity's role events are stored exactly as their contracts (libs/contracts) publish them: declared once, there. */
 export type RoleAssignmentCreated = EventOf<typeof RoleAssignmentCreatedV1>;
 export type RoleAssignmentDeleted = EventOf<typeof RoleAssignmentDeletedV1>;
@@ -50,9 +59,10 @@ export type PrincipalEvent =
   | ClientCertificateRegistered
   | ClientCertificateRevoked
   | ManagedIdentityHeaderIssued
-  | PrincipalDisabled;
+  | PrincipalDisabled
+  | UserPasswordSet;
 export type RoleAssignmentEvent = RoleAssignmentCreated | RoleAssignmentDeleted;
-export type IdentityEvent = TenantCreated | PrincipalEvent | RoleAssignmentEvent | RoleDefinitionCreated | RoleDefinitionDeleted;
+export type IdentityEvent = TenantCreated | PrincipalEvent | PublicClientRegistered | RoleAssignmentEvent | RoleDefinitionCreated | RoleDefinitionDeleted;
 
 const guid = (x: unknown): boolean => typeof x === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(x);
 const kinds = (x: unknown): boolean => x === 'servicePrincipal' || x === 'managedIdentity' || x === 'user';
@@ -84,6 +94,13 @@ export function registerIdentityEvents(r: EventRegistry): EventRegistry {
     .define({ type: 'ClientCertificateRevoked', schemaVersion: 1, validate: v.object({ thumbprintSha256: v.nonEmpty }), contract: ClientCertificateRevokedV1 })
     .define({ type: 'ManagedIdentityHeaderIssued', schemaVersion: 1, validate: v.object({ headerHash: v.nonEmpty }), publish: drop('headerHash'), contract: ManagedIdentityHeaderIssuedV1 })
     .define({ type: 'PrincipalDisabled', schemaVersion: 1, validate: v.object({ reason: v.string }), contract: PrincipalDisabledV1 })
+    .define({ type: 'UserPasswordSet', schemaVersion: 1, validate: v.object({ hash: v.nonEmpty }), publish: drop('hash'), contract: UserPasswordSetV1 })
+    .define({
+      type: 'PublicClientRegistered',
+      schemaVersion: 1,
+      validate: v.object({ appId: guid, tenantId: guid, displayName: v.nonEmpty, redirectUris: v.arrayOf(v.string) }),
+      contract: PublicClientRegisteredV1,
+    })
     .define({ type: 'RoleAssignmentCreated', schemaVersion: 1, validate: validatorOf(RoleAssignmentCreatedV1), contract: RoleAssignmentCreatedV1 })
     .define({ type: 'RoleAssignmentDeleted', schemaVersion: 1, validate: validatorOf(RoleAssignmentDeletedV1), contract: RoleAssignmentDeletedV1 })
     .define({ type: 'RoleDefinitionCreated', schemaVersion: 1, validate: validatorOf(RoleDefinitionCreatedV1), contract: RoleDefinitionCreatedV1 })

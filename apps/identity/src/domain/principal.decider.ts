@@ -24,7 +24,8 @@ export type PrincipalCommand =
     }
   | { readonly type: 'RevokeClientCertificate'; readonly data: { readonly thumbprintSha256: string } }
   | { readonly type: 'IssueManagedIdentityHeader'; readonly data: { readonly headerHash: string } }
-  | { readonly type: 'DisablePrincipal'; readonly data: { readonly reason: string } };
+  | { readonly type: 'DisablePrincipal'; readonly data: { readonly reason: string } }
+  | { readonly type: 'SetUserPassword'; readonly data: { readonly hash: string } };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._ @-]{0,119}$/;
 
@@ -75,6 +76,11 @@ export const principalDecider: Decider<PrincipalState, PrincipalCommand, Princip
         const s = active(state);
         return s.status === 'disabled' ? [] : [{ type: 'PrincipalDisabled', data: command.data }];
       }
+      case 'SetUserPassword': {
+        const s = active(state);
+        if (s.kind !== 'user') throw new DomainError('BadParameter', 'only users have a sign-in password');
+        return [{ type: 'UserPasswordSet', data: command.data }];
+      }
       default:
         return assertNever(command, 'command');
     }
@@ -100,6 +106,7 @@ export const principalDecider: Decider<PrincipalState, PrincipalCommand, Princip
         return { ...s, certificates: new Map(s.certificates).set(event.data.thumbprintSha256, { revoked: true }) };
       }
       case 'ManagedIdentityHeaderIssued':
+      case 'UserPasswordSet':
         return state;
       case 'PrincipalDisabled':
         return { ...active(state), status: 'disabled' };

@@ -101,4 +101,11 @@ describe('principal decider', () => {
   it('an event for a principal that was never created cannot be folded', () => {
     expect(() => principalDecider.evolve(principalDecider.initialState(), secretAdded)).toThrow(expect.objectContaining({ code: 'PrincipalNotFound' }));
   });
+
+  it('sets a sign-in password on users only', () => {
+    const hash = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA';
+    deciderSpec(principalDecider).given([created('user')]).when({ type: 'SetUserPassword', data: { hash } }).then([{ type: 'UserPasswordSet', data: { hash } }]);
+    deciderSpec(principalDecider).given([created()]).when({ type: 'SetUserPassword', data: { hash } }).thenThrows('BadParameter');
+    deciderSpec(principalDecider).given([]).when({ type: 'SetUserPassword', data: { hash } }).thenThrows('PrincipalNotFound');
+  });
 });

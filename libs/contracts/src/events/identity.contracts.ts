@@ -49,6 +49,17 @@ export const ManagedIdentityHeaderIssuedV1 = defineContract({ type: 'ManagedIden
 
 export const PrincipalDisabledV1 = defineContract({ type: 'PrincipalDisabled', schemaVersion: 1, source: 'identity', schema: z.strictObject({ reason: z.string().max(1024) }) });
 
+/** That a user's sign-in password was set; its (argon2id) hash is never published. */
+export const UserPasswordSetV1 = defineContract({ type: 'UserPasswordSet', schemaVersion: 1, source: 'identity', schema: z.strictObject({}) });
+
+/** A public client (an app that signs users in: authorization code + PKCE, device code) and its redirect URIs. */
+export const PublicClientRegisteredV1 = defineContract({
+  type: 'PublicClientRegistered',
+  schemaVersion: 1,
+  source: 'identity',
+  schema: z.strictObject({ appId: guid, tenantId: guid, displayName: text(), redirectUris: z.array(text(2048)).max(32) }),
+});
+
 /** Azure RBAC role assignment (libs/auth's RBAC read model consumes it). */
 export const RoleAssignmentSchema = z.strictObject({
   /** The role assignment id (a GUID). */
@@ -103,9 +114,10 @@ export const PRINCIPAL_CONTRACTS = [
   ClientCertificateRevokedV1,
   ManagedIdentityHeaderIssuedV1,
   PrincipalDisabledV1,
+  UserPasswordSetV1,
 ] as const;
 export const RBAC_CONTRACTS = [RoleAssignmentCreatedV1, RoleAssignmentDeletedV1, RoleDefinitionCreatedV1, RoleDefinitionUpdatedV1, RoleDefinitionDeletedV1] as const;
-export const IDENTITY_CONTRACTS = [TenantCreatedV1, ...PRINCIPAL_CONTRACTS, ...RBAC_CONTRACTS] as const;
+export const IDENTITY_CONTRACTS = [TenantCreatedV1, ...PRINCIPAL_CONTRACTS, PublicClientRegisteredV1, ...RBAC_CONTRACTS] as const;
 
 export type RbacContractEvent = MessageOf<(typeof RBAC_CONTRACTS)[number]>;
 export type PrincipalContractEvent = MessageOf<(typeof PRINCIPAL_CONTRACTS)[number]>;

@@ -7,6 +7,7 @@ import type { AuditSink } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import type { IdentityRepository } from '../persistence/identity.repository.js';
 import type { Caller, IdentityService } from '../../application/identity.service.js';
+import type { SignInService } from '../../application/sign-in.service.js';
 
 const STATUS: Record<string, number> = {
   PrincipalNotFound: 404,
@@ -34,7 +35,7 @@ type Body = Record<string, unknown>;
  * `https://identity.<domain>` and, at scope "/", Key Vault Administrator (principals and
  * credentials) or Key Vault Data Access Administrator (role assignments).
  */
-export function registerAdminRoutes(fastify: FastifyInstance, identity: IdentityService, repo: IdentityRepository, verifier: TokenVerifier, writer: AuditSink): void {
+export function registerAdminRoutes(fastify: FastifyInstance, identity: IdentityService, repo: IdentityRepository, verifier: TokenVerifier, writer: AuditSink, signIn: SignInService): void {
   // The chain of a record whose caller is unknown (no or a bad token): the default tenant's.
   let defaultTenant = '';
   const learnDefaultTenant = async (): Promise<void> => {
@@ -164,7 +165,9 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
       const kind = str(b, 'kind', false) ?? 'servicePrincipal';
       if (kind !== 'servicePrincipal' && kind !== 'managedIdentity' && kind !== 'user') throw new HttpError(400, 'BadParameter', '"kind" is servicePrincipal, managedIdentity or user');
       const cert = str(b, 'certificatePem', false);
-      const created = await identity.createPrincipal(caller.tenantId, str(b, 'displayName'), kind, caller, {
+      const tenantId = (str(b, 'tenantId', false) ?? caller.tenantId).toLowerCase();
+      if (!(await repo.tenantExists(tenantId))) throw new HttpError(400, 'BadParameter', `tenant "${tenantId.slice(0, 64)}" does not exist`);
+      const created = await identity.createPrincipal(tenantId, str(b, 'displayName'), kind, caller, {
         withSecret: kind === 'user' || (kind === 'servicePrincipal' && (b.withSecret !== false || !cert)),
         ...(cert ? { certificatePem: cert } : {}),
         boundTo: kind === 'managedIdentity' ? (str(b, 'boundTo', false) ?? '127.0.0.1') : null,
@@ -195,6 +198,46 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
     await identity.revokeCertificate(param(req, 'id'), param(req, 'thumbprint'), caller);
     return { revoked: param(req, 'thumbprint') };
   });
+
+  route(
+    'POST',
+    '/admin/principals/:id/password',
+    ADMIN_ROLES,
+    async (req, caller) => {
+      const p = await identity.principal(param(req, 'id'), caller.tenantId);
+      if (p.kind !== 'user') throw new HttpError(400, 'BadParameter', 'only users have a sign-in password');
+      const reset = await identity.resetPassword(p.object_id, caller);
+      return { ...reset, revokedSessions: await signIn.revokeSessions(p.object_id) };
+    },
+    201,
+  );
+
+  // Signs a user out everywhere: every refresh token revoked (access tokens live until they expire).
+  route('DELETE', '/admin/principals/:id/sessions', ADMIN_ROLES, async (req, caller) => {
+    const p = await identity.principal(param(req, 'id'), caller.tenantId);
+    if (caller.audit) caller.audit.operationName = 'UserSessionsRevoke';
+    return { objectId: p.object_id, revokedSessions: await signIn.revokeSessions(p.object_id) };
+  });
+
+  route('GET', '/admin/applications', ADMIN_ROLES, async (_req, caller) => ({
+    value: (await repo.applications(caller.tenantId)).map((a) => ({ appId: a.app_id, tenantId: a.tenant_id, displayName: a.display_name, publicClient: a.public_client, redirectUris: a.redirect_uris, created: a.created_at })),
+  }));
+
+  route(
+    'POST',
+    '/admin/applications',
+    ADMIN_ROLES,
+    async (req, caller) => {
+      const b = body(req);
+      if (b.publicClient !== true) throw new HttpError(400, 'BadParameter', '"publicClient" must be true (confidential applications are service principals: keyledger sp create)');
+      const uris = b.redirectUris ?? [];
+      if (!Array.isArray(uris) || !uris.every((u) => typeof u === 'string')) throw new HttpError(400, 'BadParameter', '"redirectUris" must be an array of strings');
+      const tenantId = (str(b, 'tenantId', false) ?? caller.tenantId).toLowerCase();
+      if (!(await repo.tenantExists(tenantId))) throw new HttpError(400, 'BadParameter', `tenant "${tenantId.slice(0, 64)}" does not exist`);
+      return identity.registerPublicClient(tenantId, str(b, 'displayName'), uris as string[], caller);
+    },
+    201,
+  );
 
   route('GET', '/admin/roleDefinitions', ROLE_ADMIN_ROLES, async () => ({
     value: [...BUILT_IN_ROLE_DEFINITIONS, ...(await repo.customRoles())].map((d) => ({

@@ -4,11 +4,15 @@ import type { AuditWriter } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import { AadError } from '../../application/aad-error.js';
 import { FailedAuthThrottle } from '../../application/failed-auth.throttle.js';
+import type { SignInService, UserTokens } from '../../application/sign-in.service.js';
 import type { IssuedToken, TokenService } from '../../application/token.service.js';
 
 type Form = Record<string, string | undefined>;
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** MSAL sends the short name Entra ID also accepts. */
+const isDeviceCodeGrant = (g: string): boolean => g === DEVICE_CODE_GRANT || g === 'device_code';
 
 /** application/x-www-form-urlencoded → a flat record; repeated keys keep the first value. */
 export function registerFormParser(fastify: FastifyInstance): void {
@@ -24,7 +28,7 @@ export function registerFormParser(fastify: FastifyInstance): void {
  * endpoint (client secret and client assertion), and both managed-identity shapes.
  * Every token request, issued or refused, leaves one audit record before the answer.
  */
-export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenService, audit: AuditWriter, publicUrl: string, jwks: () => Promise<unknown>, failures: FailedAuthThrottle = new FailedAuthThrottle()): void {
+export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenService, signIn: SignInService, audit: AuditWriter, publicUrl: string, jwks: () => Promise<unknown>, failures: FailedAuthThrottle = new FailedAuthThrottle()): void {
   fastify.get<{ Params: { tenant: string } }>('/:tenant/v2.0/.well-known/openid-configuration', async (req, reply) => {
     let tenantId: string;
     try {
@@ -45,8 +49,10 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
       subject_types_supported: ['pairwise'],
       id_token_signing_alg_values_supported: ['ES256', 'RS256'],
-      grant_types_supported: ['client_credentials'],
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'oid', 'tid', 'appid', 'idtyp'],
+      response_modes_supported: ['query', 'fragment'],
+      code_challenge_methods_supported: ['S256'],
+      grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', DEVICE_CODE_GRANT],
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'oid', 'tid', 'appid', 'idtyp', 'preferred_username', 'name', 'nonce', 'upn', 'scp'],
       tenant_region_scope: 'NA',
       cloud_instance_name: new URL(publicUrl).host,
       msgraph_host: 'graph.invalid',
@@ -66,6 +72,26 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       if (!form) throw new AadError(400, 'invalid_request', 900144, "The request body must be application/x-www-form-urlencoded and contain the 'grant_type' parameter.", 'BodyMalformed');
       const grant = form.grant_type;
       if (!grant) throw new AadError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'grant_type'.", 'GrantTypeMissing');
+      if (grant === 'authorization_code' || isDeviceCodeGrant(grant) || grant === 'refresh_token') {
+        tenantId = await tokens.resolveTenant(req.params.tenant);
+        const t: UserTokens =
+          grant === 'authorization_code' ? await signIn.redeemCode(tenantId, form) : isDeviceCodeGrant(grant) ? await signIn.pollDevice(tenantId, form) : await signIn.refresh(tenantId, form);
+        issued = t.issued;
+        await auditToken(audit, req, started, 200, tenantId, issued, form.client_id, undefined, grant);
+        return reply
+          .header('cache-control', 'no-store, no-cache')
+          .header('pragma', 'no-cache')
+          .send({
+            token_type: 'Bearer',
+            scope: t.scope,
+            expires_in: issued.expiresIn,
+            ext_expires_in: issued.expiresIn,
+            access_token: issued.accessToken,
+            ...(t.refreshToken ? { refresh_token: t.refreshToken } : {}),
+            ...(t.idToken ? { id_token: t.idToken } : {}),
+            client_info: t.clientInfo,
+          });
+      }
       if (grant !== 'client_credentials') {
         throw new AadError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant.slice(0, 64)}'.`, 'GrantTypeUnsupported');
       }
@@ -99,7 +125,7 @@ export function registerTokenRoutes(fastify: FastifyInstance, tokens: TokenServi
       // A refused client authentication (wrong secret or assertion, unknown client) counts against its budgets.
       if (e && tenantId && form?.client_id && (e.error === 'invalid_client' || e.error === 'unauthorized_client')) failures.fail(`${tenantId}/${form.client_id.toLowerCase()}`, req.ip);
       try {
-        await auditToken(audit, req, started, e?.status ?? 500, tenantId ?? req.params.tenant, undefined, form?.client_id, e?.reason ?? 'InternalError');
+        await auditToken(audit, req, started, e?.status ?? 500, tenantId ?? req.params.tenant, undefined, form?.client_id, e?.reason ?? 'InternalError', form?.grant_type);
       } catch {
         return reply.code(503).send({ error: 'temporarily_unavailable', error_description: 'The audit log is unavailable; no token was issued.', error_codes: [90033] });
       }
@@ -181,7 +207,18 @@ function sendAadError(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(500).send({ error: 'server_error', error_description: 'An internal error occurred.', error_codes: [90000] });
 }
 
-function auditToken(audit: AuditWriter, req: FastifyRequest, started: number, status: number, tenant: string, issued: IssuedToken | undefined, clientId: string | undefined, reason: string | undefined): Promise<void> {
+function auditToken(
+  audit: AuditWriter,
+  req: FastifyRequest,
+  started: number,
+  status: number,
+  tenant: string,
+  issued: IssuedToken | undefined,
+  clientId: string | undefined,
+  reason: string | undefined,
+  grant?: string,
+): Promise<void> {
+  const grantType = grant && /^[a-z_:.-]{1,64}$/.test(grant) ? grant : undefined;
   const ctx = currentContext();
   const url = req.url.split('?')[0] ?? req.url;
   return audit.write(
@@ -198,7 +235,7 @@ function auditToken(audit: AuditWriter, req: FastifyRequest, started: number, st
       callerIpAddress: req.ip,
       correlationId: ctx?.correlationId ?? '',
       identity: issued
-        ? { oid: issued.principal.object_id, appid: issued.principal.app_id, tid: issued.principal.tenant_id, idtyp: issued.principal.kind === 'user' ? 'user' : 'app' }
+        ? { oid: issued.principal.object_id, appid: issued.clientId ?? issued.principal.app_id, tid: issued.principal.tenant_id, idtyp: issued.principal.kind === 'user' ? 'user' : 'app' }
         : clientId && /^[0-9a-fA-F-]{36}$/.test(clientId)
           ? { appid: clientId.toLowerCase() }
           : {},
@@ -206,7 +243,7 @@ function auditToken(audit: AuditWriter, req: FastifyRequest, started: number, st
         requestUri: url,
         httpMethod: req.method,
         ...(reason ? { errorCode: reason } : {}),
-        ...(issued ? { extra: { resource: issued.resource } } : {}),
+        ...(issued || grantType ? { extra: { ...(issued ? { resource: issued.resource } : {}), ...(grantType ? { grantType } : {}) } } : {}),
         ...(req.headers['user-agent'] ? { clientInfo: String(req.headers['user-agent']).slice(0, 200) } : {}),
       },
     }),

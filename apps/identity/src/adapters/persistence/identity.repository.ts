@@ -18,6 +18,7 @@ export type SecretRow = { secret_id: string; object_id: string; hash: string; hi
 export type CertificateRow = { thumbprint_sha256: string; thumbprint_sha1: string; object_id: string; public_key_pem: string; not_after: Date; revoked_at: Date | null };
 export type AssignmentRow = { assignment_id: string; principal_id: string; role_definition_id: string; scope: string; created_at: Date };
 export type TenantRow = { tenant_id: string; name: string; is_default: boolean; created_at: Date };
+export type ApplicationRow = { app_id: string; tenant_id: string; display_name: string; redirect_uris: string[]; public_client: boolean; created_at: Date };
 
 /** The identity read models: written only by `project` inside the append transaction. */
 @Injectable()
@@ -72,6 +73,21 @@ export class IdentityRepository {
           break;
         case 'PrincipalDisabled':
           await tx.query(`UPDATE ${this.s}.principals SET enabled = false WHERE object_id = $1`, [oid]);
+          break;
+        case 'UserPasswordSet':
+          await tx.query(
+            `INSERT INTO ${this.s}.user_passwords (object_id, hash, set_at) VALUES ($1, $2, $3) ON CONFLICT (object_id) DO UPDATE SET hash = EXCLUDED.hash, set_at = EXCLUDED.set_at`,
+            [oid, e.data.hash, at],
+          );
+          break;
+        case 'PublicClientRegistered':
+          await tx.query(`INSERT INTO ${this.s}.applications (app_id, tenant_id, display_name, redirect_uris, public_client, created_at) VALUES ($1, $2, $3, $4, true, $5)`, [
+            e.data.appId,
+            e.data.tenantId,
+            e.data.displayName,
+            JSON.stringify(e.data.redirectUris),
+            at,
+          ]);
           break;
         case 'RoleAssignmentCreated':
           await tx.query(`INSERT INTO ${this.s}.role_assignments (assignment_id, principal_id, role_definition_id, scope, created_at) VALUES ($1, $2, $3, $4, $5)`, [
@@ -183,6 +199,36 @@ export class IdentityRepository {
 
   async customRoles(): Promise<RoleDefinition[]> {
     return (await this.db.query<{ definition: RoleDefinition }>(`SELECT definition FROM ${this.s}.role_definitions ORDER BY created_at`)).map((r) => r.definition);
+  }
+
+  /** A user by sign-in name (display name, case-insensitive) in a tenant, with its password hash. */
+  async userForSignIn(tenantId: string, username: string): Promise<(PrincipalRow & { password_hash: string | null }) | undefined> {
+    if (!isGuid(tenantId)) return undefined;
+    return (
+      await this.db.query<PrincipalRow & { password_hash: string | null }>(
+        `SELECT p.*, pw.hash AS password_hash FROM ${this.s}.principals p LEFT JOIN ${this.s}.user_passwords pw ON pw.object_id = p.object_id
+          WHERE p.tenant_id = $1 AND p.kind = 'user' AND lower(p.display_name) = lower($2) ORDER BY p.created_at LIMIT 1`,
+        [tenantId, username],
+      )
+    )[0];
+  }
+
+  async principalById(objectId: string): Promise<PrincipalRow | undefined> {
+    if (!isGuid(objectId)) return undefined;
+    return (await this.db.query<PrincipalRow>(`SELECT * FROM ${this.s}.principals WHERE object_id = $1`, [objectId]))[0];
+  }
+
+  async application(tenantId: string, appId: string): Promise<ApplicationRow | undefined> {
+    if (!isGuid(appId) || !isGuid(tenantId)) return undefined;
+    return (await this.db.query<ApplicationRow>(`SELECT * FROM ${this.s}.applications WHERE app_id = $1 AND tenant_id = $2`, [appId.toLowerCase(), tenantId]))[0];
+  }
+
+  async applicationByName(tenantId: string, name: string): Promise<ApplicationRow | undefined> {
+    return (await this.db.query<ApplicationRow>(`SELECT * FROM ${this.s}.applications WHERE tenant_id = $1 AND display_name = $2`, [tenantId, name]))[0];
+  }
+
+  async applications(tenantId: string): Promise<ApplicationRow[]> {
+    return this.db.query<ApplicationRow>(`SELECT * FROM ${this.s}.applications WHERE tenant_id = $1 ORDER BY created_at`, [tenantId]);
   }
 
   /** Records a client assertion id; false when it was seen before (replay). */
