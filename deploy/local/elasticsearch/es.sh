@@ -172,7 +172,9 @@ prepare_native_dir() {
   if [[ -e "$NATIVE_DIR/libzstd.so" ]]; then return 0; fi
   local lib="" cand
   if command -v ldconfig >/dev/null 2>&1; then
-    lib="$(ldconfig -p 2>/dev/null | awk '/libzstd\.so\.1 / {print $NF; exit}')"
+    # awk reads to the end: exiting early would SIGPIPE ldconfig and, under pipefail, fail the start
+    # (seen once Chromium's libraries made the cache longer than a pipe buffer).
+    lib="$(ldconfig -p 2>/dev/null | awk '/libzstd\.so\.1 / && !found {print $NF; found = 1}')"
   fi
   if [[ -z "$lib" ]]; then
     for cand in /usr/lib/x86_64-linux-gnu/libzstd.so.1 /lib/x86_64-linux-gnu/libzstd.so.1 \
