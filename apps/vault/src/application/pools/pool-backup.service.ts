@@ -196,29 +196,33 @@ export class PoolBackupService {
     const domain = await this.deps.securityDomain.domainKey(pool, caller);
     try {
       const { blobs, administration } = await this.readFolder(new BackupContainer(location), folder, domain, options.key);
-      // The inner backups open here too (the same deployment root; crypto checks each): else nothing is restored.
-      for (const b of blobs) {
-        if ((await this.deps.keys.checkBackup(b.plain, caller)).toLowerCase() !== b.name.toLowerCase()) throw new BackupFormatError('Tampered', `The backup blob of key ${b.name} holds another key.`);
-      }
-      // So does the pool's administration: the target must accept it before any key is written.
-      if (administration) await this.administrationRestore(() => this.deps.poolAdministration.checkRestore(pool, administration, isBuiltInRoleId));
-      if (options.check) return null;
-      let restored = 0;
-      let refused = 0;
-      for (const b of blobs) {
-        try {
-          await this.deps.keys.restore(pool, b.plain, caller);
-          restored += b.versions;
-        } catch (err) {
-          if (!(err instanceof DomainError) || ![KeyErrorCode.KeyRestoreConflict, KeyErrorCode.KeyIsDeletedButRecoverable].includes(err.code as 'KeyRestoreConflict')) throw err;
-          refused += b.versions;
-        } finally {
-          b.plain.fill(0);
+      try {
+        // The inner backups open here too (the same deployment root; crypto checks each): else nothing is restored.
+        for (const b of blobs) {
+          if ((await this.deps.keys.checkBackup(b.plain, caller)).toLowerCase() !== b.name.toLowerCase()) throw new BackupFormatError('Tampered', `The backup blob of key ${b.name} holds another key.`);
         }
+        // So does the pool's administration: the target must accept it before any key is written.
+        if (administration) await this.administrationRestore(() => this.deps.poolAdministration.checkRestore(pool, administration, isBuiltInRoleId));
+        if (options.check) return null;
+        let restored = 0;
+        let refused = 0;
+        for (const b of blobs) {
+          try {
+            await this.deps.keys.restore(pool, b.plain, caller);
+            restored += b.versions;
+          } catch (err) {
+            if (!(err instanceof DomainError) || ![KeyErrorCode.KeyRestoreConflict, KeyErrorCode.KeyIsDeletedButRecoverable].includes(err.code as 'KeyRestoreConflict')) throw err;
+            refused += b.versions;
+          } finally {
+            b.plain.fill(0);
+          }
+        }
+        // After the keys (assignments at /keys/{name} name them): one append, the restore's caller as actor.
+        if (administration) await this.administrationRestore(() => this.deps.poolAdministration.restore(pool, administration, isBuiltInRoleId, caller));
+        return `Number of successful key versions restored: ${restored}, Number of key versions could not overwrite: ${refused}`;
+      } finally {
+        for (const b of blobs) b.plain.fill(0);
       }
-      // After the keys (assignments at /keys/{name} name them): one append, the restore's caller as actor.
-      if (administration) await this.administrationRestore(() => this.deps.poolAdministration.restore(pool, administration, isBuiltInRoleId, caller));
-      return `Number of successful key versions restored: ${restored}, Number of key versions could not overwrite: ${refused}`;
     } finally {
       domain.key.fill(0);
     }
@@ -246,19 +250,24 @@ export class PoolBackupService {
     const manifest = openManifest(domain.key, domain.domainId, await container.get(`${folder}/${MANIFEST_BLOB}`, MANIFEST_MAX));
     const wanted = only === undefined ? manifest.keys : manifest.keys.filter((k) => k.name.toLowerCase() === only.toLowerCase());
     if (only !== undefined && wanted.length === 0) throw new BackupStorageError('BadRequest', `The backup folder holds no key named ${only}.`);
-    const out: { name: string; plain: Buffer; versions: number }[] = [];
-    for (const k of wanted) {
-      if (!k.blob.startsWith('keys/') || k.blob.includes('..')) throw new BackupFormatError('Tampered', 'The backup manifest names a blob outside its folder.');
-      const blob = await container.get(`${folder}/${k.blob}`, this.deps.maxKeyBlobBytes ?? 4 * 1024 * 1024);
-      if (sha256(blob) !== k.sha256) throw new BackupFormatError('Tampered', `The backup blob of key ${k.name} was altered.`);
-      out.push({ name: k.name, plain: openKeyBlob(domain.key, domain.domainId, k.name, blob), versions: k.versions });
-    }
     // A selective restore never reads (nor touches) the administration; a version 1 backup has none.
     let administration: PoolAdministrationState | undefined;
     if (only === undefined && manifest.administration !== undefined) {
       const blob = await container.get(`${folder}/${ADMINISTRATION_BLOB}`, ADMINISTRATION_MAX);
       if (sha256(blob) !== manifest.administration.sha256) throw new BackupFormatError('Tampered', 'The backup blob of the role assignments and definitions was altered.');
       administration = openAdministrationBlob(domain.key, domain.domainId, blob);
+    }
+    const out: { name: string; plain: Buffer; versions: number }[] = [];
+    try {
+      for (const k of wanted) {
+        if (!k.blob.startsWith('keys/') || k.blob.includes('..')) throw new BackupFormatError('Tampered', 'The backup manifest names a blob outside its folder.');
+        const blob = await container.get(`${folder}/${k.blob}`, this.deps.maxKeyBlobBytes ?? 4 * 1024 * 1024);
+        if (sha256(blob) !== k.sha256) throw new BackupFormatError('Tampered', `The backup blob of key ${k.name} was altered.`);
+        out.push({ name: k.name, plain: openKeyBlob(domain.key, domain.domainId, k.name, blob), versions: k.versions });
+      }
+    } catch (err) {
+      for (const b of out) b.plain.fill(0);
+      throw err;
     }
     return { blobs: out, administration };
   }
