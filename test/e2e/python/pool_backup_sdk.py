@@ -59,8 +59,8 @@ app = ClientSecretCredential(
     disable_instance_discovery=True,
     connection_verify=e2e.CA_FILE,
 )
-APP_OID = os.environ["KEYLEDGER_APP_OBJECT_ID"]
-POOL_ADMIN_OID = os.environ["KEYLEDGER_POOL_ADMIN_OBJECT_ID"]
+APP_OID = os.environ["KEYLEDGER_APP_OBJECT_ID"].lower()
+POOL_ADMIN_OID = os.environ["KEYLEDGER_POOL_ADMIN_OBJECT_ID"].lower()
 ADMINISTRATOR = "a290e904-7015-4bba-90c8-60543313cdb4"
 CRYPTO_USER = "21dbd100-6940-42c2-9190-5d6cb909625b"
 ARM = "AllowKeyManagementOperationsThroughARM"
@@ -167,7 +167,7 @@ KeyVaultSettingsClient(SOURCE, credential, **options[SOURCE]).update_setting(Key
 def rbac_of(access):
     """The pool's assignments of the application and of the pool administrator, as (role definition id, scope, name)."""
     listed = list(access.list_role_assignments(KeyVaultRoleScope.GLOBAL))
-    of = lambda oid: sorted((a.properties.role_definition_id.rsplit("/", 1)[-1].lower(), a.properties.scope, a.name) for a in listed if a.properties.principal_id == oid)
+    of = lambda oid: sorted((a.properties.role_definition_id.rsplit("/", 1)[-1].lower(), a.properties.scope, a.name) for a in listed if (a.properties.principal_id or "").lower() == oid)
     return of(APP_OID), of(POOL_ADMIN_OID)
 
 
