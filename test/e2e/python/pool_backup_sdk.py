@@ -4,24 +4,41 @@ made: the security domain (download with 3 certificates and a quorum of 2, then 
 decrypted shares into a second pool), full backup, full restore, selective key restore,
 pre-backup and pre-restore checks, and the refusals (a pool not activated, 2 certificates,
 fewer shares than the quorum, a malformed SAS, unreachable storage, a backup of another
-security domain, a tampered blob). The security-domain calls go through the SDK client's own
+security domain, a tampered key blob, a tampered role-assignments blob). The source pool's local
+RBAC (a custom role definition, the application's assignments of it and of Managed HSM Crypto
+User, a setting) made with KeyVaultAccessControlClient / KeyVaultSettingsClient before the backup
+is in the second pool after its full restore (not after a selective one), enforced there; the
+pool administrator both pools were created with is assigned there once. The security-domain calls go through the SDK client's own
 pipeline (`send_request`: challenge, token, TLS), there being no security-domain client in the
 administration package.
 
 KEYLEDGER_VAULT_URLS: the source pool, the target pool, a pool of another domain (the bootstrap `dev`).
-env: KEYLEDGER_BACKUP_CONTAINER (container URL), KEYLEDGER_BACKUP_SAS (container SAS token).
+env: KEYLEDGER_BACKUP_CONTAINER (container URL), KEYLEDGER_BACKUP_SAS (container SAS token),
+KEYLEDGER_APP_CLIENT_ID / _CLIENT_SECRET / _OBJECT_ID (an application holding no deployment-wide
+role), KEYLEDGER_POOL_ADMIN_OBJECT_ID (the `administrators` both pools were created with).
 """
 import base64
 import datetime
 import hashlib
 import json
 import os
+import urllib.error
 import urllib.request
+import uuid
 
 import keyledger_e2e as e2e  # first: resolves *.localhost in this process
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
-from azure.keyvault.administration import KeyVaultBackupClient
+from azure.identity import ClientSecretCredential
+from azure.keyvault.administration import (
+    KeyVaultAccessControlClient,
+    KeyVaultBackupClient,
+    KeyVaultDataAction,
+    KeyVaultPermission,
+    KeyVaultRoleScope,
+    KeyVaultSetting,
+    KeyVaultSettingsClient,
+)
 from azure.keyvault.administration import __version__ as admin_version
 from azure.keyvault.keys import KeyClient
 from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
@@ -34,6 +51,19 @@ SOURCE, TARGET, OTHER = e2e.VAULT_URLS[:3]
 CONTAINER = os.environ["KEYLEDGER_BACKUP_CONTAINER"]
 SAS = os.environ["KEYLEDGER_BACKUP_SAS"]
 credential = e2e.credential()
+app = ClientSecretCredential(
+    os.environ["KEYLEDGER_TENANT_ID"],
+    os.environ["KEYLEDGER_APP_CLIENT_ID"],
+    os.environ["KEYLEDGER_APP_CLIENT_SECRET"],
+    authority=os.environ["KEYLEDGER_AUTHORITY"],
+    disable_instance_discovery=True,
+    connection_verify=e2e.CA_FILE,
+)
+APP_OID = os.environ["KEYLEDGER_APP_OBJECT_ID"].lower()
+POOL_ADMIN_OID = os.environ["KEYLEDGER_POOL_ADMIN_OBJECT_ID"].lower()
+ADMINISTRATOR = "a290e904-7015-4bba-90c8-60543313cdb4"
+CRYPTO_USER = "21dbd100-6940-42c2-9190-5d6cb909625b"
+ARM = "AllowKeyManagementOperationsThroughARM"
 OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 DIGEST = hashlib.sha256(b"signed before the backup").digest()
 FAST = {"_polling_interval": 1}
@@ -120,6 +150,32 @@ ec = keys_src.create_ec_key(names["ec"], hardware_protected=True)
 signature = CryptographyClient(sig.id, credential, **options[SOURCE]).sign(SignatureAlgorithm.rs256, DIGEST).signature
 e2e.check(SOURCE, "keys created and a signature made")
 
+# 3b. The source pool's local RBAC and a setting: a custom role (sign, read) assigned to the
+# application at /keys, Managed HSM Crypto User at /keys/{sig}.
+access_src = KeyVaultAccessControlClient(SOURCE, credential, **options[SOURCE])
+custom_id = str(uuid.uuid4())
+custom = access_src.set_role_definition(
+    KeyVaultRoleScope.GLOBAL, name=custom_id, role_name=f"py backup signer {e2e.SUFFIX}", description="signs after a restore",
+    permissions=[KeyVaultPermission(data_actions=[KeyVaultDataAction.SIGN_HSM_KEY, KeyVaultDataAction.READ_HSM_KEY])],
+)
+custom_assignment = access_src.create_role_assignment(KeyVaultRoleScope.KEYS, custom.id, APP_OID)
+user_scope = f"/keys/{names['sig']}"
+user_assignment = access_src.create_role_assignment(user_scope, CRYPTO_USER, APP_OID)
+KeyVaultSettingsClient(SOURCE, credential, **options[SOURCE]).update_setting(KeyVaultSetting(name=ARM, value=True))
+
+
+def rbac_of(access):
+    """The pool's assignments of the application and of the pool administrator, as (role definition id, scope, name)."""
+    listed = list(access.list_role_assignments(KeyVaultRoleScope.GLOBAL))
+    of = lambda oid: sorted((a.properties.role_definition_id.rsplit("/", 1)[-1].lower(), a.properties.scope, a.name) for a in listed if (a.properties.principal_id or "").lower() == oid)
+    return of(APP_OID), of(POOL_ADMIN_OID)
+
+
+app_src, admin_src = rbac_of(access_src)
+e2e.expect([(r, s) for r, s, _ in app_src] == sorted([(custom_id, "/keys"), (CRYPTO_USER, user_scope)]), f"source assignments {app_src}")
+e2e.expect([(r, s) for r, s, _ in admin_src] == [(ADMINISTRATOR, "/")], f"source pool administrator {admin_src}")
+e2e.check(SOURCE, "custom role definition, role assignments and a setting made")
+
 # 4. Pre-backup, full backup to Azurite with the SAS.
 backup_src.begin_pre_backup(CONTAINER, sas_token=SAS, **FAST).wait()
 result = backup_src.begin_backup(CONTAINER, sas_token=SAS, **FAST).result()
@@ -129,6 +185,9 @@ manifest = json.loads(blob(f"{folder_url}/backup.json"))
 e2e.expect(sorted(k["name"] for k in manifest["keys"]) == sorted(names.values()), f"manifest keys {[k['name'] for k in manifest['keys']]}")
 key_blob = blob(f"{folder_url}/keys/{names['sig']}")
 e2e.expect(b"KeyledgerKeyBackupV1" not in key_blob and sig.key.n not in key_blob, "key material or the key backup in clear in the blob")
+e2e.expect(manifest["version"] == 2 and manifest["administration"]["blob"] == "administration", f"manifest administration {manifest.get('administration')}")
+admin_blob = blob(f"{folder_url}/administration")
+e2e.expect(APP_OID.encode() not in admin_blob and custom_id.encode() not in admin_blob, "role assignments in clear in the backup")
 e2e.check(SOURCE, "pre-backup and full backup to Azurite")
 
 # 5. Refusals up front and as failed jobs.
@@ -193,6 +252,16 @@ e2e.expect(ok.status_code == 202 and ok.json()["status"] == "Success", f"upload 
 e2e.expect(sd(backup_dst, "GET", "/securitydomain/upload/pending").json()["status"] == "Success", "upload status")
 e2e.check(TARGET, "security domain upload: 1 share refused, 2 shares activate")
 
+# 9b. A selective key restore into the second pool brings the key, not the role assignments.
+access_dst = KeyVaultAccessControlClient(TARGET, credential, **options[TARGET])
+backup_dst.begin_restore(folder_url, sas_token=SAS, key_name=names["ec"], **FAST).wait()
+app_dst, admin_dst = rbac_of(access_dst)
+e2e.expect(app_dst == [] and [(r, s) for r, s, _ in admin_dst] == [(ADMINISTRATOR, "/")], f"a selective restore changed the role assignments: {app_dst} {admin_dst}")
+e2e.expect(custom_id not in [d.name for d in access_dst.list_role_definitions(KeyVaultRoleScope.GLOBAL)], "a selective restore wrote the custom role definition")
+code, _, _ = status_code_of(lambda: KeyClient(TARGET, app, **options[TARGET]).get_key(names["ec"]))
+e2e.expect(code == 403, f"the application read a key of the second pool before its full restore: {code}")
+e2e.check(TARGET, "selective key restore leaves the role assignments alone")
+
 # 10. The second pool restores the whole backup; a restored key verifies the signature made before, and signs.
 backup_dst.begin_restore(folder_url, sas_token=SAS, **FAST).wait()
 keys_dst = KeyClient(TARGET, credential, **options[TARGET])
@@ -205,10 +274,24 @@ e2e.expect(CryptographyClient(sig.id, credential, **options[SOURCE]).verify(Sign
 e2e.expect(keys_dst.get_key(names["ec"]).key.x == ec.key.x, "the EC key in the second pool")
 e2e.check(TARGET, "full restore into the second pool; the restored key verifies and signs")
 
+# 10b. The role definition, the assignments (ids, role ids, scopes) and the setting came with it,
+# enforced at once: the application signs with the restored key; the pool administrator, named by
+# the backup and by the second pool's creation, holds Administrator at / once.
+app_dst, admin_dst = rbac_of(access_dst)
+e2e.expect(app_dst == app_src, f"restored assignments {app_dst} != {app_src}")
+e2e.expect([(r, s) for r, s, _ in admin_dst] == [(ADMINISTRATOR, "/")], f"pool administrator in the second pool {admin_dst}")
+restored_custom = access_dst.get_role_definition(KeyVaultRoleScope.GLOBAL, custom_id)
+e2e.expect(restored_custom.role_name == custom.role_name and sorted(restored_custom.permissions[0].data_actions) == sorted(custom.permissions[0].data_actions), "restored custom role definition")
+e2e.expect(KeyVaultSettingsClient(TARGET, credential, **options[TARGET]).get_setting(ARM).getboolean() is True, "restored setting")
+app_signed = CryptographyClient(moved.id, app, **options[TARGET]).sign(SignatureAlgorithm.rs256, DIGEST).signature
+e2e.expect(CryptographyClient(sig.id, credential, **options[SOURCE]).verify(SignatureAlgorithm.rs256, DIGEST, app_signed).is_valid, "the application's signature in the second pool")
+e2e.check(TARGET, "full restore brought the role definition, assignments and setting; the pool administrator once; the application signs")
+
 # 11. A tampered blob: the restore fails and restores nothing.
 keys_dst.begin_delete_key(names["ec"]).result()
 keys_dst.purge_deleted_key(names["ec"])
-tampered = bytearray(blob(f"{folder_url}/keys/{names['ec']}"))
+original_ec = blob(f"{folder_url}/keys/{names['ec']}")
+tampered = bytearray(original_ec)
 tampered[-20] ^= 1
 blob(f"{folder_url}/keys/{names['ec']}", bytes(tampered))
 try:
@@ -218,5 +301,20 @@ except HttpResponseError as err:
     e2e.expect("altered" in str(err.message), f"tampered: {err.message}")
 e2e.expect(names["ec"] not in [k.name for k in keys_dst.list_properties_of_keys()], "a tampered restore wrote a key")
 e2e.check(TARGET, "tampered blob refused, nothing restored")
+
+# 12. A tampered role-assignments blob (the key blobs intact again): refused, nothing restored.
+blob(f"{folder_url}/keys/{names['ec']}", original_ec)
+access_dst.delete_role_assignment(KeyVaultRoleScope.KEYS, custom_assignment.name)
+altered = bytearray(admin_blob)
+altered[-20] ^= 1
+blob(f"{folder_url}/administration", bytes(altered))
+try:
+    backup_dst.begin_restore(folder_url, sas_token=SAS, **FAST).wait()
+    raise AssertionError("a backup with tampered role assignments was restored")
+except HttpResponseError as err:
+    e2e.expect("altered" in str(err.message), f"tampered role assignments: {err.message}")
+e2e.expect(names["ec"] not in [k.name for k in keys_dst.list_properties_of_keys()], "a restore with tampered role assignments wrote a key")
+e2e.expect(custom_assignment.name not in [n for _, _, n in rbac_of(access_dst)[0]], "a restore with tampered role assignments wrote an assignment")
+e2e.check(TARGET, "tampered role assignments refused, nothing restored")
 
 e2e.finish(sdk=f"azure-keyvault-administration {admin_version}", apiVersion=backup_src.api_version, folder=folder_url)

@@ -104,5 +104,9 @@ describe('pool administration across vault instances (PostgreSQL)', () => {
     expect(a.access.check(APP, ManagedHsmKeyDataActions.sign, '/managedHSMs/dstpool/keys/k9').allowed).toBe(true);
     const appended = await t.db.query<{ n: string; tx: string }>(`SELECT count(*)::text AS n, count(DISTINCT transaction_id)::text AS tx FROM ${t.schema}.events WHERE stream_id = $1`, [`hsmadmin-${target.vaultId}`]);
     expect(appended[0]).toEqual({ n: '3', tx: '1' });
+    // Again (a second full restore of the same backup): nothing appended.
+    await a.admin.restore(target, await a.admin.state(source), isBuiltInRoleId, caller);
+    const again = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.events WHERE stream_id = $1`, [`hsmadmin-${target.vaultId}`]);
+    expect(again[0]?.n).toBe('3');
   });
 });

@@ -6,6 +6,7 @@ import type { VaultRecord } from '../../adapters/persistence/vaults.repository.j
 import {
   POOL_SETTINGS,
   poolAdministrationBatchDecider,
+  restoreCommandsFor,
   poolAdministrationDecider,
   type PoolAdministrationCommand,
   type PoolAdministrationState,
@@ -124,18 +125,27 @@ export class PoolAdministrationService {
    * Restores a pool's administration (e.g. from a full backup of another pool) into `pool`:
    * every custom role definition, then every assignment and setting `snapshot` holds that `pool`
    * lacks, decided one by one and appended together (one transaction, the caller's record).
-   * Built-in role ids are told by `isBuiltInRole` (the catalogue is libs/auth's).
+   * Additive: nothing `pool` holds is removed. Skipped, so that restoring twice, or into a pool
+   * whose own administrator the backup also names, appends nothing twice and is not refused:
+   * a definition equal to the one `pool` has, an assignment whose id `pool` already has, or
+   * whose principal, role and scope an assignment of `pool` already grants, and a setting
+   * already at its value. Built-in role ids are told by `isBuiltInRole` (libs/auth's catalogue).
    */
   async restore(pool: VaultRecord, snapshot: PoolAdministrationState, isBuiltInRole: (roleDefinitionId: string) => boolean, caller: Caller): Promise<PoolAdministrationState> {
     const current = await this.state(pool);
-    const commands: PoolAdministrationCommand[] = [
-      ...[...snapshot.definitions.values()].map((d): PoolAdministrationCommand => ({ type: 'SetRoleDefinition', data: { poolId: pool.vaultId, ...d } })),
-      ...[...snapshot.assignments.values()]
-        .filter((a) => !current.assignments.has(a.assignmentId))
-        .map((a): PoolAdministrationCommand => ({ type: 'CreateRoleAssignment', data: { poolId: pool.vaultId, ...a, builtInRole: isBuiltInRole(a.roleDefinitionId) } })),
-      ...[...snapshot.settings.entries()].map(([setting, value]): PoolAdministrationCommand => ({ type: 'UpdateSetting', data: { poolId: pool.vaultId, setting, value } })),
-    ];
+    const commands = restoreCommandsFor(pool.vaultId, current, snapshot, isBuiltInRole);
     return commands.length === 0 ? current : this.run(pool, commands, caller, 200);
+  }
+
+  /**
+   * Decides `restore` against `pool`'s present state without appending: throws the DomainError
+   * the restore would meet (e.g. a backed-up definition narrower than an assignment of `pool`
+   * needs), so a full restore can refuse before it writes any key.
+   */
+  async checkRestore(pool: VaultRecord, snapshot: PoolAdministrationState, isBuiltInRole: (roleDefinitionId: string) => boolean): Promise<void> {
+    const current = await this.state(pool);
+    const commands = restoreCommandsFor(pool.vaultId, current, snapshot, isBuiltInRole);
+    if (commands.length > 0) poolAdministrationBatchDecider.decide({ type: 'PoolAdministrationBatch', data: { commands } }, current);
   }
 
   private async run(pool: VaultRecord, command: PoolAdministrationCommand | readonly PoolAdministrationCommand[], caller: Caller, successStatus: number): Promise<PoolAdministrationState> {

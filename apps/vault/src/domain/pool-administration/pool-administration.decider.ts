@@ -137,3 +137,42 @@ export const poolAdministrationBatchDecider: Decider<PoolAdministrationState, Po
     return out;
   },
 };
+
+const sameDefinition = (a: PoolRoleDefinition, b: PoolRoleDefinition): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The commands that bring `snapshot`'s administration (e.g. a full backup's) into a pool holding
+ * `current`, additively: definitions first (unless equal to the pool's), then assignments the pool
+ * lacks — skipped when the pool has one of the same id, or one granting the same principal the
+ * same role at the same scope (e.g. the pool's own administrator, named by the backup too) — then
+ * settings not already at their value. Nothing the pool holds is removed.
+ */
+export function restoreCommandsFor(poolId: string, current: PoolAdministrationState, snapshot: PoolAdministrationState, isBuiltInRole: (roleDefinitionId: string) => boolean): PoolAdministrationCommand[] {
+  const held = new Set([...current.assignments.values()].map((a) => `${a.principalId}|${a.roleDefinitionId}|${a.scope}`));
+  const commands: PoolAdministrationCommand[] = [];
+  for (const d of snapshot.definitions.values()) {
+    const existing = current.definitions.get(d.roleDefinitionId);
+    if (existing === undefined || !sameDefinition(canonicalDefinition(existing), canonicalDefinition(d))) commands.push({ type: 'SetRoleDefinition', data: { poolId, ...canonicalDefinition(d) } });
+  }
+  for (const a of snapshot.assignments.values()) {
+    const triple = `${a.principalId}|${a.roleDefinitionId}|${a.scope}`;
+    if (current.assignments.has(a.assignmentId) || held.has(triple)) continue;
+    held.add(triple);
+    commands.push({ type: 'CreateRoleAssignment', data: { poolId, assignmentId: a.assignmentId, principalId: a.principalId, roleDefinitionId: a.roleDefinitionId, scope: a.scope, builtInRole: isBuiltInRole(a.roleDefinitionId) } });
+  }
+  for (const [setting, value] of snapshot.settings.entries()) {
+    if (current.settings.get(setting) !== value) commands.push({ type: 'UpdateSetting', data: { poolId, setting, value } });
+  }
+  return commands;
+}
+
+/** A definition with its fields in one order (the state may hold objects built in different orders). */
+function canonicalDefinition(d: PoolRoleDefinition): PoolRoleDefinition {
+  return {
+    roleDefinitionId: d.roleDefinitionId,
+    roleName: d.roleName,
+    description: d.description,
+    assignableScopes: [...d.assignableScopes],
+    permissions: d.permissions.map((p) => ({ actions: [...p.actions], notActions: [...p.notActions], dataActions: [...p.dataActions], notDataActions: [...p.notDataActions] })),
+  };
+}

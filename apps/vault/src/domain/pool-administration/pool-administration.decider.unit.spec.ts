@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { deciderSpec } from '#libs/testing';
 import { VaultErrorCode } from '../vault.errors.js';
-import { poolAdministrationDecider, poolScopeWithin, poolSettingName, type PoolAdministrationCommand } from './pool-administration.decider.js';
+import { fold } from '#libs/kernel';
+import { poolAdministrationBatchDecider, poolAdministrationDecider, poolScopeWithin, poolSettingName, restoreCommandsFor, type PoolAdministrationCommand } from './pool-administration.decider.js';
 import type { PoolAdministrationEvent, PoolRoleDefinition } from './pool-administration.events.js';
 
 const POOL = 'a4c3b2d1-0000-4000-8000-000000000001';
@@ -73,5 +74,36 @@ describe('pool administration decider (a Managed HSM pool\'s local RBAC and sett
 
   it('pool scopes: / holds everything, /keys every key, a key only itself', () => {
     expect([poolScopeWithin('/keys/k1', '/'), poolScopeWithin('/keys/k1', '/keys'), poolScopeWithin('/keys', '/keys/k1'), poolScopeWithin('/keys/k10', '/keys/k1')]).toEqual([true, true, false, false]);
+  });
+
+  it('a restore (full backup) adds what the pool lacks: its own administrator named again, an equal definition or setting, or a second run add nothing', () => {
+    const ADMIN = '5a5a5a5a-0000-4000-8000-00000000adad';
+    const ADMINISTRATOR = 'a290e904-7015-4bba-90c8-60543313cdb4';
+    const TARGET = 'b4c3b2d1-0000-4000-8000-000000000002';
+    const state = (events: PoolAdministrationEvent[]) => fold(poolAdministrationDecider.evolve, poolAdministrationDecider.initialState(), events);
+    const adminOf = (assignmentId: string): PoolAdministrationEvent => ({ type: 'ManagedHsmRoleAssignmentCreated', data: { poolId: POOL, assignmentId, principalId: ADMIN, roleDefinitionId: ADMINISTRATOR, scope: '/' } });
+    const source = state([
+      adminOf(A1),
+      defined(),
+      assigned(A2, CUSTOM, '/keys'),
+      { type: 'ManagedHsmSettingUpdated', data: { poolId: POOL, setting: 'AllowKeyManagementOperationsThroughARM', settingType: 'boolean', settingValue: 'true' } },
+    ]);
+    // The target's own administrator (the same principal, another assignment id) is not assigned twice.
+    const target = state([adminOf('99999999-9999-4999-8999-999999999999')]);
+    const builtIn = (id: string): boolean => id === ADMINISTRATOR || id === CRYPTO_USER;
+    const commands = restoreCommandsFor(TARGET, target, source, builtIn);
+    expect(commands.map((c) => c.type)).toEqual(['SetRoleDefinition', 'CreateRoleAssignment', 'UpdateSetting']);
+    expect(commands[1]).toEqual({ type: 'CreateRoleAssignment', data: { poolId: TARGET, assignmentId: A2, principalId: P, roleDefinitionId: CUSTOM, scope: '/keys', builtInRole: false } });
+    const after = fold(poolAdministrationDecider.evolve, target, poolAdministrationBatchDecider.decide({ type: 'PoolAdministrationBatch', data: { commands } }, target));
+    expect([after.assignments.size, after.definitions.get(CUSTOM)?.roleName, after.settings.get('AllowKeyManagementOperationsThroughARM')]).toEqual([2, 'Signer', 'true']);
+    expect(restoreCommandsFor(TARGET, after, source, builtIn)).toEqual([]);
+    expect(restoreCommandsFor(POOL, source, source, builtIn)).toEqual([]);
+  });
+
+  it('a restore the pool\'s rules refuse is refused as a whole (a backed-up definition narrower than an assignment of the pool)', () => {
+    const target = fold(poolAdministrationDecider.evolve, poolAdministrationDecider.initialState(), [defined({ assignableScopes: ['/'] }), assigned(A1, CUSTOM, '/')]);
+    const source = fold(poolAdministrationDecider.evolve, poolAdministrationDecider.initialState(), [defined({ assignableScopes: ['/keys'] })]);
+    const commands = restoreCommandsFor(POOL, target, source, () => false);
+    expect(() => poolAdministrationBatchDecider.decide({ type: 'PoolAdministrationBatch', data: { commands } }, target)).toThrow(expect.objectContaining({ code: VaultErrorCode.BadParameter }));
   });
 });
