@@ -8,8 +8,8 @@ import { suffix } from '../support/stack-env.js';
  * CONCURRENCY parallel clients and the time from `POST /certificates/{name}/create` to the
  * operation's `completed` (key made, CSR and certificate signed through the crypto service,
  * managed secret sealed, one audit record), beside `openssl genpkey` in the same run as the
- * ceiling (key generation dominates). The `Keyledger` issuer is measured where the issuers
- * feature is present (BENCH_ISSUERS=Self,Keyledger).
+ * ceiling (key generation dominates). Both issuers, `Self` and the tenant CA `Keyledger`, by default
+ * (BENCH_ISSUERS=Self,Keyledger).
  *
  * Needs the four services running (inside the e2e lock on a shared machine). BENCH_SECONDS
  * (default 10) per case; CONCURRENCY (default 4); VAULT_URL (default https://localhost:8443).
@@ -31,7 +31,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
   const concurrency = Number(process.env.CONCURRENCY ?? 4);
   const base = (process.env.VAULT_URL ?? 'https://localhost:8443').replace(/\/+$/, '');
-  const issuers = (process.env.BENCH_ISSUERS ?? 'Self').split(',');
+  const issuers = (process.env.BENCH_ISSUERS ?? 'Self,Keyledger').split(',');
   const b = bootstrap();
   const token = await tokenFor(b.clientId, b.clientSecret, 'https://vault.localhost');
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
