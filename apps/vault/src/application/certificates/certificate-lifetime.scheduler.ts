@@ -4,6 +4,7 @@ import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.rep
 import { nearExpiryDue, renewalDue, type CertificateState } from '../../domain/certificate/certificate.decider.js';
 import { systemCaller, type Caller } from '../access/caller.js';
 import { systemAudit } from '../audit/system-audit.js';
+import { PeriodicPass } from '../periodic-pass.js';
 
 const passTotal = counter('keyledger_vault_scheduled_certificate_actions_total', 'Certificates renewed, noticed or purged by the vault scheduler', ['action', 'outcome']);
 
@@ -32,29 +33,20 @@ export type CertificateSchedulerDeps = {
  * mail is out of scope). Also purges soft-deleted certificates whose purge date passed.
  */
 export class CertificateLifetimeScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly periodic: PeriodicPass;
   private readonly clock: () => number;
 
   constructor(private readonly deps: CertificateSchedulerDeps) {
     this.clock = deps.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.periodic = new PeriodicPass(() => this.runOnce(), deps.intervalMs, deps.logger, 'scheduled certificate pass failed');
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.runOnce()
-        .catch((err: unknown) => this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'scheduled certificate pass failed'))
-        .finally(() => (this.running = undefined));
-    }, this.deps.intervalMs);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic.stop();
   }
 
   async runOnce(now: number = this.clock(), batch = 100): Promise<{ renewed: number; noticed: number; purged: number }> {

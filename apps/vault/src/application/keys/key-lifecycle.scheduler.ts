@@ -6,6 +6,7 @@ import type { RotationPolicyRecord } from '../../domain/key/key.events.js';
 import { durationDays } from '../../domain/key/key.rules.js';
 import { systemCaller, type Caller } from '../access/caller.js';
 import { systemAudit } from '../audit/system-audit.js';
+import { PeriodicPass } from '../periodic-pass.js';
 
 const keyPassTotal = counter('keyledger_vault_scheduled_key_actions_total', 'Keys rotated or purged by the vault scheduler', ['action', 'outcome']);
 
@@ -67,29 +68,20 @@ export type KeySchedulerDeps = {
  * vault's events topic like every key event).
  */
 export class KeyLifecycleScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly periodic: PeriodicPass;
   private readonly clock: () => number;
 
   constructor(private readonly deps: KeySchedulerDeps) {
     this.clock = deps.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.periodic = new PeriodicPass(() => this.runOnce(), deps.intervalMs, deps.logger, 'scheduled key pass failed');
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.runOnce()
-        .catch((err: unknown) => this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'scheduled key pass failed'))
-        .finally(() => (this.running = undefined));
-    }, this.deps.intervalMs);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic.stop();
   }
 
   /** One pass at `now`: due purges, then due rotations. */

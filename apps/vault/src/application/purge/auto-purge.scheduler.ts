@@ -6,6 +6,7 @@ import { systemCaller, type Caller } from '../access/caller.js';
 import { systemAudit } from '../audit/system-audit.js';
 import type { SecretsService } from '../secrets/secrets.service.js';
 import type { VaultsService } from '../vaults/vaults.service.js';
+import { PeriodicPass } from '../periodic-pass.js';
 
 const purgedTotal = counter('keyledger_vault_scheduled_purges_total', 'Objects purged because their scheduled purge date passed', ['kind', 'outcome']);
 
@@ -18,8 +19,7 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000);
  * expected-version check lets one win).
  */
 export class AutoPurgeScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly periodic: PeriodicPass;
 
   constructor(
     private readonly secretsRepo: SecretsRepository,
@@ -27,26 +27,19 @@ export class AutoPurgeScheduler {
     private readonly secrets: SecretsService,
     private readonly vaults: VaultsService,
     private readonly logger: Logger,
-    private readonly intervalMs: number,
+    intervalMs: number,
     /** Managed HSM pools: purged when due like vaults (absent: none). */
     private readonly pools?: { readonly repo: VaultsRepository; readonly service: VaultsService },
-  ) {}
+  ) {
+    this.periodic = new PeriodicPass(() => this.runOnce(), intervalMs, logger, 'scheduled purge pass failed');
+  }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.runOnce()
-        .catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'scheduled purge pass failed'))
-        .finally(() => (this.running = undefined));
-    }, this.intervalMs);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic.stop();
   }
 
   /** One pass: every secret and vault due at `now` (unix seconds). */
