@@ -209,7 +209,7 @@ export function toPkcs12(material: CertificateMaterial, password: string | null 
       // forge pairs the key with the first certificate (localKeyId); a chain kept in its given
       // order (preserveCertOrder) may start elsewhere: then no localKeyId, and readers pair the
       // key with its certificate by public key (OpenSSL, .NET and parsePkcs12 here do).
-      generateLocalKeyId: key !== null && material.privateKey !== null && material.chain.length > 0 && keyMatchesCertificate(material.privateKey, material.chain[0]!),
+      generateLocalKeyId: key !== null && material.privateKey !== null && material.chain[0] !== undefined && keyMatchesCertificate(material.privateKey, material.chain[0]),
     });
     return bytes(forge.asn1.toDer(pfx).getBytes());
   } finally {

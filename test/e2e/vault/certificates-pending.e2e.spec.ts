@@ -5,7 +5,7 @@ import { CryptoClient, type CallContext } from '#libs/crypto-client';
 import { open as openEnvelope } from '#libs/crypto-core';
 import { buildCertificate, csrPublicKey, parsePem, parsePkcs12, toPem, toPkcs12, x5t } from '#libs/x509';
 import { testKey } from '../../../libs/x509/src/x509.fixtures.js';
-import { accessToken, auditRecords, CA, closeDb, createVault, credential, db, dropVault, eventCount, failure, installLocalhostDns, raw, RecordingHttpClient, secretClient, suffix, VAULT_RESOURCE, vaultUrl } from './vault-e2e.support.js';
+import { accessToken, auditRecords, CA, closeDb, createVault, credential, db, dropVault, eventCount, eventually, failure, installLocalhostDns, raw, RecordingHttpClient, secretClient, suffix, VAULT_RESOURCE, vaultUrl } from './vault-e2e.support.js';
 
 jest.setTimeout(120_000);
 
@@ -160,7 +160,18 @@ describe('certificate pending operations: pure reads, crypto-shredding, preserve
 
     const self = `selfshred-${suffix()}`;
     await (await client.beginCreateCertificate(self, SELF, FAST)).pollUntilDone();
-    await shredded(self, await sealedInLog(self));
+    // The background issuance shreds right after recording CertificateIssued, which the poller may see first.
+    const selfSealed = await sealedInLog(self);
+    const gone = await eventually(async () => {
+      try {
+        await openSealed(self, selfSealed);
+        return undefined;
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+    });
+    expect(gone).toBe('DataKeyNotFound');
+    await shredded(self, selfSealed);
     expect(parsePkcs12(new Uint8Array(Buffer.from((await secretClient(url).getSecret(self)).value!, 'base64'))).privateKey).not.toBeNull();
   });
 

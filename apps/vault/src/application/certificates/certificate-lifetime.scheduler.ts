@@ -87,8 +87,8 @@ export class CertificateLifetimeScheduler {
         const name = c.state.name ?? c.nameKey;
         if (vault) await attempt('issue', vault, name, () => certificates.issuePending(vault, name, this.caller(vault, 'CertificateIssue', name)));
       }
-      if (page.length < batch) break;
-      const last = page[page.length - 1]!;
+      const last = page.at(-1);
+      if (page.length < batch || !last) break;
       pendingAfter = `${last.vaultId}/${last.nameKey}`;
     }
     let after = '';
