@@ -113,7 +113,7 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const issuersRepo = new CertificateIssuersRepository(apiDb);
   const issuers = new CertificateIssuersService(apiStore, issuersRepo, keyring);
   const issuingAuthority = new KeyledgerIssuingAuthority(crypto, issuersRepo);
-  const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuers, issuingAuthority);
+  const certificates = new CertificatesService(apiStore, certificatesRepo, keys, secrets, crypto, issuers, issuingAuthority, runtime.logger.child({ component: 'certificate-issuance' }));
   const vaults = new VaultsService(apiStore, vaultsRepo, secrets, 1_000, keys, certificates);
   const poolsRepo = new VaultsRepository(apiDb, 'managedHsm');
   const pools = new VaultsService(apiStore, poolsRepo, secrets, 1_000, keys);

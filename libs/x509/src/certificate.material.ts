@@ -12,6 +12,8 @@ export interface CertificateMaterial {
   readonly privateKey: Uint8Array | null;
   /** DER, leaf first (the certificate of `privateKey` when there is one). */
   readonly chain: readonly Uint8Array[];
+  /** The same certificates in the order the input held them (set by the parsers; Azure's `preserveCertOrder`). */
+  readonly given?: readonly Uint8Array[];
 }
 
 /** What a public key is, in Azure's words. */
@@ -109,7 +111,7 @@ export function parsePem(text: string, password?: string): CertificateMaterial {
     }
   }
   if (certs.length === 0) throw new X509Error('InvalidPem', 'The PEM holds no certificate.');
-  return { privateKey, chain: leafFirst(privateKey, certs) };
+  return { privateKey, chain: leafFirst(privateKey, certs), given: certs };
 }
 
 const pem = (label: string, der: Uint8Array): string => `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
@@ -167,7 +169,7 @@ export function parsePkcs12(der: Uint8Array, password = ''): CertificateMaterial
   }
   if (certs.length === 0) throw new X509Error('InvalidPkcs12', 'The PKCS#12 holds no certificate.');
   for (const c of certs) parseCertificate(c);
-  return { privateKey, chain: leafFirst(privateKey, certs) };
+  return { privateKey, chain: leafFirst(privateKey, certs), given: certs };
 }
 
 function normalizePkcs8(der: Uint8Array): Uint8Array {
@@ -204,7 +206,10 @@ export function toPkcs12(material: CertificateMaterial, password: string | null 
   try {
     const pfx = forge.pkcs12.toPkcs12Asn1(key as forge.pki.rsa.PrivateKey | null, certs as unknown as forge.pki.Certificate[], password, {
       algorithm: '3des',
-      generateLocalKeyId: key !== null,
+      // forge pairs the key with the first certificate (localKeyId); a chain kept in its given
+      // order (preserveCertOrder) may start elsewhere: then no localKeyId, and readers pair the
+      // key with its certificate by public key (OpenSSL, .NET and parsePkcs12 here do).
+      generateLocalKeyId: key !== null && material.privateKey !== null && material.chain[0] !== undefined && keyMatchesCertificate(material.privateKey, material.chain[0]),
     });
     return bytes(forge.asn1.toDer(pfx).getBytes());
   } finally {

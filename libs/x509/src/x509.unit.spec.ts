@@ -54,6 +54,9 @@ describe('libs/x509', () => {
       const back = parsePkcs12(p12, 'pw');
       expect(Buffer.from(back.privateKey!).equals(Buffer.from(k.pkcs8))).toBe(true);
       expect(back.chain.map((c) => x5t(c))).toEqual([x5t(leaf), x5t(caDer)]);
+      // …and keeps the order it was given beside it (preserveCertOrder); the key still pairs with its certificate
+      expect(back.given!.map((c) => x5t(c))).toEqual([x5t(caDer), x5t(leaf)]);
+      expect(parsePem(toPem({ privateKey: k.pkcs8, chain: [caDer, leaf] })).given!.map((c) => x5t(c))).toEqual([x5t(caDer), x5t(leaf)]);
       const nopw = parsePkcs12(toPkcs12({ privateKey: k.pkcs8, chain: [leaf, caDer] }));
       expect(keyMatchesCertificate(nopw.privateKey!, nopw.chain[0]!)).toBe(true);
       const pem = parsePem(toPem({ privateKey: k.pkcs8, chain: [leaf, caDer] }));

@@ -9,7 +9,7 @@ import { assertKeyName, assertKeyVersion } from '../../domain/key/key.rules.js';
 import { parseBackupBlob } from '../../domain/secret/secret.rules.js';
 import { recoveryLevelOf } from '../../domain/vault/vault.decider.js';
 import type { VaultRecord } from '../persistence/vaults.repository.js';
-import { reportsRecoverableDays } from './api-version.js';
+import { atLeast, reportsRecoverableDays } from './api-version.js';
 import { HttpProblem } from './azure-errors.js';
 import { keyProblem } from './keys.routes.js';
 import { apiRequest, dataPlane, type ApiPipeline, type ApiRequest, type OperationSpec } from './request-pipeline.js';
@@ -68,6 +68,11 @@ class CertificateJson {
     return `${this.origin}/certificates/${name}`;
   }
 
+  /** `preserveCertOrder` (CertificateBundle, CertificateOperation) appeared in 2025-07-01; answered only when true, as Azure's recorded answers carry it. */
+  private preserveCertOrder(set: boolean | undefined): Record<string, unknown> {
+    return set === true && atLeast(this.apiVersion, '2025-07-01') ? { preserveCertOrder: true } : {};
+  }
+
   private attributes(c: CertificateView): Record<string, unknown> {
     const v = c.version;
     return {
@@ -104,6 +109,7 @@ class CertificateJson {
       ...(v.tags !== null ? { tags: v.tags } : {}),
       ...(c.state.policy ? { policy: this.policy(c.name, c.state.policy) } : {}),
       ...(c.state.pending ? { pending: { id: `${this.base(c.name)}/pending` } } : {}),
+      ...this.preserveCertOrder(v.preserveCertOrder),
     };
   }
 
@@ -142,6 +148,7 @@ class CertificateJson {
       ...(o.error ? { error: { code: o.error.code, message: o.error.message } } : {}),
       ...(o.status === 'completed' ? { target: this.base(p.name) } : {}),
       request_id: o.requestId,
+      ...this.preserveCertOrder(p.preserveCertOrder),
     };
   }
 
@@ -249,8 +256,8 @@ export function registerCertificateRoutes(api: ApiPipeline, deps: CertificateRou
   );
 
   const get = handler(async (req) => {
-    const { st, vault, caller } = dataPlane(req);
-    return json(st, vault).bundle(await certs.get(vault, nameParam(req), versionParam(req), caller));
+    const { st, vault } = dataPlane(req);
+    return json(st, vault).bundle(await certs.get(vault, nameParam(req), versionParam(req)));
   });
   api.route('GET', '/certificates/:name', O.get, get);
   api.route('GET', '/certificates/:name/', O.get, get);
@@ -309,8 +316,8 @@ export function registerCertificateRoutes(api: ApiPipeline, deps: CertificateRou
     '/certificates/:name/pending',
     O.getPending,
     handler(async (req, reply) => {
-      const { st, vault, caller } = dataPlane(req);
-      const op = await certs.getPending(vault, nameParam(req), caller);
+      const { st, vault } = dataPlane(req);
+      const op = await certs.getPending(vault, nameParam(req));
       if (op.pending.status === 'inProgress') reply.header('retry-after', '10');
       return json(st, vault).operation(op);
     }),

@@ -79,4 +79,15 @@ describe('CertificatesRepository on PostgreSQL', () => {
     expect(events).toBe(8);
     expect(await snapshot()).toEqual(before);
   });
+
+  it('lists operations in progress for the issuance pass once their grace period is over, through the partial index of migration 008', async () => {
+    await append('slow', () => started('Slow'));
+    expect(await repo.pendingIssuance(T0 - 1, 10)).toEqual([]);
+    expect((await repo.pendingIssuance(T0, 10)).map((r) => [r.nameKey, r.state.pending?.status])).toEqual([['slow', 'inProgress']]);
+    expect(await repo.pendingIssuance(T0, 10, `${VAULT}/slow`)).toEqual([]);
+    await append('slow', () => [{ type: 'CertificateIssued', data: { version: V1, cer: 'AA==', x5t: 'x', enabled: true, nbf: T0 - 600, exp: T0 + 1000, issued: T0 + 1, origin: 'self' } }]);
+    expect(await repo.pendingIssuance(T0 + 10, 10)).toEqual([]);
+    const idx = await t.db.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'certificates_pending_idx'`, [t.schema]);
+    expect(idx[0]?.indexdef).toContain("'inProgress'");
+  });
 });

@@ -45,6 +45,24 @@ export class CertificatesRepository {
     return rows.map((r) => ({ vaultId: r.vault_id, nameKey: r.name_key, state: r.state }));
   }
 
+  /**
+   * Active certificates whose operation is in progress, its version created at or before
+   * `startedBefore` (unix seconds), after `after` (`{vaultId}/{nameKey}`): what the issuance
+   * pass retries. Served by the partial index of migration 008.
+   */
+  async pendingIssuance(startedBefore: number, limit: number, after = ''): Promise<{ vaultId: string; nameKey: string; state: CertificateState }[]> {
+    const rows = await this.db.query<Row & { vault_id: string; name_key: string; state: CertificateState }>(
+      `SELECT vault_id::text, name_key, state FROM ${this.s}.certificates c
+        WHERE status = 'active' AND (state->'pending'->>'status') = 'inProgress'
+          AND (vault_id::text || '/' || name_key) > $1
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(c.state->'versions') v
+                       WHERE v->>'version' = c.state->'pending'->>'version' AND (v->>'created')::bigint <= $3)
+        ORDER BY vault_id::text || '/' || name_key LIMIT $2`,
+      [after, limit, startedBefore],
+    );
+    return rows.map((r) => ({ vaultId: r.vault_id, nameKey: r.name_key, state: r.state }));
+  }
+
   /** Deleted certificates whose purge date has passed. */
   async duePurges(now: number, limit: number): Promise<{ vaultId: string; nameKey: string }[]> {
     const rows = await this.db.query<Row & { vault_id: string; name_key: string }>(

@@ -181,6 +181,10 @@ export class CertificateIssuersService implements IssuerDirectory {
     return { kind: 'unreachable', provider: row.provider };
   }
 
+  async contactsOf(vaultId: string): Promise<readonly Contact[]> {
+    return (await this.repo.contacts(vaultId))?.contacts ?? [];
+  }
+
   // ---------- internals ----------
 
   /** Runs the write and commits the request's audit record in the same transaction. */

@@ -17,4 +17,8 @@ export class BuiltInIssuerDirectory implements IssuerDirectory {
         return { kind: 'not-found' };
     }
   }
+
+  async contactsOf(): Promise<readonly []> {
+    return [];
+  }
 }

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { counter } from '#libs/platform';
-import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { nearExpiryDue, renewalDue, type CertificateState } from '../../domain/certificate/certificate.decider.js';
-import { systemCaller, type Caller } from '../access/caller.js';
-import { systemAudit } from '../audit/system-audit.js';
+import type { Caller } from '../access/caller.js';
 import { PeriodicPass } from '../periodic-pass.js';
+import { certificateSystemCaller } from './certificate-system-caller.js';
 
 const passTotal = counter('keyledger_vault_scheduled_certificate_actions_total', 'Certificates renewed, noticed or purged by the vault scheduler', ['action', 'outcome']);
 
@@ -13,24 +13,34 @@ export type CertificateSchedulerDeps = {
   readonly repo: {
     active(limit: number, after?: string): Promise<{ vaultId: string; nameKey: string; state: CertificateState }[]>;
     duePurges(now: number, limit: number): Promise<{ vaultId: string; nameKey: string }[]>;
+    /** Active certificates whose operation is in progress and was started at or before `startedBefore`. */
+    pendingIssuance(startedBefore: number, limit: number, after?: string): Promise<{ vaultId: string; nameKey: string; state: CertificateState }[]>;
   };
   readonly vaultsRepo: { findById(vaultId: string): Promise<VaultRecord | undefined> };
   readonly certificates: {
     renew(vault: VaultRecord, name: string, caller: Caller): Promise<unknown>;
     notifyNearExpiry(vault: VaultRecord, name: string, version: string, exp: number, caller: Caller, at: number): Promise<boolean>;
     purge(vault: VaultRecord, name: string, reason: 'scheduled', caller: Caller, at?: number): Promise<boolean>;
+    /** Issues a pending Self/Keyledger version (nothing for other issuers); true when it did. */
+    issuePending(vault: VaultRecord, name: string, caller?: Caller): Promise<boolean>;
+    /** Resolves when the issuances started in the background have ended. */
+    idle(): Promise<void>;
   };
   readonly logger: Logger;
   readonly intervalMs: number;
   /** Unix seconds: injected so tests move time. */
   readonly clock?: () => number;
+  /** How long an operation is left to the create's own background issuance before the pass takes it over (seconds, default 30). */
+  readonly issuanceGraceSeconds?: number;
 };
 
 /**
  * Executes certificate policies' lifetime actions: `AutoRenew` makes a new version from the
  * same policy (the create path, audited as the system principal); `EmailContacts` records
  * `CertificateNearExpiry` once per version (published on Kafka like every vault event; sending
- * mail is out of scope). Also purges soft-deleted certificates whose purge date passed.
+ * mail is out of scope). Also purges soft-deleted certificates whose purge date passed, and
+ * issues `Self`/`Keyledger` operations still in progress after the grace period — those whose
+ * background issuance a restart or a failure interrupted (the create starts it; no GET does).
  */
 export class CertificateLifetimeScheduler {
   private readonly periodic: PeriodicPass;
@@ -47,15 +57,17 @@ export class CertificateLifetimeScheduler {
 
   async stop(): Promise<void> {
     await this.periodic.stop();
+    await this.deps.certificates.idle();
   }
 
-  async runOnce(now: number = this.clock(), batch = 100): Promise<{ renewed: number; noticed: number; purged: number }> {
+  async runOnce(now: number = this.clock(), batch = 100): Promise<{ renewed: number; noticed: number; purged: number; issued: number }> {
     const { repo, vaultsRepo, certificates, logger } = this.deps;
-    const out = { renewed: 0, noticed: 0, purged: 0 };
-    const attempt = async (action: 'renew' | 'notice' | 'purge', vault: VaultRecord, name: string, f: () => Promise<boolean>): Promise<void> => {
+    const out = { renewed: 0, noticed: 0, purged: 0, issued: 0 };
+    const counted = { renew: 'renewed', notice: 'noticed', purge: 'purged', issue: 'issued' } as const;
+    const attempt = async (action: keyof typeof counted, vault: VaultRecord, name: string, f: () => Promise<boolean>): Promise<void> => {
       try {
         if (await f()) {
-          out[action === 'renew' ? 'renewed' : action === 'notice' ? 'noticed' : 'purged']++;
+          out[counted[action]]++;
           passTotal.inc({ action, outcome: 'done' });
         }
       } catch (err) {
@@ -66,6 +78,18 @@ export class CertificateLifetimeScheduler {
     for (const due of await repo.duePurges(now, batch)) {
       const vault = await vaultsRepo.findById(due.vaultId);
       if (vault) await attempt('purge', vault, due.nameKey, () => certificates.purge(vault, due.nameKey, 'scheduled', this.caller(vault, 'CertificatePurge', due.nameKey), now));
+    }
+    let pendingAfter = '';
+    for (;;) {
+      const page = await repo.pendingIssuance(now - (this.deps.issuanceGraceSeconds ?? 30), batch, pendingAfter);
+      for (const c of page) {
+        const vault = await vaultsRepo.findById(c.vaultId);
+        const name = c.state.name ?? c.nameKey;
+        if (vault) await attempt('issue', vault, name, () => certificates.issuePending(vault, name, this.caller(vault, 'CertificateIssue', name)));
+      }
+      const last = page.at(-1);
+      if (page.length < batch || !last) break;
+      pendingAfter = `${last.vaultId}/${last.nameKey}`;
     }
     let after = '';
     for (;;) {
@@ -89,15 +113,6 @@ export class CertificateLifetimeScheduler {
 
   /** The scheduler is a caller too: each change commits its own audit record, as the system principal. */
   private caller(vault: VaultRecord, operationName: string, objectName: string): Caller {
-    const base = systemCaller(vault.tenantId, operationName);
-    const audit = systemAudit(operationName, { correlationId: base.correlationId, ip: base.ip, requestUri: 'scheduled-certificate-lifetime', agent: 'keyledger-vault scheduler', tenantId: vault.tenantId });
-    audit.operationVersion = 'scheduler';
-    audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: vault.tenantId };
-    audit.tenant = vault.tenantId;
-    audit.vault = vault.nameKey;
-    audit.containerPath = scopeOf(vault);
-    audit.collection = 'certificates';
-    audit.objectName = objectName;
-    return { ...base, audit };
+    return certificateSystemCaller(vault, operationName, objectName);
   }
 }

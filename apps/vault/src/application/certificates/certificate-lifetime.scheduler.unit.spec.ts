@@ -44,21 +44,58 @@ describe('certificate lifetime actions', () => {
     const renewing = issued([{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'AutoRenew' } }]);
     const noticing = issued([{ trigger: { days_before_expiry: 30 }, action: { action_type: 'EmailContacts' } }]);
     const scheduler = new CertificateLifetimeScheduler({
-      repo: { active: async () => [{ vaultId: 'v', nameKey: 'web', state: renewing }, { vaultId: 'v', nameKey: 'api', state: { ...noticing, name: 'Api' } }], duePurges: async () => [] },
+      repo: { active: async () => [{ vaultId: 'v', nameKey: 'web', state: renewing }, { vaultId: 'v', nameKey: 'api', state: { ...noticing, name: 'Api' } }], duePurges: async () => [], pendingIssuance: async () => [] },
       vaultsRepo: { findById: async () => vault },
       certificates: {
         renew: async (_v, name, caller) => calls.push({ what: 'renew', name, caller }),
         notifyNearExpiry: async (_v, name, _version, _exp, caller) => (calls.push({ what: 'notice', name, caller }), true),
         purge: async () => false,
+        issuePending: async () => false,
+        idle: async () => undefined,
       },
       logger: pino({ level: 'silent' }),
       intervalMs: 60_000,
       clock: () => 1_000_000 + 85 * DAY,
     });
-    expect(await scheduler.runOnce()).toEqual({ renewed: 1, noticed: 1, purged: 0 });
+    expect(await scheduler.runOnce()).toEqual({ renewed: 1, noticed: 1, purged: 0, issued: 0 });
     expect(calls.map((c) => [c.what, c.name, c.caller.objectId, c.caller.audit?.operationName, c.caller.audit?.collection])).toEqual([
       ['renew', 'Web', 'system', 'CertificateCreate', 'certificates'],
       ['notice', 'Api', 'system', 'CertificateNearExpiry', 'certificates'],
     ]);
+  });
+
+  it('the issuance pass takes over operations still in progress after the grace period, as the system principal, and stop waits for background issuance', async () => {
+    const vault = { vaultId: 'v', nameKey: 'dev', tenantId: 't', name: 'dev', kind: 'vault' } as unknown as VaultRecord;
+    const now = 2_000_000;
+    const asked: { startedBefore: number; after: string | undefined }[] = [];
+    const issued: [string, string | undefined, string | undefined][] = [];
+    let idled = false;
+    const pendingState = { ...initialCertificateState(), status: 'active' as const, name: 'Stuck' };
+    const scheduler = new CertificateLifetimeScheduler({
+      repo: {
+        active: async () => [],
+        duePurges: async () => [],
+        pendingIssuance: async (startedBefore, _limit, after) => (asked.push({ startedBefore, after }), [{ vaultId: 'v', nameKey: 'stuck', state: pendingState }]),
+      },
+      vaultsRepo: { findById: async () => vault },
+      certificates: {
+        renew: async () => undefined,
+        notifyNearExpiry: async () => false,
+        purge: async () => false,
+        issuePending: async (_v, name, caller) => (issued.push([name, caller?.objectId, caller?.audit?.operationName]), true),
+        idle: async () => {
+          idled = true;
+        },
+      },
+      logger: pino({ level: 'silent' }),
+      intervalMs: 60_000,
+      clock: () => now,
+      issuanceGraceSeconds: 45,
+    });
+    expect(await scheduler.runOnce()).toEqual({ renewed: 0, noticed: 0, purged: 0, issued: 1 });
+    expect(asked).toEqual([{ startedBefore: now - 45, after: '' }]);
+    expect(issued).toEqual([['Stuck', 'system', 'CertificateIssue']]);
+    await scheduler.stop();
+    expect(idled).toBe(true);
   });
 });

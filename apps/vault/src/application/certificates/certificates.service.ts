@@ -1,5 +1,7 @@
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
 import { CryptoError, CryptoErrorCode, type CryptoClient, type ObjectRef } from '#libs/crypto-client';
+import { open as openEnvelope, seal, type ObjectIdentity } from '#libs/crypto-core';
 import { handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
 import { DomainError } from '#libs/kernel';
 import {
@@ -45,18 +47,25 @@ import type { KeysService } from '../keys/keys.service.js';
 import { decodeSkipToken, toPage, type Page } from '../secrets/paging.js';
 import type { SecretsService } from '../secrets/secrets.service.js';
 import { cryptoSigner, spkiOf } from './certificate-signer.js';
+import { certificateSystemCaller } from './certificate-system-caller.js';
 import type { IssuerDirectory, IssuingAuthority } from './issuing-authority.port.js';
 
 /** A certificate as answered: its state and the version asked for. */
 export type CertificateView = { readonly name: string; readonly state: CertificateState; readonly version: CertificateVersionRecord };
-export type PendingView = { readonly name: string; readonly pending: PendingRecord; readonly target: boolean };
+export type PendingView = { readonly name: string; readonly pending: PendingRecord; readonly target: boolean; readonly preserveCertOrder?: boolean };
+
+/** The operation as answered, from the state that holds it. */
+function pendingView(state: CertificateState, name: string, pending: PendingRecord = state.pending!): PendingView {
+  return { name: state.name ?? name, pending, target: pending.status === 'completed', preserveCertOrder: versionOf(state, pending.version)?.preserveCertOrder === true };
+}
 
 const RETRY = RETRY_HOT_STREAMS;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const newId = (): string => randomBytes(16).toString('hex');
 /** Azure back-dates a new certificate's notBefore by ten minutes (recorded sessions). */
 const BACKDATE_SECONDS = 600;
-const PENDING_KEY_PURPOSE = 'keyledger/certificate-pending-key/v1';
+/** Pending keys sealed before they had a data key of their own were sealed as backup blobs under this purpose (read only). */
+const LEGACY_PENDING_KEY_PURPOSE = 'keyledger/certificate-pending-key/v1';
 const BACKUP_MAGIC = Buffer.from('KeyledgerCertificateBackupV1.', 'ascii');
 const BACKUP_PURPOSE = 'keyledger/vault-certificate-backup/v1';
 
@@ -110,16 +119,15 @@ export class CertificatesService {
     private readonly crypto: CryptoClient,
     private readonly issuers: IssuerDirectory,
     private readonly authority?: IssuingAuthority,
+    private readonly logger?: Logger,
   ) {}
 
   /** Issuances under way in this process, by vault id and name key. */
-  private readonly issuing = new Map<string, Promise<void>>();
+  private readonly issuing = new Map<string, Promise<boolean>>();
 
-  // ---------- reads ----------
+  // ---------- reads (pure: they never append) ----------
 
-  /** With `caller`: a pending Self/Keyledger version is issued first (as by a poll). */
-  async get(vault: VaultRecord, name: string, version: string | null, caller?: Caller): Promise<CertificateView> {
-    if (caller) await this.issuePending(vault, name, caller);
+  async get(vault: VaultRecord, name: string, version: string | null): Promise<CertificateView> {
     const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
     if (state.status !== 'active') throw certificateNotFound(version ? `${name}/${version}` : name);
     const v = versionOf(state, version);
@@ -140,11 +148,10 @@ export class CertificatesService {
     return { name: state.name ?? name, policy: state.policy };
   }
 
-  async getPending(vault: VaultRecord, name: string, caller?: Caller): Promise<PendingView> {
-    if (caller) await this.issuePending(vault, name, caller);
+  async getPending(vault: VaultRecord, name: string): Promise<PendingView> {
     const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
     if (state.status !== 'active' || !state.pending) throw pendingNotFound(name);
-    return { name: state.name ?? name, pending: state.pending, target: state.pending.status === 'completed' };
+    return pendingView(state, name);
   }
 
   async list(vault: VaultRecord, skipToken: string | undefined, limit: number, status: 'active' | 'deleted', includePending: boolean): Promise<Page<CertificateView>> {
@@ -219,7 +226,7 @@ export class CertificatesService {
       fromX509(err);
     }
     const requestId = newId();
-    const record: CertificateVersionRecord = { version, cer: null, x5t: null, enabled: false, nbf: null, exp: null, tags: input.tags === null ? null : { ...input.tags }, created: now, updated: now };
+    const record: CertificateVersionRecord = { version, cer: null, x5t: null, enabled: false, nbf: null, exp: null, tags: input.tags === null ? null : { ...input.tags }, created: now, updated: now, ...(input.preserveCertOrder ? { preserveCertOrder: true as const } : {}) };
     const started: PendingRecord = {
       version,
       requestId,
@@ -237,39 +244,64 @@ export class CertificatesService {
         { type: 'CertificateOperationFailed', data: { version, code: 'IssuerUnreachable', message: `The issuer provider ${resolution.provider} cannot be reached from this vault.`, at: now } },
       );
     } else {
-      // An exportable key waits for its certificate sealed by the crypto service (ciphertext only, never published).
-      const sealedKey = privateKey ? (await this.crypto.sealBackup({ ctx: callContextOf(inner), purpose: PENDING_KEY_PURPOSE, payload: Buffer.from(privateKey) })).blob.toString('base64') : undefined;
+      // An exportable key waits for its certificate sealed under a data key of its own (ciphertext only, never published).
+      const sealed = privateKey ? await this.sealPendingKey(vault, nameKey, version, privateKey, inner) : undefined;
+      privateKey?.fill(0);
       const details = resolution.kind === 'unknown' ? 'Pending certificate created. Please Perform Merge to complete the request.' : started.statusDetails;
-      events.push({ type: 'CertificateOperationStarted', data: { pending: { ...started, statusDetails: details, ...(sealedKey ? { sealedKey } : {}) }, record } });
+      events.push({ type: 'CertificateOperationStarted', data: { pending: { ...started, statusDetails: details, ...(sealed ?? {}) }, record } });
     }
-    const after = await this.append(vault, nameKey, events, caller, 202, (s) => assertCanStart(s, name));
-    return { name: after.name ?? name, pending: after.pending!, target: after.pending!.status === 'completed' };
+    let after: CertificateState;
+    try {
+      after = await this.append(vault, nameKey, events, caller, 202, (s) => assertCanStart(s, name));
+    } catch (err) {
+      // Nothing refers to the sealed key: shred it now rather than at purge.
+      await this.shredPendingKeys(vault, nameKey, version, inner).catch(() => undefined);
+      throw err;
+    }
+    // Self and Keyledger issue off the request path: the create answers `inProgress` (as Azure's
+    // does, and as the Python poller requires) and a GET of the operation stays a pure read.
+    if (resolution.kind === 'self' || resolution.kind === 'keyledger') this.issueInBackground(vault, after.name ?? name);
+    return pendingView(after, name);
+  }
+
+  /** Starts the issuance of the pending version in this process without waiting for it; a failure is logged and the lifetime pass retries it. */
+  private issueInBackground(vault: VaultRecord, name: string): void {
+    this.issuePending(vault, name).catch((err: unknown) => {
+      this.logger?.warn({ vault: vault.nameKey, certificate: name, err: err instanceof Error ? err.message : String(err) }, 'certificate issuance failed; the scheduler retries it');
+    });
   }
 
   /**
-   * Issues a pending `Self` or `Keyledger` certificate: the first poll after the create does it
-   * (the create answers `inProgress`, as Azure's does and as the Python poller requires), in that
-   * request, with its audit record. The certificate is signed through the crypto service (Self:
+   * Issues a pending `Self` or `Keyledger` certificate, off every request: started by the create
+   * (in the background) and retried by the lifetime scheduler's pass for operations a restart
+   * or a failure left in progress. The certificate is signed through the crypto service (Self:
    * by its own key; Keyledger: by the tenant CA), the managed secret is written, then
-   * `CertificateIssued`. One issuance at a time per certificate in this process.
+   * `CertificateIssued`, committed with its own audit record as the system principal
+   * (`CertificateIssue`) unless `caller` carries one. One issuance at a time per certificate in
+   * this process; resolves true when this call issued (or failed) the operation.
    */
-  private async issuePending(vault: VaultRecord, name: string, caller: Caller): Promise<void> {
+  issuePending(vault: VaultRecord, name: string, caller?: Caller): Promise<boolean> {
     const nameKey = keyOf(name);
     const key = `${vault.vaultId}/${nameKey}`;
     const running = this.issuing.get(key);
     if (running) return running;
-    const work = this.issueNow(vault, name, caller).finally(() => this.issuing.delete(key));
+    const work = this.issueNow(vault, name, caller ?? certificateSystemCaller(vault, 'CertificateIssue', name, 'certificate-issuance')).finally(() => this.issuing.delete(key));
     this.issuing.set(key, work);
     return work;
   }
 
-  private async issueNow(vault: VaultRecord, name: string, caller: Caller): Promise<void> {
+  /** Resolves once the issuances under way in this process have ended (shutdown). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.issuing.values()]);
+  }
+
+  private async issueNow(vault: VaultRecord, name: string, caller: Caller): Promise<boolean> {
     const nameKey = keyOf(name);
     const { state } = await this.repo.loadState(vault.vaultId, nameKey);
     const p = state.pending;
-    if (state.status !== 'active' || !p || p.status !== 'inProgress' || p.cancellationRequested || !state.policy) return;
+    if (state.status !== 'active' || !p || p.status !== 'inProgress' || p.cancellationRequested || !state.policy) return false;
     const resolution = await this.issuers.resolve(vault.vaultId, p.issuerName);
-    if (resolution.kind !== 'self' && (resolution.kind !== 'keyledger' || !this.authority)) return;
+    if (resolution.kind !== 'self' && (resolution.kind !== 'keyledger' || !this.authority)) return false;
     const policy = state.policy;
     const inner = quiet(caller);
     const keyView = await this.keys.get(vault, name, p.version, inner);
@@ -316,31 +348,49 @@ export class CertificatesService {
       await this.append(vault, nameKey, [{ type: 'CertificateOperationFailed', data: { version: p.version, code: 'BadParameter', message: err.message, at: now } }], caller, 200, (s) => {
         if (s.pending?.version !== p.version || s.pending.status !== 'inProgress') throw pendingNotFound(name);
       });
-      return;
+      await this.shredPendingKeys(vault, nameKey, p.version, inner).catch(() => undefined);
+      return true;
     }
-    const privateKey = p.sealedKey ? new Uint8Array((await this.crypto.openBackup({ ctx: callContextOf(inner), purpose: PENDING_KEY_PURPOSE, blob: Buffer.from(p.sealedKey, 'base64') })).payload) : null;
+    const privateKey = await this.openPendingKey(vault, nameKey, p, inner);
     const f = issuedFields(chain[0]!);
     const enabled = policy.attributes.enabled;
-    await this.setSecret(vault, name, p.version, policy, { privateKey, chain }, enabled, f, inner);
+    try {
+      await this.setSecret(vault, name, p.version, policy, { privateKey, chain }, enabled, f, inner, record.preserveCertOrder === true);
+    } finally {
+      privateKey?.fill(0);
+    }
     await this.append(vault, nameKey, [{ type: 'CertificateIssued', data: { version: p.version, ...f, enabled, issued: now, origin: resolution.kind } }], caller, 200, (s) => {
       if (s.pending?.version !== p.version || s.pending.status !== 'inProgress') throw pendingNotFound(name);
     });
+    // The key now lives in the managed secret (under the secret's own data key): the sealed copy in the log is shredded.
+    await this.shredPendingKeys(vault, nameKey, p.version, inner).catch(() => undefined);
+    return true;
   }
 
+  /** Cancels the operation in progress; its sealed key (if any) is shredded, since no merge or issuance can use it any more. */
   async cancelPending(vault: VaultRecord, name: string, caller: Caller): Promise<PendingView> {
+    let cancelled: string | null = null;
     const after = await this.decide(vault, name, caller, (state, now) => {
       const p = assertPendingInProgress(state, name);
       if (p.status !== 'inProgress') return [];
+      cancelled = p.version;
       return [{ type: 'CertificateOperationCancellationRequested', data: { version: p.version, at: now } }];
     });
-    return { name: after.name ?? name, pending: after.pending!, target: after.pending!.status === 'completed' };
+    if (cancelled !== null) await this.shredPendingKeys(vault, keyOf(name), cancelled, quiet(caller));
+    return pendingView(after, name);
   }
 
+  /** Deletes the operation (and a version that never got its certificate); its sealed key (if any) is shredded. */
   async deletePending(vault: VaultRecord, name: string, caller: Caller): Promise<PendingView> {
     const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
     const before = assertPendingInProgress(state, name);
-    await this.decide(vault, name, caller, (s, now) => [{ type: 'CertificateOperationDeleted', data: { version: assertPendingInProgress(s, name).version, at: now } }]);
-    return { name: state.name ?? name, pending: before, target: before.status === 'completed' };
+    let deleted = before.version;
+    await this.decide(vault, name, caller, (s, now) => {
+      deleted = assertPendingInProgress(s, name).version;
+      return [{ type: 'CertificateOperationDeleted', data: { version: deleted, at: now } }];
+    });
+    await this.shredPendingKeys(vault, keyOf(name), deleted, quiet(caller));
+    return pendingView(state, name, before);
   }
 
   async merge(vault: VaultRecord, name: string, x5c: readonly string[], attributes: { enabled?: boolean }, tags: Tags | null, caller: Caller): Promise<CertificateView> {
@@ -350,22 +400,31 @@ export class CertificatesService {
     if (pending.status !== 'inProgress' || pending.issuerName.toLowerCase() !== 'unknown') {
       throw new DomainError(CertificateErrorCode.CertificateMergeRefused, 'Pending certificate not found or not waiting for a merge.', { name });
     }
-    const chain = x5c.map(decodeX5c);
-    if (!leafMatchesCsr(chain, Buffer.from(pending.csr, 'base64'))) {
+    const given = x5c.map(decodeX5c);
+    const csr = Buffer.from(pending.csr, 'base64');
+    // Leaf first, as Azure orders it; with preserveCertOrder the chain may come in any order and is kept as given.
+    const preserve = versionOf(state, pending.version)?.preserveCertOrder === true;
+    const leafAt = preserve ? given.findIndex((c) => leafMatchesCsr([c], csr)) : leafMatchesCsr(given, csr) ? 0 : -1;
+    if (leafAt < 0) {
       throw new DomainError(CertificateErrorCode.CertificateMergeRefused, "Public key from x5c parameter doesn't match the public key of the pending certificate request.", { name });
     }
+    const chain = [given[leafAt]!, ...given.filter((_, i) => i !== leafAt)];
     const inner = quiet(caller);
-    const sealed = pending.sealedKey;
-    const privateKey = sealed ? new Uint8Array((await this.crypto.openBackup({ ctx: callContextOf(inner), purpose: PENDING_KEY_PURPOSE, blob: Buffer.from(sealed, 'base64') })).payload) : null;
+    const privateKey = await this.openPendingKey(vault, nameKey, pending, inner);
     const f = issuedFields(chain[0]!);
     const enabled = attributes.enabled ?? state.policy?.attributes.enabled ?? true;
-    await this.setSecret(vault, name, pending.version, state.policy!, { privateKey, chain }, enabled, f, inner);
+    try {
+      await this.setSecret(vault, name, pending.version, state.policy!, { privateKey, chain: preserve ? given : chain }, enabled, f, inner);
+    } finally {
+      privateKey?.fill(0);
+    }
     const now = nowSeconds();
     const events: CertificateEvent[] = [{ type: 'CertificateIssued', data: { version: pending.version, ...f, enabled, issued: now, origin: 'merge' } }];
     if (tags !== null) events.push({ type: 'CertificateVersionUpdated', data: { version: pending.version, enabled, tags: { ...tags }, updated: now } });
     const after = await this.append(vault, nameKey, events, caller, 201, (s) => {
       if (assertPendingInProgress(s, name).version !== pending.version) throw pendingNotFound(name);
     });
+    await this.shredPendingKeys(vault, nameKey, pending.version, inner).catch(() => undefined);
     return { name: after.name ?? name, state: after, version: versionOf(after, pending.version)! };
   }
 
@@ -377,7 +436,7 @@ export class CertificatesService {
     assertCanStart(state, name);
     let material: CertificateMaterial;
     try {
-      material = readMaterial(input.value, input.password, input.policy.secret_props.contentType === PEM);
+      material = readMaterial(input.value, input.password, input.policy.secret_props.contentType === PEM, input.preserveCertOrder);
     } catch (err) {
       fromX509(err);
     }
@@ -414,8 +473,8 @@ export class CertificatesService {
     );
     const f = issuedFields(material.chain[0]!);
     const enabled = input.attributes.enabled ?? true;
-    await this.setSecret(vault, name, version, policy, material, enabled, f, inner);
-    const record: CertificateVersionRecord = { version, ...f, enabled, tags: input.tags === null ? null : { ...input.tags }, created: now, updated: now };
+    await this.setSecret(vault, name, version, policy, material, enabled, f, inner, input.preserveCertOrder);
+    const record: CertificateVersionRecord = { version, ...f, enabled, tags: input.tags === null ? null : { ...input.tags }, created: now, updated: now, ...(input.preserveCertOrder ? { preserveCertOrder: true as const } : {}) };
     const after = await this.append(vault, nameKey, [{ type: 'CertificatePolicySet', data: { vaultId: vault.vaultId, name, policy } }, { type: 'CertificateImported', data: { record } }], caller, 200, (s) => assertCanStart(s, name));
     return { name: after.name ?? name, state: after, version: versionOf(after, version)! };
   }
@@ -472,6 +531,8 @@ export class CertificatesService {
     const keyReason = reason;
     await ignoreNotFound(() => this.keys.purge(vault, name, keyReason, inner, at));
     await ignoreNotFound(() => this.secrets.purge(vault, name, keyReason, inner, 204, at));
+    // Crypto-shredding of the certificate's own data keys, every version's (a pending key sealed in the log included).
+    await this.shredPendingKeys(vault, nameKey, '', inner);
     let purged = false;
     await this.decide(vault, name, caller, (s, now) => {
       const events = decidePurge(s, name, at ?? now, reason, vault.purgeProtection);
@@ -528,18 +589,33 @@ export class CertificatesService {
     const { state } = await this.repo.loadState(vault.vaultId, keyOf(name));
     assertActive(state, name);
     const latest = versionOf(state, null);
-    const op = await this.create(vault, name, { policy: { ...state.policy!, attributes: { ...state.policy!.attributes } }, attributes: {}, tags: latest?.tags ?? null }, caller);
-    await this.issuePending(vault, name, caller);
+    const op = await this.create(vault, name, { policy: { ...state.policy!, attributes: { ...state.policy!.attributes } }, attributes: {}, tags: latest?.tags ?? null, preserveCertOrder: latest?.preserveCertOrder === true }, caller);
+    // The create started the issuance in the background: the renewal waits for it.
+    await this.issuePending(vault, name);
     return op;
   }
 
-  /** An EmailContacts action fired: records CertificateNearExpiry for the version once (published on the vault's events topic). */
+  /**
+   * An EmailContacts action fired: records CertificateNearExpiry for the version once (published
+   * on the vault's events topic) with the vault's contacts at that moment. Azure accepts the
+   * action when the vault has no contacts and then mails nobody; here the event is recorded all
+   * the same, with `contacts: []` and `noContacts: true`, and carries the certificate's name,
+   * thumbprint, expiry and the trigger, so a subscriber can route the notice without contacts.
+   */
   async notifyNearExpiry(vault: VaultRecord, name: string, version: string, exp: number, caller: Caller, at: number): Promise<boolean> {
+    const contacts = (await this.issuers.contactsOf(vault.vaultId)).map((c) => ({ ...(c.email !== undefined ? { email: c.email } : {}), ...(c.name !== undefined ? { name: c.name } : {}), ...(c.phone !== undefined ? { phone: c.phone } : {}) }));
     let recorded = false;
     await this.decide(vault, name, caller, (s) => {
       if (s.status !== 'active' || s.nearExpiryNotified === version) return [];
       recorded = true;
-      return [{ type: 'CertificateNearExpiry', data: { version, exp, notifiedDate: at } }];
+      const v = versionOf(s, version);
+      const trigger = s.policy?.lifetime_actions.find((a) => a.action.action_type === 'EmailContacts')?.trigger;
+      return [
+        {
+          type: 'CertificateNearExpiry',
+          data: { version, exp, notifiedDate: at, name: s.name ?? name, ...(v?.x5t ? { x5t: v.x5t } : {}), ...(trigger ? { trigger: { ...trigger } } : {}), contacts, noContacts: contacts.length === 0 },
+        },
+      ];
     });
     return recorded;
   }
@@ -556,9 +632,54 @@ export class CertificatesService {
     return { tenant: vault.tenantId, vault: cryptoVaultOf(vault), collection: 'keys', name: nameKey, version };
   }
 
-  /** The managed secret version: PKCS#12 (base64) or PEM per the policy, the private key only when exportable. */
-  private async setSecret(vault: VaultRecord, name: string, version: string, policy: PolicyRecord, material: CertificateMaterial, enabled: boolean, f: { nbf: number; exp: number }, caller: Caller): Promise<void> {
-    const withKey: CertificateMaterial = { privateKey: policy.key_props.exportable ? material.privateKey : null, chain: material.chain };
+  /** The crypto-service object a pending version's data key belongs to, also the envelope's AAD. `version` '' names every version (purge). */
+  private pendingKeyRef(vault: VaultRecord, nameKey: string, version: string): ObjectRef & ObjectIdentity {
+    return { tenant: vault.tenantId, vault: vault.nameKey, collection: 'certificates', name: nameKey, version };
+  }
+
+  /** Seals a pending version's private key (PKCS#8) under a fresh data key bound to that version. */
+  private async sealPendingKey(vault: VaultRecord, nameKey: string, version: string, privateKey: Uint8Array, caller: Caller): Promise<{ sealedKey: string; sealedKeyId: string }> {
+    const ref = this.pendingKeyRef(vault, nameKey, version);
+    const generated = await this.crypto.generateDataKey({ ctx: callContextOf(caller), ref });
+    try {
+      return { sealedKey: seal(generated.plaintext, generated.keyId, privateKey, ref).toString('base64'), sealedKeyId: generated.keyId };
+    } finally {
+      generated.plaintext.fill(0);
+    }
+  }
+
+  /** Opens the pending operation's sealed key (null when the key is not exportable). The caller zeroes it. */
+  private async openPendingKey(vault: VaultRecord, nameKey: string, p: PendingRecord, caller: Caller): Promise<Uint8Array | null> {
+    if (!p.sealedKey) return null;
+    const blob = Buffer.from(p.sealedKey, 'base64');
+    const ctx = callContextOf(caller);
+    if (!p.sealedKeyId) return new Uint8Array((await this.crypto.openBackup({ ctx, purpose: LEGACY_PENDING_KEY_PURPOSE, blob })).payload);
+    const ref = this.pendingKeyRef(vault, nameKey, p.version);
+    const key = (await this.crypto.decryptDataKey({ ctx, ref, keyId: p.sealedKeyId })).plaintext;
+    try {
+      return new Uint8Array(openEnvelope(key, blob, ref, { expectedKeyId: p.sealedKeyId }));
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * Crypto-shredding of the certificate's own data keys (the sealed pending keys): one version's,
+   * or every version's with `version` ''. Afterwards the envelopes kept in the event log can no
+   * longer be opened. Idempotent: nothing to destroy is not an error.
+   */
+  private async shredPendingKeys(vault: VaultRecord, nameKey: string, version: string, caller: Caller): Promise<void> {
+    await this.crypto.destroyDataKeys({ ctx: callContextOf(caller), ref: this.pendingKeyRef(vault, nameKey, version) });
+  }
+
+  /**
+   * The managed secret version: PKCS#12 (base64) or PEM per the policy, the private key only when
+   * exportable. The chain is leaf first, or as given when the version preserves the certificate
+   * order (`material.given`, from an import; a merge passes its chain as given).
+   */
+  private async setSecret(vault: VaultRecord, name: string, version: string, policy: PolicyRecord, material: CertificateMaterial, enabled: boolean, f: { nbf: number; exp: number }, caller: Caller, preserveOrder = false): Promise<void> {
+    const chain = preserveOrder && material.given ? material.given : material.chain;
+    const withKey: CertificateMaterial = { privateKey: policy.key_props.exportable ? material.privateKey : null, chain };
     const pem = policy.secret_props.contentType === PEM;
     const value = pem ? toPem(withKey) : Buffer.from(toPkcs12(withKey)).toString('base64');
     await this.secrets.set(vault, name, { value, contentType: policy.secret_props.contentType, tags: null, attributes: { enabled, nbf: f.nbf, exp: f.exp } }, caller, 200, { version });
@@ -624,9 +745,13 @@ function decodeX5c(entry: string): Uint8Array {
   }
 }
 
-/** The import value: PEM text, or base64 PKCS#12 (PEM text is recognised whatever the policy says). */
-function readMaterial(value: string, password: string | null, pemPolicy: boolean): CertificateMaterial {
-  if (pemPolicy || value.trimStart().startsWith('-----BEGIN')) return parsePem(value, password ?? undefined);
+/** The import value: PEM text, or base64 PKCS#12 (PEM text is recognised whatever the policy says); with `preserveOrder`, the chain as given is kept beside the leaf-first one. */
+function readMaterial(value: string, password: string | null, pemPolicy: boolean, preserveOrder: boolean): CertificateMaterial {
+  const m = pemPolicy || value.trimStart().startsWith('-----BEGIN') ? parsePem(value, password ?? undefined) : readPkcs12(value, password);
+  return preserveOrder ? m : { privateKey: m.privateKey, chain: m.chain };
+}
+
+function readPkcs12(value: string, password: string | null): CertificateMaterial {
   if (!/^[A-Za-z0-9+/\r\n]+=*\s*$/.test(value)) throw invalidCertificate('The certificate value is neither base64 PKCS#12 nor PEM.');
   return parsePkcs12(new Uint8Array(Buffer.from(value, 'base64')), password ?? '');
 }

@@ -54,6 +54,8 @@ export type IssuerResolution =
 
 export interface IssuerDirectory {
   resolve(vaultId: string, issuerName: string): Promise<IssuerResolution>;
+  /** The vault's certificate contacts (`/certificates/contacts`), none when unset: whom an EmailContacts action names. */
+  contactsOf(vaultId: string): Promise<readonly { readonly email?: string; readonly name?: string; readonly phone?: string }[]>;
 }
 
 export const ISSUING_AUTHORITY = Symbol('IssuingAuthority');

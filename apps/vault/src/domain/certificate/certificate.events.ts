@@ -20,6 +20,11 @@ export type CertificateVersionRecord = {
   readonly tags: Tags | null;
   readonly created: number;
   readonly updated: number;
+  /**
+   * `preserveCertOrder` of the create or import (api-version 2025-07-01): the managed secret
+   * keeps the chain in the order it was given instead of leaf first. Present only when true.
+   */
+  readonly preserveCertOrder?: true;
 };
 
 export type OperationStatus = 'inProgress' | 'completed' | 'failed' | 'cancelled';
@@ -35,11 +40,37 @@ export type PendingRecord = {
   readonly statusDetails: string;
   readonly error: { readonly code: string; readonly message: string } | null;
   /**
-   * `Unknown` issuer with an exportable key: the private key, sealed by the crypto service
-   * (ciphertext, like a secret's value), until the merge puts it in the managed secret. Dropped
-   * from the published copy of the event and from the state once the operation ends.
+   * An exportable key waiting for its certificate: the private key (PKCS#8), an AES-256-GCM
+   * envelope (base64) under a data key of its own from the crypto service, bound to the
+   * certificate version (ciphertext, like a secret's value), until the issuance or merge puts
+   * it in the managed secret. That data key is destroyed when the operation ends (issued,
+   * failed, cancelled, deleted) and when the certificate is purged, so the copy in the
+   * immutable event log can no longer be opened (crypto-shredding). Dropped from the published
+   * copy of the event and from the state once the operation ends.
    */
   readonly sealedKey?: string;
+  /**
+   * The data key `sealedKey` is sealed under. Absent on operations started before pending keys
+   * had their own data key: those were sealed as a backup blob and are opened that way.
+   */
+  readonly sealedKeyId?: string;
+};
+
+/** A contact as the vault's `/certificates/contacts` holds it (no secret: an address to notify). */
+export type NearExpiryContact = { readonly email?: string; readonly name?: string; readonly phone?: string };
+
+export type NearExpiryData = {
+  readonly version: string;
+  readonly exp: number;
+  readonly notifiedDate: number;
+  /** The certificate's name as created (the stream holds it lower-cased). */
+  readonly name?: string;
+  readonly x5t?: string;
+  /** The trigger that fired: `lifetime_percentage` or `days_before_expiry`, as in the policy. */
+  readonly trigger?: { readonly lifetime_percentage?: number; readonly days_before_expiry?: number };
+  readonly contacts?: readonly NearExpiryContact[];
+  /** True when the vault had no contacts: nobody is mailed, the event is the only notice. */
+  readonly noContacts?: boolean;
 };
 
 export type CertificatePurgeReason = 'request' | 'scheduled' | 'vault-purged';
@@ -56,8 +87,14 @@ export type CertificateEvent =
   | { readonly type: 'CertificateDeleted'; readonly data: { readonly deletedDate: number; readonly scheduledPurgeDate: number } }
   | { readonly type: 'CertificateRecovered'; readonly data: { readonly recoveredDate: number } }
   | { readonly type: 'CertificatePurged'; readonly data: { readonly purgedDate: number; readonly reason: CertificatePurgeReason } }
-  /** An EmailContacts lifetime action fired for this version (once per version): the certificate expires soon. */
-  | { readonly type: 'CertificateNearExpiry'; readonly data: { readonly version: string; readonly exp: number; readonly notifiedDate: number } }
+  /**
+   * An EmailContacts lifetime action fired for this version (once per version): the certificate
+   * expires soon. `contacts` are the vault's certificate contacts when it fired — possibly none
+   * (Azure accepts the action without contacts and then mails nobody); the event is published
+   * either way, with what a subscriber needs to act on it without contacts. Events recorded
+   * before these fields existed carry only version, exp and notifiedDate.
+   */
+  | { readonly type: 'CertificateNearExpiry'; readonly data: NearExpiryData }
   | {
       readonly type: 'CertificateRestored';
       readonly data: { readonly vaultId: string; readonly name: string; readonly restoredDate: number; readonly policy: PolicyRecord; readonly versions: readonly CertificateVersionRecord[] };
@@ -81,7 +118,8 @@ const versionRecord = v.object({
   created: seconds,
   updated: seconds,
 });
-const isVersionRecord = (x: unknown): boolean => versionRecord(x).length === 0;
+const isVersionRecord = (x: unknown): boolean => versionRecord(x).length === 0 && ((x as Record<string, unknown>).preserveCertOrder === undefined || (x as Record<string, unknown>).preserveCertOrder === true);
+const contact = (x: unknown): boolean => v.record(x) && Object.values(x as Record<string, unknown>).every((f) => typeof f === 'string');
 /** The policy's shape is checked where it is parsed (certificate.rules.ts); here: present, an object, no secret-bearing fields. */
 const policy = (x: unknown): boolean => v.record(x) && v.record((x as Record<string, unknown>).key_props) && v.record((x as Record<string, unknown>).x509_props);
 const pending = v.object({
@@ -107,7 +145,7 @@ export function registerCertificateEvents(r: EventRegistry): EventRegistry {
       schemaVersion: 1,
       validate: v.object({ pending: (x) => pending(x).length === 0, record: isVersionRecord }),
       publish: (d) => {
-        const { sealedKey: _sealed, ...pendingPublic } = d.pending as Record<string, unknown>;
+        const { sealedKey: _sealed, sealedKeyId: _sealedKeyId, ...pendingPublic } = d.pending as Record<string, unknown>;
         return { pending: pendingPublic, record: d.record };
       },
     })
@@ -124,7 +162,14 @@ export function registerCertificateEvents(r: EventRegistry): EventRegistry {
     .define({ type: 'CertificateDeleted', schemaVersion: 1, validate: v.object({ deletedDate: seconds, scheduledPurgeDate: seconds }) })
     .define({ type: 'CertificateRecovered', schemaVersion: 1, validate: v.object({ recoveredDate: seconds }) })
     .define({ type: 'CertificatePurged', schemaVersion: 1, validate: v.object({ purgedDate: seconds, reason: (x) => x === 'request' || x === 'scheduled' || x === 'vault-purged' }) })
-    .define({ type: 'CertificateNearExpiry', schemaVersion: 1, validate: v.object({ version: hex32, exp: seconds, notifiedDate: seconds }) })
+    .define({
+      type: 'CertificateNearExpiry',
+      schemaVersion: 1,
+      validate: v.object(
+        { version: hex32, exp: seconds, notifiedDate: seconds, name: v.nonEmpty, x5t: v.string, trigger: v.record, contacts: v.arrayOf(contact), noContacts: v.boolean },
+        ['name', 'x5t', 'trigger', 'contacts', 'noContacts'],
+      ),
+    })
     .define({
       type: 'CertificateRestored',
       schemaVersion: 1,

@@ -42,7 +42,13 @@ export type PolicyRecord = {
 
 export type CertificateAttributesInput = { readonly enabled?: boolean; readonly nbf?: number | null; readonly exp?: number | null };
 
-export type CreateCertificateInput = { readonly policy: PolicyRecord; readonly attributes: CertificateAttributesInput; readonly tags: Tags | null };
+export type CreateCertificateInput = {
+  readonly policy: PolicyRecord;
+  readonly attributes: CertificateAttributesInput;
+  readonly tags: Tags | null;
+  /** Azure's `preserveCertOrder` (api-version 2025-07-01): the managed secret keeps the chain in the order given (import, merge) instead of leaf first. */
+  readonly preserveCertOrder: boolean;
+};
 /** `contentTypeGiven`: the policy names the secret's content type (else PEM text imports as PEM, anything else as PKCS#12). */
 export type ImportCertificateInput = CreateCertificateInput & { readonly value: string; readonly password: string | null; readonly policyGiven: boolean; readonly contentTypeGiven: boolean };
 export type UpdateCertificateInput = { readonly attributes: CertificateAttributesInput; readonly tags?: Tags | null; readonly policy?: PolicyPatch };
@@ -179,10 +185,18 @@ export function parsePolicy(raw: unknown, now: number, base?: PolicyRecord): Pol
   };
 }
 
+/** `preserveCertOrder`: a boolean when present (absent or null: false). */
+function preserveCertOrderOf(b: Record<string, unknown>): boolean {
+  const v = b.preserveCertOrder;
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw bad("Property 'preserveCertOrder' must be a boolean.");
+  return v;
+}
+
 export function parseCreateCertificate(raw: unknown, now: number): CreateCertificateInput {
   const b = body(raw);
   if (b.policy === undefined || b.policy === null) throw bad('Property policy is required.');
-  return { policy: parsePolicy(b.policy, now), attributes: parseCertificateAttributes(b.attributes), tags: parseTags(b.tags) };
+  return { policy: parsePolicy(b.policy, now), attributes: parseCertificateAttributes(b.attributes), tags: parseTags(b.tags), preserveCertOrder: preserveCertOrderOf(b) };
 }
 
 export function parseImportCertificate(raw: unknown, now: number): ImportCertificateInput {
@@ -207,6 +221,7 @@ export function parseImportCertificate(raw: unknown, now: number): ImportCertifi
     policy: parsePolicy({ ...policyRaw, x509_props: xp, secret_props: secretProps, issuer: { name: 'Unknown', ...ip } }, now),
     attributes: parseCertificateAttributes(b.attributes),
     tags: parseTags(b.tags),
+    preserveCertOrder: preserveCertOrderOf(b),
   };
 }
 
