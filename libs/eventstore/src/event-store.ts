@@ -339,9 +339,9 @@ export class EventStore {
     let commitSent = false;
     const count = (): void => this.db.counted();
     const tx: Sql = {
-      query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) => {
+      query: async <R extends Row = Row>(text: string, params: readonly unknown[] = [], prepare?: string) => {
         count();
-        return (await client.query<R>(text, params as unknown[])).rows;
+        return (await client.query<R>(prepare === undefined ? { text, values: params as unknown[] } : { name: prepare, text, values: params as unknown[] })).rows;
       },
     };
     try {
