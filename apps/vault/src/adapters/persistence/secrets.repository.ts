@@ -1,5 +1,5 @@
 import { assertNever } from '#libs/kernel';
-import { type RecordedEvent } from '#libs/eventstore';
+import { type AppendOptions, type InStatementWork, type RecordedEvent } from '#libs/eventstore';
 import { preparedName, type Database, type Row, type Sql } from '#libs/platform';
 import { initialSecretState, type SecretState, type SecretVersionState } from '../../domain/secret/secret.decider.js';
 import { secretStreamId, type DataKeyHandle, type SecretEvent, type SecretVersionRecord } from '../../domain/secret/secret.events.js';
@@ -274,6 +274,76 @@ export class SecretsRepository {
     for (const e of events) notified = (await this.projectOne(tx, vaultId, nameKey, e)) || notified;
     const last = events[events.length - 1];
     if (!notified && last) await notifySecretChanged(tx, this.s, secretChangePayload(secretCacheKey(vaultId, nameKey), last.streamVersion));
+  }
+
+  /**
+   * The read-model update of an append: a new version (the hottest write) travels in the
+   * append's own statement — the secret row, the version row and the change notification, one
+   * round trip less — anything else runs after it in the transaction (`project`).
+   */
+  projection(vaultId: string, nameKey: string): Pick<AppendOptions<SecretEvent>, 'inStatement' | 'inTransaction'> {
+    const created = (recorded: readonly RecordedEvent<SecretEvent>[]): RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>> | undefined => {
+      const only = recorded.length === 1 ? recorded[0] : undefined;
+      return only?.type === 'SecretVersionCreated' ? (only as RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>) : undefined;
+    };
+    return {
+      inStatement: (recorded) => {
+        const e = created(recorded);
+        return e ? this.versionCreatedWork(vaultId, nameKey, e) : undefined;
+      },
+      inTransaction: async (tx, recorded) => {
+        if (!created(recorded)) await this.project(tx, vaultId, nameKey, recorded);
+      },
+    };
+  }
+
+  /** A version created, as CTEs of the append's statement (run only when the append writes: FROM s). */
+  private versionCreatedWork(vaultId: string, nameKey: string, e: RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>): InStatementWork {
+    const s = this.s;
+    const d = e.data;
+    return {
+      key: `vault.secret-version-created:${s}`,
+      sql: (first) => {
+        const p = (i: number): string => `$${first + i}`;
+        return {
+          ctes: `rm_secret AS (
+             INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
+             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(2)}::text, 'active', ${p(3)}::text, ${p(4)}::boolean, ${p(5)}::text, ${p(6)}::text, ${p(7)}::bigint FROM s
+             ON CONFLICT (vault_id, name_key) DO UPDATE
+                SET status = 'active', latest_version = EXCLUDED.latest_version, managed = EXCLUDED.managed,
+                    data_key_id = EXCLUDED.data_key_id, data_key_ref = EXCLUDED.data_key_ref,
+                    deleted_date = NULL, scheduled_purge_date = NULL, stream_version = EXCLUDED.stream_version
+             RETURNING 1),
+           rm_version AS (
+             INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
+             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(3)}::text, decode(${p(8)}::text, 'base64'), ${p(5)}::text, ${p(6)}::text, ${p(9)}::text, ${p(10)}::jsonb,
+                    ${p(11)}::boolean, ${p(12)}::bigint, ${p(13)}::bigint, ${p(14)}::bigint, ${p(15)}::bigint FROM rm_secret
+             RETURNING 1),
+           rm_notify AS (SELECT pg_notify(${p(16)}::text, ${p(17)}::text) FROM rm_version)`,
+          select: '(SELECT count(*) FROM rm_notify)',
+        };
+      },
+      values: [
+        vaultId,
+        nameKey,
+        d.name,
+        d.version,
+        d.managed,
+        d.keyId,
+        d.keyRef,
+        e.streamVersion,
+        d.ciphertext,
+        d.contentType,
+        d.tags === null ? null : JSON.stringify(d.tags),
+        d.enabled,
+        d.nbf,
+        d.exp,
+        d.created,
+        d.updated,
+        secretChangeChannel(s),
+        secretChangePayload(secretCacheKey(vaultId, nameKey), e.streamVersion),
+      ],
+    };
   }
 
   /** Tells every vault process to drop its whole secret cache (the read model was rebuilt), at commit. */

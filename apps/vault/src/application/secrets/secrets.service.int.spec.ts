@@ -81,7 +81,8 @@ describe('SecretsService on PostgreSQL', () => {
       await a.set(vault, 'shared', input('one'), caller);
       expect((await a.get(vault, 'shared', null, caller)).value).toBe('one');
       expect((await b.get(vault, 'shared', null, caller)).value).toBe('one');
-      expect(caches[0]!.size + caches[1]!.size).toBe(2); // both hold it now
+      // Both hold it now (once the SET's own notification, which may arrive after a first read, has been heard).
+      await waitFor(async () => ((await a.get(vault, 'shared', null, caller)).value === 'one' && (await b.get(vault, 'shared', null, caller)).value === 'one' && caches[0]!.size + caches[1]!.size === 2) || undefined, { timeoutMs: 5_000, what: 'both caches to hold it' });
       // A writes: A answers the new value at once, B once the commit's notification arrives.
       await a.set(vault, 'shared', input('two'), caller);
       expect((await a.get(vault, 'shared', null, caller)).value).toBe('two');

@@ -428,7 +428,7 @@ export class SecretsService {
         metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
         object: { vault: vault.nameKey, collection: 'secrets', name: nameKey },
         ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
-        inTransaction: (tx, recorded) => this.repo.project(tx, vault.vaultId, nameKey, recorded),
+        ...this.repo.projection(vault.vaultId, nameKey),
       }));
     } finally {
       // Committed (or perhaps committed, when the outcome is unknown): this process's caches
