@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import { EventRegistry, v } from '#libs/kernel';
 import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
+import { metricsRegistry } from '#libs/platform';
 import { ConcurrencyError, EventStore, type InStatementWork } from './event-store.js';
 
 jest.setTimeout(120_000);
@@ -77,7 +78,11 @@ describe('EventStore group commit', () => {
     expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     expect(await rm('rm-a')).toEqual({ version: '1', n: 1 });
     expect(await rm('rm-b')).toEqual({ version: '1', n: 2 });
+    // Alone and with no work of its own in the transaction: one statement, its own transaction.
+    const sent = async (): Promise<number> => ((await metricsRegistry.getSingleMetric('keyledger_db_statements_total')?.get())?.values ?? []).filter((x) => x.labels.schema === t.schema).reduce((a, x) => a + x.value, 0);
+    const before = await sent();
     await append(store, 'rm-a', 1, 4);
+    expect((await sent()) - before).toBe(1);
     await expect(append(store, 'rm-a', 1, 5)).rejects.toBeInstanceOf(ConcurrencyError);
     expect(await rm('rm-a')).toEqual({ version: '2', n: 4 });
     // Not grouped (no group commit, or no exact expected version): the same work, after the events.

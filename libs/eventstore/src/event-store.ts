@@ -367,6 +367,21 @@ export class EventStore {
         return (await client.query<R>(prepare === undefined ? { text, values: params as unknown[] } : { name: prepare, text, values: params as unknown[] })).rows;
       },
     };
+    // One append without work of its own in the transaction: its statement is a transaction by
+    // itself (autocommit; atomic, durable when it returns, its notifications sent at its commit),
+    // two round trips less than BEGIN … COMMIT. A failure leaves its outcome unknown, as a COMMIT's.
+    const only = jobs.length === 1 ? jobs[0] : undefined;
+    if (only && !only.options.inTransaction) {
+      try {
+        return [await this.appendOne(client, tx, only)];
+      } catch (err) {
+        // PostgreSQL's own refusal leaves the connection usable; anything else may not have.
+        broken = (err as { severity?: unknown }).severity === undefined;
+        throw new BatchCommitError(err);
+      } finally {
+        release(broken);
+      }
+    }
     try {
       count();
       await client.query('BEGIN');

@@ -281,20 +281,12 @@ export class SecretsRepository {
    * append's own statement — the secret row, the version row and the change notification, one
    * round trip less — anything else runs after it in the transaction (`project`).
    */
-  projection(vaultId: string, nameKey: string): Pick<AppendOptions<SecretEvent>, 'inStatement' | 'inTransaction'> {
-    const created = (recorded: readonly RecordedEvent<SecretEvent>[]): RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>> | undefined => {
-      const only = recorded.length === 1 ? recorded[0] : undefined;
-      return only?.type === 'SecretVersionCreated' ? (only as RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>) : undefined;
-    };
-    return {
-      inStatement: (recorded) => {
-        const e = created(recorded);
-        return e ? this.versionCreatedWork(vaultId, nameKey, e) : undefined;
-      },
-      inTransaction: async (tx, recorded) => {
-        if (!created(recorded)) await this.project(tx, vaultId, nameKey, recorded);
-      },
-    };
+  projection(vaultId: string, nameKey: string, events: readonly SecretEvent[]): Pick<AppendOptions<SecretEvent>, 'inStatement' | 'inTransaction'> {
+    // Nothing else in the transaction: a lone append is then a statement of its own (no BEGIN/COMMIT).
+    if (events.length === 1 && events[0]!.type === 'SecretVersionCreated') {
+      return { inStatement: (recorded) => this.versionCreatedWork(vaultId, nameKey, recorded[0] as RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>) };
+    }
+    return { inTransaction: (tx, recorded) => this.project(tx, vaultId, nameKey, recorded) };
   }
 
   /** A version created, as CTEs of the append's statement (run only when the append writes: FROM s). */

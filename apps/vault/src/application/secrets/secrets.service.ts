@@ -428,7 +428,7 @@ export class SecretsService {
         metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
         object: { vault: vault.nameKey, collection: 'secrets', name: nameKey },
         ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
-        ...this.repo.projection(vault.vaultId, nameKey),
+        ...this.repo.projection(vault.vaultId, nameKey, events),
       }));
     } finally {
       // Committed (or perhaps committed, when the outcome is unknown): this process's caches
