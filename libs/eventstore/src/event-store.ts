@@ -104,7 +104,7 @@ export type AppendOptions<E extends Event> = {
  * the statement selects so that a CTE without side effects of its own (a notification) runs.
  */
 export type InStatementWork = {
-  /** Names the SQL (the prepared statement's name includes it): one key, one SQL. */
+  /** Identifies the SQL (the store keeps one prepared statement per key): one key, one SQL. */
   readonly key: string;
   /** The CTEs (`name AS (...)`, comma-separated) and the expression, given the number of their first parameter. */
   readonly sql: (firstParameter: number) => { readonly ctes: string; readonly select: string };
