@@ -27,7 +27,8 @@ import { SecurityDomainService } from './application/pools/security-domain.servi
 import { PoolAdministrationService } from './application/pool-administration/pool-administration.service.js';
 import { SecretsService } from './application/secrets/secrets.service.js';
 import { SecretVersionCache } from './application/secrets/secret-version.cache.js';
-import { SecretChangeListener } from './adapters/persistence/secret-change.listener.js';
+import { allOf, SecretChangeListener } from './adapters/persistence/secret-change.listener.js';
+import { SecretStateCache } from './application/secrets/secret-state.cache.js';
 import { VaultsService } from './application/vaults/vaults.service.js';
 import type { VaultConfig } from './config/vault.config.js';
 import { registerCertificateEvents } from './domain/certificate/certificate.events.js';
@@ -104,8 +105,9 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   // The request path appends through its own pool (same schema and tables as the spine's store).
   const apiStore = new EventStore(apiDb, store.registry, store.source, store.eventsTopic);
   const secretCache = new SecretVersionCache({ maxEntries: config.VAULT_SECRET_CACHE_MAX, ttlMs: config.VAULT_SECRET_CACHE_TTL_MS });
-  const secretChanges = new SecretChangeListener(apiDb, secretCache, runtime.logger.child({ component: 'secret-cache' }));
-  const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys, secretCache);
+  const secretStates = new SecretStateCache({ maxEntries: config.VAULT_SECRET_CACHE_MAX, ttlMs: config.VAULT_SECRET_CACHE_TTL_MS });
+  const secretChanges = new SecretChangeListener(apiDb, allOf([secretCache, secretStates]), runtime.logger.child({ component: 'secret-cache' }));
+  const secrets = new SecretsService(apiStore, secretsRepo, keyring, dataKeys, secretCache, secretStates);
   const keysRepo = new KeysRepository(apiDb);
   const keys = new KeysService(apiStore, keysRepo, crypto);
   const certificatesRepo = new CertificatesRepository(apiDb);

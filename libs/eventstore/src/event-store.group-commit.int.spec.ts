@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import { EventRegistry, v } from '#libs/kernel';
 import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
-import { ConcurrencyError, type EventStore } from './event-store.js';
+import { metricsRegistry } from '#libs/platform';
+import { ConcurrencyError, EventStore, type InStatementWork } from './event-store.js';
 
 jest.setTimeout(120_000);
 
@@ -54,6 +55,41 @@ describe('EventStore group commit', () => {
     expect(Number(outbox!.n)).toBe(1 + 18 * 2);
     const versions = await t.db.query<{ stream_id: string; version: string }>(`SELECT stream_id, version::text FROM ${t.schema}.streams WHERE stream_id <> 'taken'`);
     expect(versions.every((r) => r.version === '2')).toBe(true);
+  });
+
+  it('read-model work carried by the append statement is written with the append and only then, grouped or not', async () => {
+    await t.db.query(`CREATE TABLE ${t.schema}.noted_rm (stream_id text PRIMARY KEY, version bigint NOT NULL, n integer NOT NULL)`);
+    const work = (streamId: string, version: number, n: number): InStatementWork => ({
+      key: 'noted-rm',
+      sql: (first) => ({
+        ctes: `rm AS (INSERT INTO ${t.schema}.noted_rm (stream_id, version, n) SELECT $${first}::text, $${first + 1}::bigint, $${first + 2}::int FROM s
+                 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, n = EXCLUDED.n RETURNING 1)`,
+        select: '(SELECT count(*) FROM rm)',
+      }),
+      values: [streamId, version, n],
+    });
+    const append = (target: EventStore, streamId: string, expected: number | 'no_stream' | 'any', n: number) =>
+      target.appendToStream(streamId, expected, [noted(n)], { metadata: meta, inStatement: (recorded) => work(streamId, recorded[0]!.streamVersion, n) });
+    const ungrouped = new EventStore(t.db, registry, 'test', `keyledger.${t.schema}.events.v1`, { groupCommit: false });
+    const rm = async (streamId: string) => (await t.db.query<{ version: string; n: number }>(`SELECT version::text, n FROM ${t.schema}.noted_rm WHERE stream_id = $1`, [streamId]))[0];
+
+    // Grouped: several in one transaction, one of them conflicting (it writes nothing, its work neither).
+    const settled = await Promise.allSettled([append(store, 'rm-a', 'no_stream', 1), append(store, 'rm-b', 'no_stream', 2), append(store, 'rm-a', 'no_stream', 3)]);
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect(await rm('rm-a')).toEqual({ version: '1', n: 1 });
+    expect(await rm('rm-b')).toEqual({ version: '1', n: 2 });
+    // Alone and with no work of its own in the transaction: one statement, its own transaction.
+    const sent = async (): Promise<number> => ((await metricsRegistry.getSingleMetric('keyledger_db_statements_total')?.get())?.values ?? []).filter((x) => x.labels.schema === t.schema).reduce((a, x) => a + x.value, 0);
+    const before = await sent();
+    await append(store, 'rm-a', 1, 4);
+    expect((await sent()) - before).toBe(1);
+    await expect(append(store, 'rm-a', 1, 5)).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(await rm('rm-a')).toEqual({ version: '2', n: 4 });
+    // Not grouped (no group commit, or no exact expected version): the same work, after the events.
+    await append(ungrouped, 'rm-a', 2, 6);
+    await append(store, 'rm-a', 'any', 7);
+    await expect(append(ungrouped, 'rm-a', 2, 8)).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(await rm('rm-a')).toEqual({ version: '4', n: 7 });
   });
 
   it('a process killed with SIGKILL while group-committing loses no acknowledged append and leaves no partial one', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { currentContext, type Database, type Row, type Sql } from '#libs/platform';
+import { currentContext, preparedName, type Database, type Row, type Sql } from '#libs/platform';
 import { envelopeHeaders, serviceEventsTopic, TOPICS, type AuditRecord, type Envelope, type ObjectIdentity } from '#libs/contracts';
 import { spineDdl } from './schema.sql.js';
 import type { Event, EventRegistry } from '#libs/kernel';
@@ -91,6 +91,24 @@ export type AppendOptions<E extends Event> = {
   readonly object?: ObjectIdentity;
   /** Runs inside the transaction after the events are written (read models kept in step). */
   readonly inTransaction?: (tx: Sql, recorded: readonly RecordedEvent<E>[]) => Promise<void>;
+  /**
+   * Read-model work carried by the append's own statement (one round trip less than
+   * `inTransaction`, which still runs after it when given). Undefined from it: nothing to add.
+   */
+  readonly inStatement?: (recorded: readonly RecordedEvent<E>[]) => InStatementWork | undefined;
+};
+
+/**
+ * SQL run by the append's statement, only when the append writes: common table expressions
+ * that select FROM `s` (one row when the append writes, none otherwise), and an expression
+ * the statement selects so that a CTE without side effects of its own (a notification) runs.
+ */
+export type InStatementWork = {
+  /** Identifies the SQL (the store keeps one prepared statement per key): one key, one SQL. */
+  readonly key: string;
+  /** The CTEs (`name AS (...)`, comma-separated) and the expression, given the number of their first parameter. */
+  readonly sql: (firstParameter: number) => { readonly ctes: string; readonly select: string };
+  readonly values: readonly unknown[];
 };
 
 export type AppendResult<E extends Event> = { readonly nextExpectedVersion: number; readonly events: readonly RecordedEvent<E>[] };
@@ -265,6 +283,11 @@ export class EventStore {
     if (options.messages) messages.push(...options.messages);
     if (options.audit) messages.push(...options.audit.map((a) => auditMessage(a, this.source)));
     await insertOutbox(tx, this.schema, messages);
+    const work = options.inStatement?.(recorded);
+    if (work) {
+      const { ctes, select } = work.sql(1);
+      await tx.query(`WITH s AS (SELECT 1), ${ctes} SELECT ${select} AS done`, work.values);
+    }
     if (options.inTransaction) await options.inTransaction(tx, recorded);
     return { nextExpectedVersion: current + events.length, events: recorded };
   }
@@ -339,11 +362,26 @@ export class EventStore {
     let commitSent = false;
     const count = (): void => this.db.counted();
     const tx: Sql = {
-      query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) => {
+      query: async <R extends Row = Row>(text: string, params: readonly unknown[] = [], prepare?: string) => {
         count();
-        return (await client.query<R>(text, params as unknown[])).rows;
+        return (await client.query<R>(prepare === undefined ? { text, values: params as unknown[] } : { name: prepare, text, values: params as unknown[] })).rows;
       },
     };
+    // One append without work of its own in the transaction: its statement is a transaction by
+    // itself (autocommit; atomic, durable when it returns, its notifications sent at its commit),
+    // two round trips less than BEGIN … COMMIT. A failure leaves its outcome unknown, as a COMMIT's.
+    const only = jobs.length === 1 ? jobs[0] : undefined;
+    if (only && !only.options.inTransaction) {
+      try {
+        return [await this.appendOne(client, tx, only)];
+      } catch (err) {
+        // PostgreSQL's own refusal leaves the connection usable; anything else may not have.
+        broken = (err as { severity?: unknown }).severity === undefined;
+        throw new BatchCommitError(err);
+      } finally {
+        release(broken);
+      }
+    }
     try {
       count();
       await client.query('BEGIN');
@@ -381,7 +419,8 @@ export class EventStore {
     if (options.outbox !== false) messages.push(...recorded.map((r) => this.toMessage(r, options.object)));
     if (options.messages) messages.push(...options.messages);
     if (options.audit) messages.push(...options.audit.map((a) => auditMessage(a, this.source)));
-    const statement = current === 0 ? this.statements().create : this.statements().next;
+    const work = options.inStatement?.(recorded as RecordedEvent<never>[]);
+    const statement = this.statement(current === 0 ? 'create' : 'next', work);
     this.db.counted();
     const res = await client.query<{ version: string | null; position: string | null; transaction_id: string | null; actual: string | null }>({
       name: statement.name,
@@ -401,6 +440,7 @@ export class EventStore {
         messages.map((m) => JSON.stringify(m.headers)),
         messages.map((m) => JSON.stringify(m.payload)),
         `${this.schema}_outbox`,
+        ...(work ? work.values : []),
       ],
     });
     const written = res.rows.filter((r) => r.version !== null);
@@ -421,12 +461,16 @@ export class EventStore {
     return { result: { nextExpectedVersion: current + events.length, events: events2 } };
   }
 
-  private prepared: { create: { name: string; text: string }; next: { name: string; text: string } } | undefined;
+  /** The append statements of this schema, by kind and in-statement work (prepared once per connection, by name). */
+  private readonly prepared = new Map<string, { readonly name: string; readonly text: string }>();
 
-  /** The append statements of this schema (prepared once per connection, by name). */
-  private statements(): { create: { name: string; text: string }; next: { name: string; text: string } } {
-    if (this.prepared) return this.prepared;
+  private statement(kind: 'create' | 'next', work: InStatementWork | undefined): { readonly name: string; readonly text: string } {
+    const id = work ? `${kind}:${work.key}` : kind;
+    let st = this.prepared.get(id);
+    if (st) return st;
     const S = this.schema;
+    // The append's own parameters are $1…$14; the work's follow.
+    const extra = work?.sql(15);
     const rest = `,
       e AS (
         INSERT INTO ${S}.events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
@@ -437,32 +481,30 @@ export class EventStore {
         INSERT INTO ${S}.outbox (topic, message_key, headers, payload)
         SELECT u.t, u.k, u.h::jsonb, u.p::jsonb
           FROM s, unnest($10::text[], $11::text[], $12::text[], $13::text[]) AS u(t, k, h, p)
-        RETURNING 1)
+        RETURNING 1)${extra ? `,
+      ${extra.ctes}` : ''}
       SELECT e.stream_version::text AS version, e.position::text AS position, e.transaction_id::text AS transaction_id, NULL::text AS actual,
-             (SELECT count(*) FROM o) AS outboxed, (SELECT 1 FROM pg_notify($14, '') AS n) AS notified
+             (SELECT count(*) FROM o) AS outboxed, (SELECT 1 FROM pg_notify($14, '') AS n) AS notified${extra ? `, ${extra.select} AS projected` : ''}
         FROM e
       UNION ALL
-      SELECT NULL, NULL, NULL, (SELECT st.version::text FROM ${S}.streams st WHERE st.stream_id = $1), 0, NULL
+      SELECT NULL, NULL, NULL, (SELECT st.version::text FROM ${S}.streams st WHERE st.stream_id = $1), 0, NULL${extra ? ', NULL' : ''}
        WHERE NOT EXISTS (SELECT 1 FROM s)`;
-    this.prepared = {
-      // A new stream: created unless it exists.
-      create: {
-        name: `keyledger_append_create_${S}`,
-        text: `WITH s AS (
+    const text =
+      kind === 'create'
+        ? // A new stream: created unless it exists.
+          `WITH s AS (
           INSERT INTO ${S}.streams (stream_id, version, last_xid) SELECT $1, $2, pg_current_xact_id() WHERE $3::bigint = 0
-          ON CONFLICT (stream_id) DO NOTHING RETURNING version)${rest}`,
-      },
-      // The next version: only if the stream is at the expected one, and its last writer sorts
-      // before this transaction in commit order (rechecked on the locked, latest row).
-      next: {
-        name: `keyledger_append_next_${S}`,
-        text: `WITH s AS (
+          ON CONFLICT (stream_id) DO NOTHING RETURNING version)${rest}`
+        : // The next version: only if the stream is at the expected one, and its last writer sorts
+          // before this transaction in commit order (rechecked on the locked, latest row).
+          `WITH s AS (
           UPDATE ${S}.streams SET version = $2, updated_at = now(), last_xid = pg_current_xact_id()
            WHERE stream_id = $1 AND version = $3 AND (last_xid IS NULL OR last_xid <= pg_current_xact_id())
-          RETURNING version)${rest}`,
-      },
-    };
-    return this.prepared;
+          RETURNING version)${rest}`;
+    // Named by its text: PostgreSQL keeps 63 bytes of a statement's name, too few for a schema's name and a key.
+    st = { name: preparedName(text), text };
+    this.prepared.set(id, st);
+    return st;
   }
 
   private async lockStream(tx: Sql, streamId: string, expected: ExpectedVersion, count: number): Promise<number> {

@@ -7,8 +7,23 @@ export type Row = Record<string, unknown>;
 
 /** The narrow SQL surface that repositories and the event store need, inside or outside a transaction. */
 export interface Sql {
-  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * `prepare`: a name for the statement, so that each connection parses and plans it once and
+   * then only binds and executes it (a hot statement's planning can cost more than its execution).
+   * The name must belong to this text alone; see `preparedName`.
+   */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[], prepare?: string): Promise<T[]>;
 }
+
+/** A prepared statement's name for a text: the same text, the same name; another text, another name. */
+export function preparedName(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `kl_${(h >>> 0).toString(36)}_${text.length.toString(36)}`;
+}
+
+/** The query config node-postgres needs for a statement, named when `prepare` is given. */
+const queryConfig = (text: string, params: readonly unknown[], prepare: string | undefined): pg.QueryConfig => (prepare === undefined ? { text, values: params as unknown[] } : { name: prepare, text, values: params as unknown[] });
 
 export type PoolOptions = { readonly max?: number; readonly applicationName?: string };
 
@@ -59,9 +74,9 @@ export class Database implements Sql {
     statements.inc({ schema: this.schema }, n);
   }
 
-  async query<T extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+  async query<T extends Row = Row>(text: string, params: readonly unknown[] = [], prepare?: string): Promise<T[]> {
     statements.inc({ schema: this.schema });
-    const res = await this.pool.query<T>(text, params as unknown[]);
+    const res = await this.pool.query<T>(queryConfig(text, params, prepare));
     return res.rows;
   }
 
@@ -97,9 +112,9 @@ export class Database implements Sql {
       statements.inc({ schema: this.schema });
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const tx: Sql = {
-        query: async <R extends Row = Row>(text: string, params: readonly unknown[] = []) => {
+        query: async <R extends Row = Row>(text: string, params: readonly unknown[] = [], prepare?: string) => {
           statements.inc({ schema: this.schema });
-          return (await client.query<R>(text, params as unknown[])).rows;
+          return (await client.query<R>(queryConfig(text, params, prepare))).rows;
         },
       };
       const result = await fn(tx);

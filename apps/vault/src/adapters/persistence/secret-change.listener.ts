@@ -5,19 +5,44 @@ import type { Database, Sql } from '#libs/platform';
 /** The cache key of a secret: its vault's id and its lower-cased name (also the notification payload). */
 export const secretCacheKey = (vaultId: string, nameKey: string): string => `${vaultId}/${nameKey}`;
 
-/** What the listener keeps current (the vault's SecretVersionCache). */
+/** What the listener keeps current (the vault's SecretVersionCache and SecretStateCache). */
 export type InvalidatedCache = {
-  invalidate(key: string): void;
+  /** `version`: the secret's stream version the change committed, when the notification says. */
+  invalidate(key: string, version?: number): void;
   invalidateAll(): void;
   setListening(listening: boolean): void;
 };
 
-/** The notification channel of secret changes in a schema; the payload is `{vaultId}/{nameKey}`, or `*` for all. */
+/** Several caches kept current by one listener. */
+export function allOf(caches: readonly InvalidatedCache[]): InvalidatedCache {
+  return {
+    invalidate: (key, version) => caches.forEach((c) => c.invalidate(key, version)),
+    invalidateAll: () => caches.forEach((c) => c.invalidateAll()),
+    setListening: (listening) => caches.forEach((c) => c.setListening(listening)),
+  };
+}
+
+/**
+ * The notification channel of secret changes in a schema; the payload is
+ * `{vaultId}/{nameKey}@{streamVersion}` (the version the change committed), or `*` for all.
+ */
 export const secretChangeChannel = (schema: string): string => `${schema}_secrets`;
 
+/** A change notification's payload: the secret's cache key and the stream version its change committed. */
+export const secretChangePayload = (key: string, streamVersion: number): string => `${key}@${streamVersion}`;
+
+/** The key and (when present) the version of a notification's payload; `*` or empty: everything. */
+export function parseSecretChange(payload: string): { key: string; version?: number } | '*' {
+  if (payload === '*' || payload === '') return '*';
+  const at = payload.lastIndexOf('@');
+  const version = at > 0 ? Number(payload.slice(at + 1)) : NaN;
+  // Names are [0-9a-z-]: an '@' only ever separates the version (a payload without one, from an earlier release, has none).
+  return Number.isSafeInteger(version) && version > 0 ? { key: payload.slice(0, at), version } : { key: payload };
+}
+
 /** Announces, inside a change's transaction, that a secret changed (delivered when it commits, to every vault process). */
-export async function notifySecretChanged(tx: Sql, schema: string, key: string): Promise<void> {
-  await tx.query('SELECT pg_notify($1, $2)', [secretChangeChannel(schema), key]);
+export async function notifySecretChanged(tx: Sql, schema: string, payload: string): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [secretChangeChannel(schema), payload]);
 }
 
 /**
@@ -67,9 +92,9 @@ export class SecretChangeListener {
     client.on('error', lost);
     client.on('end', lost);
     client.on('notification', (n) => {
-      const key = n.payload ?? '*';
-      if (key === '*' || key === '') this.cache.invalidateAll();
-      else this.cache.invalidate(key);
+      const change = parseSecretChange(n.payload ?? '*');
+      if (change === '*') this.cache.invalidateAll();
+      else this.cache.invalidate(change.key, change.version);
     });
     try {
       await client.connect();

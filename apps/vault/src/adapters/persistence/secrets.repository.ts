@@ -1,10 +1,10 @@
 import { assertNever } from '#libs/kernel';
-import { type RecordedEvent } from '#libs/eventstore';
-import type { Database, Row, Sql } from '#libs/platform';
+import { type AppendOptions, type InStatementWork, type RecordedEvent } from '#libs/eventstore';
+import { preparedName, type Database, type Row, type Sql } from '#libs/platform';
 import { initialSecretState, type SecretState, type SecretVersionState } from '../../domain/secret/secret.decider.js';
 import { secretStreamId, type DataKeyHandle, type SecretEvent, type SecretVersionRecord } from '../../domain/secret/secret.events.js';
 import type { Tags } from '../../domain/secret/secret.rules.js';
-import { notifySecretChanged, secretCacheKey, secretChangeChannel } from './secret-change.listener.js';
+import { notifySecretChanged, secretCacheKey, secretChangeChannel, secretChangePayload } from './secret-change.listener.js';
 
 /** One version as the read model serves it (ciphertext only; values are opened by the service). */
 export type SecretVersionRow = {
@@ -93,6 +93,19 @@ export class SecretsRepository {
     return this.db.schema;
   }
 
+  private readonly statements = new Map<string, { readonly text: string; readonly name: string }>();
+
+  /** The hot statements, prepared (parsed and planned once per connection): their text for this schema and its name. */
+  private prepared(key: string, text: (s: string) => string): { readonly text: string; readonly name: string } {
+    let st = this.statements.get(key);
+    if (!st) {
+      const t = text(this.s);
+      st = { text: t, name: preparedName(t) };
+      this.statements.set(key, st);
+    }
+    return st;
+  }
+
   /**
    * The decider's view of a secret, from the read model: status, the latest version and the
    * named ones, and (when asked) every data key in use. `streamVersion` is the expected
@@ -120,15 +133,16 @@ export class SecretsRepository {
     // One statement, so one snapshot: the secret, its latest version and the stream's version
     // agree (the read model and the stream are written in the same transaction). A purged
     // secret has no row but a stream: its version is the expected one for the next write.
-    const rows = await this.db.query<StateRow & { stream: string | null }>(
-      `SELECT st.version::text AS stream, s.name, s.status, s.latest_version, s.managed, s.data_key_id, s.data_key_ref, s.deleted_date::text, s.scheduled_purge_date::text, s.stream_version::text,
+    const load = this.prepared(
+      'loadState',
+      (s) => `SELECT st.version::text AS stream, s.name, s.status, s.latest_version, s.managed, s.data_key_id, s.data_key_ref, s.deleted_date::text, s.scheduled_purge_date::text, s.stream_version::text,
               v.content_type, v.tags, v.enabled, v.nbf::text, v.exp::text, v.created::text, v.updated::text
          FROM (SELECT 1) AS one
-         LEFT JOIN ${this.s}.streams st ON st.stream_id = $3
-         LEFT JOIN ${this.s}.secrets s ON s.vault_id = $1 AND s.name_key = $2
-         LEFT JOIN ${this.s}.secret_versions v ON v.vault_id = s.vault_id AND v.name_key = s.name_key AND v.version = s.latest_version`,
-      [vaultId, nameKey, secretStreamId(vaultId, nameKey)],
+         LEFT JOIN ${s}.streams st ON st.stream_id = $3
+         LEFT JOIN ${s}.secrets s ON s.vault_id = $1 AND s.name_key = $2
+         LEFT JOIN ${s}.secret_versions v ON v.vault_id = s.vault_id AND v.name_key = s.name_key AND v.version = s.latest_version`,
     );
+    const rows = await this.db.query<StateRow & { stream: string | null }>(load.text, [vaultId, nameKey, secretStreamId(vaultId, nameKey)], load.name);
     const row = rows[0];
     if (!row || row.name === null) return { state: initialSecretState(), streamVersion: row?.stream ? Number(row.stream) : 0 };
     const versions: Record<string, SecretVersionState> = {};
@@ -170,13 +184,14 @@ export class SecretsRepository {
 
   /** A version with its ciphertext; `version` null = the latest. Deleted secrets are returned too (callers decide). */
   async findVersion(vaultId: string, nameKey: string, version: string | null): Promise<SecretVersionRow | undefined> {
-    const rows = await this.db.query<DbRow>(
-      `SELECT ${VERSION_COLUMNS}
-         FROM ${this.s}.secrets s
-         JOIN ${this.s}.secret_versions v ON v.vault_id = s.vault_id AND v.name_key = s.name_key AND v.version = ${version === null ? 's.latest_version' : '$3'}
+    const find = this.prepared(
+      version === null ? 'findLatest' : 'findVersion',
+      (s) => `SELECT ${VERSION_COLUMNS}
+         FROM ${s}.secrets s
+         JOIN ${s}.secret_versions v ON v.vault_id = s.vault_id AND v.name_key = s.name_key AND v.version = ${version === null ? 's.latest_version' : '$3'}
         WHERE s.vault_id = $1 AND s.name_key = $2`,
-      version === null ? [vaultId, nameKey] : [vaultId, nameKey, version],
     );
+    const rows = await this.db.query<DbRow>(find.text, version === null ? [vaultId, nameKey] : [vaultId, nameKey, version], find.name);
     return rows[0] ? toVersion(rows[0]) : undefined;
   }
 
@@ -257,7 +272,70 @@ export class SecretsRepository {
   async project(tx: Sql, vaultId: string, nameKey: string, events: readonly RecordedEvent<SecretEvent>[]): Promise<void> {
     let notified = false;
     for (const e of events) notified = (await this.projectOne(tx, vaultId, nameKey, e)) || notified;
-    if (!notified && events.length > 0) await notifySecretChanged(tx, this.s, secretCacheKey(vaultId, nameKey));
+    const last = events[events.length - 1];
+    if (!notified && last) await notifySecretChanged(tx, this.s, secretChangePayload(secretCacheKey(vaultId, nameKey), last.streamVersion));
+  }
+
+  /**
+   * The read-model update of an append: a new version (the hottest write) travels in the
+   * append's own statement — the secret row, the version row and the change notification, one
+   * round trip less — anything else runs after it in the transaction (`project`).
+   */
+  projection(vaultId: string, nameKey: string, events: readonly SecretEvent[]): Pick<AppendOptions<SecretEvent>, 'inStatement' | 'inTransaction'> {
+    // Nothing else in the transaction: a lone append is then a statement of its own (no BEGIN/COMMIT).
+    if (events.length === 1 && events[0]!.type === 'SecretVersionCreated') {
+      return { inStatement: (recorded) => this.versionCreatedWork(vaultId, nameKey, recorded[0] as RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>) };
+    }
+    return { inTransaction: (tx, recorded) => this.project(tx, vaultId, nameKey, recorded) };
+  }
+
+  /** A version created, as CTEs of the append's statement (run only when the append writes: FROM s). */
+  private versionCreatedWork(vaultId: string, nameKey: string, e: RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>): InStatementWork {
+    const s = this.s;
+    const d = e.data;
+    return {
+      key: `vault.secret-version-created:${s}`,
+      sql: (first) => {
+        const p = (i: number): string => `$${first + i}`;
+        return {
+          ctes: `rm_secret AS (
+             INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
+             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(2)}::text, 'active', ${p(3)}::text, ${p(4)}::boolean, ${p(5)}::text, ${p(6)}::text, ${p(7)}::bigint FROM s
+             ON CONFLICT (vault_id, name_key) DO UPDATE
+                SET status = 'active', latest_version = EXCLUDED.latest_version, managed = EXCLUDED.managed,
+                    data_key_id = EXCLUDED.data_key_id, data_key_ref = EXCLUDED.data_key_ref,
+                    deleted_date = NULL, scheduled_purge_date = NULL, stream_version = EXCLUDED.stream_version
+             RETURNING 1),
+           rm_version AS (
+             INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
+             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(3)}::text, decode(${p(8)}::text, 'base64'), ${p(5)}::text, ${p(6)}::text, ${p(9)}::text, ${p(10)}::jsonb,
+                    ${p(11)}::boolean, ${p(12)}::bigint, ${p(13)}::bigint, ${p(14)}::bigint, ${p(15)}::bigint FROM rm_secret
+             RETURNING 1),
+           rm_notify AS (SELECT pg_notify(${p(16)}::text, ${p(17)}::text) FROM rm_version)`,
+          select: '(SELECT count(*) FROM rm_notify)',
+        };
+      },
+      values: [
+        vaultId,
+        nameKey,
+        d.name,
+        d.version,
+        d.managed,
+        d.keyId,
+        d.keyRef,
+        e.streamVersion,
+        d.ciphertext,
+        d.contentType,
+        d.tags === null ? null : JSON.stringify(d.tags),
+        d.enabled,
+        d.nbf,
+        d.exp,
+        d.created,
+        d.updated,
+        secretChangeChannel(s),
+        secretChangePayload(secretCacheKey(vaultId, nameKey), e.streamVersion),
+      ],
+    };
   }
 
   /** Tells every vault process to drop its whole secret cache (the read model was rebuilt), at commit. */
@@ -279,9 +357,11 @@ export class SecretsRepository {
     switch (e.type) {
       case 'SecretVersionCreated': {
         const d = e.data;
-        // One statement (round trips less on the hottest write): the secret row, the version, the cache notification.
-        await tx.query(
-          `WITH secret AS (
+        // One prepared statement (round trips and planning less on the hottest write): the secret
+        // row, the version, the cache notification.
+        const created = this.prepared(
+          'versionCreated',
+          (s) => `WITH secret AS (
              INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
              VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8)
              ON CONFLICT (vault_id, name_key) DO UPDATE
@@ -294,6 +374,9 @@ export class SecretsRepository {
              SELECT $1, $2, $4, decode($9, 'base64'), $6, $7, $10, $11::jsonb, $12, $13, $14, $15, $16 FROM secret
              RETURNING 1)
            SELECT pg_notify($17, $18) FROM version`,
+        );
+        await tx.query(
+          created.text,
           [
             vaultId,
             nameKey,
@@ -312,8 +395,9 @@ export class SecretsRepository {
             d.created,
             d.updated,
             secretChangeChannel(s),
-            secretCacheKey(vaultId, nameKey),
+            secretChangePayload(secretCacheKey(vaultId, nameKey), e.streamVersion),
           ],
+          created.name,
         );
         return true;
       }

@@ -17,8 +17,9 @@ import { VaultsService } from '../vaults/vaults.service.js';
 import { SecretsService } from './secrets.service.js';
 import pino from 'pino';
 import { waitFor } from '#libs/testing';
-import { SecretChangeListener } from '../../adapters/persistence/secret-change.listener.js';
+import { allOf, secretCacheKey, SecretChangeListener } from '../../adapters/persistence/secret-change.listener.js';
 import { SecretVersionCache } from './secret-version.cache.js';
+import { SecretStateCache } from './secret-state.cache.js';
 
 const TENANT = '4eeb1e29-c100-4249-9b4c-7c16d469679f';
 const input = (value: string) => ({ value, contentType: null, tags: null, attributes: {} });
@@ -80,7 +81,8 @@ describe('SecretsService on PostgreSQL', () => {
       await a.set(vault, 'shared', input('one'), caller);
       expect((await a.get(vault, 'shared', null, caller)).value).toBe('one');
       expect((await b.get(vault, 'shared', null, caller)).value).toBe('one');
-      expect(caches[0]!.size + caches[1]!.size).toBe(2); // both hold it now
+      // Both hold it now (once the SET's own notification, which may arrive after a first read, has been heard).
+      await waitFor(async () => ((await a.get(vault, 'shared', null, caller)).value === 'one' && (await b.get(vault, 'shared', null, caller)).value === 'one' && caches[0]!.size + caches[1]!.size === 2) || undefined, { timeoutMs: 5_000, what: 'both caches to hold it' });
       // A writes: A answers the new value at once, B once the commit's notification arrives.
       await a.set(vault, 'shared', input('two'), caller);
       expect((await a.get(vault, 'shared', null, caller)).value).toBe('two');
@@ -94,6 +96,93 @@ describe('SecretsService on PostgreSQL', () => {
       await waitFor(async () => (await b.get(vault, 'shared', null, caller).then(() => false, (e: unknown) => e instanceof DomainError && e.code === VaultErrorCode.SecretNotFound)) || undefined, { timeoutMs: 5_000, what: 'B to answer not found' });
       // Gone for good (the scheduler test below counts this vault's due purges).
       expect(await a.purge(vault, 'shared', 'request', caller)).toBe(true);
+    } finally {
+      await Promise.all(listeners.map((l) => l.stop()));
+    }
+  });
+
+  it('a SET decides on the state this process committed last (no state read), and a change made elsewhere is a conflict decided again on fresh state: update, disable, delete, purge', async () => {
+    /** Counts the state reads a SET makes. */
+    class CountingRepo extends SecretsRepository {
+      loads = 0;
+      override loadState(...args: Parameters<SecretsRepository['loadState']>): ReturnType<SecretsRepository['loadState']> {
+        this.loads++;
+        return super.loadState(...args);
+      }
+    }
+    const repoA = new CountingRepo(t.db);
+    // A hears nothing of B (no listener): its cached state goes stale, and only the append's version check can tell.
+    const statesA = new SecretStateCache({ maxEntries: 100, ttlMs: 60_000 });
+    const a = new SecretsService(store, repoA, keyring, new DataKeyCache({ maxEntries: 100, ttlMs: 60_000 }), undefined, statesA);
+    const b = service();
+    const key = secretCacheKey(vault.vaultId, 'stateful');
+    const versions = async (): Promise<number> => (await secrets.listVersions(vault, 'stateful', undefined, 25)).items.length;
+
+    await a.set(vault, 'stateful', input('a1'), caller);
+    expect(repoA.loads).toBe(1);
+    await a.set(vault, 'stateful', input('a2'), caller);
+    await a.set(vault, 'stateful', input('a3'), caller);
+    expect(repoA.loads).toBe(1); // decided on the cached state
+    expect(statesA.get(key)?.streamVersion).toBe(3);
+
+    // B writes a version and disables it: A's cached state is stale; its SET conflicts, is decided again, and lands.
+    const b1 = await b.set(vault, 'stateful', input('b1'), caller);
+    await b.update(vault, 'stateful', b1.version, { attributes: { enabled: false } }, caller);
+    const a4 = await a.set(vault, 'stateful', input('a4'), caller);
+    expect(repoA.loads).toBe(2);
+    expect(statesA.get(key)?.streamVersion).toBe(6);
+    expect((await b.get(vault, 'stateful', null, caller)).version).toBe(a4.version);
+    expect(await versions()).toBe(5);
+
+    // B deletes it: A's stale "active" state never writes a version into a deleted secret.
+    await b.delete(vault, 'stateful', caller);
+    await expect(a.set(vault, 'stateful', input('a5'), caller)).rejects.toMatchObject({ code: VaultErrorCode.SecretIsDeletedButRecoverable });
+    expect(statesA.get(key)).toBeUndefined();
+
+    // B purges it (its data key destroyed): A starts the name over under a new key.
+    await b.recover(vault, 'stateful', caller);
+    await a.set(vault, 'stateful', input('a6'), caller);
+    const oldKey = statesA.get(key)!.state.dataKey!.keyId;
+    await b.delete(vault, 'stateful', caller);
+    expect(await b.purge(vault, 'stateful', 'request', caller)).toBe(true);
+    expect(keyring.has(oldKey)).toBe(false);
+    await a.set(vault, 'stateful', input('a7'), caller);
+    const newKey = statesA.get(key)!.state.dataKey!.keyId;
+    expect(newKey).not.toBe(oldKey);
+    expect((await b.get(vault, 'stateful', null, caller)).value).toBe('a7');
+    expect(await versions()).toBe(1);
+
+    // Its own changes other than SET drop its entry at once.
+    await a.delete(vault, 'stateful', caller);
+    expect(statesA.get(key)).toBeUndefined();
+    expect(await a.purge(vault, 'stateful', 'request', caller)).toBe(true);
+  });
+
+  it('with listeners, a change committed by another process drops the cached state at once; this process’s own notifications keep it', async () => {
+    const states = [new SecretStateCache({ maxEntries: 100, ttlMs: 60_000 }), new SecretStateCache({ maxEntries: 100, ttlMs: 60_000 })];
+    const gets = [new SecretVersionCache({ maxEntries: 100, ttlMs: 60_000 }), new SecretVersionCache({ maxEntries: 100, ttlMs: 60_000 })];
+    /** What each process's listener has handled (after its caches did). */
+    const heard: string[][] = [[], []];
+    const probe = (i: number) => ({ invalidate: (key: string, version?: number) => void heard[i]!.push(`${key}@${version}`), invalidateAll: () => undefined, setListening: () => undefined });
+    const listeners = [0, 1].map((i) => new SecretChangeListener(t.db, allOf([gets[i]!, states[i]!, probe(i)]), pino({ level: 'silent' })));
+    await Promise.all(listeners.map((l) => l.start()));
+    try {
+      const [a, b] = [0, 1].map((i) => new SecretsService(store, secretsRepo, keyring, new DataKeyCache({ maxEntries: 100, ttlMs: 60_000 }), gets[i], states[i])) as [SecretsService, SecretsService];
+      const key = secretCacheKey(vault.vaultId, 'heard');
+      await a.set(vault, 'heard', input('one'), caller);
+      await a.set(vault, 'heard', input('two'), caller);
+      await waitFor(async () => heard[0]!.includes(`${key}@2`) || undefined, { timeoutMs: 5_000, what: 'A to hear its own commit' });
+      expect(states[0]!.get(key)?.streamVersion).toBe(2);
+      await b.set(vault, 'heard', input('three'), caller);
+      await waitFor(async () => heard[0]!.includes(`${key}@3`) || undefined, { timeoutMs: 5_000, what: 'A to hear B’s commit' });
+      expect(states[0]!.get(key)).toBeUndefined();
+      expect(states[1]!.get(key)?.streamVersion).toBe(3);
+      expect((await a.set(vault, 'heard', input('four'), caller)).value).toBe('four');
+      expect(states[0]!.get(key)?.streamVersion).toBe(4);
+      await a.delete(vault, 'heard', caller);
+      await waitFor(async () => heard[1]!.includes(`${key}@5`) || undefined, { timeoutMs: 5_000, what: 'B to hear A’s delete' });
+      expect(states[1]!.get(key)).toBeUndefined();
+      expect(await a.purge(vault, 'heard', 'request', caller)).toBe(true);
     } finally {
       await Promise.all(listeners.map((l) => l.stop()));
     }

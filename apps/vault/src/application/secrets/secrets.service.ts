@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, seal, type ObjectIdentity } from '#libs/crypto-core';
 import { DomainError } from '#libs/kernel';
-import { handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
+import { ConcurrencyError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
 import type { SecretsRepository, SecretItemRow, SecretVersionRow } from '../../adapters/persistence/secrets.repository.js';
 import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import { assertCanSet, secretDecider, type SecretCommand, type SecretState } from '../../domain/secret/secret.decider.js';
@@ -11,6 +11,7 @@ import { secretNotFound, VaultErrorCode } from '../../domain/vault.errors.js';
 import { callContextOf, type Caller } from '../access/caller.js';
 import type { DataKeyCache } from '../keyring/data-key.cache.js';
 import { secretCacheKey, type SecretVersionCache } from './secret-version.cache.js';
+import type { CachedSecretState, SecretStateCache } from './secret-state.cache.js';
 import { KeyringErrorCode, type ObjectRef, type SecretKeyring } from '../keyring/secret-keyring.js';
 import { decodeSkipToken, toPage, type Page } from './paging.js';
 
@@ -94,6 +95,8 @@ export class SecretsService {
     private readonly keys: DataKeyCache,
     /** Current versions of recently read secrets (ciphertext), dropped on every change; absent: every read goes to PostgreSQL. */
     private readonly current?: SecretVersionCache,
+    /** Decider state of the secrets this process set last; absent: every SET reads its state from PostgreSQL. */
+    private readonly states?: SecretStateCache,
   ) {}
 
   // ---------- reads ----------
@@ -153,48 +156,79 @@ export class SecretsService {
   /** `managed`: a certificate's secret version, with the certificate's version id (the certificates service only). */
   async set(vault: VaultRecord, name: string, input: SetSecretInput, caller: Caller, successStatus = 200, managed?: { readonly version: string }): Promise<SecretView> {
     const nameKey = keyOf(name);
-    return handleCommand(() => this.repo.loadState(vault.vaultId, nameKey), async ({ state, streamVersion }) => {
-      assertCanSet(state, name);
-      const version = managed?.version ?? newVersionId();
-      const identity = this.identity(vault, nameKey, version);
-      const plain = Buffer.from(input.value, 'utf8');
-      let handle: DataKeyHandle;
-      let ciphertext: Buffer;
+    const key = secretCacheKey(vault.vaultId, nameKey);
+    const cached = this.states?.get(key);
+    if (cached) {
+      // Decided on the state this process committed last: the append still expects its stream
+      // version, so a change made elsewhere meanwhile is a version conflict, never a lost update.
+      // A conflict or a refusal is decided again on state read afresh.
       try {
-        if (state.status === 'active' && state.dataKey) {
-          handle = state.dataKey;
-          const h = handle;
-          ciphertext = await this.keys.use(h.keyId, () => this.keyring.decryptDataKey(this.ref(vault, nameKey, h.keyRef), h.keyId, callContextOf(caller)), (key) => seal(key, h.keyId, plain, identity));
-        } else {
-          const keyRef = version;
-          const generated = await this.keyring.generateDataKey(this.ref(vault, nameKey, keyRef), callContextOf(caller));
-          ciphertext = seal(generated.plaintext, generated.keyId, plain, identity);
-          this.keys.put(generated.keyId, generated.plaintext);
-          handle = { keyId: generated.keyId, keyRef };
-        }
-      } finally {
-        plain.fill(0);
+        return await this.setOn(vault, name, nameKey, input, caller, successStatus, managed, cached, this.states!.begin());
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError || err instanceof DomainError)) throw err;
+        this.states?.invalidate(key);
       }
-      const command: SecretCommand = {
-        type: 'SetSecret',
-        data: {
-          vaultId: vault.vaultId,
-          name,
-          version,
-          now: nowSeconds(),
-          managed: managed !== undefined,
-          sealed: { ciphertext: ciphertext.toString('base64'), keyId: handle.keyId, keyRef: handle.keyRef },
-          contentType: input.contentType,
-          tags: input.tags,
-          attributes: input.attributes,
-        },
-      };
-      const events = secretDecider.decide(command, state);
-      await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
-      const created = events[0] as Extract<SecretEvent, { type: 'SecretVersionCreated' }>;
-      const d = created.data;
-      return { name: d.name, version, value: input.value, contentType: d.contentType, tags: d.tags, enabled: d.enabled, nbf: d.nbf, exp: d.exp, created: d.created, updated: d.updated, managed: d.managed };
-    }, RETRY);
+    }
+    return handleCommand(
+      () => this.repo.loadState(vault.vaultId, nameKey),
+      (loaded) => this.setOn(vault, name, nameKey, input, caller, successStatus, managed, loaded, this.states?.begin() ?? 0),
+      RETRY,
+    );
+  }
+
+  /** Decides and appends a SET on a loaded (or cached) state; the state after it is kept for the next SET. */
+  private async setOn(
+    vault: VaultRecord,
+    name: string,
+    nameKey: string,
+    input: SetSecretInput,
+    caller: Caller,
+    successStatus: number,
+    managed: { readonly version: string } | undefined,
+    { state, streamVersion }: CachedSecretState,
+    token: number,
+  ): Promise<SecretView> {
+    assertCanSet(state, name);
+    const version = managed?.version ?? newVersionId();
+    const identity = this.identity(vault, nameKey, version);
+    const plain = Buffer.from(input.value, 'utf8');
+    let handle: DataKeyHandle;
+    let ciphertext: Buffer;
+    try {
+      if (state.status === 'active' && state.dataKey) {
+        handle = state.dataKey;
+        const h = handle;
+        ciphertext = await this.keys.use(h.keyId, () => this.keyring.decryptDataKey(this.ref(vault, nameKey, h.keyRef), h.keyId, callContextOf(caller)), (key) => seal(key, h.keyId, plain, identity));
+      } else {
+        const keyRef = version;
+        const generated = await this.keyring.generateDataKey(this.ref(vault, nameKey, keyRef), callContextOf(caller));
+        ciphertext = seal(generated.plaintext, generated.keyId, plain, identity);
+        this.keys.put(generated.keyId, generated.plaintext);
+        handle = { keyId: generated.keyId, keyRef };
+      }
+    } finally {
+      plain.fill(0);
+    }
+    const command: SecretCommand = {
+      type: 'SetSecret',
+      data: {
+        vaultId: vault.vaultId,
+        name,
+        version,
+        now: nowSeconds(),
+        managed: managed !== undefined,
+        sealed: { ciphertext: ciphertext.toString('base64'), keyId: handle.keyId, keyRef: handle.keyRef },
+        contentType: input.contentType,
+        tags: input.tags,
+        attributes: input.attributes,
+      },
+    };
+    const events = secretDecider.decide(command, state);
+    const next = await this.append(vault, nameKey, streamVersion, events, caller, successStatus);
+    const created = events[0] as Extract<SecretEvent, { type: 'SecretVersionCreated' }>;
+    const d = created.data;
+    if (this.states) this.states.store(secretCacheKey(vault.vaultId, nameKey), token, { state: asLoaded(events.reduce(secretDecider.evolve, state)), streamVersion: next });
+    return { name: d.name, version, value: input.value, contentType: d.contentType, tags: d.tags, enabled: d.enabled, nbf: d.nbf, exp: d.exp, created: d.created, updated: d.updated, managed: d.managed };
   }
 
   async update(vault: VaultRecord, name: string, version: string | null, patch: UpdateSecretInput, caller: Caller): Promise<SecretView> {
@@ -379,25 +413,42 @@ export class SecretsService {
     }, RETRY);
   }
 
-  /** Appends with the stream version the state was loaded at: a concurrent writer makes it a ConcurrencyError. */
-  private async append(vault: VaultRecord, nameKey: string, streamVersion: number, events: readonly SecretEvent[], caller: Caller, successStatus: number): Promise<void> {
+  /**
+   * Appends with the stream version the state was loaded at: a concurrent writer makes it a
+   * ConcurrencyError. Returns the stream's version after the append.
+   */
+  private async append(vault: VaultRecord, nameKey: string, streamVersion: number, events: readonly SecretEvent[], caller: Caller, successStatus: number): Promise<number> {
     const streamId = secretStreamId(vault.vaultId, nameKey);
     const expected: ExpectedVersion = streamVersion === 0 ? 'no_stream' : streamVersion;
     const audit = caller.audit;
+    const key = secretCacheKey(vault.vaultId, nameKey);
+    let next: number | undefined;
     try {
-      await this.store.appendToStream<SecretEvent>(streamId, expected, events, {
+      ({ nextExpectedVersion: next } = await this.store.appendToStream<SecretEvent>(streamId, expected, events, {
         metadata: { actor: caller.objectId, tenant: vault.tenantId, correlationId: caller.correlationId },
         object: { vault: vault.nameKey, collection: 'secrets', name: nameKey },
         ...(audit ? { audit: [audit.forCommit(successStatus)] } : {}),
-        inTransaction: (tx, recorded) => this.repo.project(tx, vault.vaultId, nameKey, recorded),
-      });
+        ...this.repo.projection(vault.vaultId, nameKey, events),
+      }));
     } finally {
-      // Committed (or perhaps committed, when the outcome is unknown): this process's cache
-      // forgets the secret before the answer leaves; others hear it from the commit's notification.
-      this.current?.invalidate(secretCacheKey(vault.vaultId, nameKey));
+      // Committed (or perhaps committed, when the outcome is unknown): this process's caches
+      // forget the secret before the answer leaves (the state cache: any state older than this
+      // commit; everything, when its outcome is unknown); others hear it from the commit's notification.
+      this.current?.invalidate(key);
+      this.states?.invalidate(key, next);
     }
     audit?.committed();
+    return next;
   }
+}
+
+/**
+ * A state as `SecretsRepository.loadState` gives it (the latest version's attributes only, the
+ * current data key), so that a cached state holds what a read one would and does not grow.
+ */
+function asLoaded(state: SecretState): SecretState {
+  const latest = state.latest === null ? undefined : state.versions[state.latest];
+  return { ...state, versions: state.latest !== null && latest ? { [state.latest]: latest } : {}, dataKeys: state.dataKey ? [state.dataKey] : [] };
 }
 
 function parseBackup(buf: Buffer): BackupPayload {
