@@ -67,6 +67,8 @@ export function buildAuditComponents(runtime: ServiceRuntime<AuditConfig>, store
       recordsIndexer.wake();
     },
     maxBatch: c.AUDIT_LEDGER_BATCH,
+    fetchMinBytes: c.AUDIT_LEDGER_FETCH_MIN_BYTES,
+    fetchWaitMs: c.AUDIT_LEDGER_FETCH_WAIT_MS,
     fromBeginning: c.AUDIT_LEDGER_START === 'earliest',
     logger: log('ledger-consumer'),
   });

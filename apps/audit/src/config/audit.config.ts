@@ -41,6 +41,8 @@ export const auditSchema = {
   AUDIT_ES_REPLICAS: int('replicas of the audit indices (0 on a single node)', 0, 0, 5),
   AUDIT_LEDGER_START: oneOf('where a ledger consumer group without committed offsets starts on the audit topic (earliest: the whole history)', ['earliest', 'latest'] as const, 'earliest'),
   AUDIT_LEDGER_BATCH: int('audit records appended to the ledger per transaction, at most', 1_000, 1, 5_000),
+  AUDIT_LEDGER_FETCH_WAIT_MS: int('the ledger consumer waits this long (ms) for AUDIT_LEDGER_FETCH_MIN_BYTES of records before taking what there is: larger batches under load, at most this much more latency idle', 50, 0, 1_000),
+  AUDIT_LEDGER_FETCH_MIN_BYTES: int('bytes of audit records the ledger consumer waits for per fetch (see AUDIT_LEDGER_FETCH_WAIT_MS)', 1_048_576, 1, 16_777_216),
   AUDIT_INDEX_BATCH: int('ledger entries per indexing step (sent as two concurrent bulk requests), at most', 2_000, 1, 20_000),
   AUDIT_CHECKPOINT_EVERY_RECORDS: int('a signed checkpoint after this many new records in a chain', 1_000, 1, 10_000_000),
   AUDIT_CHECKPOINT_INTERVAL_SECONDS: int('and at least this often per chain, idle or not (seconds)', 60, 1, 86_400),

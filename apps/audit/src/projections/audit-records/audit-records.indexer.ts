@@ -141,8 +141,7 @@ export class AuditRecordsIndexer {
           failedEarly = reject;
         });
         const committed = this.db.transaction(async (tx) => {
-          await tx.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
-          const gen = await this.generation(tx);
+          const gen = await this.lockLive(tx, true);
           return this.step(tx, this.target(gen), true, {
             cursor,
             limit,
@@ -219,11 +218,25 @@ export class AuditRecordsIndexer {
     return rows[0]!.generation;
   }
 
+  /**
+   * Takes the live indexer's shared lock (a rebuild holds it exclusively while it moves the
+   * alias) and reads the live generation, in one statement. `asyncCommit`: the transaction's
+   * commit does not wait for its WAL flush — a progress update PostgreSQL loses in a crash
+   * only makes the indexer index those records again (same `_id`s).
+   */
+  private async lockLive(tx: Sql, asyncCommit: boolean): Promise<number> {
+    const [row] = await tx.query<{ generation: number | null }>(
+      `SELECT pg_advisory_xact_lock_shared(hashtext($1)) AS locked, set_config('synchronous_commit', $3, true) AS commit_mode,
+              (SELECT generation FROM ${this.schema}.search_generations WHERE projection = $2) AS generation`,
+      [`audit-index:${this.schema}:${PROJECTION}`, PROJECTION, asyncCommit ? 'off' : 'on'],
+    );
+    return row?.generation ?? (await this.generation(tx));
+  }
+
   /** Indexes the next batch into the live generation; returns how many entries it took. */
   async stepLive(): Promise<number> {
     return this.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
-      const gen = await this.generation(tx);
+      const gen = await this.lockLive(tx, false);
       return this.step(tx, this.target(gen), true);
     });
   }
@@ -245,21 +258,19 @@ export class AuditRecordsIndexer {
     pipeline: { cursor?: ReadonlyMap<string, number>; limit?: number; onRead?: (n: number, next: ReadonlyMap<string, number>) => void; beforeProgress?: () => Promise<void> } = {},
   ): Promise<number> {
     const s = this.schema;
-    await sql.query(
-      `INSERT INTO ${s}.search_progress (target, chain, seq) SELECT $1, h.chain, 0 FROM ${s}.chain_heads h WHERE h.seq > 0
-       ON CONFLICT (target, chain) DO NOTHING`,
-      [target],
-    );
     const cursor = [...(pipeline.cursor ?? new Map<string, number>())];
+    // Every chain with entries, from its progress (none yet: 0) or the in-memory cursor.
     const rows = await sql.query<Row>(
       `SELECT e.chain, e.seq::text, e.record_id, e.appended_at, e.record, e.hash, s.from_seq::text AS from_seq
-         FROM (SELECT p.chain, GREATEST(p.seq, coalesce(c.seq, 0)) AS from_seq
-                 FROM ${s}.search_progress p LEFT JOIN unnest($3::text[], $4::bigint[]) AS c(chain, seq) USING (chain)
-                WHERE p.target = $1) s
-         JOIN ${s}.chain_heads h ON h.chain = s.chain AND h.seq > s.from_seq
+         FROM (SELECT h.chain, h.seq AS head, GREATEST(coalesce(p.seq, 0), coalesce(c.seq, 0)) AS from_seq
+                 FROM ${s}.chain_heads h
+                 LEFT JOIN ${s}.search_progress p ON p.target = $1 AND p.chain = h.chain
+                 LEFT JOIN unnest($3::text[], $4::bigint[]) AS c(chain, seq) ON c.chain = h.chain
+                WHERE h.seq > 0) s
          CROSS JOIN LATERAL (
            SELECT chain, seq, record_id, appended_at, record, hash FROM ${s}.ledger_entries e
             WHERE e.chain = s.chain AND e.seq > s.from_seq ORDER BY e.seq LIMIT $2) e
+        WHERE s.head > s.from_seq
         ORDER BY e.seq - s.from_seq, e.chain
         LIMIT $2`,
       [target, pipeline.limit ?? this.batchSize, cursor.map(([c]) => c), cursor.map(([, n]) => n)],
@@ -275,26 +286,27 @@ export class AuditRecordsIndexer {
       next.set(r.chain, Number(r.seq) + 1);
     }
     pipeline.onRead?.(rows.length, new Map([...next].map(([c, n]) => [c, n - 1])));
-    const byIndex = new Map<string, { id: string; doc: AuditDocument }[]>();
+    // Each document is written as its NDJSON line here: the ECS fields serialised, and the
+    // record under `azure` spliced in as the ledger stores it (canonical JSON of the very
+    // object parsed from it: the same bytes JSON.stringify would give, without the work).
+    const lines: string[] = [];
+    const indices = new Set<string>();
     for (const r of take) {
       const record = JSON.parse(r.record) as AuditRecord;
-      const doc = toAuditDocument(record, { chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() });
+      const { azure: _azure, ...ecs } = toAuditDocument(record, { chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() });
       const index = this.indexFor(target, r.appended_at);
-      const list = byIndex.get(index) ?? [];
-      list.push({ id: r.record_id, doc });
-      byIndex.set(index, list);
+      indices.add(index);
+      lines.push(`{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(r.record_id)}}}`, `${JSON.stringify(ecs).slice(0, -1)},"azure":${r.record}}`);
     }
-    for (const index of byIndex.keys()) await this.ensureIndex(index, live);
-    const operations: (estypes.BulkOperationContainer | AuditDocument)[] = [];
-    for (const [index, docs] of byIndex) for (const d of docs) operations.push({ index: { _index: index, _id: d.id } }, d.doc);
+    for (const index of indices) await this.ensureIndex(index, live);
     // Two bulk requests in flight: the single shard indexes them on two threads. Progress moves
     // only after both succeeded, so their order does not matter (ids make replays harmless).
-    const half = Math.ceil(operations.length / 4) * 2;
-    const parts = operations.length > 400 ? [operations.slice(0, half), operations.slice(half)] : [operations];
+    const half = Math.ceil(lines.length / 4) * 2;
+    const parts = lines.length > 400 ? [lines.slice(0, half), lines.slice(half)] : [lines];
     let responses: estypes.BulkResponse[];
     const bulkStarted = performance.now();
     try {
-      responses = await Promise.all(parts.map((ops) => this.es.bulk({ operations: ops, refresh: false })));
+      responses = await Promise.all(parts.map((part) => this.es.transport.request<estypes.BulkResponse>({ method: 'POST', path: '/_bulk', bulkBody: `${part.join('\n')}\n` })));
     } catch (err) {
       throw new EsUnavailableError(err);
     }
@@ -319,7 +331,8 @@ export class AuditRecordsIndexer {
     await pipeline.beforeProgress?.();
     const chains = [...next.keys()];
     await sql.query(
-      `UPDATE ${s}.search_progress p SET seq = GREATEST(p.seq, u.seq) FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq) WHERE p.target = $1 AND p.chain = u.chain`,
+      `INSERT INTO ${s}.search_progress AS p (target, chain, seq) SELECT $1, u.chain, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq)
+       ON CONFLICT (target, chain) DO UPDATE SET seq = GREATEST(p.seq, EXCLUDED.seq)`,
       [target, chains, chains.map((c) => next.get(c)! - 1)],
     );
     indexed.inc({ alias: this.alias }, take.length);
