@@ -38,6 +38,8 @@ export const auditSchema = {
   AUDIT_ES_ALIAS: esName('alias of the audit-record indices (<alias>-v<generation>-YYYY.MM)', 'keyledger-audit'),
   AUDIT_OBJECTS_ALIAS: esName('alias of the current-state index of vaults, secrets, keys and certificates', 'keyledger-objects'),
   AUDIT_ES_REFRESH_INTERVAL: duration('refresh interval of the audit indices: how soon an indexed record is searchable', '250ms'),
+  AUDIT_ES_TRANSLOG_DURABILITY: oneOf('request: Elasticsearch fsyncs its translog before answering each bulk; async: every AUDIT_ES_TRANSLOG_SYNC_INTERVAL (the indexer then moves its progress only past synced operations)', ['request', 'async'] as const, 'async'),
+  AUDIT_ES_TRANSLOG_SYNC_INTERVAL: duration('with AUDIT_ES_TRANSLOG_DURABILITY=async: how often the translog is fsynced', '1s'),
   AUDIT_ES_REPLICAS: int('replicas of the audit indices (0 on a single node)', 0, 0, 5),
   AUDIT_LEDGER_START: oneOf('where a ledger consumer group without committed offsets starts on the audit topic (earliest: the whole history)', ['earliest', 'latest'] as const, 'earliest'),
   AUDIT_LEDGER_BATCH: int('audit records appended to the ledger per transaction, at most', 1_000, 1, 5_000),

@@ -4,7 +4,8 @@ import type { AuditRecord } from '#libs/contracts';
 import { errorType } from '#libs/projections';
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
 import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
-import { auditComponentTemplates, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
+import { UnsyncedProgress, type ShardMark, type ShardState } from './unsynced-progress.js';
+import { auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
 
 export type AuditIndexerOptions = AuditTemplateOptions & {
   /** Ledger entries per bulk request (default 1000). */
@@ -36,6 +37,8 @@ const indexLag = histogram('keyledger_audit_index_lag_seconds', 'Ledger append t
 
 /** The smallest live batch the indexer shrinks to after failures. */
 const MIN_LIVE_BATCH = 25;
+/** With an async translog: how often (at most) the indexer asks which acknowledged operations are synced. */
+const SYNC_CHECK_MS = 250;
 
 export class EsUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -66,6 +69,9 @@ export class AuditRecordsIndexer {
   private readonly known = new Set<string>();
   private templatesReady = false;
   private readonly batchSize: number;
+  /** Progress of live steps waiting for Elasticsearch's translog sync (async durability only). */
+  private readonly unsynced = new UnsyncedProgress();
+  private lastSyncCheck = 0;
 
   constructor(
     private readonly db: Database,
@@ -94,6 +100,8 @@ export class AuditRecordsIndexer {
     if (this.templatesReady) return;
     for (const c of auditComponentTemplates(this.options)) await this.es.cluster.putComponentTemplate({ name: c.name, template: c.template });
     await this.es.indices.putIndexTemplate(auditIndexTemplate(this.options));
+    // Indices made from an earlier template (this month's, say) take the dynamic settings too.
+    await this.es.indices.putSettings({ index: auditIndexPattern(this.alias), settings: auditDynamicSettings(this.options), allow_no_indices: true, expand_wildcards: 'open' });
     this.templatesReady = true;
   }
 
@@ -145,6 +153,7 @@ export class AuditRecordsIndexer {
           return this.step(tx, this.target(gen), true, {
             cursor,
             limit,
+            deferProgress: this.asyncTranslog,
             onRead: (n, next) => {
               for (const [chain, seq] of next) cursor.set(chain, Math.max(cursor.get(chain) ?? 0, seq));
               dispatched(n);
@@ -167,7 +176,8 @@ export class AuditRecordsIndexer {
           await previous;
           previous = undefined;
           failures = 0;
-          await this.idle(this.options.pollIntervalMs ?? 500);
+          if (this.unsynced.size > 0) await this.writeSyncedProgress();
+          await this.idle(this.unsynced.size > 0 ? SYNC_CHECK_MS : (this.options.pollIntervalMs ?? 500));
           continue;
         }
         if (n < limit) {
@@ -184,6 +194,7 @@ export class AuditRecordsIndexer {
         await previous?.catch(() => undefined);
         previous = undefined;
         cursor = new Map();
+        this.unsynced.clear();
         failures++;
         limit = Math.max(Math.min(this.batchSize, MIN_LIVE_BATCH), Math.floor(limit / 2));
         const delay = Math.min(this.options.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(failures - 1, 10));
@@ -255,7 +266,14 @@ export class AuditRecordsIndexer {
     sql: Sql,
     target: string,
     live: boolean,
-    pipeline: { cursor?: ReadonlyMap<string, number>; limit?: number; onRead?: (n: number, next: ReadonlyMap<string, number>) => void; beforeProgress?: () => Promise<void> } = {},
+    pipeline: {
+      cursor?: ReadonlyMap<string, number>;
+      limit?: number;
+      onRead?: (n: number, next: ReadonlyMap<string, number>) => void;
+      beforeProgress?: () => Promise<void>;
+      /** Keep this step's progress until Elasticsearch synced its operations (async translog, live loop). */
+      deferProgress?: boolean;
+    } = {},
   ): Promise<number> {
     const s = this.schema;
     const cursor = [...(pipeline.cursor ?? new Map<string, number>())];
@@ -329,16 +347,63 @@ export class AuditRecordsIndexer {
       if (retry.length > 0) throw new EsUnavailableError(new Error(`${retry.length} item(s) refused with 429/5xx`));
     }
     await pipeline.beforeProgress?.();
-    const chains = [...next.keys()];
-    await sql.query(
-      `INSERT INTO ${s}.search_progress AS p (target, chain, seq) SELECT $1, u.chain, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq)
-       ON CONFLICT (target, chain) DO UPDATE SET seq = GREATEST(p.seq, EXCLUDED.seq)`,
-      [target, chains, chains.map((c) => next.get(c)! - 1)],
-    );
+    const progress = new Map([...next].map(([chain, n]) => [chain, n - 1]));
+    if (pipeline.deferProgress) {
+      this.unsynced.add(target, progress, shardMarks(responses));
+      await this.writeProgress(sql, target, await this.syncedProgress(target, false));
+    } else {
+      // Outside the live loop (catch-up, rebuild) an async translog is synced before progress moves.
+      if (this.asyncTranslog) await this.es.indices.flush({ index: [...indices] });
+      await this.writeProgress(sql, target, progress);
+    }
     indexed.inc({ alias: this.alias }, take.length);
     const now = Date.now();
     for (const r of take) indexLag.observe({ alias: this.alias }, (now - r.appended_at.getTime()) / 1000);
     return rows.length;
+  }
+
+  private get asyncTranslog(): boolean {
+    return this.options.translogDurability === 'async';
+  }
+
+  private async writeProgress(sql: Sql, target: string, progress: ReadonlyMap<string, number>): Promise<void> {
+    if (progress.size === 0) return;
+    const chains = [...progress.keys()];
+    await sql.query(
+      `INSERT INTO ${this.schema}.search_progress AS p (target, chain, seq) SELECT $1, u.chain, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq)
+       ON CONFLICT (target, chain) DO UPDATE SET seq = GREATEST(p.seq, EXCLUDED.seq)`,
+      [target, chains, chains.map((c) => progress.get(c)!)],
+    );
+  }
+
+  /** The progress of the waiting steps Elasticsearch has synced meanwhile (asks at most every SYNC_CHECK_MS unless `force`). */
+  private async syncedProgress(target: string, force: boolean): Promise<Map<string, number>> {
+    if (this.unsynced.size === 0 || (!force && Date.now() - this.lastSyncCheck < SYNC_CHECK_MS)) return new Map();
+    this.lastSyncCheck = Date.now();
+    return this.unsynced.takeSynced(target, await this.shardStates(this.unsynced.indices()));
+  }
+
+  /** Idle, with steps still waiting for the sync: writes the progress of those now synced. */
+  private async writeSyncedProgress(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const target = this.target(await this.lockLive(tx, true));
+      await this.writeProgress(tx, target, await this.syncedProgress(target, true));
+    });
+  }
+
+  /** Primary term and persisted checkpoint of each index's (single) shard. */
+  private async shardStates(indices: readonly string[]): Promise<Map<string, ShardState>> {
+    const res = await this.es.indices.stats({ index: [...indices], metric: 'docs', level: 'shards' });
+    const out = new Map<string, ShardState>();
+    for (const [index, stats] of Object.entries(res.indices ?? {})) {
+      const primary = Object.values(stats.shards ?? {})
+        .flat()
+        .find((sh) => sh.routing?.primary);
+      const term = primary?.retention_leases?.primary_term;
+      const persisted = primary?.seq_no?.local_checkpoint;
+      if (term !== undefined && persisted !== undefined) out.set(index, { term: Number(term), persisted: Number(persisted) });
+    }
+    return out;
   }
 
   private async ensureIndex(index: string, withAlias: boolean): Promise<void> {
@@ -427,4 +492,18 @@ export class AuditRecordsIndexer {
     });
     return res.hits.hits[0]?._source?.event.id;
   }
+}
+
+/** Per index, the primary term and the highest sequence number the bulk answers gave. */
+function shardMarks(responses: readonly estypes.BulkResponse[]): Map<string, ShardMark> {
+  const marks = new Map<string, ShardMark>();
+  for (const response of responses) {
+    for (const item of response.items) {
+      const r = item.index;
+      if (!r || r.status >= 300 || r._seq_no === undefined || r._seq_no === null || r._primary_term === undefined || r._primary_term === null) continue;
+      const m = marks.get(r._index);
+      marks.set(r._index, { term: Math.max(m?.term ?? 0, r._primary_term), seqNo: Math.max(m?.seqNo ?? -1, r._seq_no) });
+    }
+  }
+  return marks;
 }
