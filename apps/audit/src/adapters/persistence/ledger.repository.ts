@@ -75,7 +75,7 @@ export class LedgerRepository {
     const heads = new Map<string, { seq: string; hash: string; last_at: Date }>();
     for (const r of rows) {
       if (r.record_id !== null) unique.delete(r.record_id);
-      else if (r.chain !== null) heads.set(r.chain, { seq: r.seq!, hash: r.hash!, last_at: r.last_at! });
+      else if (r.chain !== null && r.seq !== null && r.hash !== null && r.last_at !== null) heads.set(r.chain, { seq: r.seq, hash: r.hash, last_at: r.last_at });
     }
     if (unique.size === 0) return [];
     const fresh = [...unique.values()];
@@ -94,8 +94,7 @@ export class LedgerRepository {
     const n = fresh.length;
     const entries: LedgerEntry[] = new Array<LedgerEntry>(n);
     const cols = { chain: new Array<string>(n), seq: new Array<number>(n), id: new Array<string>(n), at: new Array<string>(n), record: new Array<string>(n), digest: new Array<string>(n), prev: new Array<string>(n), hash: new Array<string>(n) };
-    for (let i = 0; i < n; i++) {
-      const r = fresh[i]!;
+    fresh.forEach((r, i) => {
       const chain = chainOf(r);
       const prev = tip.get(chain);
       if (!prev) throw new Error(`no head for chain ${chain}`);
@@ -110,8 +109,8 @@ export class LedgerRepository {
       cols.digest[i] = e.entryDigest;
       cols.prev[i] = e.prevHash;
       cols.hash[i] = e.hash;
-    }
-    const moved = [...new Set(cols.chain)];
+    });
+    const moved = [...new Set(cols.chain)].map((chain) => ({ chain, ...(tip.get(chain) as { seq: number; hash: string; at: string }) }));
     await tx.query(
       `WITH entries AS (
          INSERT INTO ${s}.ledger_entries (chain, seq, record_id, appended_at, record, entry_digest, prev_hash, hash)
@@ -128,10 +127,10 @@ export class LedgerRepository {
         cols.digest,
         cols.prev,
         cols.hash,
-        moved,
-        moved.map((c) => tip.get(c)!.seq),
-        moved.map((c) => tip.get(c)!.hash),
-        moved.map((c) => tip.get(c)!.at),
+        moved.map((m) => m.chain),
+        moved.map((m) => m.seq),
+        moved.map((m) => m.hash),
+        moved.map((m) => m.at),
       ],
     );
     return entries;

@@ -369,10 +369,11 @@ export class AuditRecordsIndexer {
   private async writeProgress(sql: Sql, target: string, progress: ReadonlyMap<string, number>): Promise<void> {
     if (progress.size === 0) return;
     const chains = [...progress.keys()];
+    const seqs = [...progress.values()];
     await sql.query(
       `INSERT INTO ${this.schema}.search_progress AS p (target, chain, seq) SELECT $1, u.chain, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq)
        ON CONFLICT (target, chain) DO UPDATE SET seq = GREATEST(p.seq, EXCLUDED.seq)`,
-      [target, chains, chains.map((c) => progress.get(c)!)],
+      [target, chains, seqs],
     );
   }
 
