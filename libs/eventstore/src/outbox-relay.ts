@@ -239,7 +239,7 @@ export class OutboxRelay {
     await this.db.query(
       `DELETE FROM ${s}.outbox o
         WHERE o.created_at < now() - ($1::bigint * interval '1 millisecond')
-          AND (o.sent_at IS NOT NULL OR (o.transaction_id, o.id) <= (SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $2))`,
+          AND (o.sent_at IS NOT NULL OR (o.transaction_id, o.id) <= (SELECT p.transaction_id, p.id FROM ${s}.outbox_relay_position p WHERE p.name = $2))`,
       [this.retainSentMs, POSITION],
     );
   }
