@@ -97,6 +97,17 @@ describe('OutboxRelay', () => {
     await waitFor(async () => (await unsentOutboxRows(t.db)) === 0, { what: 'the watermark past every row' });
   });
 
+  it('deletes the rows its watermark has passed once they are older than retainSentMs', async () => {
+    await store.appendToStream('secret-old', 'no_stream', [noted(1), noted(2), noted(3)], { metadata: meta });
+    const first = relay();
+    await first.start();
+    await waitFor(async () => (await unsentOutboxRows(t.db)) === 0, { what: 'the watermark past every row' });
+    await first.stop();
+    // A relay cleans up on its first pass (and every minute after).
+    await relay({ retainSentMs: 0 }).start();
+    await waitFor(async () => ((await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox`))[0]?.n === '0' ? true : undefined), { what: 'the sent rows deleted' });
+  });
+
   it('a commit announced while a batch is in flight is published at once, not at the next poll', async () => {
     const collector = await collectTopic(kafka, topic);
     cleanups.push(() => collector.stop());

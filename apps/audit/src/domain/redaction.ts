@@ -8,7 +8,19 @@ import type { AuditRecord } from '#libs/contracts';
  */
 const SENSITIVE_KEYS = /^(value|secret|password|token|access_token|client_secret|client_assertion|plaintext|ciphertext|digest|key_material|k|d|p|q|dp|dq|qi)$/i;
 
+/** Whether any member name at any depth is a sensitive one (no copy: the common case). */
+function hasSensitiveKey(o: unknown): boolean {
+  if (typeof o !== 'object' || o === null) return false;
+  if (Array.isArray(o)) return o.some(hasSensitiveKey);
+  for (const k in o) {
+    if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
+    if (SENSITIVE_KEYS.test(k) || hasSensitiveKey((o as Record<string, unknown>)[k])) return true;
+  }
+  return false;
+}
+
 export function redactRecord(record: AuditRecord): { readonly record: AuditRecord; readonly redacted: readonly string[] } {
+  if (!hasSensitiveKey(record.properties) && !hasSensitiveKey(record.identity)) return { record, redacted: [] };
   const redacted: string[] = [];
   const walk = (o: unknown, path: string): unknown => {
     if (typeof o !== 'object' || o === null) return o;

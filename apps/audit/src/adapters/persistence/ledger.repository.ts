@@ -43,56 +43,95 @@ export class LedgerRepository {
     return this.db.schema;
   }
 
-  /** Appends records (in order) to their chains; records already in the ledger are skipped. */
+  /**
+   * Appends records (in order) to their chains; records already in the ledger are skipped.
+   * Two statements whatever the batch size: one finds the records already present, creates
+   * the heads of new chains and locks the others (in chain order); after the entries are
+   * hashed here, one inserts them and moves the heads.
+   */
   async append(tx: Sql, records: readonly AuditRecord[], now: () => Date = () => new Date()): Promise<LedgerEntry[]> {
     if (records.length === 0) return [];
     const s = this.schema;
     const unique = new Map<string, AuditRecord>();
     for (const r of records) if (!unique.has(r.id)) unique.set(r.id, r);
-    const present = await tx.query<{ record_id: string }>(`SELECT record_id FROM ${s}.ledger_entries WHERE record_id = ANY($1::text[])`, [[...unique.keys()]]);
-    for (const p of present) unique.delete(p.record_id);
+    const chains = [...new Set([...unique.values()].map(chainOf))].sort();
+    const clock = now().toISOString();
+    const rows = await tx.query<{ chain: string | null; seq: string | null; hash: string | null; last_at: Date | null; record_id: string | null }>(
+      `WITH present AS (
+         SELECT e.record_id FROM ${s}.ledger_entries e WHERE e.record_id = ANY($1::text[])
+       ), created AS (
+         INSERT INTO ${s}.chain_heads (chain, seq, hash, first_at, last_at)
+         SELECT c, 0, $3, $4::timestamptz, $4::timestamptz FROM unnest($2::text[]) AS u(c) ORDER BY c
+         ON CONFLICT (chain) DO NOTHING
+         RETURNING chain, seq, hash, last_at
+       ), locked AS (
+         SELECT h.chain, h.seq, h.hash, h.last_at FROM ${s}.chain_heads h WHERE h.chain = ANY($2::text[]) ORDER BY h.chain FOR UPDATE
+       )
+       SELECT NULL::text AS chain, NULL::text AS seq, NULL::text AS hash, NULL::timestamptz AS last_at, record_id FROM present
+       UNION ALL SELECT chain, seq::text, hash, last_at, NULL FROM created
+       UNION ALL SELECT chain, seq::text, hash, last_at, NULL FROM locked`,
+      [[...unique.keys()], chains, GENESIS_HASH, clock],
+    );
+    const heads = new Map<string, { seq: string; hash: string; last_at: Date }>();
+    for (const r of rows) {
+      if (r.record_id !== null) unique.delete(r.record_id);
+      else if (r.chain !== null && r.seq !== null && r.hash !== null && r.last_at !== null) heads.set(r.chain, { seq: r.seq, hash: r.hash, last_at: r.last_at });
+    }
     if (unique.size === 0) return [];
     const fresh = [...unique.values()];
-    const chains = [...new Set(fresh.map(chainOf))].sort();
-    const clock = now().toISOString();
-    await tx.query(
-      `INSERT INTO ${s}.chain_heads (chain, seq, hash, first_at, last_at)
-       SELECT c, 0, $2, $3::timestamptz, $3::timestamptz FROM unnest($1::text[]) AS u(c) ORDER BY c
-       ON CONFLICT (chain) DO NOTHING`,
-      [chains, GENESIS_HASH, clock],
-    );
-    const heads = await tx.query<{ chain: string; seq: string; hash: string; last_at: Date }>(
-      `SELECT chain, seq::text, hash, last_at FROM ${s}.chain_heads WHERE chain = ANY($1::text[]) ORDER BY chain FOR UPDATE`,
-      [chains],
-    );
+    // A head another writer created after this statement's snapshot was taken (and committed
+    // while the insert above waited for it) is locked by a statement of its own.
+    const missing = chains.filter((c) => !heads.has(c));
+    if (missing.length > 0) {
+      const late = await tx.query<{ chain: string; seq: string; hash: string; last_at: Date }>(
+        `SELECT chain, seq::text, hash, last_at FROM ${s}.chain_heads WHERE chain = ANY($1::text[]) ORDER BY chain FOR UPDATE`,
+        [missing],
+      );
+      for (const h of late) heads.set(h.chain, h);
+    }
     // Ledger time never goes backwards within a chain, whatever the clocks of several instances say.
-    const tip = new Map(heads.map((h) => [h.chain, { seq: Number(h.seq), hash: h.hash, at: new Date(Math.max(Date.parse(clock), h.last_at.getTime())).toISOString() }]));
-    const entries: LedgerEntry[] = [];
-    for (const r of fresh) {
+    const tip = new Map([...heads].map(([chain, h]) => [chain, { seq: Number(h.seq), hash: h.hash, at: new Date(Math.max(Date.parse(clock), h.last_at.getTime())).toISOString() }]));
+    const n = fresh.length;
+    const entries: LedgerEntry[] = new Array<LedgerEntry>(n);
+    const cols = { chain: new Array<string>(n), seq: new Array<number>(n), id: new Array<string>(n), at: new Array<string>(n), record: new Array<string>(n), digest: new Array<string>(n), prev: new Array<string>(n), hash: new Array<string>(n) };
+    fresh.forEach((r, i) => {
       const chain = chainOf(r);
       const prev = tip.get(chain);
-      const e = nextEntry(prev && prev.seq > 0 ? prev : undefined, { chain, appendedAt: prev!.at }, r.id, canonicalJson(r));
-      tip.set(chain, { seq: e.seq, hash: e.hash, at: prev!.at });
-      entries.push(e);
-    }
+      if (!prev) throw new Error(`no head for chain ${chain}`);
+      const e = nextEntry(prev.seq > 0 ? prev : undefined, { chain, appendedAt: prev.at }, r.id, canonicalJson(r));
+      tip.set(chain, { seq: e.seq, hash: e.hash, at: prev.at });
+      entries[i] = e;
+      cols.chain[i] = e.chain;
+      cols.seq[i] = e.seq;
+      cols.id[i] = e.recordId;
+      cols.at[i] = e.appendedAt;
+      cols.record[i] = e.record;
+      cols.digest[i] = e.entryDigest;
+      cols.prev[i] = e.prevHash;
+      cols.hash[i] = e.hash;
+    });
+    const moved = [...new Set(cols.chain)].map((chain) => ({ chain, ...(tip.get(chain) as { seq: number; hash: string; at: string }) }));
     await tx.query(
-      `INSERT INTO ${s}.ledger_entries (chain, seq, record_id, appended_at, record, entry_digest, prev_hash, hash)
-       SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+      `WITH entries AS (
+         INSERT INTO ${s}.ledger_entries (chain, seq, record_id, appended_at, record, entry_digest, prev_hash, hash)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
+       )
+       UPDATE ${s}.chain_heads h SET seq = u.seq, hash = u.hash, last_at = u.at, first_at = CASE WHEN h.seq = 0 THEN u.at ELSE h.first_at END
+         FROM unnest($9::text[], $10::bigint[], $11::text[], $12::timestamptz[]) AS u(chain, seq, hash, at) WHERE h.chain = u.chain`,
       [
-        entries.map((e) => e.chain),
-        entries.map((e) => e.seq),
-        entries.map((e) => e.recordId),
-        entries.map((e) => e.appendedAt),
-        entries.map((e) => e.record),
-        entries.map((e) => e.entryDigest),
-        entries.map((e) => e.prevHash),
-        entries.map((e) => e.hash),
+        cols.chain,
+        cols.seq,
+        cols.id,
+        cols.at,
+        cols.record,
+        cols.digest,
+        cols.prev,
+        cols.hash,
+        moved.map((m) => m.chain),
+        moved.map((m) => m.seq),
+        moved.map((m) => m.hash),
+        moved.map((m) => m.at),
       ],
-    );
-    await tx.query(
-      `UPDATE ${s}.chain_heads h SET seq = u.seq, hash = u.hash, last_at = u.at, first_at = CASE WHEN h.seq = 0 THEN u.at ELSE h.first_at END
-         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[]) AS u(chain, seq, hash, at) WHERE h.chain = u.chain`,
-      [chains, chains.map((c) => tip.get(c)!.seq), chains.map((c) => tip.get(c)!.hash), chains.map((c) => tip.get(c)!.at)],
     );
     return entries;
   }

@@ -33,17 +33,21 @@ export class ObjectUsageRepository {
     if (byKey.size === 0) return 0;
     const list = [...byKey.values()];
     const s = this.db.schema;
+    // The counters and the object's place in the search queue: one statement.
     await tx.query(
-      `INSERT INTO ${s}.object_usage AS o (tenant, vault, kind, name, use_count, failure_count, last_used_at, last_operation, last_caller, by_operation)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[])
-       ON CONFLICT (tenant, vault, kind, name) DO UPDATE SET
-         use_count = o.use_count + EXCLUDED.use_count,
-         failure_count = o.failure_count + EXCLUDED.failure_count,
-         last_used_at = GREATEST(o.last_used_at, EXCLUDED.last_used_at),
-         last_operation = CASE WHEN o.last_used_at IS NULL OR EXCLUDED.last_used_at >= o.last_used_at THEN EXCLUDED.last_operation ELSE o.last_operation END,
-         last_caller = CASE WHEN o.last_used_at IS NULL OR EXCLUDED.last_used_at >= o.last_used_at THEN EXCLUDED.last_caller ELSE o.last_caller END,
-         by_operation = (SELECT coalesce(jsonb_object_agg(k, coalesce((o.by_operation->>k)::bigint, 0) + coalesce((EXCLUDED.by_operation->>k)::bigint, 0)), '{}'::jsonb)
-                           FROM jsonb_object_keys(o.by_operation || EXCLUDED.by_operation) AS k)`,
+      `WITH used AS (
+         INSERT INTO ${s}.object_usage AS o (tenant, vault, kind, name, use_count, failure_count, last_used_at, last_operation, last_caller, by_operation)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[])
+         ON CONFLICT (tenant, vault, kind, name) DO UPDATE SET
+           use_count = o.use_count + EXCLUDED.use_count,
+           failure_count = o.failure_count + EXCLUDED.failure_count,
+           last_used_at = GREATEST(o.last_used_at, EXCLUDED.last_used_at),
+           last_operation = CASE WHEN o.last_used_at IS NULL OR EXCLUDED.last_used_at >= o.last_used_at THEN EXCLUDED.last_operation ELSE o.last_operation END,
+           last_caller = CASE WHEN o.last_used_at IS NULL OR EXCLUDED.last_used_at >= o.last_used_at THEN EXCLUDED.last_caller ELSE o.last_caller END,
+           by_operation = (SELECT coalesce(jsonb_object_agg(k, coalesce((o.by_operation->>k)::bigint, 0) + coalesce((EXCLUDED.by_operation->>k)::bigint, 0)), '{}'::jsonb)
+                             FROM jsonb_object_keys(o.by_operation || EXCLUDED.by_operation) AS k)
+       )
+       INSERT INTO ${s}.object_index_queue (tenant, vault, kind, name) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
       [
         list.map((u) => u.tenant),
         list.map((u) => u.vault),
@@ -57,7 +61,6 @@ export class ObjectUsageRepository {
         list.map((u) => JSON.stringify(u.byOperation)),
       ],
     );
-    await enqueueObjects(tx, s, list);
     return list.length;
   }
 

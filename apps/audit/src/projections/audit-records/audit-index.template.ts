@@ -121,6 +121,14 @@ export type AuditTemplateOptions = {
   readonly alias: string;
   readonly refreshInterval: string;
   readonly replicas: number;
+  /**
+   * `async`: the translog is fsynced every `translogSyncInterval` instead of before each bulk
+   * answer (default `request`). The index is a projection of the ledger: the indexer moves its
+   * progress only past operations older than a sync, and replays from there when Elasticsearch
+   * lost acknowledged operations (see AuditRecordsIndexer).
+   */
+  readonly translogDurability?: 'request' | 'async';
+  readonly translogSyncInterval?: string;
 };
 
 export const auditIndexPattern = (alias: string): string => `${alias}-v*`;
@@ -129,10 +137,19 @@ export function auditComponentTemplates(o: AuditTemplateOptions): { name: string
   return [
     {
       name: `${o.alias}@settings`,
-      template: { settings: { number_of_shards: 1, number_of_replicas: o.replicas, refresh_interval: o.refreshInterval, 'mapping.total_fields.limit': 2000 } as estypes.IndicesIndexSettings },
+      template: { settings: { number_of_shards: 1, number_of_replicas: o.replicas, 'mapping.total_fields.limit': 2000, ...auditDynamicSettings(o) } as estypes.IndicesIndexSettings },
     },
     { name: `${o.alias}@mappings`, template: { mappings: AUDIT_MAPPINGS } },
   ];
+}
+
+/** The settings an existing index takes without reopening: applied to the live indices at start too. */
+export function auditDynamicSettings(o: AuditTemplateOptions): Record<string, string> {
+  return {
+    refresh_interval: o.refreshInterval,
+    'translog.durability': o.translogDurability ?? 'request',
+    ...(o.translogDurability === 'async' ? { 'translog.sync_interval': o.translogSyncInterval ?? '1s' } : {}),
+  };
 }
 
 export function auditIndexTemplate(o: AuditTemplateOptions): estypes.IndicesPutIndexTemplateRequest {

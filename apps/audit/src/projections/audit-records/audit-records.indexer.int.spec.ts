@@ -16,7 +16,7 @@ const alias = uniqueName('t_audit_idx').replace(/_/g, '-');
 let t: TestDb;
 let ledger: LedgerRepository;
 let indexer: AuditRecordsIndexer;
-const logger = createLogger('test', 'silent');
+const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
 
 beforeAll(async () => {
   t = await testDb('t_audit_idx');
@@ -220,5 +220,56 @@ describe('audit records → Elasticsearch (real ES)', () => {
     await append(a, 5, 'b');
     await indexer.catchUp();
     expect(await countFor(a)).toBe(45);
+  });
+
+  it('with an async translog, the live loop moves its progress only past operations Elasticsearch has synced (kill -9 loses nothing the progress counts)', async () => {
+    const asyncAlias = `${alias}-async`;
+    const live = new AuditRecordsIndexer(t.db, es, { alias: asyncAlias, refreshInterval: '100ms', replicas: 0, batchSize: 50, pollIntervalMs: 100, translogDurability: 'async', translogSyncInterval: '2s' }, logger);
+    const a = uniqueTenant();
+    // The generation is the schema's (a rebuild above may have moved it).
+    const target = live.target(await live.generation());
+    const progress = async (): Promise<number> => {
+      const rows = await t.db.query<{ seq: string }>(`SELECT seq::text FROM ${t.schema}.search_progress WHERE target = $1 AND chain = $2`, [target, a]);
+      return Number(rows[0]?.seq ?? 0);
+    };
+    /** The shard's persisted checkpoint: the operations (sequence numbers) its translog has synced. */
+    const persisted = async (): Promise<number> => {
+      const stats = await es.indices.stats({ index: `${target}-*`, metric: 'docs', level: 'shards' });
+      const shard = Object.values(Object.values(stats.indices ?? {})[0]?.shards ?? {}).flat()[0];
+      return Number(shard?.seq_no?.local_checkpoint ?? -1);
+    };
+    /** The highest sequence number of the operations that wrote this chain's documents up to `seq`. */
+    const seqNoUpTo = async (seq: number): Promise<number> => {
+      await es.indices.refresh({ index: `${target}-*` });
+      const res = await es.search({ index: `${target}-*`, size: 100, seq_no_primary_term: true, query: { bool: { filter: [{ term: { 'keyledger.chain': a } }, { range: { 'keyledger.seq': { lte: seq } } }] } } });
+      return Math.max(-1, ...res.hits.hits.map((h) => h._seq_no ?? -1));
+    };
+    live.start();
+    try {
+      await append(a, 30, 'x');
+      live.wake();
+      await append(a, 30, 'y');
+      live.wake();
+      // Whenever progress says `p`, the operations of entries 1..p are synced (read in this
+      // order: the checkpoint only grows, so a violation can be missed but never invented).
+      const seen: { progress: number; seqNo: number; persisted: number }[] = [];
+      for (let i = 0; i < 150; i++) {
+        const p = await progress();
+        const seqNo = p > 0 ? await seqNoUpTo(p) : -1;
+        seen.push({ progress: p, seqNo, persisted: await persisted().catch(() => -1) });
+        if (p === 60) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen.filter((x) => x.seqNo > x.persisted)).toEqual([]);
+      expect(seen.at(-1)?.progress).toBe(60);
+      expect(await countFor(a, asyncAlias)).toBe(60);
+      const settings = await es.indices.getSettings({ index: `${target}-*` });
+      expect(Object.values(settings)[0]?.settings?.index?.translog).toMatchObject({ durability: 'async', sync_interval: '2s' });
+    } finally {
+      await live.stop();
+      await es.indices.delete({ index: `${asyncAlias}-v*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
+      await es.indices.deleteIndexTemplate({ name: asyncAlias }).catch(() => undefined);
+      for (const c of [`${asyncAlias}@settings`, `${asyncAlias}@mappings`]) await es.cluster.deleteComponentTemplate({ name: c }).catch(() => undefined);
+    }
   });
 });

@@ -4,7 +4,8 @@ import type { AuditRecord } from '#libs/contracts';
 import { errorType } from '#libs/projections';
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
 import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
-import { auditComponentTemplates, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
+import { UnsyncedProgress, type ShardMark, type ShardState } from './unsynced-progress.js';
+import { auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
 
 export type AuditIndexerOptions = AuditTemplateOptions & {
   /** Ledger entries per bulk request (default 1000). */
@@ -36,6 +37,8 @@ const indexLag = histogram('keyledger_audit_index_lag_seconds', 'Ledger append t
 
 /** The smallest live batch the indexer shrinks to after failures. */
 const MIN_LIVE_BATCH = 25;
+/** With an async translog: how often (at most) the indexer asks which acknowledged operations are synced. */
+const SYNC_CHECK_MS = 250;
 
 export class EsUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -66,6 +69,9 @@ export class AuditRecordsIndexer {
   private readonly known = new Set<string>();
   private templatesReady = false;
   private readonly batchSize: number;
+  /** Progress of live steps waiting for Elasticsearch's translog sync (async durability only). */
+  private readonly unsynced = new UnsyncedProgress();
+  private lastSyncCheck = 0;
 
   constructor(
     private readonly db: Database,
@@ -94,6 +100,8 @@ export class AuditRecordsIndexer {
     if (this.templatesReady) return;
     for (const c of auditComponentTemplates(this.options)) await this.es.cluster.putComponentTemplate({ name: c.name, template: c.template });
     await this.es.indices.putIndexTemplate(auditIndexTemplate(this.options));
+    // Indices made from an earlier template (this month's, say) take the dynamic settings too.
+    await this.es.indices.putSettings({ index: auditIndexPattern(this.alias), settings: auditDynamicSettings(this.options), allow_no_indices: true, expand_wildcards: 'open' });
     this.templatesReady = true;
   }
 
@@ -141,11 +149,11 @@ export class AuditRecordsIndexer {
           failedEarly = reject;
         });
         const committed = this.db.transaction(async (tx) => {
-          await tx.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
-          const gen = await this.generation(tx);
+          const gen = await this.lockLive(tx, true);
           return this.step(tx, this.target(gen), true, {
             cursor,
             limit,
+            deferProgress: this.asyncTranslog,
             onRead: (n, next) => {
               for (const [chain, seq] of next) cursor.set(chain, Math.max(cursor.get(chain) ?? 0, seq));
               dispatched(n);
@@ -168,7 +176,8 @@ export class AuditRecordsIndexer {
           await previous;
           previous = undefined;
           failures = 0;
-          await this.idle(this.options.pollIntervalMs ?? 500);
+          if (this.unsynced.size > 0) await this.writeSyncedProgress();
+          await this.idle(this.unsynced.size > 0 ? SYNC_CHECK_MS : (this.options.pollIntervalMs ?? 500));
           continue;
         }
         if (n < limit) {
@@ -185,6 +194,7 @@ export class AuditRecordsIndexer {
         await previous?.catch(() => undefined);
         previous = undefined;
         cursor = new Map();
+        this.unsynced.clear();
         failures++;
         limit = Math.max(Math.min(this.batchSize, MIN_LIVE_BATCH), Math.floor(limit / 2));
         const delay = Math.min(this.options.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(failures - 1, 10));
@@ -219,11 +229,25 @@ export class AuditRecordsIndexer {
     return rows[0]!.generation;
   }
 
+  /**
+   * Takes the live indexer's shared lock (a rebuild holds it exclusively while it moves the
+   * alias) and reads the live generation, in one statement. `asyncCommit`: the transaction's
+   * commit does not wait for its WAL flush — a progress update PostgreSQL loses in a crash
+   * only makes the indexer index those records again (same `_id`s).
+   */
+  private async lockLive(tx: Sql, asyncCommit: boolean): Promise<number> {
+    const [row] = await tx.query<{ generation: number | null }>(
+      `SELECT pg_advisory_xact_lock_shared(hashtext($1)) AS locked, set_config('synchronous_commit', $3, true) AS commit_mode,
+              (SELECT generation FROM ${this.schema}.search_generations WHERE projection = $2) AS generation`,
+      [`audit-index:${this.schema}:${PROJECTION}`, PROJECTION, asyncCommit ? 'off' : 'on'],
+    );
+    return row?.generation ?? (await this.generation(tx));
+  }
+
   /** Indexes the next batch into the live generation; returns how many entries it took. */
   async stepLive(): Promise<number> {
     return this.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [`audit-index:${this.schema}:${PROJECTION}`]);
-      const gen = await this.generation(tx);
+      const gen = await this.lockLive(tx, false);
       return this.step(tx, this.target(gen), true);
     });
   }
@@ -242,24 +266,29 @@ export class AuditRecordsIndexer {
     sql: Sql,
     target: string,
     live: boolean,
-    pipeline: { cursor?: ReadonlyMap<string, number>; limit?: number; onRead?: (n: number, next: ReadonlyMap<string, number>) => void; beforeProgress?: () => Promise<void> } = {},
+    pipeline: {
+      cursor?: ReadonlyMap<string, number>;
+      limit?: number;
+      onRead?: (n: number, next: ReadonlyMap<string, number>) => void;
+      beforeProgress?: () => Promise<void>;
+      /** Keep this step's progress until Elasticsearch synced its operations (async translog, live loop). */
+      deferProgress?: boolean;
+    } = {},
   ): Promise<number> {
     const s = this.schema;
-    await sql.query(
-      `INSERT INTO ${s}.search_progress (target, chain, seq) SELECT $1, h.chain, 0 FROM ${s}.chain_heads h WHERE h.seq > 0
-       ON CONFLICT (target, chain) DO NOTHING`,
-      [target],
-    );
     const cursor = [...(pipeline.cursor ?? new Map<string, number>())];
+    // Every chain with entries, from its progress (none yet: 0) or the in-memory cursor.
     const rows = await sql.query<Row>(
       `SELECT e.chain, e.seq::text, e.record_id, e.appended_at, e.record, e.hash, s.from_seq::text AS from_seq
-         FROM (SELECT p.chain, GREATEST(p.seq, coalesce(c.seq, 0)) AS from_seq
-                 FROM ${s}.search_progress p LEFT JOIN unnest($3::text[], $4::bigint[]) AS c(chain, seq) USING (chain)
-                WHERE p.target = $1) s
-         JOIN ${s}.chain_heads h ON h.chain = s.chain AND h.seq > s.from_seq
+         FROM (SELECT h.chain, h.seq AS head, GREATEST(coalesce(p.seq, 0), coalesce(c.seq, 0)) AS from_seq
+                 FROM ${s}.chain_heads h
+                 LEFT JOIN ${s}.search_progress p ON p.target = $1 AND p.chain = h.chain
+                 LEFT JOIN unnest($3::text[], $4::bigint[]) AS c(chain, seq) ON c.chain = h.chain
+                WHERE h.seq > 0) s
          CROSS JOIN LATERAL (
            SELECT chain, seq, record_id, appended_at, record, hash FROM ${s}.ledger_entries e
             WHERE e.chain = s.chain AND e.seq > s.from_seq ORDER BY e.seq LIMIT $2) e
+        WHERE s.head > s.from_seq
         ORDER BY e.seq - s.from_seq, e.chain
         LIMIT $2`,
       [target, pipeline.limit ?? this.batchSize, cursor.map(([c]) => c), cursor.map(([, n]) => n)],
@@ -275,26 +304,27 @@ export class AuditRecordsIndexer {
       next.set(r.chain, Number(r.seq) + 1);
     }
     pipeline.onRead?.(rows.length, new Map([...next].map(([c, n]) => [c, n - 1])));
-    const byIndex = new Map<string, { id: string; doc: AuditDocument }[]>();
+    // Each document is written as its NDJSON line here: the ECS fields serialised, and the
+    // record under `azure` spliced in as the ledger stores it (canonical JSON of the very
+    // object parsed from it: the same bytes JSON.stringify would give, without the work).
+    const lines: string[] = [];
+    const indices = new Set<string>();
     for (const r of take) {
       const record = JSON.parse(r.record) as AuditRecord;
-      const doc = toAuditDocument(record, { chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() });
+      const { azure: _azure, ...ecs } = toAuditDocument(record, { chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() });
       const index = this.indexFor(target, r.appended_at);
-      const list = byIndex.get(index) ?? [];
-      list.push({ id: r.record_id, doc });
-      byIndex.set(index, list);
+      indices.add(index);
+      lines.push(`{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(r.record_id)}}}`, `${JSON.stringify(ecs).slice(0, -1)},"azure":${r.record}}`);
     }
-    for (const index of byIndex.keys()) await this.ensureIndex(index, live);
-    const operations: (estypes.BulkOperationContainer | AuditDocument)[] = [];
-    for (const [index, docs] of byIndex) for (const d of docs) operations.push({ index: { _index: index, _id: d.id } }, d.doc);
+    for (const index of indices) await this.ensureIndex(index, live);
     // Two bulk requests in flight: the single shard indexes them on two threads. Progress moves
     // only after both succeeded, so their order does not matter (ids make replays harmless).
-    const half = Math.ceil(operations.length / 4) * 2;
-    const parts = operations.length > 400 ? [operations.slice(0, half), operations.slice(half)] : [operations];
+    const half = Math.ceil(lines.length / 4) * 2;
+    const parts = lines.length > 400 ? [lines.slice(0, half), lines.slice(half)] : [lines];
     let responses: estypes.BulkResponse[];
     const bulkStarted = performance.now();
     try {
-      responses = await Promise.all(parts.map((ops) => this.es.bulk({ operations: ops, refresh: false })));
+      responses = await Promise.all(parts.map((part) => this.es.transport.request<estypes.BulkResponse>({ method: 'POST', path: '/_bulk', bulkBody: `${part.join('\n')}\n` })));
     } catch (err) {
       throw new EsUnavailableError(err);
     }
@@ -317,15 +347,64 @@ export class AuditRecordsIndexer {
       if (retry.length > 0) throw new EsUnavailableError(new Error(`${retry.length} item(s) refused with 429/5xx`));
     }
     await pipeline.beforeProgress?.();
-    const chains = [...next.keys()];
-    await sql.query(
-      `UPDATE ${s}.search_progress p SET seq = GREATEST(p.seq, u.seq) FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq) WHERE p.target = $1 AND p.chain = u.chain`,
-      [target, chains, chains.map((c) => next.get(c)! - 1)],
-    );
+    const progress = new Map([...next].map(([chain, n]) => [chain, n - 1]));
+    if (pipeline.deferProgress) {
+      this.unsynced.add(target, progress, shardMarks(responses));
+      await this.writeProgress(sql, target, await this.syncedProgress(target, false));
+    } else {
+      // Outside the live loop (catch-up, rebuild) an async translog is synced before progress moves.
+      if (this.asyncTranslog) await this.es.indices.flush({ index: [...indices] });
+      await this.writeProgress(sql, target, progress);
+    }
     indexed.inc({ alias: this.alias }, take.length);
     const now = Date.now();
     for (const r of take) indexLag.observe({ alias: this.alias }, (now - r.appended_at.getTime()) / 1000);
     return rows.length;
+  }
+
+  private get asyncTranslog(): boolean {
+    return this.options.translogDurability === 'async';
+  }
+
+  private async writeProgress(sql: Sql, target: string, progress: ReadonlyMap<string, number>): Promise<void> {
+    if (progress.size === 0) return;
+    const chains = [...progress.keys()];
+    const seqs = [...progress.values()];
+    await sql.query(
+      `INSERT INTO ${this.schema}.search_progress AS p (target, chain, seq) SELECT $1, u.chain, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(chain, seq)
+       ON CONFLICT (target, chain) DO UPDATE SET seq = GREATEST(p.seq, EXCLUDED.seq)`,
+      [target, chains, seqs],
+    );
+  }
+
+  /** The progress of the waiting steps Elasticsearch has synced meanwhile (asks at most every SYNC_CHECK_MS unless `force`). */
+  private async syncedProgress(target: string, force: boolean): Promise<Map<string, number>> {
+    if (this.unsynced.size === 0 || (!force && Date.now() - this.lastSyncCheck < SYNC_CHECK_MS)) return new Map();
+    this.lastSyncCheck = Date.now();
+    return this.unsynced.takeSynced(target, await this.shardStates(this.unsynced.indices()));
+  }
+
+  /** Idle, with steps still waiting for the sync: writes the progress of those now synced. */
+  private async writeSyncedProgress(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const target = this.target(await this.lockLive(tx, true));
+      await this.writeProgress(tx, target, await this.syncedProgress(target, true));
+    });
+  }
+
+  /** Primary term and persisted checkpoint of each index's (single) shard. */
+  private async shardStates(indices: readonly string[]): Promise<Map<string, ShardState>> {
+    const res = await this.es.indices.stats({ index: [...indices], metric: 'docs', level: 'shards' });
+    const out = new Map<string, ShardState>();
+    for (const [index, stats] of Object.entries(res.indices ?? {})) {
+      const primary = Object.values(stats.shards ?? {})
+        .flat()
+        .find((sh) => sh.routing?.primary);
+      const term = primary?.retention_leases?.primary_term;
+      const persisted = primary?.seq_no?.local_checkpoint;
+      if (term !== undefined && persisted !== undefined) out.set(index, { term: Number(term), persisted: Number(persisted) });
+    }
+    return out;
   }
 
   private async ensureIndex(index: string, withAlias: boolean): Promise<void> {
@@ -414,4 +493,18 @@ export class AuditRecordsIndexer {
     });
     return res.hits.hits[0]?._source?.event.id;
   }
+}
+
+/** Per index, the primary term and the highest sequence number the bulk answers gave. */
+function shardMarks(responses: readonly estypes.BulkResponse[]): Map<string, ShardMark> {
+  const marks = new Map<string, ShardMark>();
+  for (const response of responses) {
+    for (const item of response.items) {
+      const r = item.index;
+      if (!r || r.status >= 300 || r._seq_no === undefined || r._seq_no === null || r._primary_term === undefined || r._primary_term === null) continue;
+      const m = marks.get(r._index);
+      marks.set(r._index, { term: Math.max(m?.term ?? 0, r._primary_term), seqNo: Math.max(m?.seqNo ?? -1, r._seq_no) });
+    }
+  }
+  return marks;
 }
