@@ -75,7 +75,9 @@ function call(agent: https.Agent, token: string, method: string, path: string, b
 async function vaultToken(): Promise<string> {
   const b = bootstrap();
   const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: b.clientId, client_secret: b.clientSecret, scope: 'https://vault.localhost/.default' });
-  const res = await fetch(`${b.authorityHost}/${b.tenantId}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  // The identity service of the stack under proof (its port variable), whose issuer that stack's vault trusts.
+  const authority = process.env.IDENTITY_PORT ? `https://localhost:${PORTS.identity}` : b.authorityHost;
+  const res = await fetch(`${authority}/${b.tenantId}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
   if (!res.ok) throw new Error(`token: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }

@@ -23,7 +23,7 @@ export const commonSchema = {
   TLS_CA_FILE: str('CA bundle that signs service certificates (PEM)', ''),
   BIND_HOST: str('address the service listens on', '127.0.0.1'),
   LOG_LEVEL: oneOf('log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
-  SHUTDOWN_GRACE_MS: int('after SIGTERM, longest wait for the requests in flight before the process exits anyway (exit 1), milliseconds', 20_000, 1_000, 600_000),
+  SHUTDOWN_GRACE_MS: int('after SIGTERM, longest wait for the requests in flight before the process exits anyway (exit 1), milliseconds (npm start sends SIGKILL after 15 s)', 10_000, 1_000, 600_000),
 } satisfies ConfigSchema;
 
 export type CommonConfig = ConfigOf<typeof commonSchema>;
