@@ -89,7 +89,10 @@ export async function overload(o: OverloadOptions): Promise<{ result: Record<str
     const token = await vaultToken();
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1024 });
     const run = randomBytes(4).toString('hex');
+    // Gets read 16 seeded secrets; sets go round-robin over 1,024 names, so that two sets of one
+    // name are never in flight together (that is a 409 Conflict, as Azure answers, not overload).
     const names = Array.from({ length: 16 }, (_, i) => `overload-${run}-${i}`);
+    let setCount = 0;
     const outcomes: Outcome[] = [];
     const since = new Date();
     const must = async (method: string, path: string, body?: unknown): Promise<CallResult> => {
@@ -109,7 +112,7 @@ export async function overload(o: OverloadOptions): Promise<{ result: Record<str
     const once = async (): Promise<void> => {
       const r = Math.random();
       const op: Outcome['op'] = r < 0.4 ? 'set' : r < 0.8 ? 'get' : 'sign';
-      const name = names[Math.floor(Math.random() * names.length)]!;
+      const name = op === 'set' ? `overload-${run}-w${setCount++ % 1024}` : names[Math.floor(Math.random() * names.length)]!;
       const t0 = Date.now();
       const p = phase;
       const res =

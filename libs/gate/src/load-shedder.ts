@@ -6,6 +6,11 @@
  * like every answer) instead of letting it queue until the client times out. The bound on
  * concurrent work keeps the latency of the admitted requests bounded under any overload, and
  * the service recovers by itself as soon as arrivals fall below its capacity.
+ *
+ * A request that could not get a slot in time anyway is refused at once rather than after
+ * waiting `maxQueueMs` for nothing: while the queue is busy, the shedder measures how often a
+ * slot comes free, and when the requests ahead (and this one) would need longer than
+ * `maxQueueMs` at that pace, it refuses now.
  */
 export type LoadLimits = {
   /** Admitted requests working at once (0: no shedding). */
@@ -25,8 +30,14 @@ export class LoadShedder {
   private inFlight = 0;
   private readonly queue: Waiter[] = [];
   private shedTotal = 0;
+  /** Milliseconds between slots coming free while requests wait (moving average); undefined until measured. */
+  private interval: number | undefined;
+  private lastBusyRelease: number | undefined;
 
-  constructor(readonly limits: LoadLimits) {}
+  constructor(
+    readonly limits: LoadLimits,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** A slot, or undefined when the request is to be refused (queue full, or waited `maxQueueMs`). */
   acquire(): Promise<SlotRelease | undefined> {
@@ -35,6 +46,7 @@ export class LoadShedder {
       return Promise.resolve(this.slot());
     }
     if (this.queue.length >= this.limits.maxQueued) return Promise.resolve(this.shed());
+    if (this.interval !== undefined && (this.queue.length + 1) * this.interval > this.limits.maxQueueMs) return Promise.resolve(this.shed());
     return new Promise((resolve) => {
       const waiter: Waiter = { grant: resolve, timer: undefined };
       waiter.timer = setTimeout(() => {
@@ -64,9 +76,16 @@ export class LoadShedder {
       // The slot passes to the longest-waiting request, or is freed.
       const next = this.queue.shift();
       if (next) {
+        const t = this.now();
+        if (this.lastBusyRelease !== undefined) this.interval = this.interval === undefined ? t - this.lastBusyRelease : 0.8 * this.interval + 0.2 * (t - this.lastBusyRelease);
+        this.lastBusyRelease = t;
         clearTimeout(next.timer);
         next.grant(this.slot());
-      } else this.inFlight--;
+      } else {
+        // Idle slots say nothing about the pace under load.
+        this.lastBusyRelease = undefined;
+        this.inFlight--;
+      }
     };
   }
 }

@@ -38,6 +38,30 @@ describe('load shedding', () => {
     expect(await s.acquire()).toBeDefined();
   });
 
+  it('refuses at once a request the queue could not serve within maxQueueMs at the pace slots come free', async () => {
+    let now = 0;
+    const s = new LoadShedder({ maxInFlight: 1, maxQueued: 100, maxQueueMs: 1_000 }, () => now);
+    let slot = await s.acquire();
+    const waiting = Array.from({ length: 3 }, () => s.acquire());
+    // Slots come free every 400 ms while requests wait.
+    for (const w of waiting) {
+      now += 400;
+      slot!();
+      slot = await w;
+    }
+    // One waits (1 × 400 ms fits in 1 s); with two ahead the third would need 1.2 s: refused now.
+    const first = s.acquire();
+    const second = s.acquire();
+    expect(await s.acquire()).toBeUndefined();
+    expect(s.stats()).toEqual({ inFlight: 1, queued: 2, shed: 1 });
+    now += 400;
+    slot!();
+    slot = await first;
+    expect(slot).toBeDefined();
+    slot!();
+    expect(await second).toBeDefined();
+  });
+
   it('is off with maxInFlight 0 and refuses a bad limit', () => {
     expect(loadShedderFor({ maxInFlight: 0, maxQueued: 10, maxQueueMs: 10 })).toBeUndefined();
     expect(loadShedderFor({ maxInFlight: 4, maxQueued: 0, maxQueueMs: 0 })).toBeInstanceOf(LoadShedder);
