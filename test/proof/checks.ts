@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { REPO_ROOT } from '#libs/platform';
 import { adminCall, type Answer, type Clients, type Write } from './workload.js';
-import { AUDIT_ALIAS, AUDIT_URL, bootstrap, DATABASE_URL, ELASTICSEARCH_URL, sleep } from './stack-control.js';
+import { AUDIT_ALIAS, AUDIT_URL, authorityHost, bootstrap, DATABASE_URL, ELASTICSEARCH_URL, sleep } from './stack-control.js';
 
 const digestOf = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -143,7 +143,7 @@ export function verifyChain(): { ok: boolean; output: string } {
   const b = bootstrap();
   const res = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/keyledger.mjs'), 'audit', 'verify', '--all'], {
     encoding: 'utf8',
-    env: { ...process.env, AZURE_TENANT_ID: b.tenantId, AZURE_CLIENT_ID: b.clientId, AZURE_CLIENT_SECRET: b.clientSecret, AZURE_AUTHORITY_HOST: b.authorityHost, KEYLEDGER_AUDIT_URL: AUDIT_URL },
+    env: { ...process.env, AZURE_TENANT_ID: b.tenantId, AZURE_CLIENT_ID: b.clientId, AZURE_CLIENT_SECRET: b.clientSecret, AZURE_AUTHORITY_HOST: authorityHost(), KEYLEDGER_AUDIT_URL: AUDIT_URL },
   });
   return { ok: res.status === 0, output: `${res.stdout ?? ''}${res.stderr ?? ''}`.trim() };
 }

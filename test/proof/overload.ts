@@ -9,7 +9,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import { auditCheck, declaredUnaudited } from './checks.js';
-import { allHealthy, bootstrap, caCert, ensureServices, httpsGet, PORTS, sleep, waitUntil } from './stack-control.js';
+import { allHealthy, authorityHost, bootstrap, caCert, ensureServices, httpsGet, PORTS, sleep, waitUntil } from './stack-control.js';
 import { percentile, type Answer } from './workload.js';
 
 export type OverloadOptions = { factor: number; overloadSeconds: number; recoverSeconds: number; capacitySeconds: number; concurrency: number; timeoutMs: number; catchUpSeconds: number };
@@ -75,9 +75,7 @@ function call(agent: https.Agent, token: string, method: string, path: string, b
 async function vaultToken(): Promise<string> {
   const b = bootstrap();
   const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: b.clientId, client_secret: b.clientSecret, scope: 'https://vault.localhost/.default' });
-  // The identity service of the stack under proof (its port variable), whose issuer that stack's vault trusts.
-  const authority = process.env.IDENTITY_PORT ? `https://localhost:${PORTS.identity}` : b.authorityHost;
-  const res = await fetch(`${authority}/${b.tenantId}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  const res = await fetch(`${authorityHost()}/${b.tenantId}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
   if (!res.ok) throw new Error(`token: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }
