@@ -1,7 +1,7 @@
 /**
  * `npm run proof -- crash [--ops N] [--writers N] [--components vault,crypto,…] [--catch-up-seconds N]`
  * `npm run proof -- soak [--minutes N] [--rate OPS_PER_S] [--writers N] [--capacity-seconds N]`
- * `npm run proof -- overload [--factor 3] [--seconds 60] [--recover-seconds 30] [--concurrency 16] [--capacity-seconds 15]`
+ * `npm run proof -- overload [--factor 3] [--seconds 60] [--recover-seconds 30] [--concurrency 64] [--capacity-seconds 15]`
  *
  * Runs against the stack named by KEYLEDGER_HOME and the port variables (deploy/local), starting
  * the services with `npm start` when they do not answer. Writes test/proof/results/<name>.json
@@ -82,7 +82,7 @@ async function main(): Promise<number> {
       overloadSeconds: numberFlag(args, 'seconds', 60),
       recoverSeconds: numberFlag(args, 'recover-seconds', 30),
       capacitySeconds: numberFlag(args, 'capacity-seconds', 15),
-      concurrency: numberFlag(args, 'concurrency', 16),
+      concurrency: numberFlag(args, 'concurrency', 64),
       timeoutMs: numberFlag(args, 'timeout-seconds', 30) * 1000,
       catchUpSeconds: numberFlag(args, 'catch-up-seconds', 180),
     });
