@@ -107,5 +107,10 @@ describe('graceful shutdown under load', () => {
     for (const o of answered) expect(byId.get(o.requestId!)).toEqual([String(o.status)]);
     const correlations = new Set(rows.rows.map((r) => r.correlation));
     expect(failed.filter((o) => correlations.has(o.clientRequestId))).toEqual([]);
+    const after = answered.filter((o) => o.t1 >= sigtermAt);
+    process.stderr.write(
+      `[graceful-shutdown] ${outcomes.length} requests: ${answered.filter((o) => o.status === 200).length} answered 200, ${answered.filter((o) => o.status === 503).length} answered 503, ` +
+        `${failed.length} refused at the connection; ${after.length} answered after SIGTERM (${after.filter((o) => o.t0 < sigtermAt).length} of them in flight when it came); exit ${exit?.code} after ${(exit?.at ?? 0) - sigtermAt} ms\n`,
+    );
   });
 });
