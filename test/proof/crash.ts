@@ -104,7 +104,7 @@ export async function crash(o: CrashOptions): Promise<{ result: Record<string, u
     const back = await readBack(clients, book.writes, principal, book.unknownAssignments);
     log(`read back ${back.checked} writes: ${back.lost.length} lost`);
     const audit = await auditCheck(book.answers, startedAt, o.catchUpSeconds * 1000, log);
-    log(`chain: ${audit.chain.ok ? 'verified' : 'BROKEN'}`);
+    log(`chain: ${audit.chain?.ok === true ? 'verified' : 'BROKEN'}`);
 
     // Attribute each finding to the phase whose window holds it.
     const phaseOf = (t: number): number => {
@@ -144,7 +144,7 @@ export async function crash(o: CrashOptions): Promise<{ result: Record<string, u
       audit.missingInIndex.length === 0 &&
       audit.duplicatedInIndex.length === 0 &&
       audit.ledgerTotal === audit.indexTotal &&
-      audit.chain.ok &&
+      audit.chain?.ok === true &&
       book.wrongAnswers.length === 0 &&
       rows.every((r) => r.operatorAction === 'none');
     const result = {
@@ -195,8 +195,8 @@ function summarize(audit: AuditCheck, lost: readonly LostWrite[], book: Ledgerbo
     duplicateIndexRecords: audit.duplicatedInIndex.length,
     ledgerRecordsTotal: audit.ledgerTotal,
     indexRecordsTotal: audit.indexTotal,
-    chainVerified: audit.chain.ok,
-    chainOutput: audit.chain.output.split('\n').slice(0, 10),
+    chainVerified: audit.chain?.ok === true,
+    chainOutput: (audit.chain?.output ?? '').split('\n').slice(0, 10),
   };
 }
 

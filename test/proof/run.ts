@@ -1,6 +1,7 @@
 /**
  * `npm run proof -- crash [--ops N] [--writers N] [--components vault,crypto,…] [--catch-up-seconds N]`
  * `npm run proof -- soak [--minutes N] [--rate OPS_PER_S] [--writers N] [--capacity-seconds N]`
+ * `npm run proof -- overload [--factor 3] [--seconds 60] [--recover-seconds 30] [--concurrency 64] [--capacity-seconds 15]`
  *
  * Runs against the stack named by KEYLEDGER_HOME and the port variables (deploy/local), starting
  * the services with `npm start` when they do not answer. Writes test/proof/results/<name>.json
@@ -14,6 +15,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crash, crashTable, DEFAULT_COMPONENTS } from './crash.js';
+import { overload } from './overload.js';
 import { soak } from './soak.js';
 import { COMPONENTS, HOME, type Component } from './stack-control.js';
 
@@ -74,7 +76,21 @@ async function main(): Promise<number> {
     process.stdout.write(`${table}\nwritten to ${out}\n`);
     return ok ? 0 : 1;
   }
-  process.stderr.write('usage: npm run proof -- crash [--ops N] [--writers N] [--components a,b] | soak [--minutes N] [--rate R] [--writers N]\n');
+  if (name === 'overload') {
+    const { result, ok, table } = await overload({
+      factor: numberFlag(args, 'factor', 3),
+      overloadSeconds: numberFlag(args, 'seconds', 60),
+      recoverSeconds: numberFlag(args, 'recover-seconds', 30),
+      capacitySeconds: numberFlag(args, 'capacity-seconds', 15),
+      concurrency: numberFlag(args, 'concurrency', 64),
+      timeoutMs: numberFlag(args, 'timeout-seconds', 30) * 1000,
+      catchUpSeconds: numberFlag(args, 'catch-up-seconds', 180),
+    });
+    const out = await write(flag(args, 'out') ?? 'overload', result);
+    process.stdout.write(`${table}\nwritten to ${out}\n`);
+    return ok ? 0 : 1;
+  }
+  process.stderr.write('usage: npm run proof -- crash [--ops N] [--writers N] [--components a,b] | soak [--minutes N] [--rate R] [--writers N] | overload [--factor F] [--seconds S] [--recover-seconds S]\n');
   return 2;
 }
 

@@ -36,6 +36,12 @@ export const COMPONENTS: readonly Component[] = [...NODE_SERVICES, ...STACK_COMP
 
 export type Bootstrap = { tenantId: string; clientId: string; clientSecret: string; authorityHost: string };
 export const bootstrap = (): Bootstrap => JSON.parse(readFileSync(join(HOME, 'bootstrap.json'), 'utf8')) as Bootstrap;
+/**
+ * The identity service of the stack under proof: the one its port variable names when set (a
+ * second set of services on other ports beside the default one, sharing KEYLEDGER_HOME, whose
+ * vault trusts only that identity's issuer), else bootstrap.json's.
+ */
+export const authorityHost = (): string => (process.env.IDENTITY_PORT ? `https://localhost:${PORTS.identity}` : bootstrap().authorityHost);
 export const caCert = (): Buffer => readFileSync(join(HOME, 'tls', 'ca.crt'));
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

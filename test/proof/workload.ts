@@ -11,7 +11,7 @@ import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { bootstrap, caCert, VAULT_URL } from './stack-control.js';
+import { authorityHost, bootstrap, caCert, VAULT_URL } from './stack-control.js';
 
 export type Answer = { service: 'vault' | 'identity'; id: string; status: number; code?: string; message?: string; t: number };
 export type Write =
@@ -69,7 +69,7 @@ export type Clients = { secrets: SecretClient; keys: KeyClient; credential: Clie
 
 export function makeClients(book: Ledgerbook): Clients {
   const b = bootstrap();
-  const credential = new ClientSecretCredential(b.tenantId, b.clientId, b.clientSecret, { authorityHost: b.authorityHost, disableInstanceDiscovery: true });
+  const credential = new ClientSecretCredential(b.tenantId, b.clientId, b.clientSecret, { authorityHost: authorityHost(), disableInstanceDiscovery: true });
   // A fresh options object per client: the SDK clients append their user-agent prefix to the
   // options they are given, so a shared object grows with every client made (one per key version).
   const options = (): { disableChallengeResourceVerification: true; additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[]; retryOptions: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number } } => ({
@@ -95,11 +95,10 @@ const agent = new https.Agent({ keepAlive: true });
 
 /** identity's admin API; each call carries its own x-ms-client-request-id (the audit record's correlationId). */
 export async function adminCall(c: Clients, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const b = bootstrap();
   const token = (await c.credential.getToken('https://identity.localhost/.default'))?.token;
   if (!token) throw new Error('no token for identity');
   const correlation = randomUUID();
-  const url = new URL(path, b.authorityHost);
+  const url = new URL(path, authorityHost());
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, agent, ca: caCert(), timeout: 30_000, headers: { authorization: `Bearer ${token}`, 'x-ms-client-request-id': correlation, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) } }, (res) => {
       let text = '';

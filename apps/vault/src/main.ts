@@ -20,7 +20,7 @@ import { challengeResource, kindOfOrigin, portOfUrl, vaultAudiences } from './ad
 import { bootstrapDefaultPool, bootstrapDefaultVault } from './application/vaults/bootstrap.js';
 import { vaultGate } from './application/access/vault-gate.js';
 import type { VaultRecord } from './adapters/persistence/vaults.repository.js';
-import { AZURE_VAULT_LIMITS, parseThrottleLimits, RequestThrottle, type AuditedOperationGate } from '#libs/gate';
+import { AZURE_VAULT_LIMITS, loadShedderFor, parseThrottleLimits, RequestThrottle, type AuditedOperationGate } from '#libs/gate';
 import { vaultSchema } from './config/vault.config.js';
 import { VAULT_COMPONENTS, VaultModule, type VaultComponents } from './vault.module.js';
 
@@ -69,7 +69,8 @@ runMain('vault', async () => {
       auth = new ContainerAuthenticator(authenticatorFor(audiences, false), authenticatorFor(poolAudiences, true), (origin) => kindOfOrigin(origin, config.KEYLEDGER_DOMAIN) === 'managedHsm');
       const vaultLimits = parseThrottleLimits(config.VAULT_THROTTLE_LIMITS, AZURE_VAULT_LIMITS);
       const throttle = config.VAULT_THROTTLE === 'off' ? undefined : new RequestThrottle(vaultLimits, parseThrottleLimits(config.VAULT_THROTTLE_PRINCIPAL_LIMITS, vaultLimits));
-      gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }), throttle);
+      const shedder = loadShedderFor({ maxInFlight: config.VAULT_MAX_IN_FLIGHT, maxQueued: config.VAULT_MAX_QUEUED, maxQueueMs: config.VAULT_QUEUE_TIMEOUT_MS });
+      gate = vaultGate(c, auth, runtime.logger.child({ component: 'gate' }), throttle, shedder);
       const pipeline = new ApiPipeline({
         logger: runtime.logger.child({ component: 'api' }),
         gate,

@@ -4,6 +4,7 @@ import type { AuditSink } from '#libs/eventstore';
 import { isDraining } from '#libs/kernel';
 import { GateError, GateErrorCode } from './gate.errors.js';
 import { assertStorable } from './input-hygiene.js';
+import type { LoadShedder, SlotRelease } from './load-shedder.js';
 import { OperationAudit, type RequestFacts } from './operation-audit.js';
 import type { Collection, OperationDeclaration } from './operation.js';
 
@@ -44,6 +45,11 @@ export type GatePorts<C> = {
    * caller's budget for the operation's class is spent, else undefined. Absent: no throttling.
    */
   readonly throttle?: (containerScope: string, principalId: string, op: OperationDeclaration) => number | undefined;
+  /**
+   * Load shedding (a bound on the requests working at once in this process): a request that
+   * gets no slot is refused quickly (`Overloaded`, retry after a second). Absent: no bound.
+   */
+  readonly shedder?: LoadShedder;
   /** True once the service shuts down (default: the process's state, `isDraining` of the kernel). */
   readonly draining?: () => boolean;
   /** Verifies the bearer credential; throws (the transport maps it, e.g. to a 401 whose challenge names the request's origin). */
@@ -120,7 +126,18 @@ export function identityOf(principal: Principal): AuditIdentity {
  * written by `finish`.
  */
 export class AuditedOperationGate<C> {
+  /** The load-shedding slots of admitted requests, released when their record is written (or by the transport when the exchange ends). */
+  private readonly slots = new WeakMap<OperationAudit, SlotRelease>();
+
   constructor(private readonly ports: GatePorts<C>) {}
+
+  /** Frees the request's load-shedding slot, if it holds one (idempotent; `finish` does it too). */
+  release(audit: OperationAudit): void {
+    const release = this.slots.get(audit);
+    if (!release) return;
+    this.slots.delete(audit);
+    release();
+  }
 
   /** The record of a request, opened as soon as the transport has the request's facts. */
   open(op: OperationDeclaration, facts: RequestFacts, startedAt: number = performance.now()): OperationAudit {
@@ -167,6 +184,11 @@ export class AuditedOperationGate<C> {
           { retryAfterSeconds },
         );
       }
+    }
+    if (this.ports.shedder) {
+      const slot = await this.ports.shedder.acquire();
+      if (!slot) throw new GateError(GateErrorCode.Overloaded, `The service is busy and did not process the request. Please retry after ${OVERLOAD_RETRY_SECONDS} seconds.`, { retryAfterSeconds: OVERLOAD_RETRY_SECONDS });
+      this.slots.set(audit, slot);
     }
     if (req.inputs !== undefined) assertStorable(req.inputs);
     const name = req.objectName || undefined;
@@ -232,15 +254,17 @@ export class AuditedOperationGate<C> {
    * return no result.
    */
   async finish(audit: OperationAudit, status: number, errorCode?: string): Promise<boolean> {
-    if (audit.written) return true;
-    if (errorCode !== undefined) audit.errorCode = errorCode;
     try {
+      if (audit.written) return true;
+      if (errorCode !== undefined) audit.errorCode = errorCode;
       await this.ports.audit.write(audit.build(status));
       audit.committed();
       return true;
     } catch (err) {
       this.ports.onAuditFailure(err, audit.operationName);
       return false;
+    } finally {
+      this.release(audit);
     }
   }
 
@@ -276,6 +300,9 @@ export class AuditedOperationGate<C> {
     return outcome;
   }
 }
+
+/** Retry-After of a request refused by load shedding: soon, the work in flight finishes in well under a second. */
+const OVERLOAD_RETRY_SECONDS = 1;
 
 function forbidden(principal: Principal, action: string, resource: string, container: string): GateError {
   return new GateError(GateErrorCode.Forbidden, 'Caller is not authorized to perform action on resource.', {

@@ -4,6 +4,7 @@ import type { AuditRecord } from '#libs/contracts';
 import { DomainError } from '#libs/kernel';
 import { AuditedOperationGate, type GatePorts, type GateRequest } from './audited-operation.gate.js';
 import { GateError, GateErrorCode } from './gate.errors.js';
+import { LoadShedder } from './load-shedder.js';
 import type { OperationDeclaration } from './operation.js';
 
 type Vault = { name: string; tenantId: string };
@@ -14,12 +15,13 @@ class Unauthorized extends Error {}
 class VersionRejected extends Error {}
 
 /** A gate over fakes: one vault `dev`, one token `good` for ALICE, who may only read secrets of `dev`. */
-function fixture(options: { ready?: boolean; auditDown?: boolean; draining?: boolean; budget?: number } = {}) {
+function fixture(options: { ready?: boolean; auditDown?: boolean; draining?: boolean; budget?: number; shedder?: LoadShedder } = {}) {
   const records: AuditRecord[] = [];
   let spent = 0;
   const ports: GatePorts<Vault> = {
     source: 'vault',
     ...(options.budget !== undefined ? { throttle: () => (spent++ < (options.budget ?? 0) ? undefined : 7) } : {}),
+    ...(options.shedder ? { shedder: options.shedder } : {}),
     draining: () => options.draining ?? false,
     resolve: async (name) => (name.toLowerCase() === 'dev' ? { name: 'dev', tenantId: TENANT } : undefined),
     describe: (v) => ({ name: v.name, tenantId: v.tenantId, scope: `/vaults/${v.name}` }),
@@ -151,6 +153,31 @@ describe('AuditedOperationGate', () => {
     expect((err as GateError).details.retryAfterSeconds).toBe(7);
     expect(records).toHaveLength(2);
     expect(records[1]).toMatchObject({ resultType: 'Failure', identity: { oid: ALICE.objectId } });
+  });
+
+  it('sheds a request beyond the bound on concurrent work with Overloaded and Retry-After, audited once with the caller, and frees the slot when a request is recorded', async () => {
+    const shedder = new LoadShedder({ maxInFlight: 1, maxQueued: 0, maxQueueMs: 0 });
+    const { gate, records } = fixture({ shedder });
+    let finishFirst: () => void = () => undefined;
+    const first = gate.run(gate.open(GET, facts), request(), () => new Promise<string>((r) => (finishFirst = () => r('ok'))), classify);
+    await new Promise((r) => setImmediate(r));
+    let executed = false;
+    const shed = await gate.run(gate.open(GET, { ...facts, requestId: 'r-2' }), request(), async () => {
+      executed = true;
+      return 'never';
+    }, classify);
+    expect(shed.kind).toBe('failed');
+    expect(executed).toBe(false);
+    const err = (shed as { error: unknown }).error as GateError;
+    expect(err.code).toBe(GateErrorCode.Overloaded);
+    expect(err.details.retryAfterSeconds).toBe(1);
+    expect(records[0]).toMatchObject({ resultType: 'Failure', resultDescription: 'ServerBusy', identity: { oid: ALICE.objectId } });
+    finishFirst();
+    expect((await first).kind).toBe('ok');
+    expect(shedder.stats()).toEqual({ inFlight: 0, queued: 0, shed: 1 });
+    // The slot is free again: the next request is served.
+    expect((await gate.run(gate.open(GET, { ...facts, requestId: 'r-3' }), request(), async () => 'ok', classify)).kind).toBe('ok');
+    expect(records).toHaveLength(3);
   });
 
   it('refuses a request that arrives during graceful shutdown with an audited 503 naming the caller', async () => {

@@ -18,6 +18,8 @@ export const GateErrorCode = {
   InputRejected: 'BadParameter',
   /** The container's or the caller's request budget for this class of operation is spent (details.retryAfterSeconds). */
   Throttled: 'Throttled',
+  /** The process carries as much work as it may (load shedding): refused quickly instead of queued (details.retryAfterSeconds). */
+  Overloaded: 'ServerBusy',
   /** The audit record could not be made durable: no result leaves. */
   AuditUnavailable: 'AuditUnavailable',
 } as const;

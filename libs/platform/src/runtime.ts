@@ -3,7 +3,7 @@ import type { Client as EsClient } from '@elastic/elasticsearch';
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { list, loadConfig, oneOf, port, str, url, type ConfigOf, type ConfigSchema } from './config.js';
+import { int, list, loadConfig, oneOf, port, str, url, type ConfigOf, type ConfigSchema } from './config.js';
 import { Database } from './database.js';
 import { createEsClient, createKafka, esHealth, kafkaHealth, type HealthCheck } from './infra.js';
 import { createLogger } from './logger.js';
@@ -23,6 +23,7 @@ export const commonSchema = {
   TLS_CA_FILE: str('CA bundle that signs service certificates (PEM)', ''),
   BIND_HOST: str('address the service listens on', '127.0.0.1'),
   LOG_LEVEL: oneOf('log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  SHUTDOWN_GRACE_MS: int('after SIGTERM, longest wait for the requests in flight before the process exits anyway (exit 1), milliseconds (npm start sends SIGKILL after 15 s)', 10_000, 1_000, 600_000),
 } satisfies ConfigSchema;
 
 export type CommonConfig = ConfigOf<typeof commonSchema>;

@@ -58,12 +58,25 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     await app.close();
     await runtime.close();
   };
-  // Nest's shutdown hooks close the app on SIGTERM; release the runtime afterwards.
+  // Graceful shutdown on SIGTERM/SIGINT: the listener closes, requests in flight finish (those
+  // that still arrive on open connections are refused by the gate, audited), then the runtime is
+  // released and the process exits 0 — or exits 1 once SHUTDOWN_GRACE_MS have passed without it.
+  const grace = (runtime.config as unknown as CommonConfig).SHUTDOWN_GRACE_MS;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      runtime.logger.info({ signal }, `${def.name} shutting down`);
+      runtime.logger.info({ signal, graceMs: grace }, `${def.name} shutting down`);
       startDraining();
-      void close().then(() => process.exit(0));
+      setTimeout(() => {
+        runtime.logger.error({ graceMs: grace }, `${def.name} did not finish its requests in flight within the grace period: exiting`);
+        process.exit(1);
+      }, grace).unref();
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          runtime.logger.error({ err: err instanceof Error ? err.message : String(err) }, `${def.name} shutdown failed`);
+          process.exit(1);
+        },
+      );
     });
   }
   const url = await listen(app, def.name, host, def.portOf(runtime.config), runtime.logger);

@@ -33,6 +33,9 @@ export const vaultSchema = {
   VAULT_THROTTLE: str('request budgets per vault and per principal (429 Throttled with Retry-After): "azure" (Azure\'s published service limits, with VAULT_THROTTLE_LIMITS over them) or "off"', 'azure'),
   VAULT_THROTTLE_LIMITS: str('per-vault budgets per 10 s over Azure\'s, e.g. "keys-create=10,keys=2000,secrets=4000,other=4000"', ''),
   VAULT_THROTTLE_PRINCIPAL_LIMITS: str('per-principal budgets per 10 s (default: the per-vault ones), same form', ''),
+  VAULT_MAX_IN_FLIGHT: int('load shedding: requests of this process working at once (after authentication and throttling); the next wait for a slot; 0: no bound', 64, 0, 100_000),
+  VAULT_MAX_QUEUED: int('load shedding: requests waiting for a slot at once; one more is answered 503 ServiceUnavailable with Retry-After at once', 512, 0, 1_000_000),
+  VAULT_QUEUE_TIMEOUT_MS: int('load shedding: longest wait for a slot, milliseconds; then 503 ServiceUnavailable with Retry-After', 1_000, 0, 600_000),
   VAULT_TOKEN_CACHE_MAX: int('verified access tokens remembered (by SHA-256) until they expire', 10_000, 0, 1_000_000),
   VAULT_DB_POOL_MAX: int('PostgreSQL connections of the request path (reads, appends, audit records)', 32, 1, 500),
   VAULT_ATTESTATION_ISSUERS: str(

@@ -137,6 +137,11 @@ function gateProblem(err: GateError, issuerOf: ((tenantId: string) => string) | 
       return new HttpProblem(429, 'Throttled', err.message, undefined, { 'retry-after': String(d.retryAfterSeconds ?? 1) });
     case GateErrorCode.AuditUnavailable:
       return new HttpProblem(503, 'ServiceUnavailable', err.message);
+    case GateErrorCode.Overloaded:
+      // Load shedding: answered at once rather than queued until the client gives up; the SDKs'
+      // retry policies honour Retry-After on a 503 as on a 429.
+      // The inner code tells these apart from other 503s (and names them in the audit record).
+      return new HttpProblem(503, 'ServiceUnavailable', err.message, 'ServerBusy', { 'retry-after': String(d.retryAfterSeconds ?? 1) });
     case GateErrorCode.Forbidden: {
       const caller = `${d.appId ? `appid=${str(d, 'appId')};` : ''}oid=${str(d, 'objectId')};iss=${issuerOf ? issuerOf(str(d, 'tenantId')) : ''}`;
       const message =

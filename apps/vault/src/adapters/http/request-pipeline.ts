@@ -347,6 +347,9 @@ export class ApiPipeline {
     const audit = this.newAudit(String(req.id), correlationId, req.ip, req.method, req.url, req.headers['user-agent'], op);
     const st: ApiRequest = { op, audit, query: queryOf(req.url), apiVersion: '', origin: `https://${req.headers.host ?? 'localhost'}`, containerKind: 'vault', vault: undefined, principal: undefined, caller: undefined };
     states.set(req, st);
+    // The request's load-shedding slot is freed when its record is written, or when the
+    // exchange ends without one (the client went away): never held for good.
+    reply.raw.once('close', () => this.deps.gate.release(audit));
     // Also set by the platform's onRequest hook (the same id): here too for a request whose
     // earlier hooks did not run.
     reply.header('x-ms-request-id', audit.requestId);

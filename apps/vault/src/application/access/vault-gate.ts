@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditSink } from '#libs/eventstore';
-import { AuditedOperationGate, throttleClassOf, type RequestThrottle } from '#libs/gate';
+import { AuditedOperationGate, throttleClassOf, type LoadShedder, type RequestThrottle } from '#libs/gate';
 import { managedHsmDataActionFor, type Principal } from '#libs/auth';
 import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import type { VaultsService } from '../vaults/vaults.service.js';
@@ -28,8 +28,10 @@ export type BearerAuthenticator = {
 };
 
 /** The one audited-operation gate of the vault service, used by its REST and gRPC transports. */
-export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: Logger, throttle?: RequestThrottle): AuditedOperationGate<VaultRecord> {
+export function vaultGate(c: VaultGateDeps, auth: BearerAuthenticator, logger: Logger, throttle?: RequestThrottle, shedder?: LoadShedder): AuditedOperationGate<VaultRecord> {
   return new AuditedOperationGate<VaultRecord>({
+    // A bound on the requests working at once: beyond it, 503 with Retry-After at once.
+    ...(shedder ? { shedder } : {}),
     // Azure's service limits per vault (and per caller): 429 Throttled with Retry-After.
     ...(throttle ? { throttle: (scope: string, principalId: string, op: Parameters<typeof throttleClassOf>[0]) => throttle.take(scope, principalId, throttleClassOf(op)) } : {}),
     source: 'vault',
