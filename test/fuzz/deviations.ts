@@ -25,6 +25,23 @@ const listResults = (spec: Spec): Schema[] =>
     .filter(([name, d]) => /ListResult$/.test(name) && d.properties?.nextLink !== undefined)
     .map(([, d]) => d);
 
+/** The long-running job bodies of a pool's full backup and restores (`FullBackupOperation`, `RestoreOperation`, `SelectiveKeyRestoreOperation`). */
+const jobOperations = (spec: Spec): Schema[] => Object.values(spec.definitions ?? {}).filter((d) => d.properties?.jobId !== undefined && d.properties.status !== undefined);
+
+/**
+ * Data actions the service's own built-in Managed HSM roles carry (role definitions list,
+ * recorded 2025) that the specification's `DataAction` enum does not name.
+ */
+export const DATA_ACTIONS_BEYOND_ENUM: readonly string[] = [
+  'Microsoft.KeyVault/managedHsm/ekm/delete/action',
+  'Microsoft.KeyVault/managedHsm/ekm/read/action',
+  'Microsoft.KeyVault/managedHsm/ekm/write/action',
+  'Microsoft.KeyVault/managedHsm/keys/derive/action',
+  'Microsoft.KeyVault/managedHsm/keys/rotate/action',
+  'Microsoft.KeyVault/managedHsm/settings/read/action',
+  'Microsoft.KeyVault/managedHsm/settings/write/action',
+];
+
 export const DEVIATIONS: readonly Deviation[] = [
   {
     id: 'nextlink-null',
@@ -41,6 +58,40 @@ export const DEVIATIONS: readonly Deviation[] = [
         }
       }
       return n;
+    },
+  },
+  {
+    id: 'job-fields-null',
+    azure:
+      'A Managed HSM backup or restore job answers "statusDetails": null until it has details, and a full backup "azureStorageBlobContainerUri": null until it has succeeded (the 202 and every poll); the specification types both as non-nullable strings.',
+    reason:
+      "Microsoft's recorded sessions of KeyVaultBackupClient (shared/conformance/upcoming/keyvault-admin/recorded-2025-02/keyvaultbackupclient_*: beginBackup, beginRestore, selectiveKeyRestore, preBackup, preRestore, api-version 7.6) carry these nulls in every 202 and poll before completion, and the SDKs' pollers read them so. Keyledger sends what Azure sends.",
+    apply: (spec) => {
+      let n = 0;
+      for (const d of jobOperations(spec)) {
+        for (const field of ['statusDetails', 'azureStorageBlobContainerUri']) {
+          const p = d.properties?.[field];
+          if (p && p['x-nullable'] !== true) {
+            p['x-nullable'] = true;
+            n += 1;
+          }
+        }
+      }
+      return n;
+    },
+  },
+  {
+    id: 'data-actions-beyond-enum',
+    azure:
+      "A pool's role definitions list includes its built-in roles with data actions the specification's DataAction enum does not name: Managed HSM EKM Administrator's ekm read/write/delete, and keys/rotate, keys/derive, settings/read and settings/write of the administrator roles.",
+    reason:
+      "Microsoft's recorded session of listing role definitions (test/conformance/recordings/keyvault-admin/keyvaultaccesscontrolclient_role_definitions__can_list_role_definitions.json) lists them; Keyledger lists the built-in roles with Azure's real ids and data actions so RBAC and the SDKs see the same roles. The enum gains exactly those seven values.",
+    apply: (spec) => {
+      const e = spec.definitions?.DataAction?.enum;
+      if (!Array.isArray(e)) return 0;
+      const missing = DATA_ACTIONS_BEYOND_ENUM.filter((a) => !e.includes(a));
+      e.push(...missing);
+      return missing.length;
     },
   },
 ];
