@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz [-- --max-examples N] [--spec 2025-07-01/keys.json[,7.5/rbac.json…]] [--seed S]`:
+ * `npm run fuzz [-- --max-examples N] [--spec 2025-07-01/keys.json[,7.5/rbac.json…]] [--seed S] [--results F.json]`:
  * fuzzes the vault and Managed HSM pools with Microsoft's own OpenAPI description (see fuzz-runner.ts). Starts the four services from
  * this checkout's dist/ when they do not run (and stops them after), writes
  * test/fuzz/results/fuzz.json, and exits 1 on any failure (a 5xx or a deviation from the
@@ -74,7 +74,8 @@ async function main(): Promise<number> {
     };
     const resultsDir = join(stackEnv.repoRoot, 'test', 'fuzz', 'results');
     mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(join(resultsDir, 'fuzz.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    // `--results fuzz-new-surfaces.json`: a run of some specifications keeps the full run's figures in fuzz.json.
+    writeFileSync(join(resultsDir, arg('results') ?? 'fuzz.json'), `${JSON.stringify(summary, null, 2)}\n`);
     console.log(`\n[fuzz] ${result.requests} requests, ${result.failures.length} failures`);
     for (const f of result.failures) console.log(`  ${f.spec} ${f.operation}: ${f.check} — ${f.title}${f.status ? ` (${f.status})` : ''}${f.request ? ` ${f.request}` : ''}${f.body ? ` ${f.body}` : ''}`);
     return result.failures.length === 0 && result.specs.every((s) => s.errors.length === 0) ? 0 : 1;
