@@ -45,6 +45,17 @@ describe('fuzz deviations (the reviewed list of places where Azure differs from 
     expect(JSON.stringify(spec).length).toBe(before + n * '"x-nullable":true,'.length);
   });
 
+  it('purges lose the document-wide produces (their 204 has no content type), every other operation keeps it', () => {
+    const spec = load('7.5/keys.json');
+    const ops = Object.values(spec.paths).reduce((n, m) => n + Object.keys(m).filter((k) => k !== 'parameters').length, 0);
+    expect(DEVIATIONS.find((d) => d.id === 'purge-204-no-content-type')?.apply(spec)).toBe(1);
+    expect(spec.produces).toBeUndefined();
+    expect(spec.paths['/deletedkeys/{key-name}']?.delete?.produces).toBeUndefined();
+    expect(spec.paths['/deletedkeys/{key-name}']?.get?.produces).toEqual(['application/json']);
+    const typed = Object.values(spec.paths).reduce((n, m) => n + Object.values(m).filter((op) => op.produces?.[0] === 'application/json').length, 0);
+    expect(typed).toBe(ops - 1);
+  });
+
   it('the job bodies of backup and restore take null statusDetails (and container URI), nothing else', () => {
     for (const file of ['2025-07-01/backuprestore.json', '7.5/backuprestore.json']) {
       const spec = load(file);
