@@ -125,7 +125,7 @@ function buildComponents(runtime: ServiceRuntime<VaultConfig>, store: EventStore
   const scheduler = new AutoPurgeScheduler(secretsRepo, vaultsRepo, secrets, vaults, runtime.logger.child({ component: 'auto-purge' }), config.VAULT_PURGE_INTERVAL_MS, { repo: poolsRepo, service: pools });
   const keyScheduler = new KeyLifecycleScheduler({ keysRepo, vaultsRepo: containersById, keys, logger: runtime.logger.child({ component: 'key-lifecycle' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
   const certificateScheduler = new CertificateLifetimeScheduler({ repo: certificatesRepo, vaultsRepo, certificates, logger: runtime.logger.child({ component: 'certificate-lifetime' }), intervalMs: config.VAULT_PURGE_INTERVAL_MS });
-  const securityDomain = new SecurityDomainService(apiStore, crypto);
+  const securityDomain = new SecurityDomainService(apiStore, crypto, issuingAuthority);
   const poolBackups = new PoolBackupService({ keys, securityDomain, poolAdministration, logger: runtime.logger.child({ component: 'pool-backup' }), maxKeyBlobBytes: config.VAULT_MAX_RESTORE_BYTES });
   return { config, store, auditWriter, access, identityEvents, keyring, crypto, dataKeys, secretsRepo, vaultsRepo, secrets, keysRepo, keys, vaults, certificatesRepo, certificates, certificateScheduler, poolsRepo, pools, scheduler, keyScheduler, apiDb, issuers, issuingAuthority, secretChanges, securityDomain, poolBackups, poolAdministration };
 }

@@ -6,7 +6,7 @@
  * API and `keyledger hsm`.
  */
 import { execFile } from 'node:child_process';
-import { constants, createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { constants, createHash, createPublicKey, randomBytes, verify as nodeVerify, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
@@ -406,5 +406,37 @@ describe('keyledger hsm: the CLI over the pool admin API', () => {
     await cli('hsm', 'delete', name);
     expect(await cli('hsm', 'purge', name)).toEqual({ purged: name });
     expect((await vaultAdmin(`/admin/managedhsms/${name}`)).status).toBe(404);
+  });
+});
+
+describe('the security domain transfer key of a pool awaiting its domain (found by fuzzing with securitydomain.json)', () => {
+  let pool: string;
+
+  beforeAll(async () => {
+    installLocalhostDns();
+    pool = `sdtk-${suffix()}`.slice(0, 24).replace(/-+$/, '');
+    const res = await vaultAdmin('/admin/managedhsms', 'POST', { name: pool, softDeleteRetentionInDays: 7 });
+    if (res.status !== 201) throw new Error(`pool ${pool} not created: ${res.status} ${res.text}`);
+  });
+
+  afterAll(async () => {
+    await dropPool(pool);
+    await closeDb();
+  });
+
+  it('carries x5c (its certificate, issued by the tenant CA, for its own public half) and x5t#S256, the same on every call', async () => {
+    const token = await accessToken(POOL_RESOURCE);
+    const get = () => raw(`${poolUrl(pool)}/securitydomain/upload?api-version=7.5`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await get();
+    expect(res.status).toBe(200);
+    const { key_format, transfer_key: key } = res.json as { key_format: string; transfer_key: { n: string; e: string; x5c: string[]; 'x5t#S256': string; kty: string; alg: string } };
+    expect([key_format, key.kty, key.alg, key.x5c.length]).toEqual(['jwk', 'RSA', 'RSA-OAEP-256', 2]);
+    const [leaf, ca] = key.x5c.map((c) => new X509Certificate(Buffer.from(c, 'base64'))) as [X509Certificate, X509Certificate];
+    const certified = leaf.publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+    expect([certified.n, certified.e]).toEqual([key.n, key.e]);
+    expect(leaf.verify(ca.publicKey)).toBe(true);
+    expect(leaf.subject).toContain(`CN=${pool} security domain transfer key`);
+    expect(key['x5t#S256']).toBe(createHash('sha256').update(leaf.raw).digest('base64url'));
+    expect((await get()).json).toEqual(res.json);
   });
 });

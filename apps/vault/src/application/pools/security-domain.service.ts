@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import { CryptoError, CryptoErrorCode, type CryptoClient, type ObjectRef } from '#libs/crypto-client';
 import { combineShares, splitSecret } from '#libs/crypto-core';
 import { DomainError, fold } from '#libs/kernel';
@@ -19,14 +19,31 @@ import {
 } from '../../domain/security-domain/security-domain.format.js';
 import { vaultStreamId, type VaultEvent } from '../../domain/vault/vault.events.js';
 import { callContextOf, type Caller } from '../access/caller.js';
+import type { IssuingAuthority } from '../certificates/issuing-authority.port.js';
 
 /** The name of the pool's security-domain transfer key in crypto (not a valid Azure key name: never listed, never addressable by clients). */
 const TRANSFER_KEY_NAME = 'securitydomain.transfer';
 const sealPurpose = (vaultId: string): string => `keyledger/managedhsm-security-domain/v1/${vaultId}`;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
-/** The public transfer key (JWK) the upload's shares are encrypted to. */
-export type TransferKey = { readonly kid: string; readonly kty: 'RSA'; readonly key_ops: readonly string[]; readonly n: string; readonly e: string; readonly alg: typeof SHARE_ALG };
+/**
+ * The public transfer key (JWK) the upload's shares are encrypted to, as Azure's
+ * `SecurityDomainJsonWebKey`: with its certificate chain (`x5c`, standard base64 DER, leaf first)
+ * and the leaf's SHA-256 thumbprint (`x5t#S256`), both required by the specification.
+ */
+export type TransferKey = {
+  readonly kid: string;
+  readonly kty: 'RSA';
+  readonly key_ops: readonly string[];
+  readonly n: string;
+  readonly e: string;
+  readonly x5c: readonly string[];
+  readonly 'x5t#S256': string;
+  readonly alg: typeof SHARE_ALG;
+};
+
+/** The transfer key's certificate: issued by the tenant's Keyledger CA for the key's public half (no proof of possession: the key only decrypts). */
+type TransferCertificate = { readonly x5c: readonly string[]; readonly x5tS256: string };
 
 /** A pool's domain key in the clear, for the length of one backup or restore. */
 export type DomainKey = { readonly domainId: string; readonly key: Buffer };
@@ -51,9 +68,13 @@ export class SecurityDomainService {
   /** Activation per pool id: an activated pool stays so (cached for good), others are read again after a second. */
   private readonly cache = new Map<string, { state: SecurityDomainState; version: number; until: number }>();
 
+  /** The transfer key's certificate per pool and key version, issued once per process. */
+  private readonly certificates = new Map<string, Promise<TransferCertificate>>();
+
   constructor(
     private readonly store: EventStore,
     private readonly crypto: CryptoClient,
+    private readonly issuer: Pick<IssuingAuthority, 'issue'>,
   ) {}
 
   async state(pool: VaultRecord): Promise<{ state: SecurityDomainState; version: number }> {
@@ -132,7 +153,39 @@ export class SecurityDomainService {
       if (!(err instanceof CryptoError && err.code === CryptoErrorCode.KeyNotFound)) throw err;
       key = (await this.crypto.createKey({ ctx, ref: this.transferRef(pool, randomBytes(16).toString('hex')), kty: 'RSA-HSM', keySize: 3072, keyOps: ['decrypt', 'unwrapKey'] })).key;
     }
-    return { kid: `securitydomain-transfer/${key.ref.version}`, kty: 'RSA', key_ops: ['wrapKey', 'encrypt'], n: key.key.n.toString('base64url'), e: key.key.e.toString('base64url'), alg: SHARE_ALG };
+    const n = key.key.n.toString('base64url');
+    const e = key.key.e.toString('base64url');
+    const cert = await this.certificate(pool, key.ref.version ?? '', n, e);
+    return { kid: `securitydomain-transfer/${key.ref.version}`, kty: 'RSA', key_ops: ['wrapKey', 'encrypt'], n, e, x5c: cert.x5c, 'x5t#S256': cert.x5tS256, alg: SHARE_ALG };
+  }
+
+  private certificate(pool: VaultRecord, version: string, n: string, e: string): Promise<TransferCertificate> {
+    const id = `${pool.vaultId}/${version}`;
+    let pending = this.certificates.get(id);
+    if (!pending) {
+      const spki = createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+      pending = this.issuer
+        .issue({
+          tenantId: pool.tenantId,
+          vaultName: pool.name,
+          certificateName: TRANSFER_KEY_NAME,
+          subjectPublicKeyInfo: new Uint8Array(spki),
+          subject: `CN=${pool.name} security domain transfer key`,
+          subjectAlternativeNames: {},
+          keyUsage: ['keyEncipherment', 'dataEncipherment'],
+          extendedKeyUsage: [],
+          validityInMonths: 12,
+        })
+        .then((chain) => {
+          const leaf = chain.certificates[0];
+          if (leaf === undefined) throw new Error('the issuing CA returned no certificate');
+          return { x5c: chain.certificates.map((c) => Buffer.from(c).toString('base64')), x5tS256: createHash('sha256').update(leaf).digest('base64url') };
+        });
+      pending.catch(() => this.certificates.delete(id));
+      if (this.certificates.size > 10_000) this.certificates.clear();
+      this.certificates.set(id, pending);
+    }
+    return pending;
   }
 
   /** `POST /securitydomain/upload`: a quorum of shares restores the domain into a pool awaiting one. */
