@@ -2,6 +2,7 @@ import type { Admin, Consumer, ConsumerConfig, ConsumerRunConfig, EachBatchPaylo
 import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { counter, createLogger, metricsRegistry } from '#libs/platform';
+import { memberEvictor } from './group-members.js';
 import { backoffDelay, type RetryPolicy } from './retry.policy.js';
 
 /**
@@ -61,6 +62,9 @@ const connected = gauge('keyledger_consumer_connected', 'Whether a Kafka consume
 
 /** A stop event not followed by a crash event within this long is itself a failure. */
 const STOP_WITHOUT_CRASH_GRACE_MS = 2_000;
+/** Pause between attempts to remove an abandoned member while the coordinator cannot answer yet (loading the group after a restart). */
+const EVICT_RETRY_BASE_MS = 250;
+const EVICT_RETRY_MAX_MS = 2_000;
 
 /**
  * Keeps a kafkajs consumer running for as long as it is meant to run.
@@ -77,6 +81,15 @@ const STOP_WITHOUT_CRASH_GRACE_MS = 2_000;
  * consumer stalled: lag on its partitions (high watermarks against what it handled or its
  * group committed) and nothing handled for `stallTimeoutMs`, with no handler at work that
  * still heartbeats (a handler retrying through a database outage is slow, not stalled).
+ *
+ * A fresh consumer joins under a new member id, while the group coordinator still holds the
+ * abandoned generation's member (it could not leave: the broker was away, or it hung) and would
+ * hold the new member's join until that one's session timeout ran out — 30 s after a broker
+ * restart. So while a restarted generation joins, the supervisor asks the coordinator to remove
+ * the member ids of its own earlier generations (LeaveGroup on their behalf, see
+ * group-members.ts), retrying while the coordinator is still loading; the join then completes
+ * within seconds of the broker being back. Only ids this supervisor was itself given are
+ * removed, never another process's members; offsets and commits are untouched.
  *
  * Each restart is logged (reason, error class) and counted
  * (`keyledger_consumer_restarts_total{consumer,reason}`); `keyledger_consumer_connected` and
@@ -112,6 +125,12 @@ export class ConsumerSupervisor {
   /** Batches in the current generation's handlers (a replaced generation's stuck handler does not count). */
   private work = { inFlight: 0 };
   private admin: Admin | undefined;
+  /** The member id of the current generation once it has joined. */
+  private memberId: string | undefined;
+  /** Member ids of abandoned generations the coordinator may still hold. */
+  private readonly staleMembers = new Set<string>();
+  /** Whether this kafkajs offers no way to remove them (logged once). */
+  private cannotEvict = false;
 
   constructor(private readonly o: ConsumerSupervisorOptions) {
     this.logger = o.logger ?? createLogger('messaging').child({ consumer: o.name });
@@ -196,7 +215,7 @@ export class ConsumerSupervisor {
     const consumer = this.o.kafka.consumer({ ...this.o.config, retry: { ...this.o.config.retry, restartOnFailure: async () => false } });
     const { events } = consumer;
     consumer.on(events.GROUP_JOIN, (e) => {
-      if (mine()) this.onJoin(e.payload.memberAssignment);
+      if (mine()) this.onJoin(e.payload.memberId, e.payload.memberAssignment);
     });
     consumer.on(events.CRASH, (e) => {
       if (mine()) this.recover('crash', e.payload.error);
@@ -218,6 +237,7 @@ export class ConsumerSupervisor {
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [...this.o.topics], fromBeginning: this.o.fromBeginning });
+      if (this.staleMembers.size > 0) void this.evictStaleMembers(mine).catch(() => undefined);
       await consumer.run(this.observe(this.o.run(consumer), work));
     } catch (err) {
       if (generation === this.generation) {
@@ -229,8 +249,11 @@ export class ConsumerSupervisor {
     }
   }
 
-  private onJoin(assignment: Readonly<Record<string, number[]>>): void {
+  private onJoin(memberId: string, assignment: Readonly<Record<string, number[]>>): void {
     const downSince = this.downSince;
+    // A completed join means every member that did not rejoin has been removed from the group.
+    this.staleMembers.clear();
+    this.memberId = memberId;
     this.assignment = new Map(Object.entries(assignment));
     this.current = 'joined';
     this.failures = 0;
@@ -264,6 +287,8 @@ export class ConsumerSupervisor {
     const old = this.consumer;
     this.consumer = undefined;
     this.generation++;
+    if (this.memberId !== undefined) this.staleMembers.add(this.memberId);
+    this.memberId = undefined;
     this.markDown();
     this.current = 'recovering';
     this.lastError = err === undefined ? reason : describeError(err);
@@ -287,6 +312,34 @@ export class ConsumerSupervisor {
     } catch (err) {
       this.recover(reason, err);
     }
+  }
+
+  /**
+   * Removes the abandoned generations' members while the current generation joins (its join
+   * waits for them otherwise); stops when they are gone, or the generation has joined or ended.
+   */
+  private async evictStaleMembers(mine: () => boolean): Promise<void> {
+    if (this.cannotEvict) return;
+    const evictor = memberEvictor(this.o.kafka);
+    if (!evictor) {
+      this.cannotEvict = true;
+      this.logger.warn('this kafkajs cannot remove an abandoned group member: a restarted consumer waits for its session timeout');
+      return;
+    }
+    const started = Date.now();
+    for (let attempt = 1; mine() && this.current !== 'joined' && this.staleMembers.size > 0; attempt++) {
+      for (const memberId of [...this.staleMembers]) {
+        try {
+          const outcome = await evictor.evict(this.o.config.groupId, memberId);
+          this.staleMembers.delete(memberId);
+          this.logger.info({ memberId, outcome, afterMs: Date.now() - started, attempts: attempt }, outcome === 'left' ? 'removed the abandoned generation\'s member from the group: the new one need not wait for its session timeout' : 'the abandoned generation\'s member had already left the group');
+        } catch {
+          // The coordinator is not there yet (loading the group, broker starting): try again shortly.
+        }
+      }
+      if (this.staleMembers.size > 0 && mine()) await sleep(backoffDelay({ attempts: Number.MAX_SAFE_INTEGER, baseMs: EVICT_RETRY_BASE_MS, maxMs: EVICT_RETRY_MAX_MS }, attempt));
+    }
+    await evictor.close();
   }
 
   /** Wraps the handlers: what they resolve is progress; a batch in their hands is work in flight. */
@@ -416,6 +469,10 @@ export class ConsumerSupervisor {
     clearInterval(this.watchdog);
     this.restartTimer = this.stopGraceTimer = this.watchdog = undefined;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function gauge(name: string, help: string, labelNames: readonly string[]): Gauge<string> {

@@ -26,7 +26,7 @@ class FakeConsumer {
 
   constructor(
     readonly config: ConsumerConfig,
-    private readonly kafka: FakeKafka,
+    readonly kafka: FakeKafka,
   ) {}
 
   on(event: string, listener: (e: { payload: unknown }) => void): () => void {
@@ -46,7 +46,8 @@ class FakeConsumer {
 
   async run(config: ConsumerRunConfig): Promise<void> {
     this.runConfig = config;
-    this.emit(EVENTS.GROUP_JOIN, { memberAssignment: { t: [0] } });
+    if (this.kafka.coordinator) this.kafka.coordinator.join(this);
+    else this.emit(EVENTS.GROUP_JOIN, { memberId: `member-${this.kafka.consumers.indexOf(this)}`, memberAssignment: { t: [0] } });
   }
 
   async disconnect(): Promise<void> {
@@ -54,8 +55,50 @@ class FakeConsumer {
   }
 }
 
+/**
+ * A group coordinator as Kafka has it after a broker restart: it holds a new member's join until
+ * every member it knows has left (or rejoined); LeaveGroup fails while it is still loading.
+ */
+class FakeCoordinator {
+  readonly members = new Set<string>();
+  readonly leaves: { groupId: string; memberId: string }[] = [];
+  loadingFor = 0;
+  private waiting: { consumer: FakeConsumer; memberId: string } | undefined;
+
+  join(consumer: FakeConsumer): void {
+    const memberId = `member-${consumer.kafka.consumers.indexOf(consumer)}`;
+    this.waiting = { consumer, memberId };
+    this.settle();
+  }
+
+  async leaveGroup(request: { groupId: string; memberId: string }): Promise<void> {
+    if (this.loadingFor > 0) {
+      this.loadingFor--;
+      throw Object.assign(new Error('The coordinator is loading'), { name: 'KafkaJSProtocolError', type: 'COORDINATOR_LOAD_IN_PROGRESS' });
+    }
+    this.leaves.push(request);
+    if (!this.members.delete(request.memberId)) throw Object.assign(new Error('unknown member'), { name: 'KafkaJSProtocolError', type: 'UNKNOWN_MEMBER_ID' });
+    this.settle();
+  }
+
+  /** The member missed its session timeout. */
+  expire(memberId: string): void {
+    this.members.delete(memberId);
+    this.settle();
+  }
+
+  private settle(): void {
+    if (!this.waiting || this.members.size > 0) return;
+    const { consumer, memberId } = this.waiting;
+    this.waiting = undefined;
+    this.members.add(memberId);
+    consumer.emit(EVENTS.GROUP_JOIN, { memberId, memberAssignment: { t: [0] } });
+  }
+}
+
 class FakeKafka {
   readonly consumers: FakeConsumer[] = [];
+  coordinator: FakeCoordinator | undefined;
   brokerDown = false;
   /** High watermark of partition t/0; the group never commits. */
   high = 0;
@@ -81,6 +124,15 @@ class FakeKafka {
 
   get last(): FakeConsumer {
     return this.consumers[this.consumers.length - 1]!;
+  }
+
+  /** What kafkajs 2.2.4 keeps on every Kafka instance: the factory of its clients' clusters (group-members.ts uses it). */
+  withCoordinator(coordinator: FakeCoordinator): this {
+    this.coordinator = coordinator;
+    Object.defineProperty(this, Symbol('private:Kafka:createCluster'), {
+      value: () => ({ connect: async () => undefined, disconnect: async () => undefined, findGroupCoordinator: async () => coordinator }),
+    });
+    return this;
   }
 }
 
@@ -119,6 +171,42 @@ function kafkajsError(name: string, message: string, cause?: Error): Error {
 }
 
 describe('ConsumerSupervisor', () => {
+  it('after a crash, removes the abandoned generation\'s member (only its own, retrying while the coordinator loads) so the new one joins without waiting for the session timeout', async () => {
+    const coordinator = new FakeCoordinator();
+    const kafka = new FakeKafka().withCoordinator(coordinator);
+    const { supervisor, name } = supervise(kafka);
+    await supervisor.start();
+    await supervisor.ready();
+    expect([...coordinator.members]).toEqual(['member-0']);
+    coordinator.members.add('another-process-member'); // must never be touched
+
+    coordinator.loadingFor = 2; // the broker is back, the coordinator still loading the group
+    kafka.last.emit(EVENTS.CRASH, { error: kafkajsError('KafkaJSNonRetriableError', 'Connection error'), restart: false });
+    expect(supervisor.state).toBe('recovering');
+    await waitFor(() => coordinator.leaves.length > 0, { what: 'the abandoned member to be removed' });
+    expect(coordinator.leaves).toEqual([{ groupId: name, memberId: 'member-0' }]);
+
+    coordinator.expire('another-process-member'); // that process's own business
+    await waitFor(() => supervisor.state === 'joined', { what: 'the new generation to join' });
+    expect([...coordinator.members]).toEqual(['member-1']);
+    expect(coordinator.leaves).toEqual([{ groupId: name, memberId: 'member-0' }]);
+  });
+
+  it('without a way to remove members (another kafkajs) a restarted consumer still rejoins, once the coordinator lets it', async () => {
+    const coordinator = new FakeCoordinator();
+    const kafka = new FakeKafka();
+    kafka.coordinator = coordinator; // no cluster factory on this Kafka
+    const { supervisor } = supervise(kafka);
+    await supervisor.start();
+    await supervisor.ready();
+    kafka.last.emit(EVENTS.CRASH, { error: kafkajsError('KafkaJSNonRetriableError', 'Connection error'), restart: false });
+    await waitFor(() => kafka.consumers.length === 2, { what: 'the restart' });
+    expect(supervisor.state).toBe('recovering');
+    coordinator.expire('member-0'); // its session timeout ran out
+    await waitFor(() => supervisor.state === 'joined', { what: 'the rejoin' });
+    expect(coordinator.leaves).toEqual([]);
+  });
+
   it('switches kafkajs restarts off: every crash ends the generation and the supervisor restarts', async () => {
     const kafka = new FakeKafka();
     const { supervisor } = supervise(kafka);
