@@ -203,7 +203,14 @@ export function AuditPage({ api, object, from, service }: { api: Api; object?: s
         {field('vault', 'Vault')}
         <Select label="Service" data={['', 'vault', 'crypto', 'identity', 'audit']} value={filters.service} onChange={(v) => setFilters({ ...filters, service: v ?? '' })} w={110} />
         <Select label="Outcome" data={['', 'success', 'failure']} value={filters.outcome} onChange={(v) => setFilters({ ...filters, outcome: v ?? '' })} w={110} />
-        <Button onClick={() => setQuery(filters)} data-testid="audit-search">
+        <Button
+          onClick={() => {
+            // Same filters again: search again (the index follows the ledger within seconds).
+            setQuery(filters);
+            search.reload();
+          }}
+          data-testid="audit-search"
+        >
           Search
         </Button>
         <Switch label="Live tail" checked={live} onChange={(e) => setLive(e.currentTarget.checked)} data-testid="live-tail" />
