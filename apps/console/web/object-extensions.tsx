@@ -1,6 +1,6 @@
 // Kind-specific tools under an object's page: a secret's reveal, a key's usage.
 import { useMemo, useState } from 'react';
-import { Alert, Button, Code, Group, SegmentedControl, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Button, Code, Group, SegmentedControl, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { BarChart } from '@mantine/charts';
 import type { Api } from './api.tsx';
 import { Failure, Loading, go, useLoad } from './ui.tsx';
@@ -138,11 +138,11 @@ export function KeyUsage({ api, vault, name }: { api: Api; vault: string; name: 
                 { name: 'failure', color: 'red.6' },
               ]}
             />
-            <Group grow align="flex-start">
+            <SimpleGrid cols={{ base: 1, lg: 3 }}>
               <Breakdown title="Operation" buckets={usage.data?.byOperation} testId="usage-by-operation" />
               <Breakdown title="Principal" buckets={usage.data?.byPrincipal} testId="usage-by-principal" />
               <Breakdown title="Algorithm" buckets={usage.data?.byAlgorithm} testId="usage-by-algorithm" />
-            </Group>
+            </SimpleGrid>
           </Stack>
         )}
       </Loading>
