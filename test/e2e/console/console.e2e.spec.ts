@@ -221,7 +221,9 @@ describe('the web console in headless Chromium', () => {
     await shot(page, 'key-usage');
 
     await page.goto(`${server.url}#/audit`);
-    await page.getByTestId('live-tail').click({ force: true });
+    // The chain status loads above the switch: click once the layout has settled.
+    await page.getByTestId('last-checkpoint').waitFor();
+    await page.getByTestId('live-tail').check({ force: true });
     await page.getByTestId('live-table').waitFor();
     await page.waitForTimeout(500);
     await secretClient(vaultUrl(vault)).getSecret('db-password');
