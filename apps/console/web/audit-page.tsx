@@ -151,7 +151,7 @@ function RecordProof({ detail }: { detail: RecordDetail }) {
     <Stack gap="xs">
       <Group>
         <Badge color={proof.verified ? 'teal' : cp ? 'red' : 'yellow'} size="lg" data-testid="proof-status">
-          {proof.verified ? 'chain proof verified' : 'chain proof not verified'}
+          {proof.verified ? 'chain proof verified' : cp ? 'chain proof NOT verified' : 'chain proof awaiting a signed checkpoint'}
         </Badge>
         {proof.note && <Text size="sm">{proof.note}</Text>}
       </Group>

@@ -134,7 +134,9 @@ describe('the web console in headless Chromium', () => {
     const detail = await page.getByTestId('record-detail').textContent();
     expect([detail?.includes('SecretGet'), detail?.includes(reader.objectId), detail?.includes('console-revealed-value')]).toEqual([true, true, false]);
     expect(await page.getByTestId('proof-status').textContent()).toMatch(/chain proof/);
+    expect(await page.getByTestId('proof-status').textContent()).toMatch(/^chain proof (verified|awaiting a signed checkpoint)$/);
     expect(await page.getByTestId('record-proof').textContent()).toMatch(/Entry digest/);
+    await page.waitForTimeout(500); // the drawer's opening transition, for the screenshot only
     await shot(page, 'audit-record-proof');
     await page.context().close();
   });
