@@ -6,7 +6,7 @@ import { keyledgerHome } from '#libs/platform';
 import { accessToken, api, CliError, loadCredentials } from './client.js';
 
 /**
- * `keyledger audit search|tail|verify|reindex|usage|show`: the audit API
+ * `keyledger audit search|tail|verify|status|reindex|usage|show`: the audit API
  * (https://localhost:$AUDIT_PORT, default 8444, or KEYLEDGER_AUDIT_URL), with a token for https://audit.<domain>.
  */
 type Doc = Record<string, unknown>;
@@ -173,16 +173,37 @@ export function registerAuditCommands(program: Command): void {
     .option('--collection <c>', 'secrets, keys or certificates')
     .option('--object <name>', 'only the uses of this object (a key or secret name)')
     .option('--size <n>', 'buckets per dimension', (x) => Number(x), 10)
-    .action(async (o: { since: string; by: string; collection?: string; object?: string; size: number }) => {
-      const body = (await api(loadCredentials(), resource, `${baseUrl()}/audit/usage${query({ since: o.since, by: o.by, collection: o.collection, object: o.object, size: o.size })}`)) as Doc;
+    .option('--interval <duration>', 'also operations over time in buckets of this width, e.g. 5m')
+    .action(async (o: { since: string; by: string; collection?: string; object?: string; size: number; interval?: string }) => {
+      const body = (await api(loadCredentials(), resource, `${baseUrl()}/audit/usage${query({ since: o.since, by: o.by, collection: o.collection, object: o.object, size: o.size, interval: o.interval })}`)) as Doc;
       if (json()) return out(JSON.stringify(body, null, 2));
-      out(`${body['total']} record(s) since ${body['from']}`);
+      // Without a service filter each operation counts once (a vault request's crypto step is not counted again).
+      out(`${body['total']} ${body['counting'] === 'operations' ? 'operation' : 'record'}(s) since ${body['from']}`);
+      const overTime = body['overTime'] as { time: string; count: number; failure: number }[] | undefined;
+      if (overTime) {
+        out('\nover time:');
+        for (const b of overTime) out(`  ${b.time}  ${String(b.count).padStart(7)}  ${String(b.failure).padStart(5)} failed`);
+      }
       for (const [title, key] of [['keys', 'byKey'], ['principals', 'byPrincipal'], ['operations', 'byOperation'], ['algorithms', 'byAlgorithm']] as const) {
         const list = body[key] as { key: string; count: number; success: number; failure: number }[] | undefined;
         if (!list) continue;
         out(`\n${title}:`);
         for (const b of list) out(`  ${String(b.count).padStart(7)}  ${String(b.failure).padStart(5)} failed  ${b.key}`);
       }
+    });
+
+  audit
+    .command('status')
+    .description("the chain's verification status and its last signed checkpoint (time, sequence, signer)")
+    .action(async () => {
+      const body = (await api(loadCredentials(), resource, `${baseUrl()}/audit/chain-status`)) as Doc;
+      if (json()) return out(JSON.stringify(body, null, 2));
+      const v = body['verification'] as { ok: boolean; fromSeq: number; toSeq: number; records: number; brokenLink?: { reason: string } };
+      const cp = body['lastCheckpoint'] as { number: number; headSeq: number; createdAt: string; keyId: string; signature: string } | null;
+      const head = body['head'] as { seq: number } | null;
+      out(`chain ${String(body['chain'])}: ${v.ok ? 'verified' : `BROKEN: ${v.brokenLink?.reason ?? ''}`} (seq ${v.fromSeq}-${v.toSeq}, ${v.records} records), head seq ${head?.seq ?? 0}`);
+      out(cp ? `last checkpoint #${cp.number} at ${cp.createdAt}: seq ${cp.headSeq}, key ${cp.keyId} (${String(body['signer'])}), signature ${cp.signature}; ${String(body['unsealedRecords'])} record(s) since` : 'no signed checkpoint yet');
+      if (!v.ok) process.exitCode = 1;
     });
 
   audit

@@ -14,6 +14,7 @@ export class ApiError extends Error {
 export type Api = {
   vault: <T>(vault: string, path: string) => Promise<T>;
   audit: <T>(path: string) => Promise<T>;
+  auditPost: <T>(path: string, body: unknown) => Promise<T>;
   identity: <T>(path: string) => Promise<T>;
   auditStream: (onRecord: (doc: AuditDoc) => void, signal: AbortSignal) => Promise<void>;
 };
@@ -23,11 +24,17 @@ export type AuditDoc = {
   event: { id: string; action: string; outcome: string; reason?: string };
   user?: { id?: string; name?: string };
   http?: { response?: { status_code: number } };
+  service?: { name: string };
   keyledger: { seq: number; chain: string; vault?: string; object?: { ref: string; kind: string; name: string }; algorithm?: string };
 };
 
-async function call<T>(url: string, token: string): Promise<T> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+async function call<T>(url: string, token: string, payload?: unknown): Promise<T> {
+  const res = await fetch(
+    url,
+    payload === undefined
+      ? { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }
+      : { method: 'POST', headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(payload) },
+  );
   const text = await res.text();
   const body = text ? (JSON.parse(text) as unknown) : {};
   if (!res.ok) {
@@ -42,6 +49,7 @@ export function makeApi(cfg: ConsoleConfig, session: Session): Api {
   return {
     vault: async (vault, path) => call(`/api/vaults/${encodeURIComponent(vault)}${vault === '_' ? path : withVersion(path)}`, await session.token(cfg.vaultResource)),
     audit: async (path) => call(`/api/audit${path}`, await session.token(cfg.auditResource)),
+    auditPost: async (path, body) => call(`/api/audit${path}`, await session.token(cfg.auditResource), body),
     identity: async (path) => call(`/api/identity${path}`, await session.token(cfg.identityResource)),
     auditStream: async (onRecord, signal) => {
       const res = await fetch('/api/audit/audit/stream', { headers: { authorization: `Bearer ${await session.token(cfg.auditResource)}`, accept: 'text/event-stream' }, signal });

@@ -36,19 +36,42 @@ export type UsageQuery = Omit<RecordQuery, 'pageSize' | 'order' | 'continuationT
   readonly size: number;
   /** Only objects of this collection (secrets, keys, certificates). */
   readonly collection?: string;
+  /** Also a date histogram of the window in buckets of this many milliseconds. */
+  readonly intervalMs?: number;
 };
 
 export type UsageBucket = { readonly key: string; readonly count: number; readonly success: number; readonly failure: number; readonly lastAt: string | null };
+/** One bucket of the usage histogram: operations that started in [time, time + interval). */
+export type UsageTimeBucket = { readonly time: string; readonly count: number; readonly success: number; readonly failure: number };
+
 export type UsageReport = {
   readonly from: string | null;
   readonly to: string | null;
   readonly total: number;
+  /** How operations are counted: `operations` (each request once) or `records` (every record of the named service). */
+  readonly counting: 'operations' | 'records';
+  /** The histogram's bucket width in milliseconds, when one was asked for. */
+  readonly intervalMs?: number;
+  readonly overTime?: readonly UsageTimeBucket[];
   readonly byKey?: readonly UsageBucket[];
   readonly byPrincipal?: readonly UsageBucket[];
   readonly byOperation?: readonly UsageBucket[];
   /** Cryptographic operations by algorithm (RS256, RSA-OAEP-256…). */
   readonly byAlgorithm?: readonly UsageBucket[];
 };
+
+/**
+ * A request the vault answers that needs the crypto service leaves two records: the vault's
+ * (the operation as the caller asked it: HTTP status, RBAC decision, the object as named) and
+ * the crypto service's record of its step, which carries the same request URI (`url.original`,
+ * https://…). Counting operations drops those crypto steps, so each operation counts once; the
+ * crypto service's records without a request URI (checkpoint signing, the issuing CA, scheduled
+ * work) are the only record of their operation and stay counted.
+ */
+export const CRYPTO_STEP_OF_A_REQUEST: estypes.QueryDslQueryContainer = { bool: { filter: [{ term: { 'service.name': 'crypto' } }, { prefix: { 'url.original': 'https://' } }] } };
+
+/** Most buckets a usage histogram may have. */
+export const MAX_HISTOGRAM_BUCKETS = 1_500;
 
 const DIMENSION_FIELD: Readonly<Record<UsageDimension, string>> = { key: 'keyledger.object.ref', principal: 'user.id', operation: 'event.action', algorithm: 'keyledger.algorithm' };
 
@@ -82,28 +105,46 @@ export class AuditSearchService {
   async usage(q: UsageQuery): Promise<UsageReport> {
     const filters = this.filters(q);
     if (q.collection) filters.push({ term: { 'keyledger.object.collection': q.collection.toLowerCase() } });
+    // Naming a service counts that service's records as they are; otherwise each operation once.
+    const counting = q.service ? 'records' : 'operations';
+    const outcome: Record<string, estypes.AggregationsAggregationContainer> = { outcome: { terms: { field: 'event.outcome', size: 2 } } };
     const bucketAggs = (field: string): estypes.AggregationsAggregationContainer => ({
       terms: { field, size: q.size },
-      aggs: { outcome: { terms: { field: 'event.outcome', size: 2 } }, last: { max: { field: '@timestamp' } } },
+      aggs: { ...outcome, last: { max: { field: '@timestamp' } } },
     });
     const aggs: Record<string, estypes.AggregationsAggregationContainer> = {};
     for (const d of q.by) aggs[d] = bucketAggs(DIMENSION_FIELD[d]);
-    const res = await this.es.search({ index: this.alias, size: 0, query: { bool: { filter: filters } }, aggs, track_total_hits: true, ignore_unavailable: true, allow_no_indices: true });
+    if (q.intervalMs) {
+      const to = q.to ?? new Date();
+      const from = q.from ?? new Date(to.getTime() - q.intervalMs * 60);
+      if ((to.getTime() - from.getTime()) / q.intervalMs > MAX_HISTOGRAM_BUCKETS) throw new DomainError('BadParameter', `"interval" makes more than ${MAX_HISTOGRAM_BUCKETS} buckets over this window; choose a wider one`);
+      aggs['overTime'] = {
+        date_histogram: { field: '@timestamp', fixed_interval: `${q.intervalMs}ms`, min_doc_count: 0, extended_bounds: { min: from.getTime(), max: to.getTime() } },
+        aggs: outcome,
+      };
+    }
+    const query: estypes.QueryDslQueryContainer = { bool: { filter: filters, ...(counting === 'operations' ? { must_not: [CRYPTO_STEP_OF_A_REQUEST] } : {}) } };
+    const res = await this.es.search({ index: this.alias, size: 0, query, aggs, track_total_hits: true, ignore_unavailable: true, allow_no_indices: true });
+    type Outcomes = { outcome: { buckets: { key: string; doc_count: number }[] } };
+    const split = (b: Outcomes): { success: number; failure: number } => ({
+      success: b.outcome.buckets.find((o) => o.key === 'success')?.doc_count ?? 0,
+      failure: b.outcome.buckets.find((o) => o.key === 'failure')?.doc_count ?? 0,
+    });
     const read = (name: string): UsageBucket[] => {
-      const agg = (res.aggregations as Record<string, { buckets?: { key: string; doc_count: number; outcome: { buckets: { key: string; doc_count: number }[] }; last: { value: number | null } }[] }> | undefined)?.[name];
-      return (agg?.buckets ?? []).map((b) => ({
-        key: String(b.key),
-        count: b.doc_count,
-        success: b.outcome.buckets.find((o) => o.key === 'success')?.doc_count ?? 0,
-        failure: b.outcome.buckets.find((o) => o.key === 'failure')?.doc_count ?? 0,
-        lastAt: b.last.value !== null ? new Date(b.last.value).toISOString() : null,
-      }));
+      const agg = (res.aggregations as Record<string, { buckets?: ({ key: string; doc_count: number; last: { value: number | null } } & Outcomes)[] }> | undefined)?.[name];
+      return (agg?.buckets ?? []).map((b) => ({ key: String(b.key), count: b.doc_count, ...split(b), lastAt: b.last.value !== null ? new Date(b.last.value).toISOString() : null }));
+    };
+    const histogram = (): UsageTimeBucket[] => {
+      const agg = (res.aggregations as Record<string, { buckets?: ({ key: number; doc_count: number } & Outcomes)[] }> | undefined)?.['overTime'];
+      return (agg?.buckets ?? []).map((b) => ({ time: new Date(b.key).toISOString(), count: b.doc_count, ...split(b) }));
     };
     const total = typeof res.hits.total === 'number' ? res.hits.total : (res.hits.total?.value ?? 0);
     return {
       from: q.from?.toISOString() ?? null,
       to: q.to?.toISOString() ?? null,
       total,
+      counting,
+      ...(q.intervalMs ? { intervalMs: q.intervalMs, overTime: histogram() } : {}),
       ...(q.by.includes('key') ? { byKey: read('key') } : {}),
       ...(q.by.includes('principal') ? { byPrincipal: read('principal') } : {}),
       ...(q.by.includes('operation') ? { byOperation: read('operation') } : {}),

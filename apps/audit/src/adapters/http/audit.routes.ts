@@ -15,7 +15,7 @@ import type { VerifyService } from '../../application/verify.service.js';
 import type { CheckpointSigner } from '../../application/checkpoint-signer.js';
 import type { LedgerRepository } from '../persistence/ledger.repository.js';
 import { HttpError, type AuditAuthorizer, type AuditDataAction, type AuthorizedCaller } from './audit-auth.js';
-import { choice, intParam, one, parseTime, timeWindow, type Query } from './query-params.js';
+import { choice, intParam, one, parseDuration, parseTime, timeWindow, type Query } from './query-params.js';
 
 export type AuditRoutesDeps = {
   readonly auth: AuditAuthorizer;
@@ -173,9 +173,11 @@ export function registerAuditRoutes(fastify: FastifyInstance, d: AuditRoutesDeps
     const by = byRaw.split(',').map((s) => s.trim().toLowerCase());
     for (const b of by) if (!['key', 'principal', 'operation', 'algorithm'].includes(b)) throw new HttpError(400, 'BadParameter', '"by" lists key, principal, operation and/or algorithm');
     const window = timeWindow(q);
+    const interval = one(q, 'interval');
     const report = await d.search.usage({
       tenant,
       ...(window.from || window.to ? window : { from: new Date(Date.now() - 3_600_000) }),
+      ...(interval ? { intervalMs: parseDuration(interval, 'interval') } : {}),
       by: by as UsageDimension[],
       size: intParam(q, 'size', 10, 1, 500),
       ...optional('object', one(q, 'object')),
@@ -223,6 +225,15 @@ export function registerAuditRoutes(fastify: FastifyInstance, d: AuditRoutesDeps
     const q = req.query as Query;
     const tenant = auth.tenantScope(caller, one(q, 'tenant'), false);
     return { status: 200, body: { value: await d.ledger.listCheckpoints(tenant, intParam(q, 'limit', 20, 1, 1_000)) } };
+  });
+
+  // The chain's verification status for a dashboard: its head, the last signed checkpoint (time,
+  // sequence, signer, signature) and a verification of the records since the checkpoint before
+  // it (cheap, so it can be shown on every visit; POST /audit/verify checks the whole chain).
+  route('GET', '/audit/chain-status', 'AuditChainStatusGet', Read, async (req, caller) => {
+    const chain = auth.tenantScope(caller, one(req.query as Query, 'tenant'), false);
+    const status = await d.verify.status(chain);
+    return { status: 200, body: status, extra: { verified: String(status.verification.ok), ...(status.lastCheckpoint ? { checkpoint: String(status.lastCheckpoint.number) } : {}) } };
   });
 
   route('GET', '/audit/signing-keys', 'AuditSigningKeyList', Read, async () => ({ status: 200, body: { provider: d.signer.provider, keys: await d.signer.publicJwks() } }));
