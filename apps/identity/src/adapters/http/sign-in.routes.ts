@@ -171,7 +171,7 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
     const request = checked.request;
     const prompt = req.query.prompt;
     const presented = cookie(req, SESSION_COOKIE);
-    if (presented !== undefined && prompt !== 'login' && prompt !== 'select_account') {
+    if (presented !== undefined && !PROMPTS_ASKING.includes(prompt ?? '')) {
       // A session cookie: the user it signs in gets a code without their password.
       try {
         const resumed = await signIn.resumeSession(request.tenantId, presented);
@@ -424,6 +424,8 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
 }
 
 const PROMPTS = ['login', 'none', 'consent', 'select_account', 'create'];
+/** Prompts the sign-in page answers even in a session (Keyledger has no account picker or sign-up page). */
+const PROMPTS_ASKING = ['login', 'select_account', 'create'];
 
 /** The cookie path of a tenant's endpoints: the tenant segment of the request (as the browser sent it), or its id. */
 function tenantPath(req: FastifyRequest, tenantId: string): string {
