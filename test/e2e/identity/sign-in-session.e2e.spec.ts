@@ -156,6 +156,11 @@ describe('sign-in sessions (SSO cookie), logout, first-party clients', () => {
     const dave = await newUser('sso-dave');
     const daveBrowser = new Browser();
     codeOf(await signInWithPassword(daveBrowser, dave));
+    for (const reason of ['a\u0000b', 'lone \ud800 surrogate', 'x'.repeat(201)]) {
+      const bad = await identityAdmin(`/admin/principals/${dave.objectId}/disable`, 'POST', { reason });
+      expect([bad.status, (bad.json as { error?: { code?: string } }).error?.code]).toEqual([400, 'BadParameter']);
+    }
+    codeOf(await daveBrowser.request(`${AUTHORIZE}?${query()}`));
     const disabled = await identityAdmin(`/admin/principals/${dave.objectId}/disable`, 'POST', { reason: 'e2e' });
     expect([disabled.status, (disabled.json as { revokedSignInSessions: number }).revokedSignInSessions]).toEqual([200, 1]);
     asksPassword(await daveBrowser.request(`${AUTHORIZE}?${query()}`));

@@ -225,7 +225,10 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
   route('POST', '/admin/principals/:id/disable', ADMIN_ROLES, async (req, caller) => {
     const p = await identity.principal(param(req, 'id'), caller.tenantId);
     const reason = str(body(req), 'reason', false) ?? 'disabled by an administrator';
-    await identity.disablePrincipal(p.object_id, reason.slice(0, 200), caller);
+    if (reason.length > 200 || /[\u0000-\u001f\u007f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(reason)) {
+      throw new HttpError(400, 'BadParameter', '"reason" is at most 200 characters, without control characters or lone surrogates');
+    }
+    await identity.disablePrincipal(p.object_id, reason, caller);
     const revoked = await signIn.revokeSessions(p.object_id, 'UserDisabled');
     return { objectId: p.object_id, enabled: false, revokedSessions: revoked.refreshTokens, revokedSignInSessions: revoked.signInSessions };
   });
