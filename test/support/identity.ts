@@ -6,7 +6,11 @@ import { stackEnv } from './stack-env.js';
 /** Test helpers around the running identity service, authenticated as the bootstrap administrator. */
 export type Bootstrap = { tenantId: string; clientId: string; clientSecret: string; authorityHost: string };
 
-export const bootstrap = (): Bootstrap => JSON.parse(readFileSync(join(stackEnv.home, 'bootstrap.json'), 'utf8')) as Bootstrap;
+export const bootstrap = (): Bootstrap => {
+  const written = JSON.parse(readFileSync(join(stackEnv.home, 'bootstrap.json'), 'utf8')) as Bootstrap;
+  // Services started on other ports (IDENTITY_PORT, …) name their authority in IDENTITY_PUBLIC_URL.
+  return { ...written, authorityHost: process.env.IDENTITY_PUBLIC_URL ?? written.authorityHost };
+};
 export const ca = (): Buffer => readFileSync(stackEnv.caFile);
 
 export type Reply = { status: number; headers: Record<string, string | string[] | undefined>; text: string; json: unknown };

@@ -127,14 +127,22 @@ user
   .description('give a user a new generated password (shown once) and sign them out everywhere')
   .action(async (u: string) => {
     const body = await api(creds(), identityResource, identityUrl(`/admin/principals/${encodeURIComponent(u)}/password`), 'POST', {});
-    print(body, (v: Record<string, string>) => `password  ${v.password}   (shown once)\nrevoked   ${v.revokedSessions} refresh token(s)`);
+    print(body, (v: Record<string, string>) => `password  ${v.password}   (shown once)\nrevoked   ${v.revokedSessions} refresh token(s), ended ${v.revokedSignInSessions} sign-in session(s)`);
   });
 user
   .command('revoke-sessions <user>')
-  .description('revoke every refresh token of a user (signs them out of every app and device)')
+  .description('revoke every refresh token and sign-in session of a user (signs them out of every app, device and browser)')
   .action(async (u: string) => {
     const body = await api(creds(), identityResource, identityUrl(`/admin/principals/${encodeURIComponent(u)}/sessions`), 'DELETE');
-    print(body, (v: Record<string, string>) => `revoked ${v.revokedSessions} refresh token(s)`);
+    print(body, (v: Record<string, string>) => `revoked ${v.revokedSessions} refresh token(s), ended ${v.revokedSignInSessions} sign-in session(s)`);
+  });
+user
+  .command('disable <user>')
+  .description('disable a user: no more sign-in or tokens; their refresh tokens and sign-in sessions stop working')
+  .option('--reason <text>', 'why (kept in the event)')
+  .action(async (u: string, o: { reason?: string }) => {
+    const body = await api(creds(), identityResource, identityUrl(`/admin/principals/${encodeURIComponent(u)}/disable`), 'POST', o.reason ? { reason: o.reason } : {});
+    print(body, (v: Record<string, string>) => `disabled ${v.objectId}: revoked ${v.revokedSessions} refresh token(s), ended ${v.revokedSignInSessions} sign-in session(s)`);
   });
 
 const app = program.command('app').description('application registrations: public clients users sign in to');

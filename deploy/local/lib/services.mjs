@@ -49,6 +49,8 @@ export function serviceEnv() {
     // Every test and tool here calls from 127.0.0.1, many with deliberately wrong credentials.
     IDENTITY_FAILED_AUTH_PER_CLIENT: process.env.IDENTITY_FAILED_AUTH_PER_CLIENT ?? '1000',
     IDENTITY_FAILED_AUTH_PER_ADDRESS: process.env.IDENTITY_FAILED_AUTH_PER_ADDRESS ?? '10000',
+    // Sign-in failures are counted in PostgreSQL (they outlive a restart): the same for sign-in pages.
+    SIGN_IN_MAX_FAILURES_PER_ADDRESS: process.env.SIGN_IN_MAX_FAILURES_PER_ADDRESS ?? '10000',
   };
 }
 

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { AuthorizationCodeCredential, DeviceCodeCredential, type DeviceCodeInfo } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
+import { AUTHORITY, Browser, TENANT, aad, claims, signInRecords, token } from './sign-in.support.js';
 import {
   CA,
   assignRole,
-  bootstrap,
   closeDb,
   createVault,
   db,
@@ -26,37 +26,6 @@ import {
 jest.setTimeout(90_000);
 
 const REDIRECT = 'http://localhost:53999/callback';
-const AUTHORITY = bootstrap.authorityHost;
-const TENANT = bootstrap.tenantId;
-const token = (form: Record<string, string>): Promise<RawResponse> =>
-  raw(`${AUTHORITY}/${TENANT}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
-const claims = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
-const aad = (r: RawResponse) => r.json as { error?: string; error_description?: string; error_codes?: number[]; access_token?: string; refresh_token?: string; id_token?: string };
-
-/** A browser of one: keeps its cookies, reads the form's sealed context. */
-class Browser {
-  private readonly cookies = new Map<string, string>();
-
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<RawResponse> {
-    const headers: Record<string, string> = {};
-    if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await raw(url, { method: init.method ?? 'GET', headers, ...(init.form ? { body: new URLSearchParams(init.form).toString() } : {}) });
-    const set = res.headers['set-cookie'];
-    for (const c of Array.isArray(set) ? set : set ? [set] : []) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-    return res;
-  }
-
-  static ctxOf(page: RawResponse): string {
-    const m = /name="ctx" value="([^"]+)"/.exec(page.text);
-    if (!m) throw new Error(`no sign-in form: ${page.status} ${page.text.slice(0, 300)}`);
-    return m[1]!;
-  }
-}
 
 describe('interactive sign-in (authorization code + PKCE, device code, refresh tokens)', () => {
   let vault: string;
@@ -103,14 +72,6 @@ describe('interactive sign-in (authorization code + PKCE, device code, refresh t
     const browser = new Browser();
     const page = await browser.request(verificationUri);
     return browser.request(verificationUri, { method: 'POST', form: { ctx: Browser.ctxOf(page), otc: userCode, username: user.displayName, password } });
-  }
-
-  async function signInRecords(username: string): Promise<{ resultType: string; resultDescription?: string; identity: { oid?: string }; properties: { extra?: Record<string, string> } }[]> {
-    const res = await db().query<{ data: { resultType: string; resultDescription?: string; identity: { oid?: string }; properties: { extra?: Record<string, string> } } }>(
-      `SELECT payload->'data' AS data FROM identity.outbox WHERE topic = 'keyledger.audit.records.v1' AND payload->'data'->>'operationName' = 'SignIn' AND payload->'data'->'properties'->'extra'->>'username' = $1 ORDER BY id`,
-      [username],
-    );
-    return res.rows.map((r) => r.data);
   }
 
   it('the discovery document lists the interactive endpoints', async () => {

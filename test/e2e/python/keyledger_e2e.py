@@ -11,24 +11,11 @@ raises, prints the traceback and exits non-zero.
 """
 import json
 import os
-import socket
 import sys
 
-_real_getaddrinfo = socket.getaddrinfo
+import localhost_dns  # noqa: E402
 
-
-def _getaddrinfo(host, *args, **kwargs):
-    # *.localhost is loopback (RFC 6761), but glibc's resolver does not say so on every
-    # machine: resolve it here, in this process only (never /etc/hosts). TLS still sees the
-    # original host name (SNI and certificate check).
-    if isinstance(host, (str, bytes)):
-        name = host.decode() if isinstance(host, bytes) else host
-        if name == "localhost" or name.endswith(".localhost"):
-            host = "127.0.0.1"
-    return _real_getaddrinfo(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _getaddrinfo
+localhost_dns.install()
 
 from azure.identity import ClientSecretCredential  # noqa: E402
 

@@ -26,7 +26,9 @@ export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://keyledger:ke
 
 export type Credentials = { readonly tenantId: string; readonly clientId: string; readonly clientSecret: string; readonly authorityHost: string };
 
-export const bootstrap: Credentials = JSON.parse(readFileSync(join(HOME, 'bootstrap.json'), 'utf8')) as Credentials;
+/** The administrator credentials the first start wrote; IDENTITY_PUBLIC_URL (services on other ports) overrides the authority. */
+const written = JSON.parse(readFileSync(join(HOME, 'bootstrap.json'), 'utf8')) as Credentials;
+export const bootstrap: Credentials = { ...written, authorityHost: process.env.IDENTITY_PUBLIC_URL ?? written.authorityHost };
 
 export const suffix = (): string => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 

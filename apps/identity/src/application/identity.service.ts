@@ -152,6 +152,18 @@ export class IdentityService {
     return { objectId: p.object_id, password };
   }
 
+  /** Disables a principal: no more tokens for it, its sign-in sessions refused (idempotent). */
+  async disablePrincipal(idOrName: string, reason: string, caller: Caller): Promise<void> {
+    const started = performance.now();
+    const p = await this.principal(idOrName, caller.tenantId);
+    await decideAndAppend(this.store, principalDecider, `principal-${p.object_id}`, { type: 'DisablePrincipal', data: { reason } }, {
+      metadata: { actor: caller.objectId, tenant: p.tenant_id },
+      audit: [this.audit(caller, 'PrincipalDisable', `/principals/${p.object_id}`, started)],
+      inTransaction: this.project,
+    });
+    caller.audit?.committed();
+  }
+
   /**
    * A public client: an application users sign in to (authorization code + PKCE, device code).
    * Redirect URIs are https, or http on a loopback host (native apps, any port), without a fragment.

@@ -1,11 +1,12 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, type ConfigOf } from '#libs/platform';
-import { IdentityRepository, isGuid, type ApplicationRow, type PrincipalRow } from '../adapters/persistence/identity.repository.js';
+import { IdentityRepository, isGuid, type ApplicationRow, type PrincipalRow, type SignInUserRow } from '../adapters/persistence/identity.repository.js';
 import { SignInRepository } from '../adapters/persistence/sign-in.repository.js';
 import type { identitySchema } from '../config/identity.config.js';
 import { verifyPassword } from './password.js';
 import { AadError } from './aad-error.js';
+import { FIRST_PARTY_CLIENTS, firstPartyClient } from './first-party-clients.js';
 import { TokenService, type IssuedToken } from './token.service.js';
 
 type IdentityConfig = ConfigOf<typeof identitySchema>;
@@ -39,6 +40,14 @@ const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ23456789';
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
 
+/** A live sign-in session: its user, its public id (for audit records) and when the user signed in. */
+export type ResumedSession = { readonly user: PrincipalRow; readonly sessionId: string; readonly signedInAt: Date };
+/** A session cookie that does not sign anyone in, and why (`SessionUnknown`, `SessionExpired`, `UserDisabled`, …). */
+export type RefusedSession = { readonly refused: string; readonly sessionId?: string; readonly user?: PrincipalRow };
+
+/** Session cookies are 32 random bytes, base64url. */
+const SESSION_COOKIE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
+
 /** Thrown for a refused sign-in (wrong password, throttled, unknown user): the page shows `message`, the audit record `reason`. */
 export class SignInRefused extends Error {
   constructor(
@@ -59,9 +68,6 @@ export class SignInRefused extends Error {
  */
 @Injectable()
 export class SignInService {
-  /** Failure times per `user:{tenant}:{name}` and `ip:{address}`, pruned to the window; memory only (one identity instance). */
-  private readonly failures = new Map<string, number[]>();
-
   constructor(
     @Inject(CONFIG) private readonly config: IdentityConfig,
     private readonly repo: IdentityRepository,
@@ -71,49 +77,88 @@ export class SignInService {
 
   // ---- users ---------------------------------------------------------------------------------
 
-  /** Checks a user's password; throttled per user and per address. Throws SignInRefused. */
-  async authenticate(tenantId: string, username: string, password: string, address: string): Promise<PrincipalRow> {
+  /**
+   * Checks a user's password; throttled per user and per address. The failure counters live in
+   * PostgreSQL (`sign_in_failures`): every identity instance sees them and a restart keeps them.
+   * Throws SignInRefused.
+   */
+  async authenticate(tenantId: string, username: string, password: string, address: string): Promise<SignInUserRow> {
     const name = username.trim();
     if (name === '' || password === '') throw new SignInRefused(900144, 'Enter your user name and password.', 'CredentialsMissing');
     const userKey = `user:${tenantId}:${name.toLowerCase()}`;
     const addressKey = `ip:${address}`;
-    const user = await this.repo.userForSignIn(tenantId, name);
-    if (this.throttled(userKey, this.config.SIGN_IN_MAX_FAILURES_PER_USER) || this.throttled(addressKey, this.config.SIGN_IN_MAX_FAILURES_PER_ADDRESS)) {
+    const windowSeconds = this.config.SIGN_IN_LOCKOUT_SECONDS;
+    const [user, counts] = await Promise.all([this.repo.userForSignIn(tenantId, name), this.grants.failureCounts([userKey, addressKey], windowSeconds)]);
+    if ((counts.get(userKey) ?? 0) >= this.config.SIGN_IN_MAX_FAILURES_PER_USER || (counts.get(addressKey) ?? 0) >= this.config.SIGN_IN_MAX_FAILURES_PER_ADDRESS) {
       throw new SignInRefused(50053, "You've tried to sign in too many times with an incorrect user ID or password.", 'SignInThrottled', user);
     }
     const ok = await verifyPassword(password, user?.password_hash ?? undefined);
     if (!user || !ok) {
-      this.fail(userKey);
-      this.fail(addressKey);
+      await this.grants.recordFailure([userKey, addressKey], windowSeconds);
       throw new SignInRefused(50126, 'Error validating credentials due to invalid username or password.', user ? 'PasswordInvalid' : 'UserUnknown', user);
     }
     if (!user.enabled) throw new SignInRefused(50057, 'The user account is disabled.', 'UserDisabled', user);
-    this.failures.delete(userKey);
+    if ((counts.get(userKey) ?? 0) > 0) await this.grants.clearFailures(userKey);
     return user;
   }
 
-  private throttled(key: string, max: number): boolean {
-    const since = Date.now() - this.config.SIGN_IN_LOCKOUT_SECONDS * 1000;
-    const times = (this.failures.get(key) ?? []).filter((t) => t > since);
-    if (times.length === 0) this.failures.delete(key);
-    else this.failures.set(key, times);
-    return times.length >= max;
+  // ---- sign-in sessions ----------------------------------------------------------------------
+
+  /** Starts a session for a user who just signed in with their password: the cookie value (only its hash is stored) and the session's id. */
+  async startSession(tenantId: string, user: SignInUserRow): Promise<{ cookie: string; sessionId: string; maxAgeSeconds: number }> {
+    const cookie = randomBytes(32).toString('base64url');
+    const sessionId = randomUUID();
+    const maxAgeSeconds = this.config.SIGN_IN_SESSION_LIFETIME_SECONDS;
+    await this.grants.insertSession({
+      cookie_hash: sha256(cookie),
+      session_id: sessionId,
+      tenant_id: tenantId,
+      object_id: user.object_id,
+      password_set_at: user.password_set_at,
+      expires_at: new Date(Date.now() + maxAgeSeconds * 1000),
+    });
+    return { cookie, sessionId, maxAgeSeconds };
   }
 
-  private fail(key: string): void {
-    if (this.failures.size > 100_000) this.failures.clear();
-    this.failures.set(key, [...(this.failures.get(key) ?? []), Date.now()].slice(-1000));
+  /**
+   * The user a session cookie signs in to this tenant, or why it does not: unknown or malformed
+   * (tampered, or from another deployment), another tenant's, expired, signed out or revoked,
+   * the user disabled, or their password changed since.
+   */
+  async resumeSession(tenantId: string, cookie: string): Promise<ResumedSession | RefusedSession> {
+    if (!SESSION_COOKIE_FORMAT.test(cookie)) return { refused: 'SessionMalformed' };
+    const row = await this.grants.session(sha256(cookie));
+    if (!row) return { refused: 'SessionUnknown' };
+    const user = await this.repo.principalById(row.object_id);
+    const who = { sessionId: row.session_id, ...(user ? { user } : {}) };
+    if (row.tenant_id !== tenantId) return { refused: 'SessionOtherTenant', ...who };
+    if (row.revoked_at) return { refused: `SessionRevoked:${row.revoked_reason ?? 'unknown'}`, ...who };
+    if (row.expires_at.getTime() <= Date.now()) return { refused: 'SessionExpired', ...who };
+    if (!user || !row.user_enabled || !user.enabled) return { refused: 'UserDisabled', ...who };
+    if (!row.password_current) return { refused: 'PasswordChanged', ...who };
+    return { user, sessionId: row.session_id, signedInAt: row.created_at };
+  }
+
+  /** Ends the session a cookie names (sign-out); its id when it was live. */
+  async endSession(cookie: string, reason: string): Promise<string | undefined> {
+    return SESSION_COOKIE_FORMAT.test(cookie) ? this.grants.endSession(sha256(cookie), reason) : undefined;
   }
 
   // ---- clients -------------------------------------------------------------------------------
 
   async publicClient(tenantId: string, clientId: string | undefined): Promise<ApplicationRow> {
     if (!clientId) throw new AadError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.", 'ClientIdMissing');
-    const app = isGuid(clientId) ? await this.repo.application(tenantId, clientId.toLowerCase()) : undefined;
+    const app = isGuid(clientId) ? ((await this.repo.application(tenantId, clientId.toLowerCase())) ?? firstPartyClient(tenantId, clientId)) : undefined;
     if (!app || !app.public_client) {
       throw new AadError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId.slice(0, 64)}' was not found in the directory '${tenantId}'.`, 'ClientUnknown');
     }
     return app;
+  }
+
+  /** Every client users of a tenant sign in to: its public client registrations and the first-party clients. */
+  async clientsOf(tenantId: string): Promise<ApplicationRow[]> {
+    const registered = (await this.repo.applications(tenantId)).filter((a) => a.public_client);
+    return [...registered, ...FIRST_PARTY_CLIENTS.flatMap((c) => firstPartyClient(tenantId, c.appId) ?? [])];
   }
 
   /** The resource of a scope list; OpenID-only requests get a token for identity's own API. */
@@ -217,7 +262,7 @@ export class SignInService {
   async pendingDevice(userCode: string): Promise<{ tenantId: string; app: ApplicationRow } | undefined> {
     const row = await this.grants.pendingDeviceCode(normalizeUserCode(userCode));
     if (!row) return undefined;
-    const app = await this.repo.application(row.tenant_id, row.client_id);
+    const app = (await this.repo.application(row.tenant_id, row.client_id)) ?? firstPartyClient(row.tenant_id, row.client_id);
     return app ? { tenantId: row.tenant_id, app } : undefined;
   }
 
@@ -268,9 +313,10 @@ export class SignInService {
     return this.issue(user, tenantId, app.app_id, normalizeScope(form.scope || row.scope), null, row.family_id);
   }
 
-  /** Signs a user out everywhere: every refresh token revoked. */
-  revokeSessions(objectId: string): Promise<number> {
-    return this.grants.revokeUser(objectId);
+  /** Signs a user out everywhere: every refresh token revoked and every sign-in session ended. */
+  async revokeSessions(objectId: string, reason: string): Promise<{ refreshTokens: number; signInSessions: number }> {
+    const [refreshTokens, signInSessions] = await Promise.all([this.grants.revokeUser(objectId), this.grants.endUserSessions(objectId, reason)]);
+    return { refreshTokens, signInSessions };
   }
 
   // ---- issuing -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ export const identitySchema = {
   SIGN_IN_MAX_FAILURES_PER_USER: int('failed sign-ins of one user within SIGN_IN_LOCKOUT_SECONDS before it is throttled', 5, 1, 1000),
   SIGN_IN_MAX_FAILURES_PER_ADDRESS: int('failed sign-ins from one address within SIGN_IN_LOCKOUT_SECONDS before it is throttled', 50, 1, 100_000),
   SIGN_IN_LOCKOUT_SECONDS: int('the sliding window (and lockout) of sign-in throttling', 900, 10, 86_400),
+  SIGN_IN_SESSION_LIFETIME_SECONDS: int('how long a sign-in session (the SSO cookie of the authorization endpoint) signs its user in without a password', 8 * 3600, 60, 30 * 86_400),
   DEVICE_CODE_LIFETIME_SECONDS: int('how long a device code waits for its user', 900, 10, 3600),
   DEVICE_CODE_INTERVAL_SECONDS: int('the polling interval a device code asks for', 5, 1, 60),
   REFRESH_TOKEN_LIFETIME_DAYS: int('how long an unused refresh token stays valid', 90, 1, 365),

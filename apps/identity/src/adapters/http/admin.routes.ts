@@ -207,7 +207,8 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
       const p = await identity.principal(param(req, 'id'), caller.tenantId);
       if (p.kind !== 'user') throw new HttpError(400, 'BadParameter', 'only users have a sign-in password');
       const reset = await identity.resetPassword(p.object_id, caller);
-      return { ...reset, revokedSessions: await signIn.revokeSessions(p.object_id) };
+      const revoked = await signIn.revokeSessions(p.object_id, 'PasswordReset');
+      return { ...reset, revokedSessions: revoked.refreshTokens, revokedSignInSessions: revoked.signInSessions };
     },
     201,
   );
@@ -216,7 +217,20 @@ export function registerAdminRoutes(fastify: FastifyInstance, identity: Identity
   route('DELETE', '/admin/principals/:id/sessions', ADMIN_ROLES, async (req, caller) => {
     const p = await identity.principal(param(req, 'id'), caller.tenantId);
     if (caller.audit) caller.audit.operationName = 'UserSessionsRevoke';
-    return { objectId: p.object_id, revokedSessions: await signIn.revokeSessions(p.object_id) };
+    const revoked = await signIn.revokeSessions(p.object_id, 'RevokedByAdministrator');
+    return { objectId: p.object_id, revokedSessions: revoked.refreshTokens, revokedSignInSessions: revoked.signInSessions };
+  });
+
+  // Disables a principal (a user can no longer sign in; its sessions and refresh tokens stop working).
+  route('POST', '/admin/principals/:id/disable', ADMIN_ROLES, async (req, caller) => {
+    const p = await identity.principal(param(req, 'id'), caller.tenantId);
+    const reason = str(body(req), 'reason', false) ?? 'disabled by an administrator';
+    if (reason.length > 200 || /[\u0000-\u001f\u007f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(reason)) {
+      throw new HttpError(400, 'BadParameter', '"reason" is at most 200 characters, without control characters or lone surrogates');
+    }
+    await identity.disablePrincipal(p.object_id, reason, caller);
+    const revoked = await signIn.revokeSessions(p.object_id, 'UserDisabled');
+    return { objectId: p.object_id, enabled: false, revokedSessions: revoked.refreshTokens, revokedSignInSessions: revoked.signInSessions };
   });
 
   route('GET', '/admin/applications', ADMIN_ROLES, async (_req, caller) => ({

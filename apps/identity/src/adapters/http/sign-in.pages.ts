@@ -61,3 +61,8 @@ export function deviceLoginPage(o: { action: string; ctx: string; userCode?: str
 export function messagePage(title: string, message: string, error = false): string {
   return page(title, `<h1>${esc(title)}</h1><p${error ? ' class="error" role="alert" id="error"' : ' id="message"'}>${esc(message)}</p>`);
 }
+
+/** After sign-out (with a note when the application could not be returned to). */
+export function signedOutPage(note?: string): string {
+  return page('Signed out', `<h1>You signed out of your account</h1><p id="message">It's a good idea to close all browser windows.</p>${errorBox(note)}`);
+}

@@ -5,14 +5,17 @@ import type { AuditWriter } from '#libs/eventstore';
 import { currentContext } from '#libs/platform';
 import type { PrincipalRow } from '../persistence/identity.repository.js';
 import { AadError } from '../../application/aad-error.js';
+import { redirectUriRegistered } from '../../application/first-party-clients.js';
 import { SignInRefused, normalizeScope, type AuthorizationRequest, type SignInService } from '../../application/sign-in.service.js';
 import type { TokenService } from '../../application/token.service.js';
-import { PAGE_CSP, deviceLoginPage, messagePage, signInPage } from './sign-in.pages.js';
+import { PAGE_CSP, deviceLoginPage, messagePage, signInPage, signedOutPage } from './sign-in.pages.js';
 
 type Form = Record<string, string | undefined>;
 type Query = Record<string, string | undefined>;
 
 const CSRF_COOKIE = '__Host-keyledger-csrf';
+/** The sign-in session (SSO) cookie: Secure, HttpOnly, SameSite=Lax, scoped to `/{tenant}/`. */
+const SESSION_COOKIE = '__Secure-keyledger-session';
 const FORM_LIFETIME_MS = 15 * 60_000;
 
 /** What the sign-in form carries between GET and POST, sealed (HMAC) so it cannot be altered. */
@@ -23,6 +26,10 @@ type FormContext = { readonly kind: 'authorize'; readonly request: Authorization
  * authorization code), `/{tenant}/oauth2/v2.0/devicecode` and the verification page `/devicelogin`.
  * Forms are CSRF-protected (a `__Host-` SameSite=Strict cookie bound into the sealed form context);
  * every sign-in, accepted or refused, leaves one audit record (never a password, code or token).
+ * A sign-in on the authorization page starts a session (a cookie scoped to the tenant's path): a
+ * later `/authorize` within its lifetime issues a code without the password unless `prompt=login`
+ * (or `select_account`); `/{tenant}/oauth2/v2.0/logout` ends it. Records name a session by its
+ * id, never by its cookie.
  */
 export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: SignInService; tokens: TokenService; audit: AuditWriter }): void {
   const { signIn, tokens, audit } = deps;
@@ -59,7 +66,11 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
       .send(body);
 
   /** One audit record of a sign-in or interactive request, before the answer. */
-  const record = (req: FastifyRequest, started: number, o: { operation: string; status: number; tenant: string; reason?: string; user?: PrincipalRow; clientId?: string; flow: string; username?: string }): Promise<void> => {
+  const record = (
+    req: FastifyRequest,
+    started: number,
+    o: { operation: string; status: number; tenant: string; reason?: string; user?: PrincipalRow; clientId?: string; flow: string; username?: string; extra?: Record<string, string> },
+  ): Promise<void> => {
     const ctx = currentContext();
     const url = req.url.split('?')[0] ?? req.url;
     return audit.write(
@@ -80,7 +91,7 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
           requestUri: url,
           httpMethod: req.method,
           ...(o.reason ? { errorCode: o.reason } : {}),
-          extra: { flow: o.flow, ...(o.username !== undefined ? { username: o.username.slice(0, 128) } : {}) },
+          extra: { flow: o.flow, ...(o.username !== undefined ? { username: o.username.slice(0, 128) } : {}), ...o.extra },
           ...(req.headers['user-agent'] ? { clientInfo: String(req.headers['user-agent']).slice(0, 200) } : {}),
         },
       }),
@@ -104,7 +115,7 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
       return { page: asAad(err) };
     }
     const redirectUri = q.redirect_uri ?? (app.redirect_uris.length === 1 ? app.redirect_uris[0] : undefined);
-    if (!redirectUri || !app.redirect_uris.includes(redirectUri)) {
+    if (!redirectUri || !redirectUriRegistered(app.redirect_uris, redirectUri)) {
       return {
         page: new AadError(400, 'invalid_request', 50011, `The redirect URI '${(redirectUri ?? '').slice(0, 200)}' specified in the request does not match the redirect URIs configured for the application '${app.app_id}'.`, 'RedirectUriNotRegistered'),
       };
@@ -117,7 +128,6 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
       if ((q.code_challenge_method ?? 'plain') !== 'S256') return fail(new AadError(400, 'invalid_request', 5000541, "The 'code_challenge_method' must be 'S256'.", 'CodeChallengeMethodUnsupported'));
       if (!/^[A-Za-z0-9_-]{43}$/.test(q.code_challenge)) return fail(new AadError(400, 'invalid_request', 501491, 'Invalid size of Code_Challenge parameter.', 'CodeChallengeInvalid'));
     }
-    if (q.prompt === 'none') return fail(new AadError(400, 'login_required', 50058, 'A silent sign-in request was sent but no user is signed in.', 'LoginRequired'));
     let scope: string;
     try {
       scope = normalizeScope(q.scope);
@@ -127,7 +137,8 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
     }
     const within = (v: string | undefined, name: string): AadError | undefined =>
       v !== undefined && (v.length > 2048 || /[\u0000-\u001f]/.test(v)) ? new AadError(400, 'invalid_request', 90014, `The '${name}' parameter is invalid.`, `${name}Invalid`) : undefined;
-    const bad = within(q.state, 'state') ?? within(q.nonce, 'nonce');
+    const bad = within(q.state, 'state') ?? within(q.nonce, 'nonce') ?? within(q.login_hint, 'login_hint');
+    if (q.prompt !== undefined && !PROMPTS.includes(q.prompt)) return fail(new AadError(400, 'invalid_request', 90023, `The 'prompt' parameter is one of ${PROMPTS.join(', ')}.`, 'PromptInvalid'));
     if (bad) return fail(bad);
     return {
       appName: app.display_name,
@@ -157,7 +168,47 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
       if ('page' in checked) return html(reply, 400, messagePage('Sign-in error', e.message, true));
       return reply.code(302).header('cache-control', 'no-store').header('location', checked.redirect).send();
     }
-    const ctx = seal({ kind: 'authorize', request: checked.request, csrf: csrfOf(req, reply), exp: Date.now() + FORM_LIFETIME_MS });
+    const request = checked.request;
+    const prompt = req.query.prompt;
+    const presented = cookie(req, SESSION_COOKIE);
+    if (presented !== undefined && !PROMPTS_ASKING.includes(prompt ?? '')) {
+      // A session cookie: the user it signs in gets a code without their password.
+      try {
+        const resumed = await signIn.resumeSession(request.tenantId, presented);
+        if (!('refused' in resumed)) {
+          const code = await signIn.issueCode(request, resumed.user);
+          await record(req, started, { operation: 'SignIn', status: 302, tenant: request.tenantId, user: resumed.user, clientId: request.clientId, flow: 'authorization_code', username: resumed.user.display_name, extra: { session: 'reused', sessionId: resumed.sessionId, ...(prompt ? { prompt } : {}) } });
+          const params = new URLSearchParams({ code, ...(request.state !== undefined ? { state: request.state } : {}) });
+          return reply.code(302).header('cache-control', 'no-store').header('location', appendParams(request.redirectUri, request.responseMode, params)).send();
+        }
+        // Refused (tampered, foreign, expired, signed out, user disabled, password changed): forgotten, and the password is asked.
+        await record(req, started, {
+          operation: 'SignIn',
+          status: 401,
+          tenant: request.tenantId,
+          reason: resumed.refused,
+          ...(resumed.user ? { user: resumed.user, username: resumed.user.display_name } : {}),
+          clientId: request.clientId,
+          flow: 'authorization_code',
+          extra: { session: 'refused', ...(resumed.sessionId ? { sessionId: resumed.sessionId } : {}) },
+        });
+        clearSession(req, reply, request.tenantId);
+      } catch (err) {
+        req.log.error({ err: err instanceof Error ? err.message : String(err) }, 'session sign-in failed');
+        return html(reply, 503, messagePage('Sign-in unavailable', 'Sign-in is unavailable; try again later.', true));
+      }
+    }
+    if (prompt === 'none') {
+      // A silent request and no session: AAD's login_required, to the redirect URI.
+      const e = new AadError(400, 'login_required', 50058, 'A silent sign-in request was sent but no user is signed in.', 'LoginRequired');
+      try {
+        await record(req, started, { operation: 'Authorize', status: e.status, tenant: request.tenantId, reason: e.reason, flow: 'authorization_code', clientId: request.clientId, extra: { prompt } });
+      } catch {
+        return html(reply, 503, messagePage('Sign-in unavailable', 'The audit log is unavailable; try again later.', true));
+      }
+      return reply.code(302).header('cache-control', 'no-store').header('location', redirectWithError(request.redirectUri, request.responseMode, e, request.state)).send();
+    }
+    const ctx = seal({ kind: 'authorize', request, csrf: csrfOf(req, reply), exp: Date.now() + FORM_LIFETIME_MS });
     const loginHint = req.query.login_hint;
     return html(reply, 200, signInPage({ action: req.url.split('?')[0] ?? '', appName: checked.appName, ctx, ...(loginHint ? { username: loginHint.slice(0, 128) } : {}) }));
   });
@@ -179,7 +230,21 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
     try {
       const user = await signIn.authenticate(request.tenantId, username, form.password ?? '', req.ip);
       const code = await signIn.issueCode(request, user);
-      await record(req, started, { operation: 'SignIn', status: 302, tenant: request.tenantId, user, clientId: request.clientId, flow: 'authorization_code', username });
+      // The browser's previous session (if any) is replaced by the one this password starts.
+      const previous = cookie(req, SESSION_COOKIE);
+      const replaced = previous !== undefined ? await signIn.endSession(previous, 'Replaced') : undefined;
+      const session = await signIn.startSession(request.tenantId, user);
+      await record(req, started, {
+        operation: 'SignIn',
+        status: 302,
+        tenant: request.tenantId,
+        user,
+        clientId: request.clientId,
+        flow: 'authorization_code',
+        username,
+        extra: { session: 'created', sessionId: session.sessionId, ...(replaced ? { replacedSessionId: replaced } : {}) },
+      });
+      reply.header('set-cookie', sessionCookie(req, request.tenantId, session.cookie, session.maxAgeSeconds));
       const params = new URLSearchParams({ code, ...(request.state !== undefined ? { state: request.state } : {}) });
       return reply.code(302).header('cache-control', 'no-store').header('location', appendParams(request.redirectUri, request.responseMode, params)).send();
     } catch (err) {
@@ -207,6 +272,75 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
       return html(reply, 400, signInPage({ action: req.url.split('?')[0] ?? '', appName, ctx: again, username, error: refused.message }));
     }
   });
+
+  // ---- sign-out ------------------------------------------------------------------------------------
+
+  /**
+   * `/{tenant}/oauth2/v2.0/logout` (the discovery document's `end_session_endpoint`): ends the
+   * browser's session, then redirects to `post_logout_redirect_uri` when it is registered for the
+   * client (`client_id`, else the `aud` of `id_token_hint`, else any client of the tenant);
+   * otherwise a signed-out page. One `SignOut` record either way.
+   */
+  const logout = async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply, q: Query): Promise<FastifyReply> => {
+    const started = performance.now();
+    let tenantId: string;
+    try {
+      tenantId = await tokens.resolveTenant(req.params.tenant);
+    } catch (err) {
+      const e = asAad(err);
+      try {
+        await record(req, started, { operation: 'SignOut', status: e.status, tenant: req.params.tenant.slice(0, 64), reason: e.reason, flow: 'logout' });
+      } catch {
+        return html(reply, 503, messagePage('Sign-out unavailable', 'The audit log is unavailable; try again later.', true));
+      }
+      return html(reply, 400, messagePage('Sign-out error', e.message, true));
+    }
+    try {
+      const presented = cookie(req, SESSION_COOKIE);
+      let user: PrincipalRow | undefined;
+      let ended: string | undefined;
+      if (presented !== undefined) {
+        const resumed = await signIn.resumeSession(tenantId, presented);
+        user = resumed.user;
+        if (!('refused' in resumed) || resumed.refused !== 'SessionOtherTenant') ended = await signIn.endSession(presented, 'SignOut');
+        clearSession(req, reply, tenantId);
+      }
+      const target = q.post_logout_redirect_uri;
+      let allowed = false;
+      let clientId = q.client_id?.slice(0, 64);
+      if (target !== undefined && target.length <= 2048 && !/[\u0000-\u001f]/.test(target)) {
+        clientId ??= audienceOf(q.id_token_hint);
+        const clients = clientId ? [await signIn.publicClient(tenantId, clientId).catch(() => undefined)].flatMap((a) => a ?? []) : await signIn.clientsOf(tenantId);
+        allowed = clients.some((a) => redirectUriRegistered(a.redirect_uris, target));
+      }
+      const reason = target !== undefined && !allowed ? 'PostLogoutRedirectUriNotRegistered' : undefined;
+      await record(req, started, {
+        operation: 'SignOut',
+        status: allowed ? 302 : reason ? 400 : 200,
+        tenant: tenantId,
+        ...(reason ? { reason } : {}),
+        ...(user ? { user } : {}),
+        ...(clientId ? { clientId } : {}),
+        flow: 'logout',
+        ...(user ? { username: user.display_name } : {}),
+        extra: { sessionEnded: ended ? 'true' : 'false', ...(ended ? { sessionId: ended } : {}) },
+      });
+      if (allowed && target !== undefined) {
+        const state = q.state !== undefined && !/[\u0000-\u001f]/.test(q.state) ? q.state.slice(0, 2048) : undefined;
+        return reply.code(302).header('cache-control', 'no-store').header('location', state !== undefined ? appendParams(target, 'query', new URLSearchParams({ state })) : target).send();
+      }
+      return html(
+        reply,
+        reason ? 400 : 200,
+        signedOutPage(reason ? `AADSTS50011: The post logout redirect URI '${(target ?? '').slice(0, 200)}' is not registered for the application; you are signed out, but not sent back to it.` : undefined),
+      );
+    } catch (err) {
+      req.log.error({ err: err instanceof Error ? err.message : String(err) }, 'sign-out failed');
+      return html(reply, 503, messagePage('Sign-out unavailable', 'Sign-out is unavailable; try again later.', true));
+    }
+  };
+  fastify.get<{ Params: { tenant: string }; Querystring: Query }>('/:tenant/oauth2/v2.0/logout', (req, reply) => logout(req, reply, req.query));
+  fastify.post<{ Params: { tenant: string }; Body: Form | undefined }>('/:tenant/oauth2/v2.0/logout', (req, reply) => logout(req, reply, formOf(req.body)));
 
   // ---- device code -------------------------------------------------------------------------------
 
@@ -287,6 +421,35 @@ export function registerSignInRoutes(fastify: FastifyInstance, deps: { signIn: S
     }
     return html(reply, outcome.status, outcome.body);
   });
+}
+
+const PROMPTS = ['login', 'none', 'consent', 'select_account', 'create'];
+/** Prompts the sign-in page answers even in a session (Keyledger has no account picker or sign-up page). */
+const PROMPTS_ASKING = ['login', 'select_account', 'create'];
+
+/** The cookie path of a tenant's endpoints: the tenant segment of the request (as the browser sent it), or its id. */
+function tenantPath(req: FastifyRequest, tenantId: string): string {
+  const segment = (req.url.split('?')[0] ?? '').split('/')[1] ?? '';
+  return `/${/^[A-Za-z0-9._-]{1,128}$/.test(segment) ? segment : tenantId}/`;
+}
+
+function sessionCookie(req: FastifyRequest, tenantId: string, value: string, maxAgeSeconds: number): string {
+  return `${SESSION_COOKIE}=${value}; Path=${tenantPath(req, tenantId)}; Secure; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}`;
+}
+
+function clearSession(req: FastifyRequest, reply: FastifyReply, tenantId: string): void {
+  reply.header('set-cookie', sessionCookie(req, tenantId, '', 0));
+}
+
+/** The `aud` of an id_token hint (unverified: it only names the client whose redirect URIs are allowed). */
+function audienceOf(idToken: string | undefined): string | undefined {
+  try {
+    const claims: unknown = JSON.parse(Buffer.from((idToken ?? '').split('.')[1] ?? '', 'base64url').toString('utf8'));
+    const aud = typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>).aud : undefined;
+    return typeof aud === 'string' ? aud.slice(0, 64) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function formOf(body: unknown): Form {

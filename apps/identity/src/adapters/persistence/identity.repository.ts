@@ -18,6 +18,8 @@ export type SecretRow = { secret_id: string; object_id: string; hash: string; hi
 export type CertificateRow = { thumbprint_sha256: string; thumbprint_sha1: string; object_id: string; public_key_pem: string; not_after: Date; revoked_at: Date | null };
 export type AssignmentRow = { assignment_id: string; principal_id: string; role_definition_id: string; scope: string; created_at: Date };
 export type TenantRow = { tenant_id: string; name: string; is_default: boolean; created_at: Date };
+/** A user with the password it signs in with (hash and when it was set). */
+export type SignInUserRow = PrincipalRow & { password_hash: string | null; password_set_at: Date | null };
 export type ApplicationRow = { app_id: string; tenant_id: string; display_name: string; redirect_uris: string[]; public_client: boolean; created_at: Date };
 
 /** The identity read models: written only by `project` inside the append transaction. */
@@ -201,12 +203,12 @@ export class IdentityRepository {
     return (await this.db.query<{ definition: RoleDefinition }>(`SELECT definition FROM ${this.s}.role_definitions ORDER BY created_at`)).map((r) => r.definition);
   }
 
-  /** A user by sign-in name (display name, case-insensitive) in a tenant, with its password hash. */
-  async userForSignIn(tenantId: string, username: string): Promise<(PrincipalRow & { password_hash: string | null }) | undefined> {
+  /** A user by sign-in name (display name, case-insensitive) in a tenant, with its password hash and when it was set. */
+  async userForSignIn(tenantId: string, username: string): Promise<SignInUserRow | undefined> {
     if (!isGuid(tenantId)) return undefined;
     return (
-      await this.db.query<PrincipalRow & { password_hash: string | null }>(
-        `SELECT p.*, pw.hash AS password_hash FROM ${this.s}.principals p LEFT JOIN ${this.s}.user_passwords pw ON pw.object_id = p.object_id
+      await this.db.query<SignInUserRow>(
+        `SELECT p.*, pw.hash AS password_hash, pw.set_at AS password_set_at FROM ${this.s}.principals p LEFT JOIN ${this.s}.user_passwords pw ON pw.object_id = p.object_id
           WHERE p.tenant_id = $1 AND p.kind = 'user' AND lower(p.display_name) = lower($2) ORDER BY p.created_at LIMIT 1`,
         [tenantId, username],
       )

@@ -39,6 +39,20 @@ export type RefreshTokenRow = {
   rotated_at: Date | null;
   revoked_at: Date | null;
 };
+/** A sign-in session as the authorization endpoint checks it: with its user's current state. */
+export type SignInSessionRow = {
+  session_id: string;
+  tenant_id: string;
+  object_id: string;
+  created_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  /** The user is still enabled. */
+  user_enabled: boolean;
+  /** The user's password is the one the session began with. */
+  password_current: boolean;
+};
 
 /**
  * The short-lived grants of interactive sign-in: authorization codes, device codes and refresh
@@ -142,5 +156,63 @@ export class SignInRepository {
   /** Revokes every refresh token of a user (sign-out everywhere); the number revoked. */
   async revokeUser(objectId: string): Promise<number> {
     return (await this.db.query(`UPDATE ${this.s}.refresh_tokens SET revoked_at = now() WHERE object_id = $1 AND revoked_at IS NULL RETURNING 1`, [objectId])).length;
+  }
+
+  // ---- sign-in sessions ----------------------------------------------------------------------
+
+  async insertSession(row: { cookie_hash: string; session_id: string; tenant_id: string; object_id: string; password_set_at: Date | null; expires_at: Date }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO ${this.s}.sign_in_sessions (cookie_hash, session_id, tenant_id, object_id, password_set_at, created_at, expires_at, last_used_at) VALUES ($1, $2, $3, $4, $5, now(), $6, now())`,
+      [row.cookie_hash, row.session_id, row.tenant_id, row.object_id, row.password_set_at, row.expires_at],
+    );
+    if (Math.random() < 0.02) await this.db.query(`DELETE FROM ${this.s}.sign_in_sessions WHERE expires_at < now() - interval '1 day'`);
+  }
+
+  /** The session a cookie names, with whether its user is still enabled and still has the same password; touches `last_used_at`. */
+  async session(cookieHash: string): Promise<SignInSessionRow | undefined> {
+    return (
+      await this.db.query<SignInSessionRow>(
+        `UPDATE ${this.s}.sign_in_sessions s SET last_used_at = now()
+           FROM ${this.s}.principals p LEFT JOIN ${this.s}.user_passwords pw ON pw.object_id = p.object_id
+          WHERE s.cookie_hash = $1 AND p.object_id = s.object_id
+          RETURNING s.session_id, s.tenant_id, s.object_id, s.created_at, s.expires_at, s.revoked_at, s.revoked_reason,
+                    p.enabled AS user_enabled, (pw.set_at IS NOT DISTINCT FROM s.password_set_at) AS password_current`,
+        [cookieHash],
+      )
+    )[0];
+  }
+
+  /** Ends one session (sign-out); its id when it was live. */
+  async endSession(cookieHash: string, reason: string): Promise<string | undefined> {
+    const rows = await this.db.query<{ session_id: string }>(
+      `UPDATE ${this.s}.sign_in_sessions SET revoked_at = now(), revoked_reason = $2 WHERE cookie_hash = $1 AND revoked_at IS NULL RETURNING session_id`,
+      [cookieHash, reason],
+    );
+    return rows[0]?.session_id;
+  }
+
+  /** Ends every live session of a user; the number ended. */
+  async endUserSessions(objectId: string, reason: string): Promise<number> {
+    return (await this.db.query(`UPDATE ${this.s}.sign_in_sessions SET revoked_at = now(), revoked_reason = $2 WHERE object_id = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING 1`, [objectId, reason])).length;
+  }
+
+  // ---- sign-in throttling --------------------------------------------------------------------
+
+  /** Failures per counter within the last `windowSeconds`. */
+  async failureCounts(counters: readonly string[], windowSeconds: number): Promise<Map<string, number>> {
+    const rows = await this.db.query<{ counter: string; n: string }>(
+      `SELECT counter, count(*) AS n FROM ${this.s}.sign_in_failures WHERE counter = ANY($1::text[]) AND failed_at > now() - make_interval(secs => $2) GROUP BY counter`,
+      [counters, windowSeconds],
+    );
+    return new Map(rows.map((r) => [r.counter, Number(r.n)]));
+  }
+
+  async recordFailure(counters: readonly string[], windowSeconds: number): Promise<void> {
+    await this.db.query(`INSERT INTO ${this.s}.sign_in_failures (counter, failed_at) SELECT unnest($1::text[]), now()`, [counters]);
+    if (Math.random() < 0.02) await this.db.query(`DELETE FROM ${this.s}.sign_in_failures WHERE failed_at < now() - make_interval(secs => $1)`, [windowSeconds]);
+  }
+
+  async clearFailures(counter: string): Promise<void> {
+    await this.db.query(`DELETE FROM ${this.s}.sign_in_failures WHERE counter = $1`, [counter]);
   }
 }
