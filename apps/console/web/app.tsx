@@ -151,7 +151,7 @@ export function App() {
             <Text size="sm" data-testid="signed-in-user">
               {session.username}
             </Text>
-            <Button variant="subtle" size="xs" onClick={() => session.signOut()}>
+            <Button variant="subtle" size="xs" data-testid="sign-out" onClick={() => session.signOut()}>
               Sign out
             </Button>
           </Group>

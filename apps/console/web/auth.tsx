@@ -97,9 +97,11 @@ export class Session {
     return saved ? new Session(cfg, JSON.parse(saved) as Stored) : undefined;
   }
 
+  /** Ends this tab's session and identity's sign-in session (its cookie), then comes back to the console. */
   signOut(): void {
     sessionStorage.removeItem('kl.session');
-    location.assign('/');
+    const q = new URLSearchParams({ client_id: this.cfg.clientId, post_logout_redirect_uri: this.cfg.redirectUri });
+    location.assign(`${this.cfg.authority}/${this.cfg.tenantId}/oauth2/v2.0/logout?${q}`);
   }
 
   /** An access token for one API; refreshes are serialized (each rotates the refresh token). */

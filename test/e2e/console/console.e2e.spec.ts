@@ -235,6 +235,18 @@ describe('the web console in headless Chromium', () => {
     await page.context().close();
   });
 
+  it("signs out of identity's sign-in session too: the next sign-in asks for the password again", async () => {
+    const page = await signedIn(stranger);
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('sign-in').waitFor();
+    await page.getByTestId('sign-in').click();
+    await page.waitForURL(/\/oauth2\/v2\.0\/authorize/);
+    // Without the logout, the session cookie would redirect straight back signed in.
+    await page.locator('#password').waitFor();
+    expect(await page.getByTestId('signed-in-user').count()).toBe(0);
+    await page.context().close();
+  });
+
   it('a user without a role on the vault sees the 403 the API answered', async () => {
     const page = await signedIn(stranger);
     await page.getByTestId('open-vault-name').fill(vault);
