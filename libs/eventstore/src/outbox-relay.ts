@@ -26,7 +26,33 @@ const publishFailures = counter('keyledger_outbox_publish_failures_total', 'Fail
 const lag = histogram('keyledger_outbox_lag_seconds', 'Time from outbox insert to Kafka acknowledgement', ['schema'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30]);
 
 /** The relay's watermark row (one per schema). */
-const POSITION = 'relay';
+export const RELAY_POSITION = 'relay';
+const POSITION = RELAY_POSITION;
+
+/**
+ * The watermark as a row constructor of two scalar sub-selects, so that the comparison
+ * `(transaction_id, id) > (…, …)` is an index condition on `outbox_commit_order_idx`. A single
+ * sub-select of a record (`COALESCE((SELECT (a, b) …), …)`) is only a filter: every batch then
+ * walked the outbox from its first row, a cost that grew with the rows kept for retention
+ * (1.7 s per batch at 500,000 rows, against ~1 ms as an index condition).
+ */
+function watermark(schema: string, nameParam: string): string {
+  const position = `FROM ${schema}.outbox_relay_position p WHERE p.name = ${nameParam}`;
+  return `(COALESCE((SELECT p.transaction_id ${position}), '0'::xid8), COALESCE((SELECT p.id ${position}), 0::bigint))`;
+}
+
+/**
+ * The relay's batch: committed rows after the watermark, in commit order ($1 = batch size,
+ * $2 = the watermark's name). ORDER BY the columns, not the ::text outputs ("100" would go out
+ * before "99"). Exported for the plan test.
+ */
+export function relayBatchSql(schema: string): string {
+  return `SELECT o.id::text, o.transaction_id::text, o.topic, o.message_key, o.headers, o.payload::text AS payload, o.created_at FROM ${schema}.outbox o
+          WHERE o.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            AND (o.transaction_id, o.id) > ${watermark(schema, '$2')}
+            AND o.sent_at IS NULL
+          ORDER BY o.transaction_id, o.id LIMIT $1`;
+}
 
 /**
  * Outbox rows not yet published: after the relay's watermark in commit order (and not marked
@@ -37,7 +63,7 @@ export async function unsentOutboxRows(db: Database): Promise<number> {
   const [row] = await db.query<{ n: string }>(
     `SELECT count(*)::text AS n FROM ${s}.outbox o
       WHERE o.sent_at IS NULL
-        AND (o.transaction_id, o.id) > COALESCE((SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $1), ('0'::xid8, 0::bigint))`,
+        AND (o.transaction_id, o.id) > ${watermark(s, '$1')}`,
     [POSITION],
   );
   return Number(row?.n ?? 0);
@@ -191,15 +217,7 @@ export class OutboxRelay {
       ]);
       if (!lock?.acquired) return 0;
       const s = this.db.schema;
-      const rows = await tx.query<OutboxRow>(
-        // ORDER BY the columns, not the ::text outputs ("100" would go out before "99").
-        `SELECT o.id::text, o.transaction_id::text, o.topic, o.message_key, o.headers, o.payload::text AS payload, o.created_at FROM ${s}.outbox o
-          WHERE o.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            AND (o.transaction_id, o.id) > COALESCE((SELECT (p.transaction_id, p.id) FROM ${s}.outbox_relay_position p WHERE p.name = $2), ('0'::xid8, 0::bigint))
-            AND o.sent_at IS NULL
-          ORDER BY o.transaction_id, o.id LIMIT $1`,
-        [this.batchSize, POSITION],
-      );
+      const rows = await tx.query<OutboxRow>(relayBatchSql(s), [this.batchSize, POSITION]);
       if (rows.length === 0) return 0;
       const producer = await this.connectedProducer();
       const byTopic = new Map<string, { key: string; value: string; headers: Record<string, string> }[]>();
