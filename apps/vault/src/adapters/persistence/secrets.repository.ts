@@ -86,6 +86,29 @@ const VERSION_COLUMNS = `${ITEM_COLUMNS}, v.ciphertext, v.key_id, v.key_ref`;
  * The secrets read model (tables `secrets`, `secret_versions`): queried by the REST and
  * gRPC handlers, updated by `project` inside the append transaction.
  */
+type VersionCreated = Extract<SecretEvent, { type: 'SecretVersionCreated' }>;
+
+/**
+ * The read-model rows of a new version, as two CTEs (`rm_secret`, `rm_version`) with parameters
+ * p(0)…p(15) in the order of `versionCreatedValues`; `from` makes them conditional (an append's
+ * `FROM s`) or not (''). Written once for the append's statement and the standalone projection.
+ */
+function versionCreatedCtes(s: string, p: (i: number) => string, from: string): string {
+  return `rm_secret AS (
+             INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
+             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(2)}::text, 'active', ${p(3)}::text, ${p(4)}::boolean, ${p(5)}::text, ${p(6)}::text, ${p(7)}::bigint ${from}
+             ON CONFLICT (vault_id, name_key) DO UPDATE
+                SET status = 'active', latest_version = EXCLUDED.latest_version, managed = EXCLUDED.managed,
+                    data_key_id = EXCLUDED.data_key_id, data_key_ref = EXCLUDED.data_key_ref,
+                    deleted_date = NULL, scheduled_purge_date = NULL, stream_version = EXCLUDED.stream_version
+             RETURNING 1),
+           rm_version AS (
+             INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
+             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(3)}::text, decode(${p(8)}::text, 'base64'), ${p(5)}::text, ${p(6)}::text, ${p(9)}::text, ${p(10)}::jsonb,
+                    ${p(11)}::boolean, ${p(12)}::bigint, ${p(13)}::bigint, ${p(14)}::bigint, ${p(15)}::bigint FROM rm_secret
+             RETURNING 1)`;
+}
+
 export class SecretsRepository {
   constructor(private readonly db: Database) {}
 
@@ -290,52 +313,42 @@ export class SecretsRepository {
   }
 
   /** A version created, as CTEs of the append's statement (run only when the append writes: FROM s). */
-  private versionCreatedWork(vaultId: string, nameKey: string, e: RecordedEvent<Extract<SecretEvent, { type: 'SecretVersionCreated' }>>): InStatementWork {
+  private versionCreatedWork(vaultId: string, nameKey: string, e: RecordedEvent<VersionCreated>): InStatementWork {
     const s = this.s;
-    const d = e.data;
     return {
       key: `vault.secret-version-created:${s}`,
-      sql: (first) => {
-        const p = (i: number): string => `$${first + i}`;
-        return {
-          ctes: `rm_secret AS (
-             INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
-             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(2)}::text, 'active', ${p(3)}::text, ${p(4)}::boolean, ${p(5)}::text, ${p(6)}::text, ${p(7)}::bigint FROM s
-             ON CONFLICT (vault_id, name_key) DO UPDATE
-                SET status = 'active', latest_version = EXCLUDED.latest_version, managed = EXCLUDED.managed,
-                    data_key_id = EXCLUDED.data_key_id, data_key_ref = EXCLUDED.data_key_ref,
-                    deleted_date = NULL, scheduled_purge_date = NULL, stream_version = EXCLUDED.stream_version
-             RETURNING 1),
-           rm_version AS (
-             INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
-             SELECT ${p(0)}::uuid, ${p(1)}::text, ${p(3)}::text, decode(${p(8)}::text, 'base64'), ${p(5)}::text, ${p(6)}::text, ${p(9)}::text, ${p(10)}::jsonb,
-                    ${p(11)}::boolean, ${p(12)}::bigint, ${p(13)}::bigint, ${p(14)}::bigint, ${p(15)}::bigint FROM rm_secret
-             RETURNING 1),
-           rm_notify AS (SELECT pg_notify(${p(16)}::text, ${p(17)}::text) FROM rm_version)`,
-          select: '(SELECT count(*) FROM rm_notify)',
-        };
-      },
-      values: [
-        vaultId,
-        nameKey,
-        d.name,
-        d.version,
-        d.managed,
-        d.keyId,
-        d.keyRef,
-        e.streamVersion,
-        d.ciphertext,
-        d.contentType,
-        d.tags === null ? null : JSON.stringify(d.tags),
-        d.enabled,
-        d.nbf,
-        d.exp,
-        d.created,
-        d.updated,
-        secretChangeChannel(s),
-        secretChangePayload(secretCacheKey(vaultId, nameKey), e.streamVersion),
-      ],
+      sql: (first) => ({
+        ctes: `${versionCreatedCtes(s, (i) => `$${first + i}`, 'FROM s')},
+           rm_notify AS (SELECT pg_notify($${first + 16}::text, $${first + 17}::text) FROM rm_version)`,
+        select: '(SELECT count(*) FROM rm_notify)',
+      }),
+      values: this.versionCreatedValues(vaultId, nameKey, e),
     };
+  }
+
+  /** The parameters of `versionCreatedCtes` ($1–$16) and of its notification ($17, $18). */
+  private versionCreatedValues(vaultId: string, nameKey: string, e: RecordedEvent<VersionCreated>): unknown[] {
+    const d = e.data;
+    return [
+      vaultId,
+      nameKey,
+      d.name,
+      d.version,
+      d.managed,
+      d.keyId,
+      d.keyRef,
+      e.streamVersion,
+      d.ciphertext,
+      d.contentType,
+      d.tags === null ? null : JSON.stringify(d.tags),
+      d.enabled,
+      d.nbf,
+      d.exp,
+      d.created,
+      d.updated,
+      secretChangeChannel(this.s),
+      secretChangePayload(secretCacheKey(vaultId, nameKey), e.streamVersion),
+    ];
   }
 
   /** Tells every vault process to drop its whole secret cache (the read model was rebuilt), at commit. */
@@ -356,49 +369,10 @@ export class SecretsRepository {
     const s = this.s;
     switch (e.type) {
       case 'SecretVersionCreated': {
-        const d = e.data;
         // One prepared statement (round trips and planning less on the hottest write): the secret
-        // row, the version, the cache notification.
-        const created = this.prepared(
-          'versionCreated',
-          (s) => `WITH secret AS (
-             INSERT INTO ${s}.secrets (vault_id, name_key, name, status, latest_version, managed, data_key_id, data_key_ref, stream_version)
-             VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8)
-             ON CONFLICT (vault_id, name_key) DO UPDATE
-                SET status = 'active', latest_version = EXCLUDED.latest_version, managed = EXCLUDED.managed,
-                    data_key_id = EXCLUDED.data_key_id, data_key_ref = EXCLUDED.data_key_ref,
-                    deleted_date = NULL, scheduled_purge_date = NULL, stream_version = EXCLUDED.stream_version
-             RETURNING 1)
-           , version AS (
-             INSERT INTO ${s}.secret_versions (vault_id, name_key, version, ciphertext, key_id, key_ref, content_type, tags, enabled, nbf, exp, created, updated)
-             SELECT $1, $2, $4, decode($9, 'base64'), $6, $7, $10, $11::jsonb, $12, $13, $14, $15, $16 FROM secret
-             RETURNING 1)
-           SELECT pg_notify($17, $18) FROM version`,
-        );
-        await tx.query(
-          created.text,
-          [
-            vaultId,
-            nameKey,
-            d.name,
-            d.version,
-            d.managed,
-            d.keyId,
-            d.keyRef,
-            e.streamVersion,
-            d.ciphertext,
-            d.contentType,
-            d.tags === null ? null : JSON.stringify(d.tags),
-            d.enabled,
-            d.nbf,
-            d.exp,
-            d.created,
-            d.updated,
-            secretChangeChannel(s),
-            secretChangePayload(secretCacheKey(vaultId, nameKey), e.streamVersion),
-          ],
-          created.name,
-        );
+        // row, the version, the cache notification — the same CTEs as in an append's statement.
+        const created = this.prepared('versionCreated', (s) => `WITH ${versionCreatedCtes(s, (i) => `$${i + 1}`, '')}\n           SELECT pg_notify($17::text, $18::text) FROM rm_version`);
+        await tx.query(created.text, this.versionCreatedValues(vaultId, nameKey, e), created.name);
         return true;
       }
       case 'SecretVersionUpdated': {
