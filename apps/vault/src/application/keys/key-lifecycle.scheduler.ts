@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { counter } from '#libs/platform';
 import type { KeyVersionRow } from '../../adapters/persistence/keys.repository.js';
-import { scopeOf, type VaultRecord } from '../../adapters/persistence/vaults.repository.js';
+import type { VaultRecord } from '../../adapters/persistence/vaults.repository.js';
 import type { RotationPolicyRecord } from '../../domain/key/key.events.js';
 import { durationDays } from '../../domain/key/key.rules.js';
-import { systemCaller, type Caller } from '../access/caller.js';
-import { systemAudit } from '../audit/system-audit.js';
+import type { Caller } from '../access/caller.js';
 import { PeriodicPass } from '../periodic-pass.js';
+import { vaultSystemCaller } from '../vault-system-caller.js';
 
 const keyPassTotal = counter('keyledger_vault_scheduled_key_actions_total', 'Keys rotated or purged by the vault scheduler', ['action', 'outcome']);
 
@@ -140,15 +140,6 @@ export class KeyLifecycleScheduler {
 
   /** The scheduler is a caller too: each of its changes commits its own audit record. */
   private caller(vault: VaultRecord, operationName: string, objectName: string): Caller {
-    const base = systemCaller(vault.tenantId, operationName);
-    const audit = systemAudit(operationName, { correlationId: base.correlationId, ip: base.ip, requestUri: 'scheduled-key-lifecycle', agent: 'keyledger-vault scheduler', tenantId: vault.tenantId });
-    audit.operationVersion = 'scheduler';
-    audit.identity = { oid: 'system', appid: 'keyledger-vault', tid: vault.tenantId };
-    audit.tenant = vault.tenantId;
-    audit.vault = vault.nameKey;
-    audit.containerPath = scopeOf(vault);
-    audit.collection = 'keys';
-    audit.objectName = objectName;
-    return { ...base, audit };
+    return vaultSystemCaller(vault, 'keys', operationName, objectName, 'scheduled-key-lifecycle');
   }
 }
