@@ -8,14 +8,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createDefaultHttpClient, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { auditRecords, bootstrap, CA, closeDb, credential, eventually, raw, suffix, type AuditRow } from '../vault/vault-e2e.support.js';
+import { REPO_ROOT } from '#libs/platform';
+import { accessToken, auditRecords, bootstrap, CA, closeDb, credential, eventually, raw, suffix, VAULT_RESOURCE, type AuditRow } from '../vault/vault-e2e.support.js';
 import { spawnService, type SpawnedService } from './spawned-service.support.js';
 
 jest.setTimeout(180_000);
 
 const VAULT_PORT = Number(process.env.KEYLEDGER_E2E_THROTTLE_VAULT_PORT ?? 18643);
+const VAULT_GRPC_PORT = Number(process.env.KEYLEDGER_E2E_THROTTLE_VAULT_GRPC_PORT ?? 18645);
 const IDENTITY_PORT = Number(process.env.KEYLEDGER_E2E_THROTTLE_IDENTITY_PORT ?? 19643);
 
 type Seen = { status: number; requestId: string; clientRequestId: string; retryAfter: string | undefined; body: string };
@@ -58,6 +63,8 @@ describe('throttling and load shedding through the SDKs', () => {
       VAULT_MAX_IN_FLIGHT: '1',
       VAULT_MAX_QUEUED: '2',
       VAULT_QUEUE_TIMEOUT_MS: '5000',
+      VAULT_GRPC_ENABLED: 'true',
+      VAULT_GRPC_PORT: String(VAULT_GRPC_PORT),
     });
   });
 
@@ -112,6 +119,36 @@ describe('throttling and load shedding through the SDKs', () => {
     // Every answer the SDK saw has exactly one record.
     const all = http.seen.map((x) => x.requestId);
     expect(await recordsOf(all)).toHaveLength(all.length);
+  });
+
+  it('tells a throttled gRPC call when to come back: RESOURCE_EXHAUSTED with retry-after and grpc-retry-pushback-ms trailers', async () => {
+    type Unary = (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null) => void) => void;
+    const pkg = grpc.loadPackageDefinition(
+      protoLoader.loadSync(join(REPO_ROOT, 'libs', 'contracts', 'proto', 'keyledger', 'v1', 'secrets.proto'), { keepCase: false, longs: Number, defaults: true, arrays: true, oneofs: true }),
+    ) as unknown as { keyledger: { v1: { Secrets: grpc.ServiceClientConstructor } } };
+    const client = new pkg.keyledger.v1.Secrets(`localhost:${VAULT_GRPC_PORT}`, grpc.credentials.createSsl(CA)) as unknown as grpc.Client & { set: Unary };
+    const token = await accessToken(VAULT_RESOURCE);
+    const sfx = suffix();
+    try {
+      const errors: (grpc.ServiceError | null)[] = [];
+      for (let i = 0; i < 12; i++) {
+        const md = new grpc.Metadata();
+        md.set('authorization', `Bearer ${token}`);
+        errors.push(await new Promise<grpc.ServiceError | null>((resolve) => client.set({ name: `grpc-throttle-${sfx}-${i}`, value: `v${i}` }, md, (err) => resolve(err))));
+      }
+      const throttled = errors.filter((e): e is grpc.ServiceError => e !== null);
+      // A budget of 4 per 10 s window: of twelve calls in a row at most eight (one window turning) get through.
+      expect(throttled.length).toBeGreaterThanOrEqual(4);
+      for (const e of throttled) {
+        expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+        expect(e.metadata.get('keyledger-error-code')).toEqual(['Throttled']);
+        const seconds = Number(e.metadata.get('retry-after')[0]);
+        expect(seconds).toBeGreaterThanOrEqual(1);
+        expect(e.metadata.get('grpc-retry-pushback-ms')).toEqual([String(seconds * 1000)]);
+      }
+    } finally {
+      client.close();
+    }
   });
 });
 

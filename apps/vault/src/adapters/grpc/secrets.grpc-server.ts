@@ -76,6 +76,14 @@ function grpcStatusOf(http: number, code: string): grpc.status {
   }
 }
 
+/** Seconds of the answer's Retry-After (throttled 429, shed 503), when it has one. */
+export function retryAfterSecondsOf(p: HttpProblem): number | undefined {
+  const raw = p.headers['retry-after'];
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  return Number.isInteger(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
 type Context = { vault: VaultRecord; origin: string; caller: Caller; principal: Principal; audit: OperationAudit };
 
 /** The RPCs' operations, declared once: the gate admits each call by its declaration. */
@@ -148,6 +156,14 @@ export class SecretsGrpcServer {
           trailers.set('keyledger-error-code', p.code);
           if (p.inner) trailers.set('keyledger-inner-error-code', p.inner);
           if (p.headers['www-authenticate']) trailers.set('www-authenticate', p.headers['www-authenticate']);
+          const retryAfter = retryAfterSecondsOf(p);
+          if (retryAfter !== undefined) {
+            // A throttled or shed call says when to come back, as the REST answer's Retry-After does:
+            // `retry-after` (seconds) for applications and gRPC's own pushback (milliseconds), which
+            // the retry policy of a gRPC client's service config honours.
+            trailers.set('retry-after', String(retryAfter));
+            trailers.set('grpc-retry-pushback-ms', String(retryAfter * 1000));
+          }
           callback({ code: grpcStatusOf(p.status, p.code), details: p.message.split('\r\n')[0] ?? p.message, metadata: trailers });
         },
       );
@@ -194,7 +210,10 @@ export class SecretsGrpcServer {
           operationName: operation.name,
           audit,
         };
-        return handle(req, { vault: admission.container!, origin, caller, principal, audit });
+        // The gate admits a data operation only with the vault it addresses resolved.
+        const vault = admission.container;
+        if (!vault) throw new Error(`${operation.name} admitted without its vault`);
+        return handle(req, { vault, origin, caller, principal, audit });
       },
       classify,
     );
