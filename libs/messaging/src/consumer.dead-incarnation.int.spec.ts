@@ -140,8 +140,11 @@ describe('a restarted service process and the members its dead incarnation left'
     const restarted = kafkaInstance(instanceA);
     expect(restarted.incarnation).not.toBe(old.incarnation);
     const a = member(restarted, true);
-    await a.supervisor.start();
+    // As in a service: the consumer starts (kafkajs's run() returns only once joined) while the
+    // listener binds, and the instance is claimed meanwhile.
+    const starting = a.supervisor.start();
     restarted.claim();
+    await starting;
     await waitFor(() => a.supervisor.state === 'joined', { timeoutMs: DEAD_SESSION_TIMEOUT_MS / 2, intervalMs: 100, what: 'the restarted incarnation to join' });
     const joinedAfterMs = Date.now() - killedAt;
 
