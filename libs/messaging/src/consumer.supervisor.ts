@@ -99,7 +99,9 @@ const EVICT_RETRY_MAX_MS = 2_000;
  * incarnation — dead incarnations of this very process — once the instance is `exclusive` (the
  * service's listener is bound, so no other live process runs as it). Members of other instances
  * carry other instance ids and are never removed. A restarted service thus rejoins in seconds
- * instead of after the dead incarnation's session timeout.
+ * instead of after the dead incarnation's session timeout. (kafkajs's run(), so `start()`,
+ * returns only once joined: a service must not await its consumers' start before it listens —
+ * the services start them in the background — or the removal would wait for the join it unblocks.)
  *
  * Each restart is logged (reason, error class) and counted
  * (`keyledger_consumer_restarts_total{consumer,reason}`); `keyledger_consumer_connected` and
