@@ -1,8 +1,8 @@
 import type { Admin, Consumer, ConsumerConfig, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
-import { counter, createLogger, metricsRegistry } from '#libs/platform';
-import { memberEvictor } from './group-members.js';
+import { counter, createLogger, kafkaInstanceOf, metricsRegistry, type KafkaInstance } from '#libs/platform';
+import { deadIncarnationMembers, memberEvictor, type MemberEvictor } from './group-members.js';
 import { backoffDelay, type RetryPolicy } from './retry.policy.js';
 
 /**
@@ -91,6 +91,18 @@ const EVICT_RETRY_MAX_MS = 2_000;
  * within seconds of the broker being back. Only ids this supervisor was itself given are
  * removed, never another process's members; offsets and commits are untouched.
  *
+ * A process killed with kill -9 leaves the same kind of member behind, but its restart does not
+ * know that member's id. When the Kafka client speaks for an instance (libs/platform
+ * kafka-instance.ts: client id `<instance>#<incarnation>`, given by the service runtime), each
+ * generation until the first join also asks the coordinator who is in the group
+ * (DescribeGroups) and removes the members whose client id names this instance and another
+ * incarnation — dead incarnations of this very process — once the instance is `exclusive` (the
+ * service's listener is bound, so no other live process runs as it). Members of other instances
+ * carry other instance ids and are never removed. A restarted service thus rejoins in seconds
+ * instead of after the dead incarnation's session timeout. (kafkajs's run(), so `start()`,
+ * returns only once joined: a service must not await its consumers' start before it listens —
+ * the services start them in the background — or the removal would wait for the join it unblocks.)
+ *
  * Each restart is logged (reason, error class) and counted
  * (`keyledger_consumer_restarts_total{consumer,reason}`); `keyledger_consumer_connected` and
  * `health()` report the consumer down from the failure until it has joined its group again.
@@ -131,6 +143,8 @@ export class ConsumerSupervisor {
   private readonly staleMembers = new Set<string>();
   /** Whether this kafkajs offers no way to remove them (logged once). */
   private cannotEvict = false;
+  /** Whether a generation has joined since start() (dead incarnations' members are gone then). */
+  private joinedSinceStart = false;
 
   constructor(private readonly o: ConsumerSupervisorOptions) {
     this.logger = o.logger ?? createLogger('messaging').child({ consumer: o.name });
@@ -164,6 +178,7 @@ export class ConsumerSupervisor {
     if (this.current !== 'idle' && this.current !== 'stopped') return;
     this.stopping = false;
     this.current = 'starting';
+    this.joinedSinceStart = false;
     this.joined = new Promise((resolve) => {
       this.resolveJoined = resolve;
     });
@@ -238,6 +253,8 @@ export class ConsumerSupervisor {
       await consumer.connect();
       await consumer.subscribe({ topics: [...this.o.topics], fromBeginning: this.o.fromBeginning });
       if (this.staleMembers.size > 0) void this.evictStaleMembers(mine).catch(() => undefined);
+      const instance = kafkaInstanceOf(this.o.kafka);
+      if (instance && !this.joinedSinceStart) void this.evictDeadIncarnations(mine, instance).catch(() => undefined);
       await consumer.run(this.observe(this.o.run(consumer), work));
     } catch (err) {
       if (generation === this.generation) {
@@ -253,6 +270,7 @@ export class ConsumerSupervisor {
     const downSince = this.downSince;
     // A completed join means every member that did not rejoin has been removed from the group.
     this.staleMembers.clear();
+    this.joinedSinceStart = true;
     this.memberId = memberId;
     this.assignment = new Map(Object.entries(assignment));
     this.current = 'joined';
@@ -319,13 +337,8 @@ export class ConsumerSupervisor {
    * waits for them otherwise); stops when they are gone, or the generation has joined or ended.
    */
   private async evictStaleMembers(mine: () => boolean): Promise<void> {
-    if (this.cannotEvict) return;
-    const evictor = memberEvictor(this.o.kafka);
-    if (!evictor) {
-      this.cannotEvict = true;
-      this.logger.warn('this kafkajs cannot remove an abandoned group member: a restarted consumer waits for its session timeout');
-      return;
-    }
+    const evictor = this.evictor();
+    if (!evictor) return;
     const started = Date.now();
     for (let attempt = 1; mine() && this.current !== 'joined' && this.staleMembers.size > 0; attempt++) {
       for (const memberId of [...this.staleMembers]) {
@@ -337,9 +350,57 @@ export class ConsumerSupervisor {
           // The coordinator is not there yet (loading the group, broker starting): try again shortly.
         }
       }
-      if (this.staleMembers.size > 0 && mine()) await sleep(backoffDelay({ attempts: Number.MAX_SAFE_INTEGER, baseMs: EVICT_RETRY_BASE_MS, maxMs: EVICT_RETRY_MAX_MS }, attempt));
+      if (this.staleMembers.size > 0 && mine()) await sleep(evictRetryDelay(attempt));
     }
     await evictor.close();
+  }
+
+  /**
+   * Removes the members dead incarnations of this instance left in the group (a kill -9 of the
+   * process), while this generation joins: once the instance is exclusive, until DescribeGroups
+   * shows none, or the generation has joined or ended. Retries while the coordinator cannot
+   * answer (loading the group, broker starting).
+   */
+  private async evictDeadIncarnations(mine: () => boolean, instance: KafkaInstance): Promise<void> {
+    await instance.exclusive;
+    if (!mine()) return;
+    const evictor = this.evictor();
+    if (!evictor) return;
+    const started = Date.now();
+    const groupId = this.o.config.groupId;
+    try {
+      for (let attempt = 1; mine() && this.current !== 'joined'; attempt++) {
+        try {
+          const dead = await deadIncarnationMembers(await this.adminClient(), groupId, instance);
+          if (dead.length === 0) return;
+          for (const { memberId, clientId } of dead) {
+            const outcome = await evictor.evict(groupId, memberId);
+            this.logger.info(
+              { memberId, clientId, outcome, afterMs: Date.now() - started, attempts: attempt },
+              outcome === 'left' ? "removed a dead incarnation's member of this instance from the group: the new member need not wait for its session timeout" : "a dead incarnation's member of this instance had already left the group",
+            );
+          }
+        } catch {
+          // The coordinator cannot answer yet: try again shortly (on a fresh admin connection).
+          await this.dropAdmin();
+        }
+        if (mine()) await sleep(evictRetryDelay(attempt));
+      }
+    } finally {
+      await evictor.close();
+      if (this.stopping) await this.dropAdmin(); // stopped meanwhile: do not leave an admin connected
+    }
+  }
+
+  /** A member evictor, or undefined (warned once) when this kafkajs offers none. */
+  private evictor(): MemberEvictor | undefined {
+    if (this.cannotEvict) return undefined;
+    const evictor = memberEvictor(this.o.kafka);
+    if (!evictor) {
+      this.cannotEvict = true;
+      this.logger.warn('this kafkajs cannot remove an abandoned group member: a restarted consumer waits for its session timeout');
+    }
+    return evictor;
   }
 
   /** Wraps the handlers: what they resolve is progress; a batch in their hands is work in flight. */
@@ -469,6 +530,10 @@ export class ConsumerSupervisor {
     clearInterval(this.watchdog);
     this.restartTimer = this.stopGraceTimer = this.watchdog = undefined;
   }
+}
+
+function evictRetryDelay(attempt: number): number {
+  return backoffDelay({ attempts: Number.MAX_SAFE_INTEGER, baseMs: EVICT_RETRY_BASE_MS, maxMs: EVICT_RETRY_MAX_MS }, attempt);
 }
 
 function sleep(ms: number): Promise<void> {

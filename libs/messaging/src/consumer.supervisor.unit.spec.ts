@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, it, expect, afterEach } from '@jest/globals';
 import type { ConsumerConfig, ConsumerRunConfig, EachBatchPayload, Kafka } from 'kafkajs';
-import { metricsRegistry } from '#libs/platform';
+import { kafkaInstance, metricsRegistry, registerKafkaInstance } from '#libs/platform';
 import { testLogger, uniqueName, waitFor } from '#libs/testing';
 import { ConsumerSupervisor, type SupervisionOptions } from './consumer.supervisor.js';
 
@@ -62,6 +62,10 @@ class FakeConsumer {
 class FakeCoordinator {
   readonly members = new Set<string>();
   readonly leaves: { groupId: string; memberId: string }[] = [];
+  /** The client id each member joined with (DescribeGroups answers it). */
+  readonly clientIds = new Map<string, string>();
+  /** Members of other live processes: they rejoin at once, so a join never waits for them. */
+  readonly live = new Set<string>();
   loadingFor = 0;
   private waiting: { consumer: FakeConsumer; memberId: string } | undefined;
 
@@ -87,11 +91,26 @@ class FakeCoordinator {
     this.settle();
   }
 
+  /** A member that joined earlier (another process, or a dead one). */
+  add(memberId: string, clientId: string, live: boolean): void {
+    this.members.add(memberId);
+    this.clientIds.set(memberId, clientId);
+    if (live) this.live.add(memberId);
+  }
+
+  describe(groupId: string): { groups: { groupId: string; members: { memberId: string; clientId: string }[] }[] } {
+    if (this.loadingFor > 0) {
+      this.loadingFor--;
+      throw Object.assign(new Error('The coordinator is loading'), { name: 'KafkaJSProtocolError', type: 'COORDINATOR_LOAD_IN_PROGRESS' });
+    }
+    return { groups: [{ groupId, members: [...this.members].map((memberId) => ({ memberId, clientId: this.clientIds.get(memberId) ?? 'unknown' })) }] };
+  }
+
   private settle(): void {
-    if (!this.waiting || this.members.size > 0) return;
+    if (!this.waiting || [...this.members].some((m) => !this.live.has(m))) return;
     const { consumer, memberId } = this.waiting;
     this.waiting = undefined;
-    this.members.add(memberId);
+    this.members.add(memberId); // not `live`: should its consumer crash, a new join waits for it
     consumer.emit(EVENTS.GROUP_JOIN, { memberId, memberAssignment: { t: [0] } });
   }
 }
@@ -103,6 +122,7 @@ class FakeKafka {
   /** High watermark of partition t/0; the group never commits. */
   high = 0;
   lagChecks = 0;
+  describes = 0;
 
   consumer(config: ConsumerConfig): FakeConsumer {
     const c = new FakeConsumer(config, this);
@@ -115,6 +135,11 @@ class FakeKafka {
       connect: async () => undefined,
       disconnect: async () => undefined,
       fetchOffsets: async () => [{ topic: 't', partitions: [{ partition: 0, offset: '-1' }] }],
+      describeGroups: async ([groupId]: string[]) => {
+        this.describes++;
+        if (!this.coordinator) throw new Error('no coordinator');
+        return this.coordinator.describe(groupId!);
+      },
       fetchTopicOffsets: async () => {
         this.lagChecks++;
         return [{ partition: 0, offset: String(this.high), high: String(this.high), low: '0' }];
@@ -190,6 +215,49 @@ describe('ConsumerSupervisor', () => {
     await waitFor(() => supervisor.state === 'joined', { what: 'the new generation to join' });
     expect([...coordinator.members]).toEqual(['member-1']);
     expect(coordinator.leaves).toEqual([{ groupId: name, memberId: 'member-0' }]);
+  });
+
+  it('on start, removes the members dead incarnations of its instance left — only once the instance is exclusive, never a member of another instance — and joins without waiting for their session timeout', async () => {
+    const coordinator = new FakeCoordinator();
+    const kafka = new FakeKafka().withCoordinator(coordinator);
+    const instance = kafkaInstance('keyledger-audit@host:127.0.0.1:8444', 'new');
+    registerKafkaInstance(kafka as unknown as Kafka, instance);
+    coordinator.add('dead-1', 'keyledger-audit@host:127.0.0.1:8444#old', false); // the kill -9'd process
+    coordinator.add('other-instance', 'keyledger-audit@host:127.0.0.1:9444#x', true); // another instance, alive
+    coordinator.add('prefix-instance', 'keyledger-audit@host:127.0.0.1:8444-2#y', true); // another instance whose id starts like ours
+    coordinator.add('no-instance', 'keyledger-audit@host:127.0.0.1:8444', true); // a client id without an incarnation
+    coordinator.add('dead-2', 'keyledger-audit@host:127.0.0.1:8444#older', false);
+    coordinator.loadingFor = 1; // the first DescribeGroups finds the coordinator still loading
+    const { supervisor, name } = supervise(kafka);
+    await supervisor.start();
+
+    // Not exclusive yet (the service's listener is not bound): nothing is described or removed.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(kafka.describes).toBe(0);
+    expect(coordinator.leaves).toEqual([]);
+    expect(supervisor.state).toBe('starting');
+
+    instance.claim();
+    await waitFor(() => supervisor.state === 'joined', { what: 'the join once the dead members are gone' });
+    expect(coordinator.leaves).toEqual([
+      { groupId: name, memberId: 'dead-1' },
+      { groupId: name, memberId: 'dead-2' },
+    ]);
+    expect([...coordinator.members].sort()).toEqual(['member-0', 'no-instance', 'other-instance', 'prefix-instance']);
+  });
+
+  it('a Kafka client that speaks for no instance never describes the group or removes a member it was not given', async () => {
+    const coordinator = new FakeCoordinator();
+    const kafka = new FakeKafka().withCoordinator(coordinator);
+    coordinator.add('someone', 'keyledger-audit@host:127.0.0.1:8444#old', false);
+    const { supervisor } = supervise(kafka);
+    await supervisor.start();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(supervisor.state).toBe('starting');
+    coordinator.expire('someone'); // its session timeout ran out
+    await waitFor(() => supervisor.state === 'joined', { what: 'the join' });
+    expect(kafka.describes).toBe(0);
+    expect(coordinator.leaves).toEqual([]);
   });
 
   it('without a way to remove members (another kafkajs) a restarted consumer still rejoins, once the coordinator lets it', async () => {

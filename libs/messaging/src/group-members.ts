@@ -1,4 +1,5 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import { isOtherIncarnation, type KafkaInstance } from '#libs/platform';
 
 /**
  * Removes a member this process abandoned from a classic consumer group (Kafka's LeaveGroup
@@ -76,4 +77,16 @@ export function memberEvictor(kafka: Kafka): MemberEvictor | undefined {
 function kafkaErrorType(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || !('type' in err)) return undefined;
   return typeof err.type === 'string' ? err.type : undefined;
+}
+
+/**
+ * The members of a group that dead incarnations of this instance left behind (kafka-instance.ts):
+ * those whose client id names this instance and another incarnation. Only call it once the
+ * instance is `exclusive` (no other live process runs as it); members of other instances, and
+ * this incarnation's own, are never returned. Throws when the coordinator cannot answer now.
+ */
+export async function deadIncarnationMembers(admin: Admin, groupId: string, instance: KafkaInstance): Promise<{ memberId: string; clientId: string }[]> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const members = groups.find((g) => g.groupId === groupId)?.members ?? [];
+  return members.filter((m) => isOtherIncarnation(instance, m.clientId)).map((m) => ({ memberId: m.memberId, clientId: m.clientId }));
 }

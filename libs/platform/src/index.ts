@@ -5,6 +5,7 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './database.js';
 export * from './infra.js';
+export * from './kafka-instance.js';
 export * from './tls.js';
 export * from './bootstrap.js';
 export * from './service.js';

@@ -2,10 +2,16 @@ import { readFileSync } from 'node:fs';
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { Logger } from 'pino';
+import { registerKafkaInstance, type KafkaInstance } from './kafka-instance.js';
 
-export function createKafka(clientId: string, brokers: readonly string[], logger?: Logger): Kafka {
-  return new Kafka({
-    clientId,
+/**
+ * A Kafka client. With `instance`, its client id is the instance's `<instance>#<incarnation>`
+ * (kafka-instance.ts), by which a restarted process recognises its dead incarnation's group
+ * members, and `kafkaInstanceOf(kafka)` answers the instance.
+ */
+export function createKafka(clientId: string, brokers: readonly string[], logger?: Logger, instance?: KafkaInstance): Kafka {
+  const kafka = new Kafka({
+    clientId: instance?.clientId ?? clientId,
     brokers: [...brokers],
     connectionTimeout: 3_000,
     requestTimeout: 10_000,
@@ -20,6 +26,8 @@ export function createKafka(clientId: string, brokers: readonly string[], logger
       else logger.warn(fields, String(message));
     },
   });
+  if (instance) registerKafkaInstance(kafka, instance);
+  return kafka;
 }
 
 export function createEsClient(node: string, opts: { caFile?: string; username?: string; password?: string } = {}): EsClient {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { int, list, loadConfig, oneOf, port, str, url, type ConfigOf, type ConfigSchema } from './config.js';
 import { Database } from './database.js';
 import { createEsClient, createKafka, esHealth, kafkaHealth, type HealthCheck } from './infra.js';
+import { defaultKafkaInstanceId, kafkaInstance, parseKafkaInstanceId, type ClaimableKafkaInstance } from './kafka-instance.js';
 import { createLogger } from './logger.js';
 import { keyledgerHome } from './paths.js';
 import { applyTlsPosture, devTlsFiles, loadTls, type TlsMaterial } from './tls.js';
@@ -15,6 +16,12 @@ export const commonSchema = {
   KEYLEDGER_HOME: str('directory for local data, TLS material and bootstrap credentials', keyledgerHome()),
   DATABASE_URL: url('PostgreSQL connection URL', 'postgres://keyledger:keyledger@127.0.0.1:5432/keyledger', ['postgres', 'postgresql']),
   KAFKA_BROKERS: list('comma-separated Kafka bootstrap brokers', ['127.0.0.1:9092']),
+  KAFKA_INSTANCE_ID: {
+    description:
+      'this instance as Kafka sees it (its client id is <id>#<per-process incarnation>): stable across restarts, unique among live instances; a restarted process removes the group members of its dead incarnations. Default keyledger-<service>@<hostname>:<BIND_HOST>:<port>',
+    default: '',
+    parse: parseKafkaInstanceId,
+  },
   ELASTICSEARCH_URL: url('Elasticsearch URL', 'http://127.0.0.1:9200', ['http', 'https']),
   ELASTICSEARCH_USERNAME: str('Elasticsearch user (security on)', ''),
   ELASTICSEARCH_PASSWORD: str('Elasticsearch password', '', true),
@@ -53,9 +60,13 @@ export class ServiceRuntime<C extends CommonConfig = CommonConfig> {
     readonly kafkaAdmin: Admin,
     readonly es: EsClient,
     readonly tls: TlsMaterial,
+    private readonly instance: ClaimableKafkaInstance,
   ) {}
 
-  static async start<S extends typeof commonSchema>(service: string, schema: S, env: NodeJS.ProcessEnv = process.env): Promise<ServiceRuntime<ConfigOf<S>>> {
+  /**
+   * `port`: the service's HTTPS port, part of the default Kafka instance id (kafka-instance.ts).
+   */
+  static async start<S extends typeof commonSchema>(service: string, schema: S, env: NodeJS.ProcessEnv = process.env, port?: (config: ConfigOf<S>) => number): Promise<ServiceRuntime<ConfigOf<S>>> {
     const config = loadConfig(schema, env);
     // Every HTTPS and gRPC server of the process holds the TLS posture (tls.ts).
     applyTlsPosture();
@@ -69,11 +80,26 @@ export class ServiceRuntime<C extends CommonConfig = CommonConfig> {
       caFile: c.TLS_CA_FILE || files.caFile,
     });
     const db = await connectWithRetry(() => Database.connect(c.DATABASE_URL, service, { applicationName: `keyledger-${service}` }), logger);
-    const kafka = createKafka(`keyledger-${service}`, c.KAFKA_BROKERS, logger);
+    const instance = kafkaInstance(c.KAFKA_INSTANCE_ID || defaultKafkaInstanceId(service, c.BIND_HOST, port ? port(config) : 0));
+    const kafka = createKafka(`keyledger-${service}`, c.KAFKA_BROKERS, logger, instance);
     const es = createEsClient(c.ELASTICSEARCH_URL, {
       ...(c.ELASTICSEARCH_USERNAME ? { username: c.ELASTICSEARCH_USERNAME, password: c.ELASTICSEARCH_PASSWORD } : {}),
     });
-    return new ServiceRuntime(service, config, logger, db, kafka, kafka.admin(), es, tls);
+    return new ServiceRuntime(service, config, logger, db, kafka, kafka.admin(), es, tls, instance);
+  }
+
+  /** The Kafka instance id and this process's incarnation (its client id). */
+  get kafkaClientId(): string {
+    return this.instance.clientId;
+  }
+
+  /**
+   * Declares this process the only live incarnation of its Kafka instance; call once the
+   * service's listener is bound (startService does). From then on its consumers remove the
+   * group members that dead incarnations of the instance left behind.
+   */
+  claimKafkaInstance(): void {
+    this.instance.claim();
   }
 
   /** The shared Kafka admin client, connected on first use. */

@@ -29,8 +29,17 @@ export type RunningService<S extends typeof commonSchema> = {
 
 /** Boots a service: validated config, runtime, Nest app on HTTPS with health and metrics. */
 export async function startService<S extends typeof commonSchema>(def: ServiceDefinition<S>, env: NodeJS.ProcessEnv = process.env): Promise<RunningService<S>> {
-  const runtime = await ServiceRuntime.start(def.name, def.schema, env);
+  const boot: Record<string, number> = { loadedMs: Math.round(process.uptime() * 1000) };
+  let phase = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    boot[name] = Math.round(now - phase);
+    phase = now;
+  };
+  const runtime = await ServiceRuntime.start(def.name, def.schema, env, def.portOf);
+  lap('runtimeMs');
   const module = await def.module(runtime);
+  lap('moduleMs');
   const host = (runtime.config as unknown as CommonConfig).BIND_HOST;
   const started: { app?: NestFastifyApplication } = {};
   const app = await createHttpService({
@@ -51,6 +60,7 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     },
   });
   started.app = app;
+  lap('appMs');
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
@@ -80,5 +90,13 @@ export async function startService<S extends typeof commonSchema>(def: ServiceDe
     });
   }
   const url = await listen(app, def.name, host, def.portOf(runtime.config), runtime.logger);
+  lap('listenMs');
+  // Bound: no other live process holds this address and port, so none runs as this Kafka
+  // instance (default id) — any member of it in our groups is a dead incarnation's.
+  runtime.claimKafkaInstance();
+  // Where a (re)start's time went: loading the code (process start to startService), the
+  // runtime (PostgreSQL pool, Kafka and Elasticsearch clients), the module (migrations,
+  // topics), the Nest app (providers, bootstrap hooks), the listener.
+  runtime.logger.info({ boot: { ...boot, totalMs: Math.round(process.uptime() * 1000) }, kafkaClientId: runtime.kafkaClientId }, `${def.name} started`);
   return { app, runtime, url, close };
 }
