@@ -165,7 +165,8 @@ export function auditIndexTemplate(o: AuditTemplateOptions): estypes.IndicesPutI
 /**
  * Every mapped field path, e.g. `event.action`, `azure.properties.extra` (objects are not
  * listed), with its type; `<type>:stored` for fields kept in _source but not indexed (not
- * searchable, not aggregatable).
+ * searchable, not aggregatable); `<type>:filter-only` for fields indexed without doc values
+ * (searchable, but neither sortable nor aggregatable).
  */
 export function mappedFields(mapping: estypes.MappingTypeMapping = AUDIT_MAPPINGS): Map<string, string> {
   const out = new Map<string, string>();
@@ -176,7 +177,8 @@ export function mappedFields(mapping: estypes.MappingTypeMapping = AUDIT_MAPPING
       if (sub) walk(sub, `${path}.`);
       else {
         const type = (p as { type?: string }).type ?? 'object';
-        out.set(path, (p as { index?: boolean }).index === false ? `${type}:stored` : type);
+        const { index, doc_values: docValues } = p as { index?: boolean; doc_values?: boolean };
+        out.set(path, index === false ? `${type}:stored` : docValues === false ? `${type}:filter-only` : type);
       }
     }
   };
