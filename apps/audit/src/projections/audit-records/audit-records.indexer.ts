@@ -5,7 +5,7 @@ import { errorType } from '#libs/projections';
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
 import { toAuditDocument, type AuditDocument, type LedgerPosition } from '../../domain/audit-document.js';
 import { UnsyncedProgress, type ShardMark, type ShardState } from './unsynced-progress.js';
-import { auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
+import { AUDIT_MAPPING_VERSION, auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
 
 export type AuditIndexerOptions = AuditTemplateOptions & {
   /** Ledger entries per bulk request (default 1000). */
@@ -102,7 +102,21 @@ export class AuditRecordsIndexer {
     await this.es.indices.putIndexTemplate(auditIndexTemplate(this.options));
     // Indices made from an earlier template (this month's, say) take the dynamic settings too.
     await this.es.indices.putSettings({ index: auditIndexPattern(this.alias), settings: auditDynamicSettings(this.options), allow_no_indices: true, expand_wildcards: 'open' });
+    // Mappings cannot change in place: an index keeps the one it was created with.
+    const older = await this.indicesOlderThanMapping();
+    if (older.length > 0) {
+      this.logger.info({ indices: older, mappingVersion: AUDIT_MAPPING_VERSION }, 'audit indices created from an earlier mapping keep it (searches span both); the next month and `keyledger audit reindex` use the current one');
+    }
     this.templatesReady = true;
+  }
+
+  /** Indices of the alias's pattern created from an earlier mapping version (see AUDIT_MAPPING_VERSION). */
+  async indicesOlderThanMapping(): Promise<string[]> {
+    const mappings = await this.es.indices.getMapping({ index: auditIndexPattern(this.alias), allow_no_indices: true, expand_wildcards: 'open' });
+    return Object.entries(mappings)
+      .filter(([, m]) => Number(m.mappings._meta?.['mapping_version'] ?? 1) < AUDIT_MAPPING_VERSION)
+      .map(([index]) => index)
+      .sort();
   }
 
   start(): void {
