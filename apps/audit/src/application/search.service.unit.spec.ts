@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import { DomainError } from '#libs/kernel';
+import { mappedFields } from '../projections/audit-records/audit-index.template.js';
 import { AuditSearchService, CRYPTO_STEP_OF_A_REQUEST, type UsageQuery } from './search.service.js';
 
 // The usage request the service sends to Elasticsearch, and how it reads the answer (a stub client).
@@ -47,5 +48,56 @@ describe('usage: each operation once, and over time', () => {
     const { svc, sent } = service({ hits: { total: { value: 0 } } });
     await expect(svc.usage({ ...base, from: new Date(to.getTime() - 7 * 86_400_000), intervalMs: 60_000 })).rejects.toThrow(DomainError);
     expect(sent).toHaveLength(0);
+  });
+});
+
+/** Fields a request names: in its query (must be indexed), and in its sort and aggregations (must have doc values). */
+function fieldsOf(req: Record<string, unknown>): { searched: Set<string>; sortedOrAggregated: Set<string> } {
+  const searched = new Set<string>();
+  const sortedOrAggregated = new Set<string>();
+  const walkQuery = (q: unknown): void => {
+    if (Array.isArray(q)) return q.forEach(walkQuery);
+    if (typeof q !== 'object' || q === null) return;
+    for (const [k, v] of Object.entries(q)) {
+      if (['term', 'terms', 'prefix', 'range', 'wildcard', 'match'].includes(k)) for (const f of Object.keys(v as object)) searched.add(f);
+      else if (k === 'simple_query_string') for (const f of (v as { fields: string[] }).fields) searched.add(f);
+      else walkQuery(v);
+    }
+  };
+  const walkAggs = (aggs: unknown): void => {
+    for (const agg of Object.values((aggs ?? {}) as Record<string, Record<string, unknown>>)) {
+      for (const [k, v] of Object.entries(agg)) {
+        if (k === 'aggs') walkAggs(v);
+        else if (typeof v === 'object' && v !== null && 'field' in v) sortedOrAggregated.add(String((v as { field: string }).field));
+      }
+    }
+  };
+  walkQuery(req['query']);
+  walkAggs(req['aggs']);
+  for (const s of (req['sort'] ?? []) as Record<string, unknown>[]) for (const f of Object.keys(s)) sortedOrAggregated.add(f);
+  return { searched, sortedOrAggregated };
+}
+
+describe('the audit index mapping serves every query the service sends', () => {
+  it('indexes every field searches and usage filter on, and keeps doc values for every sort and aggregation', async () => {
+    const sent: Record<string, unknown>[] = [];
+    const es = { search: async (req: Record<string, unknown>) => (sent.push(req), { hits: { total: { value: 0 }, hits: [] }, aggregations: {} }) } as unknown as EsClient;
+    const svc = new AuditSearchService(es, 'keyledger-audit', 'keyledger-objects');
+    const filters = { tenant: 't1', object: 'https://dev.vault.localhost/keys/k', principal: 'p', operation: 'KeySign', outcome: 'failure' as const, vault: 'dev', service: 'vault', from, to };
+    await svc.search({ ...filters, text: 'db-password', pageSize: 10, order: 'desc' });
+    await svc.usage({ ...filters, service: undefined, by: ['key', 'principal', 'operation', 'algorithm'], size: 10, collection: 'keys', intervalMs: 60_000 });
+    const fields = mappedFields();
+    const searched = new Set<string>();
+    const sortedOrAggregated = new Set<string>();
+    for (const req of sent) {
+      const f = fieldsOf(req);
+      f.searched.forEach((x) => searched.add(x));
+      f.sortedOrAggregated.forEach((x) => sortedOrAggregated.add(x));
+    }
+    expect(searched.size).toBeGreaterThanOrEqual(15);
+    expect(sortedOrAggregated).toEqual(new Set(['@timestamp', 'event.id', 'event.outcome', 'keyledger.object.ref', 'user.id', 'event.action', 'keyledger.algorithm']));
+    const notSearchable = [...searched].filter((f) => !fields.has(f) || fields.get(f)!.endsWith(':stored'));
+    const noDocValues = [...sortedOrAggregated].filter((f) => !fields.has(f) || fields.get(f)!.includes(':'));
+    expect({ notSearchable, noDocValues }).toEqual({ notSearchable: [], noDocValues: [] });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { toAuditDocument } from '../../domain/audit-document.js';
 import { sampleRecord } from '../../domain/audit-test.fixtures.js';
-import { auditComponentTemplates, auditIndexTemplate, mappedFields } from './audit-index.template.js';
+import { AUDIT_MAPPING_VERSION, AUDIT_MAPPINGS, auditComponentTemplates, auditIndexTemplate, mappedFields } from './audit-index.template.js';
 
 const AT = { chain: 'tenant-a', seq: 7, hash: 'ab'.repeat(32), appendedAt: '2026-01-01T00:00:01.000Z' };
 
@@ -26,5 +26,14 @@ describe('audit index template', () => {
     expect(auditComponentTemplates(o)[0]!.template.settings).toMatchObject({ refresh_interval: '250ms', number_of_replicas: 0 });
     expect(mappedFields().get('@timestamp')).toBe('date');
     expect(mappedFields().get('azure.id')).toBe('keyword:stored');
+  });
+
+  it('keeps no doc values for the per-record unique values only filters name, and versions the mapping', () => {
+    const fields = mappedFields();
+    for (const f of ['keyledger.hash', 'keyledger.correlation_id', 'keyledger.object.id', 'url.original']) expect(`${f} ${fields.get(f)}`).toBe(`${f} keyword:filter-only`);
+    // What sorts and aggregations use keeps them (the search service's spec checks its own requests).
+    for (const f of ['event.id', 'event.action', 'event.outcome', 'user.id', 'keyledger.object.ref', 'keyledger.algorithm']) expect(`${f} ${fields.get(f)}`).toBe(`${f} keyword`);
+    expect(AUDIT_MAPPINGS._meta).toEqual({ mapping_version: AUDIT_MAPPING_VERSION });
+    expect(AUDIT_MAPPING_VERSION).toBeGreaterThanOrEqual(2);
   });
 });

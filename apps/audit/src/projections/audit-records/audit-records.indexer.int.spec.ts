@@ -7,7 +7,10 @@ import { stackEnv, testDb, testEs, uniqueName, uniqueTenant, type TestDb } from 
 import { LedgerRepository } from '../../adapters/persistence/ledger.repository.js';
 import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
 import { sampleRecord } from '../../domain/audit-test.fixtures.js';
-import { AuditRecordsIndexer, EsUnavailableError, type ReindexProgress } from './audit-records.indexer.js';
+import { AuditSearchService } from '../../application/search.service.js';
+import { canonicalJson } from '../../domain/canonical-json.js';
+import { AUDIT_MAPPINGS, AUDIT_MAPPING_VERSION } from './audit-index.template.js';
+import { AuditRecordsIndexer, bulkIndexLines, EsUnavailableError, type ReindexProgress } from './audit-records.indexer.js';
 
 jest.setTimeout(120_000);
 
@@ -270,6 +273,57 @@ describe('audit records → Elasticsearch (real ES)', () => {
       await es.indices.delete({ index: `${asyncAlias}-v*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
       await es.indices.deleteIndexTemplate({ name: asyncAlias }).catch(() => undefined);
       for (const c of [`${asyncAlias}@settings`, `${asyncAlias}@mappings`]) await es.cluster.deleteComponentTemplate({ name: c }).catch(() => undefined);
+    }
+  });
+  it('an index created from the earlier mapping (every field indexed, no mapping version) keeps it; searches and usage over the alias span it and the current one', async () => {
+    const a = uniqueTenant();
+    await append(a, 6, 'm');
+    await indexer.catchUp();
+    const target = indexer.target(await indexer.generation());
+    const current = (await indexer.indicesOf(target)).find((i) => i.endsWith(`${new Date().getUTCFullYear()}.${String(new Date().getUTCMonth() + 1).padStart(2, '0')}`))!;
+    expect((await es.indices.getMapping({ index: current }))[current]?.mappings._meta).toEqual({ mapping_version: AUDIT_MAPPING_VERSION });
+    // Version 1: the same fields, every one indexed with doc values as before (what an existing deployment's month holds).
+    const v1 = (props: Record<string, unknown>): Record<string, unknown> =>
+      Object.fromEntries(Object.entries(props).map(([k, p]) => {
+        const { properties, ...rest } = p as { properties?: Record<string, unknown>; type?: string };
+        if (properties) return [k, { ...rest, properties: v1(properties) }];
+        const { index: _i, doc_values: _d, norms: _n, ...kept } = rest as Record<string, unknown>;
+        return [k, kept];
+      }));
+    const old = `${target}-2001.01`;
+    await es.indices.create({ index: old, mappings: { ...AUDIT_MAPPINGS, _meta: { mapping_version: 1 }, properties: v1(AUDIT_MAPPINGS.properties as Record<string, unknown>) } as typeof AUDIT_MAPPINGS, aliases: { [alias]: {} }, settings: { number_of_replicas: 0 } });
+    try {
+      const oldMapping = (await es.indices.getMapping({ index: old }))[old]!.mappings;
+      expect(JSON.stringify(oldMapping)).not.toMatch(/"index":false|"doc_values":false/);
+      const record = sampleRecord({ n: 99, tenant: a, id: `${a}-old`, time: '2001-01-15T10:00:00.000Z', properties: { ...sampleRecord().properties, algorithm: 'RS256', extra: { note: 'old' } } });
+      const lines = bulkIndexLines(old, { recordId: record.id, record: canonicalJson(record), chain: a, seq: 1_000, hash: 'e'.repeat(64), appendedAt: '2001-01-15T10:00:00.000Z' });
+      await es.transport.request({ method: 'POST', path: '/_bulk', bulkBody: `${lines.join('\n')}\n`, querystring: { refresh: 'true' } });
+      await es.indices.refresh({ index: alias });
+      expect(await indexer.indicesOlderThanMapping()).toContain(old);
+      const search = new AuditSearchService(es, alias, `${alias}-objects`);
+      const from = new Date('2000-12-01T00:00:00Z');
+      const all = { tenant: a, from, pageSize: 50, order: 'asc' as const };
+      // Every filter the API offers, each finding the record in the old index and those in the current one.
+      const found = async (q: Partial<Parameters<AuditSearchService['search']>[0]>): Promise<string[]> => (await search.search({ ...all, ...q })).value.map((d) => d.event.id);
+      expect(await found({})).toHaveLength(7);
+      expect(await found({ object: 'db-password' })).toHaveLength(7);
+      expect(await found({ object: 'dev/secrets/db-password' })).toHaveLength(7);
+      expect(await found({ object: 'https://dev.vault.localhost:8443/secrets/db-password' })).toHaveLength(7);
+      expect(await found({ principal: '0b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e01' })).toHaveLength(7);
+      expect(await found({ principal: '2966c8e5-2fd9-419a-8c80-0c92362a70aa' })).toHaveLength(7);
+      expect(await found({ operation: 'secretget', vault: 'DEV', service: 'vault' })).toHaveLength(7);
+      expect(await found({ outcome: 'failure' })).toEqual([`${a}-m1`, `${a}-m4`]);
+      expect(await found({ text: 'db-password' })).toHaveLength(7);
+      expect(await found({ text: 'corr-99' })).toEqual([`${a}-old`]);
+      const usage = await search.usage({ tenant: a, from, to: new Date(), by: ['key', 'principal', 'operation', 'algorithm'], size: 10, collection: 'secrets', intervalMs: 86_400_000 * 366 });
+      expect(usage.total).toBe(7);
+      expect(usage.byKey).toEqual([expect.objectContaining({ key: 'dev/secrets/db-password', count: 7, failure: 2 })]);
+      expect(usage.byOperation).toEqual([expect.objectContaining({ key: 'SecretGet', count: 7 })]);
+      expect(usage.byPrincipal).toEqual([expect.objectContaining({ key: '0b5c2c4e-8f0a-4c51-9a43-3c0a2b1d9e01', count: 7 })]);
+      expect(usage.byAlgorithm).toEqual([expect.objectContaining({ key: 'RS256', count: 1 })]);
+      expect(usage.overTime?.reduce((n, b) => n + b.count, 0)).toBe(7);
+    } finally {
+      await es.indices.delete({ index: old }).catch(() => undefined);
     }
   });
 });

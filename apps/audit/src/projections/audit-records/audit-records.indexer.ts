@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import type { AuditRecord } from '#libs/contracts';
 import { errorType } from '#libs/projections';
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
-import { toAuditDocument, type AuditDocument } from '../../domain/audit-document.js';
+import { toAuditDocument, type AuditDocument, type LedgerPosition } from '../../domain/audit-document.js';
 import { UnsyncedProgress, type ShardMark, type ShardState } from './unsynced-progress.js';
-import { auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
+import { AUDIT_MAPPING_VERSION, auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
 
 export type AuditIndexerOptions = AuditTemplateOptions & {
   /** Ledger entries per bulk request (default 1000). */
@@ -102,7 +102,21 @@ export class AuditRecordsIndexer {
     await this.es.indices.putIndexTemplate(auditIndexTemplate(this.options));
     // Indices made from an earlier template (this month's, say) take the dynamic settings too.
     await this.es.indices.putSettings({ index: auditIndexPattern(this.alias), settings: auditDynamicSettings(this.options), allow_no_indices: true, expand_wildcards: 'open' });
+    // Mappings cannot change in place: an index keeps the one it was created with.
+    const older = await this.indicesOlderThanMapping();
+    if (older.length > 0) {
+      this.logger.info({ indices: older, mappingVersion: AUDIT_MAPPING_VERSION }, 'audit indices created from an earlier mapping keep it (searches span both); the next month and `keyledger audit reindex` use the current one');
+    }
     this.templatesReady = true;
+  }
+
+  /** Indices of the alias's pattern created from an earlier mapping version (see AUDIT_MAPPING_VERSION). */
+  async indicesOlderThanMapping(): Promise<string[]> {
+    const mappings = await this.es.indices.getMapping({ index: auditIndexPattern(this.alias), allow_no_indices: true, expand_wildcards: 'open' });
+    return Object.entries(mappings)
+      .filter(([, m]) => Number(m.mappings._meta?.['mapping_version'] ?? 1) < AUDIT_MAPPING_VERSION)
+      .map(([index]) => index)
+      .sort();
   }
 
   start(): void {
@@ -304,17 +318,12 @@ export class AuditRecordsIndexer {
       next.set(r.chain, Number(r.seq) + 1);
     }
     pipeline.onRead?.(rows.length, new Map([...next].map(([c, n]) => [c, n - 1])));
-    // Each document is written as its NDJSON line here: the ECS fields serialised, and the
-    // record under `azure` spliced in as the ledger stores it (canonical JSON of the very
-    // object parsed from it: the same bytes JSON.stringify would give, without the work).
     const lines: string[] = [];
     const indices = new Set<string>();
     for (const r of take) {
-      const record = JSON.parse(r.record) as AuditRecord;
-      const { azure: _azure, ...ecs } = toAuditDocument(record, { chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() });
       const index = this.indexFor(target, r.appended_at);
       indices.add(index);
-      lines.push(`{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(r.record_id)}}}`, `${JSON.stringify(ecs).slice(0, -1)},"azure":${r.record}}`);
+      lines.push(...bulkIndexLines(index, { recordId: r.record_id, record: r.record, chain: r.chain, seq: Number(r.seq), hash: r.hash, appendedAt: r.appended_at.toISOString() }));
     }
     for (const index of indices) await this.ensureIndex(index, live);
     // Two bulk requests in flight: the single shard indexes them on two threads. Progress moves
@@ -493,6 +502,20 @@ export class AuditRecordsIndexer {
     });
     return res.hits.hits[0]?._source?.event.id;
   }
+}
+
+/** A ledger entry as the indexer reads it: the record as the ledger stores it (canonical JSON) and its position. */
+export type LedgerEntryForIndex = LedgerPosition & { readonly recordId: string; readonly record: string };
+
+/**
+ * The two NDJSON lines of one ledger entry in a bulk request: the action, then the document —
+ * the ECS fields serialised, and the record under `azure` spliced in as the ledger stores it
+ * (canonical JSON of the very object parsed from it: the same bytes JSON.stringify would give,
+ * without the work). `build`: the document builder (another build's, to compare templates).
+ */
+export function bulkIndexLines(index: string, e: LedgerEntryForIndex, build: (record: AuditRecord, at: LedgerPosition) => AuditDocument = toAuditDocument): [string, string] {
+  const { azure: _azure, ...ecs } = build(JSON.parse(e.record) as AuditRecord, e);
+  return [`{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(e.recordId)}}}`, `${JSON.stringify(ecs).slice(0, -1)},"azure":${e.record}}`];
 }
 
 /** Per index, the primary term and the highest sequence number the bulk answers gave. */
