@@ -3,7 +3,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { parseEnvelope } from '#libs/contracts';
 import { collectTopic, dropTopics, sleep, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import type { EventStore } from './event-store.js';
-import { OutboxRelay, RELAY_POSITION, relayBatchSql, unsentOutboxRows } from './outbox-relay.js';
+import { OutboxRelay, RELAY_POSITION, relayBatchSql, relayCleanupSql, unsentOutboxRows } from './outbox-relay.js';
 import { EventRegistry, v } from '#libs/kernel';
 
 jest.setTimeout(120_000);
@@ -108,6 +108,47 @@ describe('OutboxRelay', () => {
     });
     const conditions = [...plan.matchAll(/"Index Cond":"([^"]*)"/g)].map((m) => m[1]);
     expect(conditions.some((c) => /ROW\(transaction_id, id\) > ROW\(/.test(c ?? ''))).toBe(true);
+  });
+
+  it('cleans up through the commit-order index (a range up to the watermark), not a scan of the rows kept for retention', async () => {
+    const plan = await t.db.transaction(async (tx) => {
+      for (const off of ['enable_seqscan', 'enable_bitmapscan', 'enable_sort']) await tx.query(`SET LOCAL ${off} = off`);
+      const [row] = await tx.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${relayCleanupSql(t.schema)}`, [0, RELAY_POSITION, 5_000]);
+      return JSON.stringify(row?.['QUERY PLAN']);
+    });
+    const conditions = [...plan.matchAll(/"Index Cond":"([^"]*)"/g)].map((m) => m[1]);
+    expect(conditions.some((c) => /ROW\(transaction_id, id\) <= ROW\(/.test(c ?? ''))).toBe(true);
+  });
+
+  it('deletes in chunks every row its watermark has passed once older than retainSentMs, and keeps the younger and the unsent ones', async () => {
+    await store.appendToStream('secret-chunks', 'no_stream', Array.from({ length: 7 }, (_, i) => noted(i + 1)), { metadata: meta });
+    const first = relay();
+    await first.start();
+    await waitFor(async () => (await unsentOutboxRows(t.db)) === 0, { what: 'the watermark past every row' });
+    await first.stop();
+    const count = async (): Promise<string | undefined> => (await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox`))[0]?.n;
+    const sent = await count();
+    // Retention not reached: nothing goes.
+    const keeping = relay({ retainSentMs: 3_600_000, cleanupChunk: 2 });
+    await keeping.start();
+    await keeping.drain();
+    await keeping.stop();
+    expect(await count()).toBe(sent);
+    // A row committed after the watermark (unsent) stays whatever its age.
+    await store.appendToStream('secret-chunks', 7, [noted(8)], { metadata: meta });
+    // The relay lock held here: the relay cannot publish it, only clean up.
+    const holder = await t.db.checkout();
+    try {
+      await holder.client.query('SELECT pg_advisory_lock(hashtext($1))', [`outbox-relay:${t.schema}`]);
+      const cleaning = relay({ retainSentMs: 0, cleanupChunk: 2, pollIntervalMs: 60_000 });
+      await cleaning.start();
+      await waitFor(async () => ((await count()) === '1' ? true : undefined), { what: 'the sent rows deleted, two at a time' });
+      await cleaning.stop();
+      expect(await unsentOutboxRows(t.db)).toBe(1);
+      await holder.client.query('SELECT pg_advisory_unlock(hashtext($1))', [`outbox-relay:${t.schema}`]);
+    } finally {
+      holder.release(true);
+    }
   });
 
   it('deletes the rows its watermark has passed once they are older than retainSentMs', async () => {

@@ -13,6 +13,8 @@ export type OutboxRelayOptions = {
   readonly maxBackoffMs?: number;
   /** Sent rows older than this are deleted. */
   readonly retainSentMs?: number;
+  /** Rows one retention cleanup step looks at, at most (default 5,000). */
+  readonly cleanupChunk?: number;
   /**
    * After a batch that found rows (but fewer than a full batch), wait this long before the next
    * (default 10 ms): under load the rows of several commits go out in one batch — one read,
@@ -55,6 +57,29 @@ export function relayBatchSql(schema: string): string {
 }
 
 /**
+ * One step of the retention cleanup ($1 = retention in ms, $2 = the watermark's name, $3 = the
+ * chunk size): the first rows in commit order up to the watermark (an index range on
+ * `outbox_commit_order_idx`, from its start), deleting those older than the retention. It
+ * returns how many rows it looked at and how many it deleted; the relay repeats it while a
+ * full chunk deleted something. The work is the rows deleted plus at most one chunk, instead of
+ * a sequential scan of everything kept for retention on every pass. (Rows marked sent by relays
+ * of earlier releases sort before the watermark once the relay has published anything.)
+ * Exported for the plan test.
+ */
+export function relayCleanupSql(schema: string): string {
+  return `WITH chunk AS (
+            SELECT o.id, o.created_at FROM ${schema}.outbox o
+             WHERE (o.transaction_id, o.id) <= ${watermark(schema, '$2')}
+             ORDER BY o.transaction_id, o.id LIMIT $3
+          ), gone AS (
+            DELETE FROM ${schema}.outbox o USING chunk c
+             WHERE o.id = c.id AND c.created_at < now() - ($1::bigint * interval '1 millisecond')
+            RETURNING 1
+          )
+          SELECT (SELECT count(*) FROM chunk)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted`;
+}
+
+/**
  * Outbox rows not yet published: after the relay's watermark in commit order (and not marked
  * sent by a relay of an earlier release). For tests and operators.
  */
@@ -91,11 +116,14 @@ export class OutboxRelay {
   private lastListenAttempt = 0;
   private loop: Promise<void> | undefined;
   private lastCleanup = 0;
+  /** The last cleanup step deleted a full chunk's worth: the next loop iteration takes another. */
+  private cleanupMore = false;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
   private readonly maxBackoffMs: number;
   private readonly retainSentMs: number;
   private readonly lingerMs: number;
+  private readonly cleanupChunk: number;
 
   constructor(
     private readonly db: Database,
@@ -108,6 +136,7 @@ export class OutboxRelay {
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
     this.retainSentMs = options.retainSentMs ?? 24 * 3600_000;
     this.lingerMs = options.lingerMs ?? 10;
+    this.cleanupChunk = Math.max(1, options.cleanupChunk ?? 5_000);
   }
 
   async start(): Promise<void> {
@@ -163,8 +192,9 @@ export class OutboxRelay {
         this.notified = false;
         const n = await this.publishBatch();
         backoff = 100;
+        // One cleanup step per iteration, between batches: publishing never waits for a whole pass.
         await this.maybeCleanup();
-        if (n >= this.batchSize) continue;
+        if (n >= this.batchSize || this.cleanupMore) continue;
         if (n > 0 && this.lingerMs > 0) {
           // Busy: let the next commits gather instead of waking for each one's notification.
           await this.idle(this.lingerMs, false);
@@ -249,17 +279,16 @@ export class OutboxRelay {
     return this.producer;
   }
 
+  /** Every minute, a retention pass: chunks of the rows the watermark has passed, one per call, until one deletes nothing. */
   private async maybeCleanup(): Promise<void> {
-    const now = Date.now();
-    if (now - this.lastCleanup < 60_000) return;
-    this.lastCleanup = now;
-    const s = this.db.schema;
-    await this.db.query(
-      `DELETE FROM ${s}.outbox o
-        WHERE o.created_at < now() - ($1::bigint * interval '1 millisecond')
-          AND (o.sent_at IS NOT NULL OR (o.transaction_id, o.id) <= (SELECT p.transaction_id, p.id FROM ${s}.outbox_relay_position p WHERE p.name = $2))`,
-      [this.retainSentMs, POSITION],
-    );
+    if (!this.cleanupMore) {
+      const now = Date.now();
+      if (now - this.lastCleanup < 60_000) return;
+      this.lastCleanup = now;
+    }
+    this.cleanupMore = false;
+    const [step] = await this.db.query<{ taken: number; deleted: number }>(relayCleanupSql(this.db.schema), [this.retainSentMs, POSITION, this.cleanupChunk]);
+    this.cleanupMore = (step?.taken ?? 0) >= this.cleanupChunk && (step?.deleted ?? 0) > 0;
   }
 }
 

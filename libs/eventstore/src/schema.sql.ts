@@ -51,7 +51,10 @@ CREATE TABLE IF NOT EXISTS ${s}.outbox (
   created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
   sent_at         timestamptz
 );
-CREATE INDEX IF NOT EXISTS outbox_unsent_idx ON ${s}.outbox (id) WHERE sent_at IS NULL;
+-- Rows are no longer marked sent (the relay keeps a watermark), so an index of the unsent ones
+-- held every row: a second copy of the primary key, maintained (and WAL-logged) on every insert
+-- for no query (the relay reads and cleans up through outbox_commit_order_idx).
+DROP INDEX IF EXISTS ${s}.outbox_unsent_idx;
 CREATE INDEX IF NOT EXISTS outbox_commit_order_idx ON ${s}.outbox (transaction_id, id);
 -- How far the relay has published, in commit order: one row, one UPDATE per batch.
 CREATE TABLE IF NOT EXISTS ${s}.outbox_relay_position (

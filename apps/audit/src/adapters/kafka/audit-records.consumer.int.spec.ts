@@ -32,9 +32,9 @@ function consumer(handler?: (records: readonly AuditRecord[]) => void): AuditRec
     maxBatch: 100,
     retry: { attempts: 2, baseMs: 10, maxMs: 20 },
     logger,
-    handler: async (records, tx) => {
+    handler: (records, tx) => {
       handler?.(records);
-      await ledger.append(tx, records);
+      return ledger.append(tx, records);
     },
   });
   consumers.push(c);
@@ -87,7 +87,7 @@ describe('AuditRecordsConsumer (real Kafka and PostgreSQL)', () => {
     expect(dlq.messages.map((m) => m.headers['dlq-error-class'])).toEqual(['invalid-envelope', 'invalid-record']);
     await dlq.stop();
 
-    // Redeliver everything (offsets back to the start): the inbox turns it into no-ops.
+    // Redeliver everything (offsets back to the start): the ledger's idempotent append turns it into no-ops.
     await admin.resetOffsets({ groupId: group, topic, earliest: true });
     const again = consumer();
     await again.start();
@@ -112,9 +112,9 @@ describe('AuditRecordsConsumer (real Kafka and PostgreSQL)', () => {
       maxBatch: 100,
       retry: { attempts: 2, baseMs: 10, maxMs: 20 },
       logger,
-      handler: async (batch, tx) => {
-        if (batch.some((r) => r.id === poison)) throw new Error('cannot append');
-        await ledger.append(tx, batch);
+      handler: (batch, tx) => {
+        if (batch.some((r) => r.id === poison)) return Promise.reject(new Error('cannot append'));
+        return ledger.append(tx, batch);
       },
     });
     consumers.push(c);

@@ -105,9 +105,7 @@ beforeAll(async () => {
     maxBatch: 100,
     logger: testLogger('ledger'),
     supervision,
-    handler: async (records, tx) => {
-      await ledger.append(tx, records);
-    },
+    handler: (records, tx) => ledger.append(tx, records),
   });
   inboxConsumer = new InboxConsumer({
     kafka,

@@ -5,15 +5,19 @@ import { backoffDelay, ConsumerSupervisor, DLQ_HEADERS, startWithDeadLetterProdu
 import { counter, histogram, type Database, type Sql } from '#libs/platform';
 import { auditRecordProblems, redactRecord } from '../../domain/redaction.js';
 
-/** Appends a batch of fresh records inside the inbox transaction; its writes commit with the inbox rows or not at all. */
-export type AuditBatchHandler = (records: readonly AuditRecord[], tx: Sql) => Promise<void>;
+/**
+ * Appends a batch of records in the consumer's transaction, skipping those already in the
+ * ledger (idempotent by record id: the consumer keeps no inbox of its own), and returns what
+ * it appended.
+ */
+export type AuditBatchHandler = (records: readonly AuditRecord[], tx: Sql) => Promise<readonly { readonly recordId: string }[]>;
 
 export type AuditRecordsConsumerOptions = {
   readonly kafka: Kafka;
   readonly db: Database;
   readonly topic: string;
   readonly group: string;
-  /** Name in the inbox table (default: the group). */
+  /** Name in the dead-letter headers (default: the group). */
   readonly consumerName?: string;
   readonly handler: AuditBatchHandler;
   /** Called after a batch committed (wake the indexer, the checkpointer, tails). */
@@ -38,7 +42,7 @@ export type AuditRecordsConsumerOptions = {
 
 export type AuditConsumerStats = { received: number; appended: number; duplicates: number; deadLettered: number; redacted: number; batches: number };
 
-const batchSeconds = histogram('keyledger_audit_ledger_batch_seconds', 'One ledger transaction (inbox + chain append + usage), by size', ['size'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+const batchSeconds = histogram('keyledger_audit_ledger_batch_seconds', 'One ledger transaction (chain append + usage), by size', ['size'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
 const sizeBucket = (n: number): string => (n <= 10 ? '1-10' : n <= 100 ? '11-100' : n <= 500 ? '101-500' : '501+');
 const consumed = counter('keyledger_audit_records_consumed_total', 'Audit records taken from Kafka by the ledger, by outcome', ['outcome']);
 
@@ -52,18 +56,20 @@ class HandlerFailure extends Error {
 type Parsed = { readonly message: KafkaMessage; readonly record?: AuditRecord; readonly problem?: string };
 
 /**
- * The ledger's consumer of the audit topic: the inbox pattern of libs/messaging's
- * InboxConsumer (same `inbox` table, same dead-letter topic and headers, same retry policy),
- * applied to a whole Kafka batch per PostgreSQL transaction instead of one message per
- * transaction — the ledger must sustain thousands of records a second on one partition (one
- * chain per tenant keeps a tenant's records on one partition), and a per-message transaction
- * plus offset commit tops out well below that.
+ * The ledger's consumer of the audit topic: libs/messaging's InboxConsumer pattern (same
+ * dead-letter topic and headers, same retry policy) applied to a whole Kafka batch per
+ * PostgreSQL transaction instead of one message per transaction — the ledger must sustain
+ * thousands of records a second on one partition (one chain per tenant keeps a tenant's
+ * records on one partition), and a per-message transaction plus offset commit tops out well
+ * below that. No inbox rows: the ledger itself is the record of what was handled (its record
+ * id is unique and its append skips records already present), so an inbox row per record
+ * would only repeat that, at the price of a row, an index entry and their WAL per record.
  *
  * Per chunk (≤ maxBatch messages): parse and check each envelope (bad ones go to the
- * dead-letter topic at once); in one transaction insert the record ids into the inbox
- * (a conflict = already handled, skipped) and hand the fresh records to the handler; commit;
- * then commit the Kafka offset past the chunk. A crash anywhere before the offset commit
- * redelivers the chunk and the inbox turns it into a no-op — each record lands once.
+ * dead-letter topic at once); in one transaction hand the records to the handler, which
+ * appends those not yet in the ledger; commit; then commit the Kafka offset past the chunk. A
+ * crash anywhere before the offset commit redelivers the chunk and the ledger's idempotent
+ * append turns it into a no-op — each record lands once.
  * Database trouble is retried without limit; a handler failure is retried, then the chunk is
  * split into single records so one poison record is dead-lettered and the rest land.
  *
@@ -160,7 +166,7 @@ export class AuditRecordsConsumer {
     let handled: string | undefined;
     let committed: string | undefined;
     let lastCommitAt = Date.now();
-    // The inbox makes redelivery harmless, so the offset is committed once per fetched batch
+    // The ledger's idempotent append makes redelivery harmless, so the offset is committed once per fetched batch
     // (and every second within a long one) rather than after every transaction.
     const commit = async (): Promise<void> => {
       if (handled === undefined || handled === committed) return;
@@ -228,23 +234,19 @@ export class AuditRecordsConsumer {
   }
 
   private async commitRecords(records: readonly AuditRecord[]): Promise<void> {
-    const s = this.o.db.schema;
     const started = performance.now();
-    const fresh = await this.o.db.transaction(async (tx) => {
-      const rows = await tx.query<{ event_id: string }>(
-        `INSERT INTO ${s}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
-        [this.consumerName, [...new Set(records.map((r) => r.id))]],
-      );
-      const ids = new Set(rows.map((r) => r.event_id));
-      const seen = new Set<string>();
-      const list = records.filter((r) => ids.has(r.id) && !seen.has(r.id) && (seen.add(r.id), true));
+    const appended = await this.o.db.transaction(async (tx) => {
       try {
-        await this.o.handler(list, tx);
+        return await this.o.handler(records, tx);
       } catch (err) {
         throw new HandlerFailure(err);
       }
-      return list;
     });
+    let fresh = records;
+    if (appended.length !== records.length) {
+      const ids = new Set(appended.map((e) => e.recordId));
+      fresh = records.filter((r) => ids.delete(r.id));
+    }
     batchSeconds.observe({ size: sizeBucket(records.length) }, (performance.now() - started) / 1000);
     this.stats.batches++;
     this.stats.appended += fresh.length;

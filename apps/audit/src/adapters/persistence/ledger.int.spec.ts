@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { EventRegistry } from '#libs/kernel';
 import { registerLifecycleEvents, type EventStore } from '#libs/eventstore';
 import { REPO_ROOT, createLogger } from '#libs/platform';
-import { testDb, uniqueTenant, type TestDb } from '#libs/testing';
+import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { CheckpointService } from '../../application/checkpoint.service.js';
 import { VerifyService } from '../../application/verify.service.js';
 import { registerAuditEvents } from '../../domain/audit.events.js';
@@ -62,6 +62,37 @@ describe('ledger: appends (real PostgreSQL)', () => {
     await t.db.transaction((tx) => ledger.append(tx, [r, r]));
     await t.db.transaction((tx) => ledger.append(tx, [r]));
     expect((await ledger.head(tenant))?.seq).toBe(1);
+  });
+
+  it.each([
+    ['a new chain', 0],
+    ['a chain with entries', 3],
+  ])('appends a redelivered record once when its first append commits while the second waits for %s (no inbox: the ledger dedupes)', async (_, before) => {
+    const tenant = uniqueTenant();
+    const earlier = await appendRecords(tenant, before, `${tenant}-earlier`);
+    const records = Array.from({ length: 12 }, (_, i) => sampleRecord({ n: i, tenant, id: `${tenant}-redelivered-${i + 1}` }));
+    let second: Promise<string[]> | undefined;
+    await t.db.transaction(async (tx) => {
+      // The first delivery holds the chain's head until it commits…
+      expect(await ledger.append(tx, records.slice(0, 8))).toHaveLength(8);
+      // …the redelivery (records 5-12) waits for that lock, its statement snapshot taken before the commit.
+      second = t.db.transaction(async (tx2) => (await ledger.append(tx2, records.slice(4))).map((e) => e.recordId));
+      await waitFor(async () => {
+        const [row] = await t.db.query<{ n: string }>(
+          `SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+          [`%${t.schema}.chain_heads%`],
+        );
+        return row?.n === '1' ? true : undefined;
+      }, { what: 'the second append waiting for the head lock' });
+    });
+    expect(await second).toEqual(records.slice(8).map((r) => r.id));
+    const rows = await t.db.query<{ n: string; ids: string }>(`SELECT count(*)::text AS n, count(DISTINCT record_id)::text AS ids FROM ${t.schema}.ledger_entries WHERE chain = $1`, [tenant]);
+    expect(rows[0]).toEqual({ n: String(before + 12), ids: String(before + 12) });
+    expect((await ledger.entries(tenant, 1, 100, 100)).map((e) => e.recordId)).toEqual([...earlier, ...records.map((r) => r.id)]);
+    expect(await verify.verify({ chain: tenant })).toMatchObject({ ok: true, records: before + 12 });
+    // And offered again once both committed: nothing written, the head stays.
+    expect(await t.db.transaction((tx) => ledger.append(tx, records))).toEqual([]);
+    expect((await ledger.head(tenant))?.seq).toBe(before + 12);
   });
 });
 

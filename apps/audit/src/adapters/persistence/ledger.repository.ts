@@ -33,8 +33,8 @@ export const chainOf = (record: AuditRecord): string => record.tenant;
 /**
  * The ledger tables. Appends lock the chains' head rows (in chain order, so two writers never
  * deadlock), number the new entries after the head, hash them onto the chain and move the
- * head — all in the caller's transaction, so the inbox row, the entries and the head commit
- * together or not at all. Entries of one chain therefore become visible in seq order.
+ * head — all in the caller's transaction, so the entries, the head and whatever else the caller
+ * writes commit together or not at all. Entries of one chain therefore become visible in seq order.
  */
 export class LedgerRepository {
   constructor(readonly db: Database) {}
@@ -44,10 +44,16 @@ export class LedgerRepository {
   }
 
   /**
-   * Appends records (in order) to their chains; records already in the ledger are skipped.
-   * Two statements whatever the batch size: one finds the records already present, creates
-   * the heads of new chains and locks the others (in chain order); after the entries are
-   * hashed here, one inserts them and moves the heads.
+   * Appends records (in order) to their chains; records already in the ledger are skipped, so
+   * the append is idempotent by itself (the record id is unique): a redelivered record, or the
+   * same record offered by two writers at once, lands once. Two statements whatever the batch
+   * size: one creates the heads of new chains and locks the others (in chain order); after the
+   * entries are hashed here, one inserts them and moves the heads — unless some of the records
+   * are already in the ledger, in which case it writes nothing and names them, and the rest is
+   * hashed again from the same (still locked) heads. That check runs in the second statement,
+   * whose snapshot is taken once the heads are locked: a record another writer of the chain
+   * appended while this one waited for the lock is seen there (the first statement's snapshot
+   * predates that commit).
    */
   async append(tx: Sql, records: readonly AuditRecord[], now: () => Date = () => new Date()): Promise<LedgerEntry[]> {
     if (records.length === 0) return [];
@@ -56,29 +62,21 @@ export class LedgerRepository {
     for (const r of records) if (!unique.has(r.id)) unique.set(r.id, r);
     const chains = [...new Set([...unique.values()].map(chainOf))].sort();
     const clock = now().toISOString();
-    const rows = await tx.query<{ chain: string | null; seq: string | null; hash: string | null; last_at: Date | null; record_id: string | null }>(
-      `WITH present AS (
-         SELECT e.record_id FROM ${s}.ledger_entries e WHERE e.record_id = ANY($1::text[])
-       ), created AS (
+    const rows = await tx.query<{ chain: string; seq: string; hash: string; last_at: Date }>(
+      `WITH created AS (
          INSERT INTO ${s}.chain_heads (chain, seq, hash, first_at, last_at)
-         SELECT c, 0, $3, $4::timestamptz, $4::timestamptz FROM unnest($2::text[]) AS u(c) ORDER BY c
+         SELECT c, 0, $2, $3::timestamptz, $3::timestamptz FROM unnest($1::text[]) AS u(c) ORDER BY c
          ON CONFLICT (chain) DO NOTHING
          RETURNING chain, seq, hash, last_at
        ), locked AS (
-         SELECT h.chain, h.seq, h.hash, h.last_at FROM ${s}.chain_heads h WHERE h.chain = ANY($2::text[]) ORDER BY h.chain FOR UPDATE
+         SELECT h.chain, h.seq, h.hash, h.last_at FROM ${s}.chain_heads h WHERE h.chain = ANY($1::text[]) ORDER BY h.chain FOR UPDATE
        )
-       SELECT NULL::text AS chain, NULL::text AS seq, NULL::text AS hash, NULL::timestamptz AS last_at, record_id FROM present
-       UNION ALL SELECT chain, seq::text, hash, last_at, NULL FROM created
-       UNION ALL SELECT chain, seq::text, hash, last_at, NULL FROM locked`,
-      [[...unique.keys()], chains, GENESIS_HASH, clock],
+       SELECT chain, seq::text, hash, last_at FROM created
+       UNION ALL SELECT chain, seq::text, hash, last_at FROM locked`,
+      [chains, GENESIS_HASH, clock],
     );
     const heads = new Map<string, { seq: string; hash: string; last_at: Date }>();
-    for (const r of rows) {
-      if (r.record_id !== null) unique.delete(r.record_id);
-      else if (r.chain !== null && r.seq !== null && r.hash !== null && r.last_at !== null) heads.set(r.chain, { seq: r.seq, hash: r.hash, last_at: r.last_at });
-    }
-    if (unique.size === 0) return [];
-    const fresh = [...unique.values()];
+    for (const r of rows) heads.set(r.chain, r);
     // A head another writer created after this statement's snapshot was taken (and committed
     // while the insert above waited for it) is locked by a statement of its own.
     const missing = chains.filter((c) => !heads.has(c));
@@ -90,50 +88,67 @@ export class LedgerRepository {
       for (const h of late) heads.set(h.chain, h);
     }
     // Ledger time never goes backwards within a chain, whatever the clocks of several instances say.
-    const tip = new Map([...heads].map(([chain, h]) => [chain, { seq: Number(h.seq), hash: h.hash, at: new Date(Math.max(Date.parse(clock), h.last_at.getTime())).toISOString() }]));
-    const n = fresh.length;
-    const entries: LedgerEntry[] = new Array<LedgerEntry>(n);
-    const cols = { chain: new Array<string>(n), seq: new Array<number>(n), id: new Array<string>(n), at: new Array<string>(n), record: new Array<string>(n), digest: new Array<string>(n), prev: new Array<string>(n), hash: new Array<string>(n) };
-    fresh.forEach((r, i) => {
-      const chain = chainOf(r);
-      const prev = tip.get(chain);
-      if (!prev) throw new Error(`no head for chain ${chain}`);
-      const e = nextEntry(prev.seq > 0 ? prev : undefined, { chain, appendedAt: prev.at }, r.id, canonicalJson(r));
-      tip.set(chain, { seq: e.seq, hash: e.hash, at: prev.at });
-      entries[i] = e;
-      cols.chain[i] = e.chain;
-      cols.seq[i] = e.seq;
-      cols.id[i] = e.recordId;
-      cols.at[i] = e.appendedAt;
-      cols.record[i] = e.record;
-      cols.digest[i] = e.entryDigest;
-      cols.prev[i] = e.prevHash;
-      cols.hash[i] = e.hash;
-    });
-    const moved = [...new Set(cols.chain)].map((chain) => ({ chain, ...(tip.get(chain) as { seq: number; hash: string; at: string }) }));
-    await tx.query(
-      `WITH entries AS (
-         INSERT INTO ${s}.ledger_entries (chain, seq, record_id, appended_at, record, entry_digest, prev_hash, hash)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
-       )
-       UPDATE ${s}.chain_heads h SET seq = u.seq, hash = u.hash, last_at = u.at, first_at = CASE WHEN h.seq = 0 THEN u.at ELSE h.first_at END
-         FROM unnest($9::text[], $10::bigint[], $11::text[], $12::timestamptz[]) AS u(chain, seq, hash, at) WHERE h.chain = u.chain`,
-      [
-        cols.chain,
-        cols.seq,
-        cols.id,
-        cols.at,
-        cols.record,
-        cols.digest,
-        cols.prev,
-        cols.hash,
-        moved.map((m) => m.chain),
-        moved.map((m) => m.seq),
-        moved.map((m) => m.hash),
-        moved.map((m) => m.at),
-      ],
-    );
-    return entries;
+    const start = new Map([...heads].map(([chain, h]) => [chain, { seq: Number(h.seq), hash: h.hash, at: new Date(Math.max(Date.parse(clock), h.last_at.getTime())).toISOString() }]));
+    // Canonical form once per record, even when a record already present makes the batch hash again.
+    const canonical = new Map<string, string>();
+    for (;;) {
+      if (unique.size === 0) return [];
+      const fresh = [...unique.values()];
+      const tip = new Map(start);
+      const n = fresh.length;
+      const entries: LedgerEntry[] = new Array<LedgerEntry>(n);
+      const cols = { chain: new Array<string>(n), seq: new Array<number>(n), id: new Array<string>(n), at: new Array<string>(n), record: new Array<string>(n), digest: new Array<string>(n), prev: new Array<string>(n), hash: new Array<string>(n) };
+      fresh.forEach((r, i) => {
+        const chain = chainOf(r);
+        const prev = tip.get(chain);
+        if (!prev) throw new Error(`no head for chain ${chain}`);
+        let record = canonical.get(r.id);
+        if (record === undefined) canonical.set(r.id, (record = canonicalJson(r)));
+        const e = nextEntry(prev.seq > 0 ? prev : undefined, { chain, appendedAt: prev.at }, r.id, record);
+        tip.set(chain, { seq: e.seq, hash: e.hash, at: prev.at });
+        entries[i] = e;
+        cols.chain[i] = e.chain;
+        cols.seq[i] = e.seq;
+        cols.id[i] = e.recordId;
+        cols.at[i] = e.appendedAt;
+        cols.record[i] = e.record;
+        cols.digest[i] = e.entryDigest;
+        cols.prev[i] = e.prevHash;
+        cols.hash[i] = e.hash;
+      });
+      const moved = [...new Set(cols.chain)].map((chain) => ({ chain, ...(tip.get(chain) as { seq: number; hash: string; at: string }) }));
+      const present = await tx.query<{ record_id: string }>(
+        `WITH present AS (
+           SELECT e.record_id FROM ${s}.ledger_entries e WHERE e.record_id = ANY($3::text[])
+         ), entries AS (
+           INSERT INTO ${s}.ledger_entries (chain, seq, record_id, appended_at, record, entry_digest, prev_hash, hash)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
+            WHERE NOT EXISTS (SELECT 1 FROM present)
+         ), moved AS (
+           UPDATE ${s}.chain_heads h SET seq = u.seq, hash = u.hash, last_at = u.at, first_at = CASE WHEN h.seq = 0 THEN u.at ELSE h.first_at END
+             FROM unnest($9::text[], $10::bigint[], $11::text[], $12::timestamptz[]) AS u(chain, seq, hash, at)
+            WHERE h.chain = u.chain AND NOT EXISTS (SELECT 1 FROM present)
+         )
+         SELECT record_id FROM present`,
+        [
+          cols.chain,
+          cols.seq,
+          cols.id,
+          cols.at,
+          cols.record,
+          cols.digest,
+          cols.prev,
+          cols.hash,
+          moved.map((m) => m.chain),
+          moved.map((m) => m.seq),
+          moved.map((m) => m.hash),
+          moved.map((m) => m.at),
+        ],
+      );
+      if (present.length === 0) return entries;
+      // Nothing was written: leave out the records already in the ledger and hash the rest again.
+      for (const p of present) unique.delete(p.record_id);
+    }
   }
 
   async heads(sql: Sql = this.db): Promise<ChainHead[]> {

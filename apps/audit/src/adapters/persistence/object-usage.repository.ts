@@ -7,7 +7,8 @@ type Usage = { tenant: string; vault: string; kind: string; name: string; uses: 
 /**
  * How vault objects are used, from the audit records: successful uses, failures, last use
  * (time, operation, caller) and counts per operation. Updated in the ledger's transaction, so
- * a record counts exactly once; every touched object is queued for its search document.
+ * a record counts exactly once; every touched object is queued for its search document (once
+ * while it waits there).
  */
 export class ObjectUsageRepository {
   constructor(readonly db: Database) {}
@@ -33,7 +34,12 @@ export class ObjectUsageRepository {
     if (byKey.size === 0) return 0;
     const list = [...byKey.values()];
     const s = this.db.schema;
-    // The counters and the object's place in the search queue: one statement.
+    // The counters and the object's place in the search queue: one statement. An object already
+    // queued and not yet taken by the object indexer is not queued again: its row is locked
+    // instead (the indexer skips locked rows, so it takes the key only after this commit and
+    // reads the counters written here); a row the indexer is taking (locked, SKIP LOCKED) or
+    // has taken meanwhile does not count, and the key is queued anew. Under load that is one
+    // queue row per object per indexer pass instead of one per object per ledger batch.
     await tx.query(
       `WITH used AS (
          INSERT INTO ${s}.object_usage AS o (tenant, vault, kind, name, use_count, failure_count, last_used_at, last_operation, last_caller, by_operation)
@@ -46,8 +52,14 @@ export class ObjectUsageRepository {
            last_caller = CASE WHEN o.last_used_at IS NULL OR EXCLUDED.last_used_at >= o.last_used_at THEN EXCLUDED.last_caller ELSE o.last_caller END,
            by_operation = (SELECT coalesce(jsonb_object_agg(k, coalesce((o.by_operation->>k)::bigint, 0) + coalesce((EXCLUDED.by_operation->>k)::bigint, 0)), '{}'::jsonb)
                              FROM jsonb_object_keys(o.by_operation || EXCLUDED.by_operation) AS k)
+       ), queued AS (
+         SELECT q.tenant, q.vault, q.kind, q.name FROM ${s}.object_index_queue q
+          WHERE (q.tenant, q.vault, q.kind, q.name) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))
+          FOR UPDATE SKIP LOCKED
        )
-       INSERT INTO ${s}.object_index_queue (tenant, vault, kind, name) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
+       INSERT INTO ${s}.object_index_queue (tenant, vault, kind, name)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(tenant, vault, kind, name)
+        WHERE NOT EXISTS (SELECT 1 FROM queued q WHERE q.tenant = k.tenant AND q.vault = k.vault AND q.kind = k.kind AND q.name = k.name)`,
       [
         list.map((u) => u.tenant),
         list.map((u) => u.vault),
