@@ -1,5 +1,5 @@
 import { BUILT_IN_ROLE_DEFINITIONS } from './roles.catalog.js';
-import { parseScope, scopeCovers } from './rbac.scope.js';
+import { parseScope, scopeCovers, type ScopePath } from './rbac.scope.js';
 import type { RoleAssignment, RoleDefinition } from './rbac.types.js';
 
 /**
@@ -202,11 +202,27 @@ function actionFitsResource(action: string, segments: readonly string[]): boolea
 
 const MAX_ACTION_LENGTH = 256;
 
+/**
+ * Parsed resource paths (a pure function of the string, the result frozen), remembered: every
+ * request checks a path a recent one checked too (the same secret, vault or collection).
+ */
+const parsedResources = new Map<string, ScopePath | null>();
+const RESOURCE_MEMO_LIMIT = 4096;
+
+function parseResource(raw: string): ScopePath | undefined {
+  const hit = parsedResources.get(raw);
+  if (hit !== undefined) return hit ?? undefined;
+  const parsed = parseScope(raw);
+  if (parsedResources.size >= RESOURCE_MEMO_LIMIT) parsedResources.clear();
+  if (typeof raw === 'string' && raw.length <= 1024) parsedResources.set(raw, parsed ?? null);
+  return parsed;
+}
+
 /** Evaluates one data-action request against a policy source. */
 export function evaluateDataAction(source: RbacPolicySource, request: DataActionRequest): RbacDecision {
   const action = typeof request.dataAction === 'string' ? request.dataAction.trim().toLowerCase() : '';
   if (action.length === 0 || action.length > MAX_ACTION_LENGTH || action.includes('*')) return { allowed: false, reason: 'InvalidAction' };
-  const resource = parseScope(request.resource);
+  const resource = parseResource(request.resource);
   if (resource === undefined) return { allowed: false, reason: 'InvalidResource' };
   if (!actionFitsResource(action, resource.segments)) return { allowed: false, reason: 'ActionResourceMismatch' };
 

@@ -304,3 +304,16 @@ describe('input hardening', () => {
     expect(compileActionPattern('a.b*')('axb')).toBe(false);
   });
 });
+
+describe('resource paths judged again on every check (the parse is remembered, the decision is not)', () => {
+  it('gives the same answer on repeated checks, and follows the policy source between them', () => {
+    const evaluator = RbacEvaluator.fromLists([assign(R.keyVaultSecretsUser, '/vaults/v1/secrets/a')]);
+    for (let i = 0; i < 3; i++) {
+      expect(evaluator.checkDataAction({ principalId: P, dataAction: S.getSecret, resource: '/vaults/v1/secrets/A' })).toMatchObject({ allowed: true, reason: 'Granted' });
+      expect(evaluator.checkDataAction({ principalId: P, dataAction: S.getSecret, resource: '/vaults/v1/secrets/b' })).toMatchObject({ allowed: false, reason: 'NoApplicableAssignment' });
+      expect(evaluator.checkDataAction({ principalId: P, dataAction: S.getSecret, resource: '/vaults/v1/secrets/../a' })).toMatchObject({ allowed: false, reason: 'InvalidResource' });
+    }
+    // Another policy on the same (now remembered) path decides by its own assignments.
+    expect(RbacEvaluator.fromLists([]).checkDataAction({ principalId: P, dataAction: S.getSecret, resource: '/vaults/v1/secrets/A' }).allowed).toBe(false);
+  });
+});

@@ -42,4 +42,16 @@ describe('input hygiene at the gate', () => {
     for (let i = 0; i < MAX_INPUT_DEPTH - 1; i++) ok = { a: ok };
     expect(unstorableIn(ok)).toBeUndefined();
   });
+
+  it(`judges the depth limit exactly: a string may sit at depth ${MAX_INPUT_DEPTH}, a container may not`, () => {
+    const wrap = (leaf: unknown, levels: number): unknown => {
+      let v = leaf;
+      for (let i = 0; i < levels; i++) v = { a: v };
+      return v;
+    };
+    expect(unstorableIn(wrap('leaf', MAX_INPUT_DEPTH))).toBeUndefined();
+    expect(unstorableIn(wrap([], MAX_INPUT_DEPTH))).toMatch(/nested more than/);
+    expect(unstorableIn(wrap(Buffer.from([0]), MAX_INPUT_DEPTH - 1))).toBeUndefined();
+    expect(unstorableIn(wrap('\u0000', MAX_INPUT_DEPTH))).toBe(`${Array(MAX_INPUT_DEPTH).fill('a').join('.')}`);
+  });
 });

@@ -1,4 +1,4 @@
-import { newAuditRecord, type AuditIdentity, type AuditRecord } from '#libs/contracts';
+import { newAuditRecord, type AuditIdentity, type AuditProperties, type AuditRecord } from '#libs/contracts';
 
 /** Where a request came from, as its transport saw it (for the record; nothing else is read). */
 export type RequestFacts = {
@@ -103,22 +103,26 @@ export class OperationAudit {
       callerIpAddress: f.callerIp,
       correlationId: f.correlationId,
       identity: this.identity,
-      properties: {
-        requestUri: f.requestUri,
-        httpMethod: f.method,
-        ...(this.objectId ? { id: this.objectId } : {}),
-        ...(this.isRbacAuthorized !== undefined ? { isRbacAuthorized: this.isRbacAuthorized } : {}),
-        ...(this.appliedAssignmentId ? { appliedAssignmentId: this.appliedAssignmentId } : {}),
-        ...(f.userAgent ? { clientInfo: f.userAgent.slice(0, 256) } : {}),
-        ...(this.errorCode ? { errorCode: this.errorCode } : {}),
-        ...(this.vault ? { vault: this.vault } : {}),
-        ...(this.collection ? { collection: this.collection } : {}),
-        ...(this.objectName ? { objectName: this.objectName } : {}),
-        ...(this.objectVersion ? { objectVersion: this.objectVersion } : {}),
-        ...(this.algorithm ? { algorithm: this.algorithm } : {}),
-        ...(this.tlsVersion ? { tlsVersion: this.tlsVersion } : {}),
-        ...(this.extra ? { extra: this.extra } : {}),
-      },
+      properties: this.properties(),
     });
+  }
+
+  /** The record's properties, by assignment in their fixed order (one object, not one per optional field). */
+  private properties(): AuditProperties {
+    const f = this.facts;
+    const p: { -readonly [K in keyof AuditProperties]: AuditProperties[K] } = { requestUri: f.requestUri, httpMethod: f.method };
+    if (this.objectId) p.id = this.objectId;
+    if (this.isRbacAuthorized !== undefined) p.isRbacAuthorized = this.isRbacAuthorized;
+    if (this.appliedAssignmentId) p.appliedAssignmentId = this.appliedAssignmentId;
+    if (f.userAgent) p.clientInfo = f.userAgent.slice(0, 256);
+    if (this.errorCode) p.errorCode = this.errorCode;
+    if (this.vault) p.vault = this.vault;
+    if (this.collection) p.collection = this.collection;
+    if (this.objectName) p.objectName = this.objectName;
+    if (this.objectVersion) p.objectVersion = this.objectVersion;
+    if (this.algorithm) p.algorithm = this.algorithm;
+    if (this.tlsVersion) p.tlsVersion = this.tlsVersion;
+    if (this.extra) p.extra = this.extra;
+    return p;
   }
 }

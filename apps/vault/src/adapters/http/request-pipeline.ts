@@ -97,6 +97,9 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-ms-keyvault-service-version': 'keyledger-0.1.0',
 };
 
+/** SECURITY_HEADERS as entries, listed once (every answer sets them). */
+const SECURITY_HEADER_ENTRIES: ReadonlyArray<readonly [string, string]> = Object.entries(SECURITY_HEADERS);
+
 /** What Managed HSM adds to every answer, its 401 included (recorded sessions, `managedhsm/`). */
 const MANAGED_HSM_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': "default-src 'self'",
@@ -353,7 +356,7 @@ export class ApiPipeline {
     // Also set by the platform's onRequest hook (the same id): here too for a request whose
     // earlier hooks did not run.
     reply.header('x-ms-request-id', audit.requestId);
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    for (const [k, v] of SECURITY_HEADER_ENTRIES) reply.header(k, v);
     return st;
   }
 

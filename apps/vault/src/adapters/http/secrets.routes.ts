@@ -51,26 +51,26 @@ class SecretJson {
     private readonly apiVersion: string,
   ) {}
 
+  // Built by assignment, in Azure's key order: conditional spreads cost an object each, per answer.
   private attributes(s: SecretView): Record<string, unknown> {
-    return {
-      enabled: s.enabled,
-      ...(s.nbf !== null ? { nbf: s.nbf } : {}),
-      ...(s.exp !== null ? { exp: s.exp } : {}),
-      created: s.created,
-      updated: s.updated,
-      recoveryLevel: recoveryLevelOf(this.vault.retentionDays, this.vault.purgeProtection),
-      ...(reportsRecoverableDays(this.apiVersion) ? { recoverableDays: this.vault.retentionDays } : {}),
-    };
+    const a: Record<string, unknown> = { enabled: s.enabled };
+    if (s.nbf !== null) a.nbf = s.nbf;
+    if (s.exp !== null) a.exp = s.exp;
+    a.created = s.created;
+    a.updated = s.updated;
+    a.recoveryLevel = recoveryLevelOf(this.vault.retentionDays, this.vault.purgeProtection);
+    if (reportsRecoverableDays(this.apiVersion)) a.recoverableDays = this.vault.retentionDays;
+    return a;
   }
 
-  private common(s: SecretView, id: string): Record<string, unknown> {
-    return {
-      ...(s.contentType !== null ? { contentType: s.contentType } : {}),
-      id,
-      attributes: this.attributes(s),
-      ...(s.tags !== null ? { tags: s.tags } : {}),
-      ...(s.managed ? { managed: true } : {}),
-    };
+  /** The fields every secret answer has, added to `out` (after what it holds already). */
+  private common(out: Record<string, unknown>, s: SecretView, id: string): Record<string, unknown> {
+    if (s.contentType !== null) out.contentType = s.contentType;
+    out.id = id;
+    out.attributes = this.attributes(s);
+    if (s.tags !== null) out.tags = s.tags;
+    if (s.managed) out.managed = true;
+    return out;
   }
 
   versionId(s: SecretView): string {
@@ -79,25 +79,27 @@ class SecretJson {
 
   /** SecretBundle: `value` when the operation returns one. */
   bundle(s: SecretView): Record<string, unknown> {
+    const out = this.common(s.value !== undefined ? { value: s.value } : {}, s, this.versionId(s));
     // A certificate's secret names the certificate's key version, as Azure's does.
-    return { ...(s.value !== undefined ? { value: s.value } : {}), ...this.common(s, this.versionId(s)), ...(s.managed ? { kid: `${this.origin}/keys/${s.name}/${s.version}` } : {}) };
+    if (s.managed) out.kid = `${this.origin}/keys/${s.name}/${s.version}`;
+    return out;
   }
 
   deletedBundle(s: SecretView): Record<string, unknown> {
-    return { recoveryId: `${this.origin}/deletedsecrets/${s.name}`, deletedDate: s.deletedDate, scheduledPurgeDate: s.scheduledPurgeDate, ...this.common(s, this.versionId(s)) };
+    return this.common({ recoveryId: `${this.origin}/deletedsecrets/${s.name}`, deletedDate: s.deletedDate, scheduledPurgeDate: s.scheduledPurgeDate }, s, this.versionId(s));
   }
 
   /** SecretItem in a list of secrets: the id has no version. */
   item(s: SecretView): Record<string, unknown> {
-    return this.common(s, `${this.origin}/secrets/${s.name}`);
+    return this.common({}, s, `${this.origin}/secrets/${s.name}`);
   }
 
   versionItem(s: SecretView): Record<string, unknown> {
-    return this.common(s, this.versionId(s));
+    return this.common({}, s, this.versionId(s));
   }
 
   deletedItem(s: SecretView): Record<string, unknown> {
-    return { recoveryId: `${this.origin}/deletedsecrets/${s.name}`, deletedDate: s.deletedDate, scheduledPurgeDate: s.scheduledPurgeDate, ...this.common(s, `${this.origin}/secrets/${s.name}`) };
+    return this.common({ recoveryId: `${this.origin}/deletedsecrets/${s.name}`, deletedDate: s.deletedDate, scheduledPurgeDate: s.scheduledPurgeDate }, s, `${this.origin}/secrets/${s.name}`);
   }
 
   /** `{value, nextLink}` with an absolute nextLink that carries api-version (and maxresults when given). */

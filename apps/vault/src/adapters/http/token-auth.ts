@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { buildBearerChallenge, parseBearerToken, type Principal, type TokenVerifier } from '#libs/auth';
 import { DomainError } from '#libs/kernel';
@@ -56,7 +56,8 @@ export class TokenAuthenticator {
     } catch (err) {
       throw this.unauthorized(err instanceof DomainError ? err.code : 'TokenInvalid', origin);
     }
-    const key = createHash('sha256').update(token).digest('base64url');
+    // One-shot digest (no Hash object per request).
+    const key = hash('sha256', token, 'base64url');
     const hit = this.cache?.get(key);
     if (hit) return hit;
     let principal: Principal;
@@ -83,6 +84,9 @@ export class TokenAuthenticator {
  * request as a vault's. A token for the one is refused by the other (its audience).
  */
 export class ContainerAuthenticator {
+  /** `isPoolOrigin` of the origins seen (a URL parse each): a handful of hosts, bounded all the same. */
+  private readonly kinds = new Map<string, boolean>();
+
   constructor(
     private readonly vaults: TokenAuthenticator,
     private readonly pools: TokenAuthenticator,
@@ -90,7 +94,14 @@ export class ContainerAuthenticator {
   ) {}
 
   private of(origin: string | undefined): TokenAuthenticator {
-    return this.isPoolOrigin(origin) ? this.pools : this.vaults;
+    if (origin === undefined) return this.isPoolOrigin(origin) ? this.pools : this.vaults;
+    let pool = this.kinds.get(origin);
+    if (pool === undefined) {
+      pool = this.isPoolOrigin(origin);
+      if (this.kinds.size >= 1024) this.kinds.clear();
+      this.kinds.set(origin, pool);
+    }
+    return pool ? this.pools : this.vaults;
   }
 
   challengeHeader(origin?: string): string {

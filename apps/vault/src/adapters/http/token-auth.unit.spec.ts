@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Principal, TokenVerifier } from '#libs/auth';
 import { DomainError } from '#libs/kernel';
-import { TokenAuthenticator } from './token-auth.js';
+import { ContainerAuthenticator, TokenAuthenticator } from './token-auth.js';
 
 const START_MS = 1_700_000_000_000;
 
@@ -56,5 +56,30 @@ describe('TokenAuthenticator cache', () => {
     await expect(auth.authenticate('Bearer bad')).rejects.toMatchObject({ status: 401 });
     await expect(auth.authenticate('Bearer bad')).rejects.toMatchObject({ status: 401 });
     expect(v.calls()).toBe(4);
+  });
+});
+
+describe('ContainerAuthenticator', () => {
+  it('sends each origin to its container kind, every time (the kind of an origin is remembered)', async () => {
+    const vaults = countingVerifier();
+    const pools = countingVerifier();
+    let judged = 0;
+    const auth = new ContainerAuthenticator(
+      new TokenAuthenticator(vaults.verifier, challenge, 0, () => START_MS),
+      new TokenAuthenticator(pools.verifier, challenge, 0, () => START_MS),
+      (origin) => {
+        judged++;
+        return origin?.includes('.managedhsm.') ?? false;
+      },
+    );
+    for (let i = 0; i < 3; i++) {
+      await auth.authenticate('Bearer v', 'https://dev.vault.localhost:8443');
+      await auth.authenticate('Bearer p', 'https://pool.managedhsm.localhost:8443');
+      await auth.authenticate('Bearer n');
+    }
+    expect(vaults.calls()).toBe(6);
+    expect(pools.calls()).toBe(3);
+    // Two origins judged once each; a request without an origin is judged every time.
+    expect(judged).toBe(5);
   });
 });

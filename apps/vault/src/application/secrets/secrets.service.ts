@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, seal, type ObjectIdentity } from '#libs/crypto-core';
+import { encodeObjectIdentity, openWithContext, seal, type ObjectIdentity } from '#libs/crypto-core';
 import { DomainError } from '#libs/kernel';
 import { ConcurrencyError, handleCommand, RETRY_HOT_STREAMS, type EventStore, type ExpectedVersion } from '#libs/eventstore';
 import type { SecretsRepository, SecretItemRow, SecretVersionRow } from '../../adapters/persistence/secrets.repository.js';
@@ -88,6 +88,9 @@ const malformedBackup = (): DomainError => new DomainError(VaultErrorCode.Malfor
  * and bound to the object's identity; only ciphertext reaches the event store.
  */
 export class SecretsService {
+  /** `contextOf`'s memo, per row object (gone with the row). */
+  private readonly contexts = new WeakMap<SecretVersionRow, { readonly tenant: string; readonly vault: string; readonly context: Buffer }>();
+
   constructor(
     private readonly store: EventStore,
     private readonly repo: SecretsRepository,
@@ -372,6 +375,19 @@ export class SecretsService {
     return { tenant: vault.tenantId, vault: vault.nameKey, collection: 'secrets', name: nameKey, version };
   }
 
+  /**
+   * The encoded object identity a row's value is bound to (the AAD of its envelope), kept with
+   * the row: a row served from the current-version cache is opened again for every GET, and its
+   * identity (tenant, vault, name, version: no secret) never changes.
+   */
+  private contextOf(vault: VaultRecord, row: SecretVersionRow): Buffer {
+    const known = this.contexts.get(row);
+    if (known && known.tenant === vault.tenantId && known.vault === vault.nameKey) return known.context;
+    const context = encodeObjectIdentity(this.identity(vault, row.nameKey, row.version));
+    this.contexts.set(row, { tenant: vault.tenantId, vault: vault.nameKey, context });
+    return context;
+  }
+
   private ref(vault: VaultRecord, nameKey: string, keyRef: string): ObjectRef {
     return { tenant: vault.tenantId, vault: vault.nameKey, collection: 'secrets', name: nameKey, version: keyRef };
   }
@@ -382,7 +398,7 @@ export class SecretsService {
         row.keyId,
         () => this.keyring.decryptDataKey(this.ref(vault, row.nameKey, row.keyRef), row.keyId, callContextOf(caller)),
         (key) => {
-          const plain = open(key, row.ciphertext, this.identity(vault, row.nameKey, row.version), { expectedKeyId: row.keyId });
+          const plain = openWithContext(key, row.ciphertext, this.contextOf(vault, row), { expectedKeyId: row.keyId });
           const text = plain.toString('utf8');
           plain.fill(0);
           return text;
