@@ -12,8 +12,9 @@ export const MAX_INPUT_DEPTH = 32;
  * place (`tags`, `attributes.x`), never the string itself (it may be a secret).
  */
 export function unstorableIn(value: unknown): string | undefined {
-  // Every request passes: the walk that names the place runs only for one that does not.
-  return storable(value, 0) ? undefined : placeOfUnstorable(value);
+  // Every request passes: the walk that names the place runs only for one that does not. Should
+  // the two walks ever disagree, the request is still refused (the gate fails closed).
+  return storable(value, 0) ? undefined : (placeOfUnstorable(value) ?? 'the request');
 }
 
 /** Whether `unstorableIn` finds nothing: the same tests, without building the paths it names. */
