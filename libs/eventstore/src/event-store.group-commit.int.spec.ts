@@ -57,6 +57,51 @@ describe('EventStore group commit', () => {
     expect(versions.every((r) => r.version === '2')).toBe(true);
   });
 
+  it('appends to distinct streams share one statement, yet each decides on its own version; a refused statement fails only the append that caused it', async () => {
+    const sent = async (): Promise<number> => ((await metricsRegistry.getSingleMetric('keyledger_db_statements_total')?.get())?.values ?? []).filter((x) => x.labels.schema === t.schema).reduce((a, x) => a + x.value, 0);
+    for (let i = 0; i < 12; i++) await store.appendToStream(`m${i}`, 'no_stream', [noted(i)], { metadata: meta });
+    await store.appendToStream('m-taken', 'no_stream', [noted(97)], { metadata: meta });
+    const before = await sent();
+    // Queued in one turn: the first two go alone (two transactions in flight), the rest share one.
+    const attempts = [
+      ...Array.from({ length: 12 }, (_, i) => store.appendToStream(`m${i}`, i === 5 ? 4 : 1, [noted(i), noted(i)], { metadata: meta, audit: [] })),
+      store.appendToStream('m-new', 'no_stream', [noted(99)], { metadata: meta }),
+      store.appendToStream('m-taken', 'no_stream', [noted(98)], { metadata: meta }),
+    ];
+    const settled = await Promise.allSettled(attempts);
+    settled.forEach((s, i) => {
+      if (i === 5) expect(s.status === 'rejected' && s.reason instanceof ConcurrencyError && s.reason.actual === 1).toBe(true);
+      else if (i === 13) expect(s.status === 'rejected' && s.reason instanceof ConcurrencyError && s.reason.actual === 1).toBe(true);
+      else expect(s.status).toBe('fulfilled');
+    });
+    // One statement for the batch of distinct streams, one each for the two that went alone.
+    expect((await sent()) - before).toBe(3);
+    const rows = await t.db.query<{ stream_id: string; versions: string[]; xids: string[] }>(
+      `SELECT stream_id, array_agg(stream_version::text ORDER BY stream_version) AS versions, array_agg(DISTINCT transaction_id::text) AS xids
+         FROM ${t.schema}.events WHERE stream_id LIKE 'm%' GROUP BY stream_id`,
+    );
+    const by = new Map(rows.map((r) => [r.stream_id, r]));
+    for (let i = 0; i < 12; i++) expect(by.get(`m${i}`)!.versions).toEqual(i === 5 ? ['1'] : ['1', '2', '3']);
+    expect(by.get('m-new')!.versions).toEqual(['1']);
+    expect(by.get('m-taken')!.versions).toEqual(['1']);
+    // The shared batch is one transaction: its appends' events carry one transaction id.
+    const latest = (id: string): string => by.get(id)!.xids.sort((a, b) => Number(a) - Number(b)).at(-1)!;
+    expect(new Set(['m3', 'm4', 'm6', 'm11'].map(latest)).size).toBe(1);
+    const [outbox] = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.outbox WHERE message_key LIKE 'm%'`);
+    const [events] = await t.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.schema}.events WHERE stream_id LIKE 'm%'`);
+    expect(outbox!.n).toBe(events!.n);
+
+    // PostgreSQL refuses one append's data (jsonb cannot hold U+0000): the shared statement
+    // writes nothing, then each append is committed on its own and only that one fails.
+    const refusing = [0, 1, 2, 3, 4, 5].map((i) =>
+      store.appendToStream(`r${i}`, 'no_stream', [noted(i)], { metadata: meta, messages: [{ topic: 'spec', key: `r${i}`, headers: {}, payload: { note: i === 4 ? 'nul\u0000' : 'fine' } }] }),
+    );
+    const outcomes = await Promise.allSettled(refusing);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const written = await t.db.query<{ stream_id: string }>(`SELECT stream_id FROM ${t.schema}.events WHERE stream_id LIKE 'r%' ORDER BY stream_id`);
+    expect(written.map((r) => r.stream_id)).toEqual(['r0', 'r1', 'r2', 'r3', 'r5']);
+  });
+
   it('read-model work carried by the append statement is written with the append and only then, grouped or not', async () => {
     await t.db.query(`CREATE TABLE ${t.schema}.noted_rm (stream_id text PRIMARY KEY, version bigint NOT NULL, n integer NOT NULL)`);
     const work = (streamId: string, version: number, n: number): InStatementWork => ({

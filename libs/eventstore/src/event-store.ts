@@ -51,6 +51,13 @@ type PendingAppend = {
 
 type BatchOutcome = { readonly result: AppendResult<Event> } | { readonly conflict: ConcurrencyError };
 
+/** What an append writes, before its statement runs (positions to come). */
+type AppendDraft = {
+  readonly recorded: readonly RecordedEvent[];
+  readonly messages: readonly OutboxMessage[];
+  readonly work: InStatementWork | undefined;
+};
+
 /** COMMIT was sent but its outcome is unknown (the connection failed): nothing may be retried blindly. */
 class BatchCommitError extends Error {
   readonly afterCommitSent = true;
@@ -367,16 +374,33 @@ export class EventStore {
         return (await client.query<R>(prepare === undefined ? { text, values: params as unknown[] } : { name: prepare, text, values: params as unknown[] })).rows;
       },
     };
-    // One append without work of its own in the transaction: its statement is a transaction by
-    // itself (autocommit; atomic, durable when it returns, its notifications sent at its commit),
-    // two round trips less than BEGIN … COMMIT. A failure leaves its outcome unknown, as a COMMIT's.
-    const only = jobs.length === 1 ? jobs[0] : undefined;
-    if (only && !only.options.inTransaction) {
+    const drafts = jobs.map((j) => this.draft(j));
+    // Appends without read-model work in their statement, one per stream, share ONE statement
+    // (each still decides on its own stream version); the others follow one statement each.
+    const seen = new Set<string>();
+    const shared: number[] = [];
+    const alone: number[] = [];
+    drafts.forEach((d, i) => {
+      const job = jobs[i] as PendingAppend;
+      if (d.work === undefined && !seen.has(job.streamId)) {
+        seen.add(job.streamId);
+        shared.push(i);
+      } else alone.push(i);
+    });
+    const together = shared.length >= 2;
+    // One statement and no work of its own in the transaction (one append, or appends sharing one
+    // statement): that statement is a transaction by itself (autocommit; atomic, durable when it
+    // returns, its notifications sent at its commit), two round trips less than BEGIN … COMMIT.
+    const single = jobs.length === 1 ? !jobs[0]!.options.inTransaction : together && alone.length === 0 && jobs.every((j) => !j.options.inTransaction);
+    if (single) {
       try {
-        return [await this.appendOne(client, tx, only)];
+        if (jobs.length === 1) return [await this.appendOne(client, tx, jobs[0]!, drafts[0]!)];
+        return await this.appendMany(client, tx, jobs, drafts, shared);
       } catch (err) {
-        // PostgreSQL's own refusal leaves the connection usable; anything else may not have.
+        // PostgreSQL's own refusal leaves the connection usable and, for an autocommit statement,
+        // nothing written (the caller may retry the appends one by one); anything else may not have.
         broken = (err as { severity?: unknown }).severity === undefined;
+        if (!broken && jobs.length > 1) throw err;
         throw new BatchCommitError(err);
       } finally {
         release(broken);
@@ -385,8 +409,12 @@ export class EventStore {
     try {
       count();
       await client.query('BEGIN');
-      const outcomes: BatchOutcome[] = [];
-      for (const job of jobs) outcomes.push(await this.appendOne(client, tx, job));
+      const outcomes: BatchOutcome[] = new Array<BatchOutcome>(jobs.length);
+      if (together) {
+        const many = await this.appendMany(client, tx, jobs, drafts, shared);
+        for (const i of shared) outcomes[i] = many[i] as BatchOutcome;
+      }
+      for (const i of together ? alone : drafts.map((_, k) => k)) outcomes[i] = await this.appendOne(client, tx, jobs[i] as PendingAppend, drafts[i] as AppendDraft);
       count();
       commitSent = true;
       await client.query('COMMIT');
@@ -403,8 +431,8 @@ export class EventStore {
     }
   }
 
-  /** One append inside a batch transaction: one prepared statement, then its read-model work. */
-  private async appendOne(client: pg.PoolClient, tx: Sql, job: PendingAppend): Promise<BatchOutcome> {
+  /** What an append writes: its events (positions to come), outbox rows and read-model work. */
+  private draft(job: PendingAppend): AppendDraft {
     const { streamId, events, options } = job;
     const current = job.current;
     const base = options.metadata;
@@ -416,10 +444,26 @@ export class EventStore {
       return { ...e, streamId, streamVersion: current + i + 1, schemaVersion: def.schemaVersion, position: '', transactionId: '', metadata } as RecordedEvent;
     });
     const messages: OutboxMessage[] = [];
-    if (options.outbox !== false) messages.push(...recorded.map((r) => this.toMessage(r, options.object)));
+    if (options.outbox !== false) for (const r of recorded) messages.push(this.toMessage(r, options.object));
     if (options.messages) messages.push(...options.messages);
-    if (options.audit) messages.push(...options.audit.map((a) => auditMessage(a, this.source)));
-    const work = options.inStatement?.(recorded as RecordedEvent<never>[]);
+    if (options.audit) for (const a of options.audit) messages.push(auditMessage(a, this.source));
+    return { recorded, messages, work: options.inStatement?.(recorded as RecordedEvent<never>[]) };
+  }
+
+  /** The outcome of an append its statement did not write: a version conflict, or one in commit order (retried). */
+  private notWritten(job: PendingAppend, actual: string | null): BatchOutcome {
+    const actualVersion = actual === null ? null : Number(actual);
+    // Seen at the expected version, yet not written: the stream's last writer sorts after this
+    // transaction in commit order, or committed after this statement's snapshot. Retried.
+    if ((actualVersion ?? 0) === job.current) return { conflict: new CommitOrderConflictError(job.streamId, job.expected, job.current) };
+    return { conflict: new ConcurrencyError(job.streamId, job.expected, actualVersion) };
+  }
+
+  /** One append inside a batch transaction: one prepared statement, then its read-model work. */
+  private async appendOne(client: pg.PoolClient, tx: Sql, job: PendingAppend, draft: AppendDraft): Promise<BatchOutcome> {
+    const { streamId, events, options } = job;
+    const { recorded, messages, work } = draft;
+    const current = job.current;
     const statement = this.statement(current === 0 ? 'create' : 'next', work);
     this.db.counted();
     const res = await client.query<{ version: string | null; position: string | null; transaction_id: string | null; actual: string | null }>({
@@ -444,14 +488,7 @@ export class EventStore {
       ],
     });
     const written = res.rows.filter((r) => r.version !== null);
-    if (written.length === 0) {
-      const actual = res.rows[0]?.actual ?? null;
-      const actualVersion = actual === null ? null : Number(actual);
-      // Seen at the expected version, yet not written: the stream's last writer sorts after this
-      // transaction in commit order, or committed after this statement's snapshot. Retried.
-      if ((actualVersion ?? 0) === current) return { conflict: new CommitOrderConflictError(streamId, job.expected, current) };
-      return { conflict: new ConcurrencyError(streamId, job.expected, actualVersion) };
-    }
+    if (written.length === 0) return this.notWritten(job, res.rows[0]?.actual ?? null);
     const byVersion = new Map(written.map((r) => [Number(r.version), r]));
     const events2 = recorded.map((r) => {
       const row = byVersion.get(r.streamVersion);
@@ -459,6 +496,132 @@ export class EventStore {
     });
     if (options.inTransaction) await options.inTransaction(tx, events2 as RecordedEvent<never>[]);
     return { result: { nextExpectedVersion: current + events.length, events: events2 } };
+  }
+
+  /**
+   * Several appends to distinct streams, none with read-model work in its statement, in ONE
+   * prepared statement: each is written only if its own stream is at its expected version (and
+   * its last writer sorts before this transaction in commit order), exactly as `appendOne`
+   * decides it; then the `inTransaction` work of those written. Outcomes by index into `jobs`.
+   */
+  private async appendMany(client: pg.PoolClient, tx: Sql, jobs: readonly PendingAppend[], drafts: readonly AppendDraft[], which: readonly number[]): Promise<BatchOutcome[]> {
+    const streamIds: string[] = [];
+    const nexts: number[] = [];
+    const currents: number[] = [];
+    const eAppend: number[] = [];
+    const eVersion: number[] = [];
+    const eId: string[] = [];
+    const eType: string[] = [];
+    const eSchema: number[] = [];
+    const eData: string[] = [];
+    const eMeta: string[] = [];
+    const mAppend: number[] = [];
+    const mTopic: string[] = [];
+    const mKey: string[] = [];
+    const mHeaders: string[] = [];
+    const mPayload: string[] = [];
+    which.forEach((i, k) => {
+      const job = jobs[i] as PendingAppend;
+      const { recorded, messages } = drafts[i] as AppendDraft;
+      streamIds.push(job.streamId);
+      nexts.push(job.current + job.events.length);
+      currents.push(job.current);
+      for (const r of recorded) {
+        eAppend.push(k + 1);
+        eVersion.push(r.streamVersion);
+        eId.push(r.metadata.eventId);
+        eType.push(r.type);
+        eSchema.push(r.schemaVersion);
+        eData.push(JSON.stringify(r.data));
+        eMeta.push(JSON.stringify(r.metadata));
+      }
+      for (const m of messages) {
+        mAppend.push(k + 1);
+        mTopic.push(m.topic);
+        mKey.push(m.key);
+        mHeaders.push(JSON.stringify(m.headers));
+        mPayload.push(JSON.stringify(m.payload));
+      }
+    });
+    const statement = this.manyStatement();
+    this.db.counted();
+    const res = await client.query<{ stream_id: string; version: string | null; position: string | null; transaction_id: string | null; actual: string | null }>({
+      name: statement.name,
+      text: statement.text,
+      values: [streamIds, nexts, currents, eAppend, eVersion, eId, eType, eSchema, eData, eMeta, mAppend, mTopic, mKey, mHeaders, mPayload, `${this.schema}_outbox`],
+    });
+    const rowsByStream = new Map<string, (typeof res.rows)[number][]>();
+    for (const r of res.rows) {
+      const list = rowsByStream.get(r.stream_id);
+      if (list) list.push(r);
+      else rowsByStream.set(r.stream_id, [r]);
+    }
+    const outcomes: BatchOutcome[] = new Array<BatchOutcome>(jobs.length);
+    for (const i of which) {
+      const job = jobs[i] as PendingAppend;
+      const rows = rowsByStream.get(job.streamId) ?? [];
+      const written = rows.filter((r) => r.version !== null);
+      if (written.length === 0) {
+        outcomes[i] = this.notWritten(job, rows[0]?.actual ?? null);
+        continue;
+      }
+      const byVersion = new Map(written.map((r) => [Number(r.version), r]));
+      const events = (drafts[i] as AppendDraft).recorded.map((r) => {
+        const row = byVersion.get(r.streamVersion);
+        return { ...r, position: row?.position ?? '', transactionId: row?.transaction_id ?? '' };
+      });
+      if (job.options.inTransaction) await job.options.inTransaction(tx, events as RecordedEvent<never>[]);
+      outcomes[i] = { result: { nextExpectedVersion: job.current + job.events.length, events } };
+    }
+    return outcomes;
+  }
+
+  private manyPrepared: { readonly name: string; readonly text: string } | undefined;
+
+  /** The statement of `appendMany`: the streams' checks and versions, then events and outbox rows of the appends written. */
+  private manyStatement(): { readonly name: string; readonly text: string } {
+    if (this.manyPrepared) return this.manyPrepared;
+    const S = this.schema;
+    // a: the appends (stream, next version, expected version; 0: create), in the batch's order.
+    // c, n: the streams created or moved on (each only if at its expected version, and for an
+    // existing stream only if its last writer sorts before this transaction in commit order).
+    // w: the appends written; e, o: their events and outbox rows, in the appends' order.
+    const text = `WITH a AS (
+        SELECT u.stream_id, u.next, u.cur, u.idx
+          FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS u(stream_id, next, cur, idx)),
+      c AS (
+        INSERT INTO ${S}.streams (stream_id, version, last_xid)
+        SELECT a.stream_id, a.next, pg_current_xact_id() FROM a WHERE a.cur = 0 ORDER BY a.idx
+        ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id),
+      n AS (
+        UPDATE ${S}.streams st SET version = a.next, updated_at = now(), last_xid = pg_current_xact_id()
+          FROM a
+         WHERE a.cur > 0 AND st.stream_id = a.stream_id AND st.version = a.cur AND (st.last_xid IS NULL OR st.last_xid <= pg_current_xact_id())
+        RETURNING st.stream_id),
+      w AS (
+        SELECT a.idx, a.stream_id FROM a WHERE a.stream_id IN (SELECT c.stream_id FROM c UNION ALL SELECT n.stream_id FROM n)),
+      e AS (
+        INSERT INTO ${S}.events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
+        SELECT w.stream_id, u.v, u.id, u.t, u.sv, u.d::jsonb, u.m::jsonb
+          FROM unnest($4::int[], $5::bigint[], $6::uuid[], $7::text[], $8::int[], $9::text[], $10::text[]) WITH ORDINALITY AS u(ai, v, id, t, sv, d, m, ord)
+          JOIN w ON w.idx = u.ai
+         ORDER BY u.ord
+        RETURNING stream_id, stream_version, position, transaction_id),
+      o AS (
+        INSERT INTO ${S}.outbox (topic, message_key, headers, payload)
+        SELECT u.t, u.k, u.h::jsonb, u.p::jsonb
+          FROM unnest($11::int[], $12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY AS u(ai, t, k, h, p, ord)
+          JOIN w ON w.idx = u.ai
+         ORDER BY u.ord
+        RETURNING 1)
+      SELECT e.stream_id, e.stream_version::text AS version, e.position::text AS position, e.transaction_id::text AS transaction_id, NULL::text AS actual,
+             (SELECT count(*) FROM o) AS outboxed, (SELECT 1 FROM pg_notify($16, '') AS x) AS notified
+        FROM e
+      UNION ALL
+      SELECT a.stream_id, NULL, NULL, NULL, (SELECT st.version::text FROM ${S}.streams st WHERE st.stream_id = a.stream_id), 0, NULL
+        FROM a WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.idx = a.idx)`;
+    this.manyPrepared = { name: preparedName(text), text };
+    return this.manyPrepared;
   }
 
   /** The append statements of this schema, by kind and in-statement work (prepared once per connection, by name). */
