@@ -49,7 +49,7 @@ export function buildAuditComponents(runtime: ServiceRuntime<AuditConfig>, store
     { signer: local, owns: LocalEs256CheckpointSigner.owns },
     { signer: viaCrypto, owns: CryptoCheckpointSigner.owns },
   ]);
-  const recordsIndexer = new AuditRecordsIndexer(db, es, { alias: c.AUDIT_ES_ALIAS, refreshInterval: c.AUDIT_ES_REFRESH_INTERVAL, replicas: c.AUDIT_ES_REPLICAS, translogDurability: c.AUDIT_ES_TRANSLOG_DURABILITY, translogSyncInterval: c.AUDIT_ES_TRANSLOG_SYNC_INTERVAL, batchSize: c.AUDIT_INDEX_BATCH }, log('audit-indexer'));
+  const recordsIndexer = new AuditRecordsIndexer(db, es, { alias: c.AUDIT_ES_ALIAS, refreshInterval: c.AUDIT_ES_REFRESH_INTERVAL, replicas: c.AUDIT_ES_REPLICAS, translogDurability: c.AUDIT_ES_TRANSLOG_DURABILITY, translogSyncInterval: c.AUDIT_ES_TRANSLOG_SYNC_INTERVAL, batchSize: c.AUDIT_INDEX_BATCH, liveBatchSize: c.AUDIT_INDEX_LIVE_BATCH }, log('audit-indexer'));
   const objectIndexer = new ObjectStateIndexer(db, es, { alias: c.AUDIT_OBJECTS_ALIAS, refreshInterval: c.AUDIT_ES_REFRESH_INTERVAL, replicas: c.AUDIT_ES_REPLICAS }, log('object-indexer'));
   const objectState = new ProjectionRunner(store, objectStateProjection(db.schema), { logger: log('object-state') });
   const checkpoints = new CheckpointService(db, ledger, store, signer, { everyRecords: c.AUDIT_CHECKPOINT_EVERY_RECORDS, intervalMs: c.AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000 }, log('checkpoints'));

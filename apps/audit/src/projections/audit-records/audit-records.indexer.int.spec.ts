@@ -205,6 +205,42 @@ describe('audit records → Elasticsearch (real ES)', () => {
     }
   });
 
+  it('the live loop indexes a backlog in growing steps and, once it keeps up, goes back to small ones', async () => {
+    const a = uniqueTenant();
+    const client = new EsClient({ node: stackEnv().elasticsearchUrl });
+    // Records per bulk request, as sent (a step above 200 records goes as two requests).
+    const bulks: number[] = [];
+    const request = client.transport.request.bind(client.transport);
+    client.transport.request = ((params: { path: string; bulkBody?: unknown }, options?: unknown) => {
+      if (params.path === '/_bulk' && typeof params.bulkBody === 'string') bulks.push(params.bulkBody.split('\n').filter((l) => l.length > 0).length / 2);
+      return request(params as Parameters<typeof request>[0], options as Parameters<typeof request>[1]);
+    }) as typeof client.transport.request;
+    const live = new AuditRecordsIndexer(t.db, client, { alias, refreshInterval: '100ms', replicas: 0, batchSize: 400, liveBatchSize: 20, pollIntervalMs: 100, lingerMs: 10 }, logger);
+    await append(a, 1_500, 'backlog');
+    live.start();
+    try {
+      for (let i = 0; i < 300 && (await countFor(a)) < 1_500; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await countFor(a)).toBe(1_500);
+      // Started at 20 records, doubled while steps came back full: larger bulks for the backlog.
+      expect(bulks[0]).toBeLessThanOrEqual(20);
+      expect(Math.max(...bulks)).toBeGreaterThan(100);
+      // Caught up, a trickle of records goes out in steps of at most the live size again.
+      const seen = bulks.length;
+      for (let k = 0; k < 6; k++) {
+        await append(a, 15, `trickle${k}`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      for (let i = 0; i < 100 && (await countFor(a)) < 1_590; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await countFor(a)).toBe(1_590);
+      const after = bulks.slice(seen + 2);
+      expect(after.length).toBeGreaterThan(0);
+      expect(Math.max(...after)).toBeLessThanOrEqual(20);
+    } finally {
+      await live.stop();
+      await client.close();
+    }
+  });
+
   it('rebuilds into a new generation and moves the alias atomically, reporting progress', async () => {
     const a = uniqueTenant();
     await append(a, 40);

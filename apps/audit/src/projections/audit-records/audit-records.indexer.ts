@@ -8,8 +8,14 @@ import { UnsyncedProgress, type ShardMark, type ShardState } from './unsynced-pr
 import { AUDIT_MAPPING_VERSION, auditComponentTemplates, auditDynamicSettings, auditIndexPattern, auditIndexTemplate, type AuditTemplateOptions } from './audit-index.template.js';
 
 export type AuditIndexerOptions = AuditTemplateOptions & {
-  /** Ledger entries per bulk request (default 1000). */
+  /** Ledger entries per indexing step at most: catch-up, rebuild, and the live loop while it has a backlog (default 1000). */
   readonly batchSize?: number;
+  /**
+   * Ledger entries per live step while the indexer keeps up (default 250, at most batchSize):
+   * small bulks keep both Elasticsearch write threads busy with short requests, so a record
+   * waits less for its step; a step that comes back full doubles the next one, up to batchSize.
+   */
+  readonly liveBatchSize?: number;
   /** Safety-net poll when no wake-up arrives (default 500 ms). */
   readonly pollIntervalMs?: number;
   /** After a wake-up, wait this long for more entries so bulk requests are not tiny (default 50 ms). */
@@ -69,6 +75,7 @@ export class AuditRecordsIndexer {
   private readonly known = new Set<string>();
   private templatesReady = false;
   private readonly batchSize: number;
+  private readonly liveBatchSize: number;
   /** Progress of live steps waiting for Elasticsearch's translog sync (async durability only). */
   private readonly unsynced = new UnsyncedProgress();
   private lastSyncCheck = 0;
@@ -81,6 +88,7 @@ export class AuditRecordsIndexer {
   ) {
     this.alias = options.alias;
     this.batchSize = options.batchSize ?? 1_000;
+    this.liveBatchSize = Math.min(this.batchSize, options.liveBatchSize ?? 250);
   }
 
   private get schema(): string {
@@ -146,10 +154,11 @@ export class AuditRecordsIndexer {
    */
   private async run(): Promise<void> {
     let failures = 0;
-    // Entries per live step: halved after a failure, doubled back after each committed step. A
+    // Entries per live step: liveBatchSize while the indexer keeps up; doubled (up to batchSize)
+    // after a full step, so a backlog is caught up in larger bulks; halved after a failure. A
     // batch Elasticsearch cannot take within the request timeout (a node just restarted, a
     // loaded machine) would otherwise time out and be retried whole, for ever.
-    let limit = this.batchSize;
+    let limit = this.liveBatchSize;
     let cursor = new Map<string, number>();
     let previous: Promise<void> | undefined;
     while (this.running) {
@@ -194,7 +203,8 @@ export class AuditRecordsIndexer {
           await this.idle(this.unsynced.size > 0 ? SYNC_CHECK_MS : (this.options.pollIntervalMs ?? 500));
           continue;
         }
-        if (n < limit) {
+        const full = n >= limit;
+        if (!full) {
           // Not a full batch: give the next one time to fill while this one is being indexed.
           await this.idle(this.options.pollIntervalMs ?? 500);
           await new Promise((r) => setTimeout(r, this.options.lingerMs ?? 50));
@@ -202,7 +212,9 @@ export class AuditRecordsIndexer {
         if (prev) {
           await prev;
           failures = 0;
-          limit = Math.min(this.batchSize, limit * 2);
+          // Two steps in a row went through. A backlog: larger steps (up to batchSize); keeping
+          // up: small ones (liveBatchSize; a limit halved by failures grows back step by step).
+          limit = full || limit < this.liveBatchSize ? Math.min(full ? this.batchSize : this.liveBatchSize, limit * 2) : this.liveBatchSize;
         }
       } catch (err) {
         await previous?.catch(() => undefined);
