@@ -17,6 +17,11 @@ import { cpuPerRequest, cpuSnapshot } from './process-cpu.js';
  *   its `keyledger_db_statements_total` metric.
  * Both less what the processes do without any request (measured first, BENCH_IDLE_SECONDS, 8; the quietest second of each process):
  * consumers polling, schedulers, the JVMs' own work.
+ * - Against Keyledger, `auditCaughtUpMs`: after the phase's last answer, how long until the
+ *   audit record of a request made then is searchable in Elasticsearch (the audit pipeline's
+ *   backlog), and `perSecondAuditedAndSearchable`, the requests over the phase and that
+ *   catch-up: what the whole system sustains. The CPU window ends with the catch-up, so the
+ *   per-request CPU includes the pipeline's deferred work.
  *
  * Knobs: BENCH_SECONDS (default 15) per phase; BENCH_CONNECTIONS (default 1,16,64);
  * BENCH_PHASES (get,set); VAULT_URL (default https://localhost:8443, the dev vault);
@@ -36,6 +41,14 @@ type Phase = {
   errors: number;
   cpuUsPerRequest: Record<string, number>;
   sqlPerRequest?: number;
+  /**
+   * Keyledger only: after the phase's last answer, how long until the audit record of a request
+   * made then was searchable (the pipeline's backlog: relay, Kafka, ledger, index), and the
+   * requests per second over the phase and that catch-up together: what the whole system,
+   * audit index included, sustains. CPU figures include the catch-up.
+   */
+  auditCaughtUpMs?: number;
+  perSecondAuditedAndSearchable?: number;
 };
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -92,11 +105,35 @@ async function idleRates(base: string, seconds: number): Promise<Idle> {
   return { cpuPerSecond, sqlPerSecond: Number.isFinite(sqlPerSecond) ? sqlPerSecond : 0 };
 }
 
-async function measured(base: string, connections: number, opts: autocannon.Options, idle: Idle): Promise<Phase> {
+/** Where an audit record's searchability is checked (Keyledger only): a GET whose record id comes back in `x-ms-request-id`. */
+type Marker = { readonly url: string; readonly headers: Record<string, string> };
+
+/**
+ * Makes one request and waits until its audit record is in the audit index (every record before
+ * it on the same chain is then too: the ledger appends a chain in order and the indexer takes a
+ * chain's entries as a prefix). Milliseconds from the request, or undefined after `limitMs`.
+ */
+async function auditCaughtUp(marker: Marker, limitMs = 180_000): Promise<number | undefined> {
+  const t0 = performance.now();
+  const res = await httpsRequest(marker.url, { headers: marker.headers });
+  const id = res.headers['x-ms-request-id'];
+  if (res.status !== 200 || typeof id !== 'string') throw new Error(`audit marker request: ${res.status}`);
+  const alias = process.env.AUDIT_ES_ALIAS ?? 'keyledger-audit';
+  while (performance.now() - t0 < limitMs) {
+    const r = await fetch(`${stackEnv.elasticsearchUrl}/${alias}/_count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: { ids: { values: [id] } } }) });
+    if (r.ok && ((await r.json()) as { count?: number }).count === 1) return Math.round(performance.now() - t0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return undefined;
+}
+
+async function measured(base: string, connections: number, opts: autocannon.Options, idle: Idle, marker: Marker | undefined): Promise<Phase> {
   const sqlBefore = await statementsSent(base);
   const cpuBefore = cpuSnapshot(stackEnv.home);
   const t0 = performance.now();
   const r = await cannon({ ...opts, connections });
+  const answered = (performance.now() - t0) / 1000;
+  const caughtUp = marker ? await auditCaughtUp(marker) : undefined;
   const elapsed = (performance.now() - t0) / 1000;
   const cpuAfter = cpuSnapshot(stackEnv.home);
   const sqlAfter = await statementsSent(base);
@@ -114,6 +151,7 @@ async function measured(base: string, connections: number, opts: autocannon.Opti
     cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, requests),
     // The metrics scrape itself is one request without statements: nothing to subtract.
     ...(sqlBefore !== undefined && sqlAfter !== undefined && requests > 0 ? { sqlPerRequest: Math.round(((sqlAfter - sqlBefore - idle.sqlPerSecond * elapsed) / requests) * 100) / 100 } : {}),
+    ...(marker ? { auditCaughtUpMs: caughtUp ?? -1, perSecondAuditedAndSearchable: caughtUp === undefined ? 0 : Math.round(requests / (answered + caughtUp / 1000)) } : {}),
   };
 }
 
@@ -146,6 +184,10 @@ export async function run(): Promise<Record<string, unknown>> {
   log('warm-up: GET, 3 s, 64 connections');
   await cannon({ url: base, connections: 64, duration: 3, tlsOptions, requests: names.map((n) => ({ method: 'GET' as const, path: `/secrets/${n}/?api-version=7.6`, headers })) });
 
+  // Keyledger (it has the statement counter): each phase's CPU window runs until its audit
+  // records are searchable, and idle rates are measured only once the warm-up's are.
+  const marker: Marker | undefined = (await statementsSent(base)) === undefined ? undefined : { url: `${base}/secrets/${names[0]}/?api-version=7.6`, headers };
+  if (marker) log(`warm-up's audit records searchable after ${(await auditCaughtUp(marker)) ?? 'more than 180 000'} ms`);
   log('idle: 8 s without requests, the quietest second per process (background CPU and statements, subtracted from each phase)');
   const idle = await idleRates(base, Number(process.env.BENCH_IDLE_SECONDS ?? 8));
   const get: Record<string, Phase> = {};
@@ -163,7 +205,7 @@ export async function run(): Promise<Record<string, unknown>> {
           const order = [...names.slice(offset), ...names.slice(0, offset)];
           client.setRequests(order.map((n) => ({ method: 'GET', path: `/secrets/${n}/?api-version=7.6`, headers })));
         },
-      }, idle);
+      }, idle, marker);
     }
     if (phases.has('set')) {
       log(`SET: ${connections} connection(s), ${seconds} s`);
@@ -176,7 +218,7 @@ export async function run(): Promise<Record<string, unknown>> {
           const name = `bench-set-${run}-${connections}-${writer++}`;
           client.setRequests([{ method: 'PUT', path: `/secrets/${name}?api-version=7.6`, headers, body }]);
         },
-      }, idle);
+      }, idle, marker);
     }
   }
 
