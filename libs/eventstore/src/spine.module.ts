@@ -30,7 +30,7 @@ export class SpineModule {
   static async forService(runtime: ServiceRuntime, registry: EventRegistry, options: { relay?: boolean } = {}): Promise<DynamicModule> {
     const store = new EventStore(runtime.db, registry, runtime.service);
     await store.init();
-    const relay = new OutboxRelay(runtime.db, runtime.kafka, runtime.logger.child({ component: 'outbox-relay' }));
+    const relay = new OutboxRelay(runtime.db, runtime.kafka, runtime.logger.child({ component: 'outbox-relay' }), { compression: runtime.config.OUTBOX_COMPRESSION });
     const providers = [
       { provide: EVENT_STORE, useValue: store },
       { provide: AUDIT_WRITER, useValue: new AuditWriter(runtime.db, runtime.service) },
