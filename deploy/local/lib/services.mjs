@@ -77,7 +77,10 @@ function spawnService(svc, entry, onExit) {
   const main = join(REPO_ROOT, 'dist', 'apps', svc.name, 'src', 'main.js');
   if (!existsSync(main)) throw new StackError(`${svc.name}: ${main} not built; run "npm run build"`);
   const log = createWriteStream(join(DIRS.logs, `${svc.name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, ['--enable-source-maps', main], { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // KEYLEDGER_NODE_ARGS: more Node options for every service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (a profile per process, written when it stops; NODE_OPTIONS refuses --cpu-prof).
+  const extra = (process.env.KEYLEDGER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+  const child = spawn(process.execPath, ['--enable-source-maps', ...extra, main], { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   let stderr = '';
