@@ -391,10 +391,11 @@ export class EventStore {
     // One statement and no work of its own in the transaction (one append, or appends sharing one
     // statement): that statement is a transaction by itself (autocommit; atomic, durable when it
     // returns, its notifications sent at its commit), two round trips less than BEGIN … COMMIT.
-    const single = jobs.length === 1 ? !jobs[0]!.options.inTransaction : together && alone.length === 0 && jobs.every((j) => !j.options.inTransaction);
+    const only = jobs.length === 1 ? (jobs[0] as PendingAppend) : undefined;
+    const single = only ? !only.options.inTransaction : together && alone.length === 0 && jobs.every((j) => !j.options.inTransaction);
     if (single) {
       try {
-        if (jobs.length === 1) return [await this.appendOne(client, tx, jobs[0]!, drafts[0]!)];
+        if (only) return [await this.appendOne(client, tx, only, drafts[0] as AppendDraft)];
         return await this.appendMany(client, tx, jobs, drafts, shared);
       } catch (err) {
         // PostgreSQL's own refusal leaves the connection usable and, for an autocommit statement,
