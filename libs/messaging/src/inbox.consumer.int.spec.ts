@@ -154,6 +154,44 @@ describe('InboxConsumer', () => {
     await c.stop();
   });
 
+  it('handles messages fetched together in one transaction; a handler failing inside a group costs the others nothing and is retried alone', async () => {
+    const { topic, group } = await freshTopic('t_msg_group');
+    const account = uniqueName('acct');
+    const deposits = Array.from({ length: 60 }, (_, n) => envelope('Deposited', { account, amount: n + 1 }));
+    const flaky = deposits[30]!;
+    const attempts: number[] = [];
+    const handler: InboxHandler = async (env, tx, ctx) => {
+      const { amount } = env.data as { amount: number };
+      await tx.query(`INSERT INTO ${t.schema}.balance (account, amount) VALUES ($1, $2) ON CONFLICT (account) DO UPDATE SET amount = balance.amount + EXCLUDED.amount`, [account, amount]);
+      await insertEffect(tx, env, `attempt ${ctx.attempt}`);
+      if (env.id === flaky.id) {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 2) throw new Error('transient');
+      }
+    };
+    // All on the topic before the consumer starts, so they are fetched together; one of them twice.
+    await produce(topic, ...deposits.slice(0, 45), deposits[10]!, ...deposits.slice(45));
+    const c = await startConsumer({ topic, group, handler, retry: { attempts: 5, baseMs: 20 } });
+    await waitFor(() => c.stats.handled === 60 && c.stats.duplicates === 1, { what: 'the burst' });
+    await waitFor(async () => (await committedOffset(group, topic)) === '61', { what: 'the offset past the burst' });
+
+    const balance = await t.db.query<{ amount: number }>(`SELECT amount::int AS amount FROM ${t.schema}.balance WHERE account = $1`, [account]);
+    expect(balance).toEqual([{ amount: (60 * 61) / 2 }]); // every deposit once: nothing of the rolled-back group stayed
+    const effects = await t.db.query<{ n: number; events: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS events FROM ${t.schema}.effects WHERE event_id = ANY($1::text[])`,
+      [deposits.map((d) => d.id)],
+    );
+    expect(effects).toEqual([{ n: 60, events: 60 }]);
+    // Its failed run in the group was its first attempt; the second, alone, succeeded.
+    expect(attempts).toEqual([1, 2]);
+    expect(await t.db.query(`SELECT note FROM ${t.schema}.effects WHERE event_id = $1`, [flaky.id])).toEqual([{ note: 'attempt 2' }]);
+    expect(c.stats.retries).toBe(1);
+    // Grouped: a transaction's rows share its start time (now()); 60 messages took far fewer transactions.
+    const [tx] = await t.db.query<{ n: number }>(`SELECT count(DISTINCT handled_at)::int AS n FROM ${t.schema}.inbox WHERE consumer = $1`, [group]);
+    expect(tx!.n).toBeLessThan(10);
+    await c.stop();
+  });
+
   it('redelivered messages change nothing: duplicates on the topic and a full replay of the group are skipped by the inbox', async () => {
     const { topic, group } = await freshTopic('t_msg_redeliver');
     // A deliberately non-idempotent effect: adding to a balance.

@@ -36,6 +36,14 @@ export type InboxConsumerOptions = {
   /** Create the dead-letter topic at start (default true; needs topic-create rights). */
   readonly ensureDeadLetterTopic?: boolean;
   readonly partitionsConsumedConcurrently?: number;
+  /**
+   * Most messages of one fetched batch handled in one transaction (default 256; 1 turns grouping
+   * off). Their inbox rows go in one statement, their handlers run one after the other in
+   * message order, and one offset commit follows the transaction. Any failure rolls the group
+   * back: the messages before the failing one are grouped again, the failing one goes alone
+   * through the retry and dead-letter path (its failed run in the group is its first attempt).
+   */
+  readonly maxGroup?: number;
   readonly sessionTimeoutMs?: number;
   /** Restart backoff and stall watchdog of the consumer's supervisor (see ConsumerSupervisor). */
   readonly supervision?: SupervisionOptions;
@@ -55,6 +63,12 @@ export type InboxConsumerStats = {
 };
 
 export type MessageOutcome = 'handled' | 'duplicate' | 'dead-lettered';
+
+/** How a group of messages fared (see `processGroup`). */
+type GroupOutcome =
+  | { readonly kind: 'committed'; readonly count: number }
+  | { readonly kind: 'not-grouped' }
+  | { readonly kind: 'handler-failed'; readonly index: number; readonly error: unknown };
 
 /** Headers the dead-letter copy carries next to the original message's own headers. */
 export const DLQ_HEADERS = {
@@ -89,6 +103,12 @@ class HandlerFailure extends Error {
  * offset committed (offset + 1). A crash anywhere before the offset commit redelivers the
  * message and the inbox turns the redelivery into a no-op.
  *
+ * Messages fetched together are handled together: up to `maxGroup` of them in one transaction
+ * (one inbox statement, the handlers in order, one COMMIT) and one offset commit after it, so
+ * a burst costs one fsync and one Kafka round trip instead of one per message. A group that
+ * fails is rolled back as a whole and its messages are retried as described below, so grouping
+ * changes the cost, never the outcome.
+ *
  * A failing handler is retried with exponential backoff; after `attempts` failures, or at
  * once when the message is not a valid envelope, the message is copied to the dead-letter
  * topic (`deadLetterTopic(topic, group)`) with its origin and the error class in headers,
@@ -111,6 +131,7 @@ export class InboxConsumer {
   private producer: Producer | undefined;
   private running = false;
   private started = false;
+  private readonly maxGroup: number;
 
   constructor(private readonly options: InboxConsumerOptions) {
     this.topic = options.topic;
@@ -118,6 +139,7 @@ export class InboxConsumer {
     this.consumerName = options.consumerName ?? options.group;
     this.deadLetterTopic = deadLetterTopic(options.topic, options.group);
     this.retry = retryPolicy(options.retry);
+    this.maxGroup = Math.max(1, Math.floor(options.maxGroup ?? 256));
     this.logger = (options.logger ?? createLogger('messaging')).child({ consumer: this.consumerName, topic: this.topic });
     this.supervisor = new ConsumerSupervisor({
       ...options.supervision,
@@ -199,18 +221,110 @@ export class InboxConsumer {
   }
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, consumer: Consumer): Promise<void> {
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale() || !this.running) return;
-      const outcome = await this.process(batch.topic, batch.partition, message, heartbeat, () => isRunning() && !isStale() && this.running);
-      if (outcome === undefined) return; // stopping: leave the offset uncommitted, the message comes back
-      resolveOffset(message.offset);
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+    const alive = (): boolean => isRunning() && !isStale() && this.running;
+    const { topic, partition, messages } = batch;
+    let limit = this.maxGroup;
+    // A handler that failed in a group: that failure is its first attempt when its turn comes.
+    let failed: { readonly offset: string; readonly error: unknown } | undefined;
+    let i = 0;
+    while (i < messages.length) {
+      if (!alive()) return;
+      const take = Math.min(limit, messages.length - i);
+      limit = this.maxGroup;
+      let done = 0;
+      let firstFailure: { error: unknown } | undefined;
+      if (failed && failed.offset === (messages[i] as KafkaMessage).offset) {
+        firstFailure = { error: failed.error };
+        failed = undefined;
+      } else if (take > 1) {
+        const group = await this.processGroup(topic, partition, messages.slice(i, i + take));
+        if (group.kind === 'committed') done = group.count;
+        else if (group.kind === 'handler-failed' && group.index > 0) {
+          limit = group.index; // the messages before the failing one, grouped again
+          failed = { offset: (messages[i + group.index] as KafkaMessage).offset, error: group.error };
+          continue;
+        } else if (group.kind === 'handler-failed') firstFailure = { error: group.error };
+      }
+      if (done === 0) {
+        // One message on its own: the first of a group that could not commit, or a batch of one.
+        const outcome = await this.process(topic, partition, messages[i] as KafkaMessage, heartbeat, alive, firstFailure);
+        if (outcome === undefined) return; // stopping: leave the offset uncommitted, the message comes back
+        done = 1;
+      }
+      const last = messages[i + done - 1] as KafkaMessage;
+      resolveOffset(last.offset);
+      await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
       await heartbeat();
+      i += done;
     }
   }
 
-  /** Handles one message to a final outcome, or returns undefined when the consumer stops meanwhile. */
-  private async process(topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>, alive: () => boolean): Promise<MessageOutcome | undefined> {
+  /**
+   * Handles consecutive messages in one transaction. Stops before the first message that is
+   * not a valid envelope (it goes alone, to the dead-letter topic); a group of fewer than two
+   * is left to `process`. Any failure rolls back the whole group and says where it happened.
+   */
+  private async processGroup(topic: string, partition: number, messages: readonly KafkaMessage[]): Promise<GroupOutcome> {
+    const envelopes: Envelope[] = [];
+    for (const message of messages) {
+      try {
+        envelopes.push(parseEnvelope(message.value));
+      } catch {
+        break;
+      }
+    }
+    if (envelopes.length < 2) return { kind: 'not-grouped' };
+    let at = -1;
+    try {
+      const counts = await this.options.db.transaction(async (tx) => {
+        const ids = envelopes.map((e) => e.id);
+        const fresh = new Set(
+          (
+            await tx.query<{ event_id: string }>(
+              `INSERT INTO ${this.options.db.schema}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
+              [this.consumerName, ids],
+            )
+          ).map((r) => r.event_id),
+        );
+        let handled = 0;
+        for (let k = 0; k < envelopes.length; k++) {
+          const envelope = envelopes[k] as Envelope;
+          // An id twice in the group (a redelivery fetched with the first copy): its first copy only.
+          if (!fresh.delete(envelope.id)) continue;
+          at = k;
+          const message = messages[k] as KafkaMessage;
+          await this.options.handler(envelope, tx, { topic, partition, offset: message.offset, attempt: 1, headers: message.headers ?? {} });
+          handled++;
+        }
+        at = -1;
+        return { handled, duplicates: envelopes.length - handled };
+      });
+      this.stats.received += envelopes.length;
+      this.stats.handled += counts.handled;
+      this.stats.duplicates += counts.duplicates;
+      if (counts.handled > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'handled' }, counts.handled);
+      if (counts.duplicates > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'duplicate' }, counts.duplicates);
+      return { kind: 'committed', count: envelopes.length };
+    } catch (err) {
+      // `at` is the message whose handler threw; -1: the inbox statement or the COMMIT failed.
+      if (at < 0 || isTransientInfrastructureError(err)) return { kind: 'not-grouped' };
+      return { kind: 'handler-failed', index: at, error: err };
+    }
+  }
+
+  /**
+   * Handles one message to a final outcome, or returns undefined when the consumer stops meanwhile.
+   * `firstFailure`: its handler already failed once (in a group that was rolled back); that
+   * counts as its first attempt.
+   */
+  private async process(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    heartbeat: () => Promise<void>,
+    alive: () => boolean,
+    firstFailure?: { readonly error: unknown },
+  ): Promise<MessageOutcome | undefined> {
     this.stats.received++;
     let envelope: Envelope;
     try {
@@ -221,6 +335,10 @@ export class InboxConsumer {
     }
     let failures = 0;
     let infraFailures = 0;
+    if (firstFailure) {
+      const retried = await this.afterHandlerFailure(topic, partition, message, envelope, firstFailure.error, ++failures, heartbeat, alive);
+      if (retried !== 'retry') return retried;
+    }
     for (;;) {
       const attempt = failures + 1;
       try {
@@ -251,18 +369,33 @@ export class InboxConsumer {
           if (!(await this.pause(delay, heartbeat, alive))) return undefined;
           continue;
         }
-        failures++;
-        if (failures >= this.retry.attempts) {
-          await this.deadLetter(topic, partition, message, cause, failures, 'handler-failed', envelope.id);
-          return 'dead-lettered';
-        }
-        this.stats.retries++;
-        retriesTotal.inc({ consumer: this.consumerName, topic });
-        const delay = backoffDelay(this.retry, failures);
-        this.logger.warn({ eventId: envelope.id, type: envelope.type, partition, offset: message.offset, attempt, errorClass: errorClass(cause), retryInMs: delay }, 'handler failed; retrying');
-        if (!(await this.pause(delay, heartbeat, alive))) return undefined;
+        const retried = await this.afterHandlerFailure(topic, partition, message, envelope, cause, ++failures, heartbeat, alive);
+        if (retried !== 'retry') return retried;
       }
     }
+  }
+
+  /** After the handler's `failures`-th failure: dead-letters the message, or waits to retry it ('retry'; undefined when stopping meanwhile). */
+  private async afterHandlerFailure(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    envelope: Envelope,
+    cause: unknown,
+    failures: number,
+    heartbeat: () => Promise<void>,
+    alive: () => boolean,
+  ): Promise<'retry' | 'dead-lettered' | undefined> {
+    if (failures >= this.retry.attempts) {
+      await this.deadLetter(topic, partition, message, cause, failures, 'handler-failed', envelope.id);
+      return 'dead-lettered';
+    }
+    this.stats.retries++;
+    retriesTotal.inc({ consumer: this.consumerName, topic });
+    const delay = backoffDelay(this.retry, failures);
+    this.logger.warn({ eventId: envelope.id, type: envelope.type, partition, offset: message.offset, attempt: failures, errorClass: errorClass(cause), retryInMs: delay }, 'handler failed; retrying');
+    if (!(await this.pause(delay, heartbeat, alive))) return undefined;
+    return 'retry';
   }
 
   /** Sleeps in short slices, heartbeating so a long backoff does not cost the partition. */
