@@ -3,12 +3,20 @@
  * `run()`), prints the figures as a table and writes `test/bench/results/<name>.json` with
  * the machine it ran on. Benchmarks write numbers; they never pass or fail (and never run
  * in `npm test`).
+ *
+ * Every result also records how fast the machine was: `machine.speed`, `openssl speed` RSA-2048
+ * signs/s on all cores right before and right after the bench (2 s each; BENCH_CALIBRATE=0
+ * skips it). The host under this class of machine changes speed from day to day and hour to
+ * hour (5,200–8,600 signs/s seen on the same 2 cores): compare figures of different runs
+ * against it, or better, run the code being compared side by side in one hour.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 type BenchModule = { run?: () => Promise<Record<string, unknown>> };
 
@@ -40,6 +48,17 @@ export function table(rows: readonly [string, string][]): string {
   return [line, `| ${'figure'.padEnd(w)} | ${'value'.padStart(v)} |`, line, ...rows.map(([k, x]) => `| ${k.padEnd(w)} | ${x.padStart(v)} |`), line].join('\n');
 }
 
+/** `openssl speed -seconds 2 -multi <cores> rsa2048`: RSA-2048 signs/s on all cores, or undefined when openssl is missing or says something else. */
+async function rsaSignsPerSecond(cores: number): Promise<number | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('openssl', ['speed', '-seconds', '2', '-multi', String(Math.max(1, cores)), 'rsa2048'], { maxBuffer: 4 * 1024 * 1024 });
+    const m = /^rsa\s+2048 bits\s+\S+\s+\S+\s+([\d.]+)/m.exec(stdout);
+    return m ? Math.round(Number(m[1])) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const name = process.argv[2];
   const names = await available();
@@ -58,9 +77,17 @@ async function main(): Promise<void> {
     os: `${platform()} ${release()} ${arch()}`,
     loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
   };
+  const calibrate = process.env.BENCH_CALIBRATE !== '0';
+  const speedBefore = calibrate ? await rsaSignsPerSecond(machine.cpus) : undefined;
   const started = new Date();
-  process.stderr.write(`bench ${name}: started ${started.toISOString()} on ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}\n`);
+  process.stderr.write(`bench ${name}: started ${started.toISOString()} on ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}${speedBefore ? `, openssl ${speedBefore} RSA-2048 signs/s` : ''}\n`);
   const figures = await mod.run();
+  const speedAfter = calibrate ? await rsaSignsPerSecond(machine.cpus) : undefined;
+  Object.assign(machine, {
+    speed: calibrate
+      ? { command: `openssl speed -seconds 2 -multi ${machine.cpus} rsa2048`, rsa2048SignsPerSecondBefore: speedBefore ?? null, rsa2048SignsPerSecondAfter: speedAfter ?? null }
+      : 'not measured (BENCH_CALIBRATE=0)',
+  });
   const result = { bench: name, date: started.toISOString(), durationSeconds: Math.round((Date.now() - started.getTime()) / 100) / 10, machine, figures };
   const out = join(repoRoot(), 'test/bench/results', `${name}.json`);
   await mkdir(dirname(out), { recursive: true });
