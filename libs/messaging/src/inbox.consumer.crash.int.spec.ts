@@ -103,6 +103,7 @@ describe('InboxConsumer groups under kill -9', () => {
     child.kill('SIGKILL');
     await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
     const atKill = await handledCount();
+    const killedAt = (await t.db.query<{ at: string }>('SELECT now()::text AS at'))[0]!.at;
     expect(atKill).toBeLessThan(MESSAGES); // killed mid-burst, not after it
 
     // Its successor in the same group: resumes from the last committed offset once the dead member's session expires.
@@ -133,8 +134,13 @@ describe('InboxConsumer groups under kill -9', () => {
     expect(balance!.amount).toBe(String((MESSAGES * (MESSAGES + 1)) / 2));
     const [groups] = await t.db.query<{ n: number }>(`SELECT count(DISTINCT handled_at)::int AS n FROM ${t.schema}.inbox WHERE consumer = $1`, [group]);
     expect(groups!.n).toBeLessThan(MESSAGES / 4); // handled in groups, by both processes
+    // The successor's pace once it had joined: its first group's transaction start to its last's.
+    const [pace] = await t.db.query<{ n: number; seconds: number }>(
+      `SELECT count(*)::int AS n, extract(epoch FROM max(handled_at) - min(handled_at))::float8 AS seconds FROM ${t.schema}.inbox WHERE consumer = $1 AND handled_at > $2::timestamptz`,
+      [group, killedAt],
+    );
     process.stdout.write(
-      `[inbox crash] killed after ${atKill} of ${MESSAGES} messages; successor handled ${successor.stats.handled}, skipped ${successor.stats.duplicates} redelivered; ${groups!.n} transactions in all\n`,
+      `[inbox crash] killed after ${atKill} of ${MESSAGES} messages; successor handled ${successor.stats.handled} (${pace!.n} in ${pace!.seconds.toFixed(2)} s from its first group to its last: ${Math.round(pace!.n / Math.max(pace!.seconds, 0.001))}/s), skipped ${successor.stats.duplicates} redelivered; ${groups!.n} transactions in all\n`,
     );
   });
 });
