@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:https';
 import autocannon from 'autocannon';
 import { bootstrap, ca, httpsRequest, tokenFor } from '../support/identity.js';
 import { stackEnv, suffix } from '../support/stack-env.js';
@@ -28,6 +29,12 @@ import { cpuPerRequest, cpuSnapshot } from './process-cpu.js';
  *   service's inbox and event store, the object-state projection, Elasticsearch). Its CPU is
  *   counted too; `perSecondAuditedAndSearchable` then covers both.
  *
+ * - At one connection, `sequentialLatencyUs`: autocannon's latencies are whole milliseconds, too
+ *   coarse for the ≤ 0.5 ms target; after the GET and SET phases at one connection, this
+ *   client sends BENCH_SEQUENTIAL requests (default 2,000) one after the other on one kept-alive
+ *   TLS connection and times each with the monotonic clock: p50/p90/p99 in microseconds
+ *   (request written → answer read; after the phase's pipeline has caught up).
+ *
  * Knobs: BENCH_SECONDS (default 15) per phase; BENCH_CONNECTIONS (default 1,16,64);
  * BENCH_PHASES (get,set); VAULT_URL (default https://localhost:8443, the dev vault);
  * BENCH_TOKEN: a bearer token to send instead of one from Keyledger's identity service, or
@@ -53,10 +60,50 @@ type Phase = {
    * audit index included, sustains. CPU figures include the catch-up.
    */
   auditCaughtUpMs?: number;
+  /** One-connection phases: sequential requests timed to the microsecond (see the header). */
+  sequentialLatencyUs?: { readonly requests: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly non2xx: number };
   /** SET phases against Keyledger: see the header; the catch-up above and this one run together. */
   objectStateCaughtUpMs?: number;
   perSecondAuditedAndSearchable?: number;
 };
+
+/**
+ * `count` requests one after the other on one kept-alive TLS connection (`next(i)` gives the
+ * i-th), each timed from the call to the answer's last byte; percentiles in microseconds.
+ */
+async function sequentialLatency(
+  base: string,
+  ca: Buffer | string,
+  count: number,
+  next: (i: number) => { readonly method: string; readonly path: string; readonly headers: Record<string, string>; readonly body?: string },
+): Promise<NonNullable<Phase['sequentialLatencyUs']>> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+  const url = new URL(base);
+  const times: number[] = [];
+  let non2xx = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const r = next(i);
+      const t0 = process.hrtime.bigint();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: url.hostname, port: url.port, path: r.path, method: r.method, headers: r.headers, agent }, (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(r.body);
+      });
+      times.push(Number(process.hrtime.bigint() - t0) / 1000);
+      if (status < 200 || status > 299) non2xx++;
+    }
+  } finally {
+    agent.destroy();
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number): number => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? Number.NaN);
+  return { requests: count, p50: at(0.5), p90: at(0.9), p99: at(0.99), non2xx };
+}
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -196,6 +243,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 15);
   const levels = (process.env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
   const phases = new Set((process.env.BENCH_PHASES ?? 'get,set').split(','));
+  const sequential = Math.max(100, Number(process.env.BENCH_SEQUENTIAL ?? 2_000) || 2_000);
   const given = process.env.BENCH_TOKEN;
   const token = given !== undefined && given !== '' ? given : await tokenFor(bootstrap().clientId, bootstrap().clientSecret, 'https://vault.localhost');
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(token === 'none' ? {} : { authorization: `Bearer ${token}` }) };
@@ -244,6 +292,11 @@ export async function run(): Promise<Record<string, unknown>> {
           client.setRequests(order.map((n) => ({ method: 'GET', path: `/secrets/${n}/?api-version=7.6`, headers })));
         },
       }, idle, marker);
+      if (connections === 1) {
+        const phase = get[`c${connections}`] as Phase;
+        phase.sequentialLatencyUs = await sequentialLatency(base, tlsOptions.ca, sequential, (i) => ({ method: 'GET', path: `/secrets/${names[i % names.length]}/?api-version=7.6`, headers }));
+        log(`GET, sequential on one connection: p50 ${phase.sequentialLatencyUs.p50} µs, p99 ${phase.sequentialLatencyUs.p99} µs`);
+      }
     }
     if (phases.has('set')) {
       log(`SET: ${connections} connection(s), ${seconds} s`);
@@ -257,6 +310,12 @@ export async function run(): Promise<Record<string, unknown>> {
           client.setRequests([{ method: 'PUT', path: `/secrets/${name}?api-version=7.6`, headers, body }]);
         },
       }, idle, marker, objectMarker);
+      if (connections === 1) {
+        const phase = set[`c${connections}`] as Phase;
+        const name = `bench-set-${run}-sequential`;
+        phase.sequentialLatencyUs = await sequentialLatency(base, tlsOptions.ca, sequential, () => ({ method: 'PUT', path: `/secrets/${name}?api-version=7.6`, headers, body }));
+        log(`SET, sequential on one connection: p50 ${phase.sequentialLatencyUs.p50} µs, p99 ${phase.sequentialLatencyUs.p99} µs`);
+      }
     }
   }
 
