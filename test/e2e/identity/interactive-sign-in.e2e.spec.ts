@@ -124,7 +124,7 @@ describe('interactive sign-in (authorization code + PKCE, device code, refresh t
     const challenge = createHash('sha256').update(verifier).digest('base64url');
     const pkce = { code_challenge: challenge, code_challenge_method: 'S256' };
     const tampered = codeOf((await authorize(pkce)).signedIn);
-    const refused = await token({ grant_type: 'authorization_code', client_id: clientId, code: tampered, redirect_uri: REDIRECT, code_verifier: `${verifier.slice(0, -1)}A`, scope: 'https://vault.localhost/.default openid' });
+    const refused = await token({ grant_type: 'authorization_code', client_id: clientId, code: tampered, redirect_uri: REDIRECT, code_verifier: `${verifier.slice(0, -1)}${verifier.endsWith('A') ? 'B' : 'A'}`, scope: 'https://vault.localhost/.default openid' });
     expect([refused.status, aad(refused).error, aad(refused).error_codes, aad(refused).access_token]).toEqual([400, 'invalid_grant', [501481], undefined]);
     expect(aad(refused).error_description).toMatch(/^AADSTS501481: /);
 

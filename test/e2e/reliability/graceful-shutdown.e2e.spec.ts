@@ -62,6 +62,17 @@ describe('graceful shutdown under load', () => {
     let exit: Exit | undefined;
     void vault.exited.then((e) => (exit = e));
     const sfx = randomBytes(3).toString('hex');
+    // Listening is not serving: until it has replayed the identity events the vault answers 503
+    // "starting" (audited). Not what this spec is about: wait for its first 200 before the load.
+    const warm = new https.Agent({ keepAlive: false });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const o = await put(warm, token, `drain-${sfx}-ready`);
+      if (o.status === 200) break;
+      if (Date.now() > deadline) throw new Error(`the vault did not serve within 60 s: ${o.status ?? o.error} ${o.body ?? ''}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    warm.destroy();
     let sigtermAt = Number.POSITIVE_INFINITY;
     const workers = Array.from({ length: WORKERS }, async (_, w) => {
       const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
