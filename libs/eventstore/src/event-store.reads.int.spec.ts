@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import { testDb, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { CommitOrderConflictError, ConcurrencyError, START, checkpointOf, type EventStore, type GlobalCheckpoint, type RecordedEvent } from './event-store.js';
 import { EventRegistry, v } from '#libs/kernel';
+import { metricsRegistry } from '#libs/platform';
 
 jest.setTimeout(120_000);
 
@@ -96,5 +97,66 @@ describe('EventStore: stream order equals commit-reader order', () => {
       await store.appendInTransaction(tx, 'twice', 1, [counted(2)], { metadata: meta });
     });
     expect((await store.readStream('twice')).map((e) => e.streamVersion)).toEqual([1, 2]);
+  });
+});
+
+describe("EventStore: several appends at 'any' in two statements (appendEachAnyInTransaction)", () => {
+  it('gives what appending each in turn gives: new and existing streams, a stream named twice, consecutive versions, nothing published', async () => {
+    await store.appendToStream('each-old', 'no_stream', [counted(1), counted(2)], { metadata: meta, outbox: false });
+    const outboxBefore = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t.schema}.outbox`);
+    const sent = async (): Promise<number> => ((await metricsRegistry.getSingleMetric('keyledger_db_statements_total')?.get())?.values ?? []).filter((x) => x.labels.schema === t.schema).reduce((a, x) => a + x.value, 0);
+    const statements = await sent();
+    const results = await t.db.transaction((tx) =>
+      store.appendEachAnyInTransaction(tx, [
+        { streamId: 'each-new', events: [counted(10)], metadata: meta },
+        { streamId: 'each-old', events: [counted(3), counted(4)], metadata: { ...meta, correlationId: 'c-1' } },
+        { streamId: 'each-new', events: [counted(11)], metadata: meta },
+      ]),
+    );
+    // BEGIN, the streams, the events, COMMIT.
+    expect((await sent()) - statements).toBe(4);
+    expect(results.map((r) => [r.nextExpectedVersion, r.events.map((e) => [e.streamId, e.streamVersion, e.data.n])])).toEqual([
+      [1, [['each-new', 1, 10]]],
+      [4, [['each-old', 3, 3], ['each-old', 4, 4]]],
+      [2, [['each-new', 2, 11]]],
+    ]);
+    expect(results[1]!.events.map((e) => e.metadata.correlationId)).toEqual(['c-1', 'c-1']);
+    // Positions (what readers follow) ascend in the given order.
+    const positions = results.flatMap((r) => r.events.map((e) => BigInt(e.position)));
+    expect(positions).toEqual([...positions].sort((a, b) => (a < b ? -1 : 1)));
+    const stored = await store.readStream('each-old');
+    expect(stored.map((e) => [e.streamVersion, e.data])).toEqual([[1, { n: 1 }], [2, { n: 2 }], [3, { n: 3 }], [4, { n: 4 }]]);
+    expect(stored.slice(2).map((e) => e.metadata.eventId)).toEqual(results[1]!.events.map((e) => e.metadata.eventId));
+    expect((await store.readStream('each-new')).map((e) => [e.streamVersion, e.data])).toEqual([[1, { n: 10 }], [2, { n: 11 }]]);
+    expect(await store.streamVersion('each-new')).toBe(2);
+    expect(await t.db.query(`SELECT count(*)::int AS n FROM ${t.schema}.outbox`)).toEqual(outboxBefore);
+    // An append at an exact version after them sees the versions they left.
+    await store.appendToStream('each-old', 4, [counted(5)], { metadata: meta, outbox: false });
+    expect(await store.streamVersion('each-old')).toBe(5);
+  });
+
+  it('an invalid event writes nothing, and a stream whose previous version a later transaction wrote is refused (CommitOrderConflictError)', async () => {
+    const bad = { type: 'Counted', data: { n: 'one' } } as unknown as Counted;
+    await expect(t.db.transaction((tx) => store.appendEachAnyInTransaction(tx, [{ streamId: 'each-bad', events: [counted(1)], metadata: meta }, { streamId: 'each-bad', events: [bad], metadata: meta }]))).rejects.toThrow();
+    expect(await store.readStream('each-bad')).toEqual([]);
+    expect(await store.streamVersion('each-bad')).toBe(0);
+
+    await store.appendToStream('each-ordered', 'no_stream', [counted(1)], { metadata: meta });
+    const attempt = t.db.transaction(async (tx) => {
+      await store.appendInTransaction(tx, 'each-elsewhere', 'any', [counted(0)], { metadata: meta });
+      await store.appendToStream('each-ordered', 1, [counted(2)], { metadata: meta });
+      await store.appendEachAnyInTransaction(tx, [
+        { streamId: 'each-fine', events: [counted(1)], metadata: meta },
+        { streamId: 'each-ordered', events: [counted(3)], metadata: meta },
+      ]);
+    });
+    const err = await attempt.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CommitOrderConflictError);
+    expect((await store.readStream('each-ordered')).map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(await store.readStream('each-fine')).toEqual([]);
+    expect(await store.readStream('each-elsewhere')).toEqual([]);
   });
 });

@@ -299,6 +299,92 @@ export class EventStore {
     return { nextExpectedVersion: current + events.length, events: recorded };
   }
 
+  /**
+   * Several appends at version `any`, published nowhere (no outbox rows, no audit records, no
+   * read-model work), inside a transaction the caller owns: TWO statements whatever their
+   * number — one upsert of the streams' rows (taking their locks in stream-id order, each
+   * version advanced by its appends' events), one insert of every event — where
+   * `appendInTransaction` takes three per append. The effect is that of appending each in turn
+   * with `appendInTransaction(tx, streamId, 'any', events, { metadata, outbox: false })`: a
+   * stream named twice gets consecutive versions in the given order. Every event is validated
+   * before anything is written; the commit-order check is the same (CommitOrderConflictError
+   * when a stream's previous version was written by a later transaction). For consumers that
+   * record what they observe (the audit service's lifecycle events), a group at a time.
+   */
+  async appendEachAnyInTransaction<E extends Event>(
+    tx: Sql,
+    appends: readonly { readonly streamId: string; readonly events: readonly E[]; readonly metadata: AppendOptions<E>['metadata'] }[],
+  ): Promise<readonly AppendResult<E>[]> {
+    const defs = appends.map((a) => {
+      if (a.streamId.length === 0) throw new Error('stream id must not be empty');
+      if (a.events.length === 0) throw new Error('an append needs at least one event');
+      return a.events.map((e) => this.registry.check(e.type, e.data));
+    });
+    if (appends.length === 0) return [];
+    const counts = new Map<string, number>();
+    for (const a of appends) counts.set(a.streamId, (counts.get(a.streamId) ?? 0) + a.events.length);
+    const ids = [...counts.keys()].sort();
+    const heads = await tx.query<{ stream_id: string; version: string }>(
+      `INSERT INTO ${this.schema}.streams AS st (stream_id, version, last_xid)
+       SELECT id, n, pg_current_xact_id() FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(id, n, o) ORDER BY o
+       ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version, updated_at = now(), last_xid = pg_current_xact_id()
+       RETURNING stream_id, version::text`,
+      [ids, ids.map((id) => counts.get(id))],
+    );
+    // The version each stream had before this call: its new version less what this call adds.
+    const next = new Map<string, number>();
+    for (const h of heads) next.set(h.stream_id, Number(h.version) - (counts.get(h.stream_id) ?? 0));
+    const ctx = currentContext();
+    const columns = { streams: [] as string[], versions: [] as number[], ids: [] as string[], types: [] as string[], schemaVersions: [] as number[], datas: [] as string[], metas: [] as string[] };
+    const drafts = appends.map((a, k) => {
+      const time = a.metadata.time ?? new Date().toISOString();
+      const correlationId = a.metadata.correlationId ?? ctx?.correlationId ?? randomUUID();
+      const before = next.get(a.streamId) ?? 0;
+      next.set(a.streamId, before + a.events.length);
+      return a.events.map((e, i) => {
+        const metadata: EventMetadata = { eventId: randomUUID(), correlationId, causationId: a.metadata.causationId ?? null, actor: a.metadata.actor, tenant: a.metadata.tenant, time };
+        const schemaVersion = defs[k][i].schemaVersion;
+        columns.streams.push(a.streamId);
+        columns.versions.push(before + i + 1);
+        columns.ids.push(metadata.eventId);
+        columns.types.push(e.type);
+        columns.schemaVersions.push(schemaVersion);
+        columns.datas.push(JSON.stringify(e.data));
+        columns.metas.push(JSON.stringify(metadata));
+        return { event: e, streamVersion: before + i + 1, schemaVersion, metadata };
+      });
+    });
+    const rows = await tx.query<{ event_id: string; position: string; transaction_id: string }>(
+      `INSERT INTO ${this.schema}.events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
+       SELECT sid, v, id, t, sv, d::jsonb, m::jsonb
+         FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[]) WITH ORDINALITY AS u(sid, v, id, t, sv, d, m, o)
+        WHERE NOT EXISTS (
+          SELECT 1 FROM ${this.schema}.events p
+           WHERE p.stream_id = u.sid AND p.stream_version = u.v - 1 AND p.transaction_id > pg_current_xact_id())
+        -- Positions in the given order (an anti-join may emit rows in any order): a stream's
+        -- versions must ascend with their positions, which readers follow.
+        ORDER BY u.o
+       RETURNING event_id::text, position::text, transaction_id::text`,
+      [columns.streams, columns.versions, columns.ids, columns.types, columns.schemaVersions, columns.datas, columns.metas],
+    );
+    if (rows.length !== columns.ids.length) {
+      // Some stream's previous version was written by a transaction that sorts after this one
+      // (see appendInTransaction): the caller's transaction must be rolled back and retried.
+      const written = new Set(rows.map((r) => r.event_id));
+      const k = columns.ids.findIndex((id) => !written.has(id));
+      throw new CommitOrderConflictError(columns.streams[k], 'any', columns.versions[k] - 1);
+    }
+    const at = new Map(rows.map((r) => [r.event_id, r]));
+    return drafts.map((list, k) => {
+      const streamId = appends[k].streamId;
+      const events = list.map((d): RecordedEvent<E> => {
+        const row = at.get(d.metadata.eventId) as { position: string; transaction_id: string };
+        return { ...d.event, streamId, streamVersion: d.streamVersion, schemaVersion: d.schemaVersion, position: row.position, transactionId: row.transaction_id, metadata: d.metadata };
+      });
+      return { nextExpectedVersion: events[events.length - 1].streamVersion, events };
+    });
+  }
+
   private enqueue<E extends Event>(streamId: string, expected: number | 'no_stream', events: readonly E[], options: AppendOptions<E>): Promise<AppendResult<E>> {
     // Validate everything before queueing: a bad event writes nothing and delays no one.
     let defs: { schemaVersion: number }[];

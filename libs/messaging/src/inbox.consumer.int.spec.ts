@@ -4,7 +4,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { deadLetterTopic, envelopeHeaders, type Envelope } from '#libs/contracts';
 import { metricsRegistry, type Sql } from '#libs/platform';
 import { collectTopic, dropTopics, testDb, testKafka, testLogger, uniqueName, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
-import { DLQ_HEADERS, InboxConsumer, type InboxConsumerOptions, type InboxHandler } from './inbox.consumer.js';
+import { DLQ_HEADERS, InboxConsumer, type InboxConsumerOptions, type InboxGroupHandler, type InboxHandler } from './inbox.consumer.js';
 import { ensureTopics } from './topics.admin.js';
 
 jest.setTimeout(120_000);
@@ -189,6 +189,61 @@ describe('InboxConsumer', () => {
     // Grouped: a transaction's rows share its start time (now()); 60 messages took far fewer transactions.
     const [tx] = await t.db.query<{ n: number }>(`SELECT count(DISTINCT handled_at)::int AS n FROM ${t.schema}.inbox WHERE consumer = $1`, [group]);
     expect(tx!.n).toBeLessThan(10);
+    await c.stop();
+  });
+
+  it('a group handler takes a fetched group in one call (duplicates left out); when it fails, the group runs message by message and only the failing message is retried', async () => {
+    const { topic, group } = await freshTopic('t_msg_group_handler');
+    const account = uniqueName('acct');
+    const deposits = Array.from({ length: 40 }, (_, n) => envelope('Deposited', { account, amount: n + 1 }));
+    const late = Array.from({ length: 40 }, (_, n) => envelope('Deposited', { account, amount: 1000 + n }));
+    const poison = late[17]!;
+    const add = (tx: Sql, env: Envelope, note: string): Promise<unknown> =>
+      Promise.all([
+        tx.query(`INSERT INTO ${t.schema}.balance (account, amount) VALUES ($1, $2) ON CONFLICT (account) DO UPDATE SET amount = balance.amount + EXCLUDED.amount`, [account, (env.data as { amount: number }).amount]),
+        insertEffect(tx, env, note),
+      ]);
+    const single: number[] = [];
+    const handler: InboxHandler = async (env, tx, ctx) => {
+      if (env.id === poison.id) {
+        single.push(ctx.attempt);
+        if (ctx.attempt < 2) throw new Error('not yet');
+      }
+      await add(tx, env, `single ${ctx.attempt}`);
+    };
+    const calls: number[] = [];
+    const groupHandler: InboxGroupHandler = async (messages, tx) => {
+      calls.push(messages.length);
+      for (const m of messages) {
+        expect(m.context.attempt).toBe(1);
+        // The group's effects are written before it fails: the rollback must take them all back.
+        await add(tx, m.envelope, 'group');
+        if (m.envelope.id === poison.id) throw new Error('poison in the group');
+      }
+    };
+    await produce(topic, ...deposits, deposits[5]!);
+    const c = await startConsumer({ topic, group, handler, groupHandler, retry: { attempts: 5, baseMs: 20 } });
+    await waitFor(() => c.stats.handled === 40 && c.stats.duplicates === 1, { what: 'the first burst' });
+    // Every message went through the group handler, in a few calls; the duplicate never reached it.
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(calls.length).toBeLessThan(10);
+    expect(single).toEqual([]);
+
+    await produce(topic, ...late);
+    await waitFor(() => c.stats.handled === 80, { what: 'the second burst' });
+    await waitFor(async () => (await committedOffset(group, topic)) === '81', { what: 'the offset past both bursts' });
+    const balance = await t.db.query<{ amount: number }>(`SELECT amount::int AS amount FROM ${t.schema}.balance WHERE account = $1`, [account]);
+    expect(balance).toEqual([{ amount: (40 * 41) / 2 + 40 * 1000 + (39 * 40) / 2 }]);
+    const effects = await t.db.query<{ n: number; events: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS events FROM ${t.schema}.effects WHERE event_id = ANY($1::text[])`,
+      [[...deposits, ...late].map((d) => d.id)],
+    );
+    expect(effects).toEqual([{ n: 80, events: 80 }]);
+    // The group with the poison message was rolled back and went message by message: the poison
+    // failed once there (attempt 1, no attempt counted for the group handler) and was retried alone.
+    expect(single).toEqual([1, 2]);
+    expect(await t.db.query(`SELECT note FROM ${t.schema}.effects WHERE event_id = $1`, [poison.id])).toEqual([{ note: 'single 2' }]);
+    expect(c.stats.retries).toBe(1);
     await c.stop();
   });
 

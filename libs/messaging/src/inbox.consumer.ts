@@ -19,6 +19,12 @@ export type InboxMessageContext = {
 /** Runs inside the transaction that records the event id in the inbox: its writes commit with it or not at all. */
 export type InboxHandler = (envelope: Envelope, tx: Sql, context: InboxMessageContext) => Promise<void>;
 
+/**
+ * Handles the fresh messages of a group at once, inside the group's transaction: it must have
+ * the effect of `handler` on each message in order (their contexts say attempt 1).
+ */
+export type InboxGroupHandler = (messages: readonly { readonly envelope: Envelope; readonly context: InboxMessageContext }[], tx: Sql) => Promise<void>;
+
 export type InboxConsumerOptions = {
   readonly kafka: Kafka;
   /** The consuming service's database; its schema holds the `inbox` table (spine DDL). */
@@ -44,6 +50,13 @@ export type InboxConsumerOptions = {
    * through the retry and dead-letter path (its failed run in the group is its first attempt).
    */
   readonly maxGroup?: number;
+  /**
+   * Optional: a group's messages in one call (fewer statements than one handler call each).
+   * Should it throw, the group's transaction is rolled back and the group runs again through
+   * `handler`, message by message, which finds the failing message and gives it the usual
+   * retry and dead-letter path; a failure of the group handler counts as no attempt.
+   */
+  readonly groupHandler?: InboxGroupHandler;
   readonly sessionTimeoutMs?: number;
   /** Restart backoff and stall watchdog of the consumer's supervisor (see ConsumerSupervisor). */
   readonly supervision?: SupervisionOptions;
@@ -274,6 +287,10 @@ export class InboxConsumer {
       }
     }
     if (envelopes.length < 2) return { kind: 'not-grouped' };
+    if (this.options.groupHandler) {
+      const outcome = await this.processGroupAtOnce(this.options.groupHandler, topic, partition, messages, envelopes);
+      if (outcome) return outcome;
+    }
     let at = -1;
     try {
       const counts = await this.options.db.transaction(async (tx) => {
@@ -309,6 +326,49 @@ export class InboxConsumer {
       // `at` is the message whose handler threw; -1: the inbox statement or the COMMIT failed.
       if (at < 0 || isTransientInfrastructureError(err)) return { kind: 'not-grouped' };
       return { kind: 'handler-failed', index: at, error: err };
+    }
+  }
+
+  /**
+   * A group through the group handler, in one transaction; undefined when it failed (rolled
+   * back: the group goes through the message-by-message path, which tells which one failed).
+   */
+  private async processGroupAtOnce(
+    groupHandler: InboxGroupHandler,
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    envelopes: readonly Envelope[],
+  ): Promise<GroupOutcome | undefined> {
+    try {
+      const handled = await this.options.db.transaction(async (tx) => {
+        const fresh = new Set(
+          (
+            await tx.query<{ event_id: string }>(
+              `INSERT INTO ${this.options.db.schema}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
+              [this.consumerName, envelopes.map((e) => e.id)],
+            )
+          ).map((r) => r.event_id),
+        );
+        const batch: { envelope: Envelope; context: InboxMessageContext }[] = [];
+        envelopes.forEach((envelope, k) => {
+          // An id twice in the group (a redelivery fetched with the first copy): its first copy only.
+          if (!fresh.delete(envelope.id)) return;
+          const message = messages[k] as KafkaMessage;
+          batch.push({ envelope, context: { topic, partition, offset: message.offset, attempt: 1, headers: message.headers ?? {} } });
+        });
+        if (batch.length > 0) await groupHandler(batch, tx);
+        return batch.length;
+      });
+      this.stats.received += envelopes.length;
+      this.stats.handled += handled;
+      this.stats.duplicates += envelopes.length - handled;
+      if (handled > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'handled' }, handled);
+      if (envelopes.length > handled) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'duplicate' }, envelopes.length - handled);
+      return { kind: 'committed', count: envelopes.length };
+    } catch (err) {
+      this.logger.debug({ errorClass: errorClass(err), partition, messages: envelopes.length }, 'group handler failed; the group goes message by message');
+      return undefined;
     }
   }
 
