@@ -52,7 +52,7 @@ afterAll(async () => {
 
 /** The envelopes the producer's outbox holds (what its relay publishes), oldest first. */
 async function published(after = 0): Promise<Envelope[]> {
-  const rows = await producerDb.db.query<{ id: string; payload: Envelope }>(`SELECT id::text, payload FROM ${producerDb.schema}.outbox WHERE id > $1 ORDER BY id`, [after]);
+  const rows = await producerDb.db.query<{ id: string; payload: Envelope }>(`SELECT o.id::text, o.payload FROM ${producerDb.schema}.outbox o WHERE o.id > $1 ORDER BY o.id`, [after]);
   return rows.map((r) => r.payload);
 }
 
@@ -99,6 +99,46 @@ describe('object state from published contracts (real PostgreSQL)', () => {
       lastEventType: 'SecretDeleted',
       lastEventSource: 'vault',
     });
+  });
+
+  it('a group observed at once (the group handler of the consumer) stores and folds what observing each in turn does', async () => {
+    const vaultId = '7b2e3f40-5c6d-4e7f-9a81-92a3b4c5d6e7';
+    const setUp = async (tenant: string): Promise<Envelope[]> => {
+      const meta = { metadata: { actor: 'test', tenant } };
+      const object = { vault: 'prod', collection: 'secrets' as const, name: 'api-token' };
+      const version = (v: string) => ({ version: v, ciphertext: 'AQID', keyId: 'dk-1', keyRef: v, contentType: 'text/plain', tags: {}, enabled: true, nbf: null, exp: null, created: T0, updated: T0, vaultId, name: 'Api-Token', managed: false });
+      await producer.appendToStream(`vault-${tenant}`, 'no_stream', [{ type: 'VaultCreated', data: { vaultId, name: 'Prod', tenantId: tenant, retentionDays: 7, purgeProtection: false, tags: {}, created: T0 } }], { ...meta, object: { vault: 'prod', collection: null, name: 'prod' } });
+      const stream = `secret-${tenant}-api-token`;
+      await producer.appendToStream(stream, 'no_stream', [{ type: 'SecretVersionCreated', data: version(V1) }], { ...meta, object });
+      await producer.appendToStream(stream, 1, [{ type: 'SecretVersionCreated', data: version(V1.replace('0', 'f')) }], { ...meta, object });
+      await producer.appendToStream(stream, 2, [{ type: 'SecretDeleted', data: { deletedDate: T0 + 60, scheduledPurgeDate: T0 + 7 * 86_400 } }], { ...meta, object });
+      const envelopes = (await published()).filter((e) => e.tenant === tenant);
+      expect(envelopes).toHaveLength(4);
+      // Not a lifecycle contract: skipped in both paths.
+      return [...envelopes.slice(0, 2), { ...envelopes[0]!, id: randomUUID(), type: 'ServiceStarted', schemaVersion: 1, data: { service: 'vault', host: 'h', pid: 1, version: '0' } }, ...envelopes.slice(2)];
+    };
+    const one = uniqueTenant();
+    const all = uniqueTenant();
+    for (const env of await setUp(one)) await observe(env);
+    const group = await setUp(all);
+    await auditDb.db.transaction((tx) => consumer.observeAll(group, tx));
+    await runner.catchUp();
+
+    const stored = async (tenant: string): Promise<unknown[]> =>
+      (
+        await auditDb.db.query<{ stream_id: string; stream_version: string; type: string; data: { source: string; message: unknown } }>(
+          `SELECT stream_id, stream_version::text, type, data FROM ${auditDb.schema}.events WHERE metadata->>'tenant' = $1 ORDER BY position`,
+          [tenant],
+        )
+      ).map((r) => [r.stream_id.replace(tenant, 'T'), r.stream_version, r.type, r.data.source, r.data.message]);
+    const ofOne = await stored(one);
+    expect(ofOne).toHaveLength(4);
+    expect(await stored(all)).toEqual(ofOne);
+    // The same but for the tenant and the producer's event times.
+    const without = (st: ObjectState | undefined): unknown => ({ ...st, tenant: undefined, lastEventTime: undefined, updated: undefined });
+    expect(without(await state(all, 'secret', 'api-token'))).toEqual(without(await state(one, 'secret', 'api-token')));
+    expect(await state(all, 'secret', 'api-token')).toMatchObject({ status: 'deleted', versionCount: 2, eventCount: 3 });
+    expect(without(await state(all, 'vault', 'prod'))).toEqual(without(await state(one, 'vault', 'prod')));
   });
 
   it('a vault key, appended by the vault (VaultKey… contracts) and reported by crypto (Key…), is one object, deleted after the vault deletes it', async () => {

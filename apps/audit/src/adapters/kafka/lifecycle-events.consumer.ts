@@ -71,6 +71,8 @@ export class LifecycleEventsConsumer {
         consumerName: `${this.o.groupPrefix}-lifecycle`,
         logger: this.o.logger,
         handler: (env, tx) => this.observe(env, tx),
+        // A fetched group's lifecycle events in two statements (see appendEachAnyInTransaction).
+        groupHandler: (messages, tx) => this.observeAll(messages.map((m) => m.envelope), tx),
       });
       this.consumers.set(topic, consumer);
       consumer.start().catch((err: unknown) => {
@@ -82,15 +84,27 @@ export class LifecycleEventsConsumer {
 
   /** Stores a lifecycle contract message (other types are only marked handled). */
   async observe(env: Envelope, tx: Sql): Promise<void> {
+    const append = this.observed(env);
+    if (append) await this.o.store.appendInTransaction(tx, append.streamId, 'any', append.events, { metadata: append.metadata, outbox: false });
+  }
+
+  /** What `observe` does for each message in order, in two statements for all of them. */
+  async observeAll(envs: readonly Envelope[], tx: Sql): Promise<void> {
+    const appends = envs.map((env) => this.observed(env)).filter((a): a is ObservedAppend => a !== undefined);
+    if (appends.length > 0) await this.o.store.appendEachAnyInTransaction(tx, appends);
+  }
+
+  /** The append that records a lifecycle contract message; undefined for other types (and counted pre-contract versions). */
+  private observed(env: Envelope): ObservedAppend | undefined {
     // By contract type and the service that owns it: a same-named private event of another service is not it.
-    if (!lifecycleContracts.publishes(env.source, env.type)) return;
+    if (!lifecycleContracts.publishes(env.source, env.type)) return undefined;
     let message;
     try {
       message = lifecycleContracts.parse(env.type, env.schemaVersion, env.data);
     } catch (err) {
       if (err instanceof ContractError && err.code === 'UnknownContractVersion' && env.schemaVersion < lifecycleContracts.contract(env.type).schemaVersion) {
         preContract.inc({ type: env.type });
-        return;
+        return undefined;
       }
       throw err;
     }
@@ -98,9 +112,16 @@ export class LifecycleEventsConsumer {
       type: 'LifecycleEventObserved',
       data: { eventId: env.id, source: env.source, subject: env.subject, tenant: env.tenant, time: env.time, message },
     };
-    await this.o.store.appendInTransaction(tx, `observed-${env.source}-${env.subject}`, 'any', [event], {
+    return {
+      streamId: `observed-${env.source}-${env.subject}`,
+      events: [event],
       metadata: { actor: env.source, tenant: env.tenant, correlationId: env.correlationId, time: env.time },
-      outbox: false,
-    });
+    };
   }
 }
+
+type ObservedAppend = {
+  readonly streamId: string;
+  readonly events: readonly LifecycleEventObserved[];
+  readonly metadata: { readonly actor: string; readonly tenant: string; readonly correlationId: string; readonly time: string };
+};
