@@ -2,7 +2,7 @@ import { lifecycleContracts } from '#libs/contracts';
 import type { PgProjection, ProjectedEvent } from '#libs/projections';
 import type { Sql } from '#libs/platform';
 import type { LifecycleEventObserved } from '../../domain/audit.events.js';
-import { classifyLifecycleEvent, evolveObjectState, type ObjectState, type ObservedLifecycleEvent } from '../../domain/object-state.js';
+import { classifyLifecycleEvent, evolveObjectState, type ClassifiedEvent, type ObjectState, type ObservedLifecycleEvent } from '../../domain/object-state.js';
 import { enqueueObjects } from '../../adapters/persistence/object-usage.repository.js';
 
 /**
@@ -17,7 +17,8 @@ export function objectStateProjection(schema: string): PgProjection<LifecycleEve
     name: 'object-state',
     handles: ['LifecycleEventObserved'],
     async handle(events: readonly ProjectedEvent<LifecycleEventObserved>[], tx: Sql): Promise<void> {
-      const touched = new Map<string, ObjectState>();
+      const folds: { key: string; observed: ObservedLifecycleEvent; c: ClassifiedEvent }[] = [];
+      const refs = new Map<string, { tenant: string; vault: string; kind: string; name: string }>();
       for (const e of events) {
         const { message: stored, ...where } = e.data;
         // Pre-contract observations (v1, upcast with no message) are kept but not folded.
@@ -25,21 +26,24 @@ export function objectStateProjection(schema: string): PgProjection<LifecycleEve
         // Stored at the version current when observed: brought to today's version of its contract.
         const observed: ObservedLifecycleEvent = { ...where, message: lifecycleContracts.parse(stored.type, stored.schemaVersion, stored.data) };
         const c = classifyLifecycleEvent(observed.message);
-        const key = `${observed.tenant}\u0000${c.ref.vault}\u0000${c.ref.kind}\u0000${c.ref.name}`;
-        let current = touched.get(key);
-        if (!current) {
-          const rows = await tx.query<{ state: ObjectState }>(`SELECT state FROM ${schema}.object_state WHERE tenant = $1 AND vault = $2 AND kind = $3 AND name = $4 FOR UPDATE`, [
-            observed.tenant,
-            c.ref.vault,
-            c.ref.kind,
-            c.ref.name,
-          ]);
-          current = rows[0]?.state;
-        }
-        touched.set(key, evolveObjectState(current, observed, c));
+        const key = objectKey(observed.tenant, c.ref.vault, c.ref.kind, c.ref.name);
+        folds.push({ key, observed, c });
+        refs.set(key, { tenant: observed.tenant, vault: c.ref.vault, kind: c.ref.kind, name: c.ref.name });
       }
-      if (touched.size === 0) return;
-      const states = [...touched.values()];
+      if (folds.length === 0) return;
+      // Every object the batch touches, read and locked in ONE statement (in key order).
+      const list = [...refs.values()];
+      const rows = await tx.query<{ tenant: string; vault: string; kind: string; name: string; state: ObjectState }>(
+        `SELECT o.tenant, o.vault, o.kind, o.name, o.state FROM ${schema}.object_state o
+           JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, v, k, n) ON o.tenant = u.t AND o.vault = u.v AND o.kind = u.k AND o.name = u.n
+          ORDER BY o.tenant, o.vault, o.kind, o.name
+            FOR UPDATE OF o`,
+        [list.map((r) => r.tenant), list.map((r) => r.vault), list.map((r) => r.kind), list.map((r) => r.name)],
+      );
+      const touched = new Map<string, ObjectState | undefined>();
+      for (const r of rows) touched.set(objectKey(r.tenant, r.vault, r.kind, r.name), r.state);
+      for (const f of folds) touched.set(f.key, evolveObjectState(touched.get(f.key), f.observed, f.c));
+      const states = [...refs.keys()].map((key) => touched.get(key) as ObjectState);
       await tx.query(
         `INSERT INTO ${schema}.object_state (tenant, vault, kind, name, state, updated_at)
          SELECT t, v, k, n, s::jsonb, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(t, v, k, n, s)
@@ -55,3 +59,5 @@ export function objectStateProjection(schema: string): PgProjection<LifecycleEve
     },
   };
 }
+
+const objectKey = (tenant: string, vault: string, kind: string, name: string): string => `${tenant}\u0000${vault}\u0000${kind}\u0000${name}`;
