@@ -4,10 +4,13 @@
  * concurrent writes share group commits; `writeAll` groups commit together or not at all; a
  * failed commit rejects every caller of that batch (fail closed) and the writer recovers.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import { newAuditRecord, TOPICS, type AuditRecord, type Envelope } from '#libs/contracts';
-import { testDb, uniqueTenant, type TestDb } from '#libs/testing';
+import { sleep, testDb, testLogger, uniqueTenant, waitFor, type TestDb } from '#libs/testing';
 import { AuditUnavailableError, AuditWriter } from './audit-writer.js';
+import { OutboxRelay } from './outbox-relay.js';
 
 let t: TestDb;
 const tenant = uniqueTenant();
@@ -111,6 +114,43 @@ describe('AuditWriter', () => {
     }
     expect(await rowsOf(doomed.map((r) => r.correlationId))).toHaveLength(0);
     await expect(writer.writeAll([])).resolves.toBeUndefined();
+  });
+
+  it('wakes a relay of its schema running in this process directly, with no NOTIFY; with none running here, its commit notifies', async () => {
+    const listener = new pg.Client({ connectionString: t.db.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (m) => heard.push(m.channel));
+    await listener.query(`LISTEN ${t.schema}_outbox`);
+    try {
+      const writer = new AuditWriter(t.db, 'spec');
+      await writer.write(record());
+      await waitFor(() => heard.length === 1, { what: 'the NOTIFY of a commit with no relay here' });
+
+      // A relay of the schema in this process (its Kafka unreachable: nothing is published anywhere).
+      const kafka = new Kafka({ clientId: 'spec-unreachable', brokers: ['127.0.0.1:9'], retry: { retries: 0 }, connectionTimeout: 200, logLevel: logLevel.NOTHING });
+      const relay = new OutboxRelay(t.db, kafka, testLogger('relay'), { pollIntervalMs: 60_000, maxBackoffMs: 60_000 });
+      const woken = jest.spyOn(relay, 'committed').mockImplementation(() => undefined);
+      await relay.start();
+      try {
+        const quiet = record();
+        await writer.write(quiet);
+        expect(await rowsOf([quiet.correlationId])).toHaveLength(1);
+        expect(woken).toHaveBeenCalledTimes(1);
+        await writer.writeAll([record(), record()]);
+        expect(woken).toHaveBeenCalledTimes(2);
+        await sleep(300);
+        expect(heard).toEqual([`${t.schema}_outbox`]); // no NOTIFY since the relay started
+      } finally {
+        await relay.stop();
+      }
+      // Stopped: the next commit notifies again.
+      await writer.write(record());
+      await waitFor(() => heard.length === 2, { what: 'the NOTIFY once the relay stopped' });
+      expect(woken).toHaveBeenCalledTimes(2);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('a record carrying a sensitive field is refused, and nothing is written', async () => {
