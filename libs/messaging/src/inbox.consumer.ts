@@ -293,34 +293,16 @@ export class InboxConsumer {
     }
     let at = -1;
     try {
-      const counts = await this.options.db.transaction(async (tx) => {
-        const ids = envelopes.map((e) => e.id);
-        const fresh = new Set(
-          (
-            await tx.query<{ event_id: string }>(
-              `INSERT INTO ${this.options.db.schema}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
-              [this.consumerName, ids],
-            )
-          ).map((r) => r.event_id),
-        );
-        let handled = 0;
-        for (let k = 0; k < envelopes.length; k++) {
-          const envelope = envelopes[k] as Envelope;
-          // An id twice in the group (a redelivery fetched with the first copy): its first copy only.
-          if (!fresh.delete(envelope.id)) continue;
-          at = k;
-          const message = messages[k] as KafkaMessage;
-          await this.options.handler(envelope, tx, { topic, partition, offset: message.offset, attempt: 1, headers: message.headers ?? {} });
-          handled++;
+      const handled = await this.options.db.transaction(async (tx) => {
+        const fresh = await this.freshOfGroup(tx, topic, partition, messages, envelopes);
+        for (const f of fresh) {
+          at = f.index;
+          await this.options.handler(f.envelope, tx, f.context);
         }
         at = -1;
-        return { handled, duplicates: envelopes.length - handled };
+        return fresh.length;
       });
-      this.stats.received += envelopes.length;
-      this.stats.handled += counts.handled;
-      this.stats.duplicates += counts.duplicates;
-      if (counts.handled > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'handled' }, counts.handled);
-      if (counts.duplicates > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'duplicate' }, counts.duplicates);
+      this.countGroup(topic, envelopes.length, handled);
       return { kind: 'committed', count: envelopes.length };
     } catch (err) {
       // `at` is the message whose handler threw; -1: the inbox statement or the COMMIT failed.
@@ -342,34 +324,54 @@ export class InboxConsumer {
   ): Promise<GroupOutcome | undefined> {
     try {
       const handled = await this.options.db.transaction(async (tx) => {
-        const fresh = new Set(
-          (
-            await tx.query<{ event_id: string }>(
-              `INSERT INTO ${this.options.db.schema}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
-              [this.consumerName, envelopes.map((e) => e.id)],
-            )
-          ).map((r) => r.event_id),
-        );
-        const batch: { envelope: Envelope; context: InboxMessageContext }[] = [];
-        envelopes.forEach((envelope, k) => {
-          // An id twice in the group (a redelivery fetched with the first copy): its first copy only.
-          if (!fresh.delete(envelope.id)) return;
-          const message = messages[k] as KafkaMessage;
-          batch.push({ envelope, context: { topic, partition, offset: message.offset, attempt: 1, headers: message.headers ?? {} } });
-        });
-        if (batch.length > 0) await groupHandler(batch, tx);
-        return batch.length;
+        const fresh = await this.freshOfGroup(tx, topic, partition, messages, envelopes);
+        if (fresh.length > 0) await groupHandler(fresh, tx);
+        return fresh.length;
       });
-      this.stats.received += envelopes.length;
-      this.stats.handled += handled;
-      this.stats.duplicates += envelopes.length - handled;
-      if (handled > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'handled' }, handled);
-      if (envelopes.length > handled) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'duplicate' }, envelopes.length - handled);
+      this.countGroup(topic, envelopes.length, handled);
       return { kind: 'committed', count: envelopes.length };
     } catch (err) {
       this.logger.debug({ errorClass: errorClass(err), partition, messages: envelopes.length }, 'group handler failed; the group goes message by message');
       return undefined;
     }
+  }
+
+  /**
+   * Records a group's event ids in the inbox (one statement) and returns the messages seen for
+   * the first time, in order, with their contexts (attempt 1). An id twice in the group (a
+   * redelivery fetched with the first copy) counts once: its first copy.
+   */
+  private async freshOfGroup(
+    tx: Sql,
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    envelopes: readonly Envelope[],
+  ): Promise<{ readonly index: number; readonly envelope: Envelope; readonly context: InboxMessageContext }[]> {
+    const fresh = new Set(
+      (
+        await tx.query<{ event_id: string }>(
+          `INSERT INTO ${this.options.db.schema}.inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) AS u(id) ON CONFLICT DO NOTHING RETURNING event_id`,
+          [this.consumerName, envelopes.map((e) => e.id)],
+        )
+      ).map((r) => r.event_id),
+    );
+    const out: { index: number; envelope: Envelope; context: InboxMessageContext }[] = [];
+    envelopes.forEach((envelope, index) => {
+      if (!fresh.delete(envelope.id)) return;
+      const message = messages[index] as KafkaMessage;
+      out.push({ index, envelope, context: { topic, partition, offset: message.offset, attempt: 1, headers: message.headers ?? {} } });
+    });
+    return out;
+  }
+
+  /** A committed group's counters: its messages, those handled, the duplicates among them. */
+  private countGroup(topic: string, received: number, handled: number): void {
+    this.stats.received += received;
+    this.stats.handled += handled;
+    this.stats.duplicates += received - handled;
+    if (handled > 0) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'handled' }, handled);
+    if (received > handled) messagesTotal.inc({ consumer: this.consumerName, topic, outcome: 'duplicate' }, received - handled);
   }
 
   /**
