@@ -1,7 +1,6 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
-import pg from 'pg';
 import type { Logger } from 'pino';
-import { counter, histogram, type Database } from '#libs/platform';
+import { counter, histogram, subscribeNotifications, type ChannelSubscription, type Database } from '#libs/platform';
 
 /** `payload` as PostgreSQL prints the jsonb: sent to Kafka as it is, never parsed here. */
 type OutboxRow = { id: string; transaction_id: string; topic: string; message_key: string; headers: Record<string, string>; payload: string; created_at: Date };
@@ -37,7 +36,8 @@ const lag = histogram('keyledger_outbox_lag_seconds', 'Time from outbox insert t
  * The relays running in this process, by schema. A writer in the same process wakes them
  * directly once its commit is done (`localRelayWaker`) instead of by NOTIFY: PostgreSQL wakes
  * every backend that LISTENs in the database on each notifying commit, whichever its channel
- * (~170 µs of its CPU per commit with the six listeners of a local deployment).
+ * (~170 µs of its CPU per commit with the six listeners a local deployment had before each
+ * process shared one LISTEN connection: `subscribeNotifications`).
  */
 const localRelays = new Map<string, Set<OutboxRelay>>();
 
@@ -135,12 +135,11 @@ export async function unsentOutboxRows(db: Database): Promise<number> {
 export class OutboxRelay {
   private producer: Producer | undefined;
   private producerConnected = false;
-  private listener: pg.Client | undefined;
+  private subscription: ChannelSubscription | undefined;
   private running = false;
   private wake: (() => void) | undefined;
   /** A NOTIFY arrived since the last batch started: there may be rows the batch did not see. */
   private notified = false;
-  private lastListenAttempt = 0;
   private loop: Promise<void> | undefined;
   private lastCleanup = 0;
   /** The last cleanup step deleted a full chunk's worth: the next loop iteration takes another. */
@@ -172,7 +171,9 @@ export class OutboxRelay {
     if (this.running) return;
     this.running = true;
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true, retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2_000 } });
-    await this.listen().catch((err: unknown) => this.logger.warn({ err: errMsg(err) }, 'outbox LISTEN unavailable, polling only'));
+    // The process's shared LISTEN connection: a lost one comes back by itself (the polls cover the gap).
+    this.subscription = subscribeNotifications(this.db.url, `${this.db.schema}_outbox`, { notification: () => this.committed() }, { logger: this.logger });
+    await this.subscription.ready;
     const here = localRelays.get(this.db.schema) ?? new Set<OutboxRelay>();
     here.add(this);
     localRelays.set(this.db.schema, here);
@@ -190,9 +191,9 @@ export class OutboxRelay {
     this.running = false;
     this.wake?.();
     await this.loop;
-    const listener = this.listener;
-    this.listener = undefined;
-    await listener?.end().catch(() => undefined);
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await subscription?.close();
     if (this.producerConnected) await this.producer?.disconnect().catch(() => undefined);
     this.producerConnected = false;
   }
@@ -207,24 +208,10 @@ export class OutboxRelay {
     }
   }
 
-  private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.db.url });
-    client.on('error', () => {
-      if (this.listener === client) this.listener = undefined;
-      client.end().catch(() => undefined);
-    });
-    await client.connect();
-    await client.query(`LISTEN ${this.db.schema}_outbox`);
-    // Remembered even while a batch is in flight, so the commit it announces is not left to the poll.
-    client.on('notification', () => this.committed());
-    this.listener = client;
-  }
-
   private async run(): Promise<void> {
     let backoff = 100;
     while (this.running) {
       try {
-        await this.relisten();
         this.notified = false;
         const n = await this.publishBatch();
         backoff = 100;
@@ -244,13 +231,6 @@ export class OutboxRelay {
         backoff = Math.min(backoff * 2, this.maxBackoffMs);
       }
     }
-  }
-
-  /** The LISTEN connection died (database restart): listen again, at most every 5 s. */
-  private async relisten(): Promise<void> {
-    if (this.listener || Date.now() - this.lastListenAttempt < 5_000) return;
-    this.lastListenAttempt = Date.now();
-    await this.listen().catch(() => undefined); // the batch that follows picks up anything missed meanwhile
   }
 
   /** Waits `ms`; stop() always ends the wait early, a notification only when `onNotify` (not during error backoff). */

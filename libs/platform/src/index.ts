@@ -10,3 +10,4 @@ export * from './tls.js';
 export * from './bootstrap.js';
 export * from './service.js';
 export * from './runtime.js';
+export * from './notifications.js';

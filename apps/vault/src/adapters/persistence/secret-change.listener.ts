@@ -1,6 +1,5 @@
-import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Database, Sql } from '#libs/platform';
+import { subscribeNotifications, type ChannelSubscription, type Database, type Sql } from '#libs/platform';
 
 /** The cache key of a secret: its vault's id and its lower-cased name (also the notification payload). */
 export const secretCacheKey = (vaultId: string, nameKey: string): string => `${vaultId}/${nameKey}`;
@@ -47,14 +46,12 @@ export async function notifySecretChanged(tx: Sql, schema: string, payload: stri
 
 /**
  * Keeps the secret cache of this process current with changes committed by other vault
- * processes: LISTEN on the schema's secrets channel, each notification drops one entry.
- * While the connection is down the cache is off (it neither serves nor stores) and the
- * listener reconnects every `retryMs`.
+ * processes: subscribed to the schema's secrets channel over the process's shared LISTEN
+ * connection, each notification drops one entry. While the connection is down the cache is
+ * off (it neither serves nor stores) and the connection is retried every `retryMs`.
  */
 export class SecretChangeListener {
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private subscription: ChannelSubscription | undefined;
 
   constructor(
     private readonly db: Database,
@@ -66,60 +63,28 @@ export class SecretChangeListener {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
-    await this.connect();
+    if (this.subscription) return;
+    this.subscription = subscribeNotifications(
+      this.db.url,
+      secretChangeChannel(this.db.schema),
+      {
+        notification: (payload) => {
+          const change = parseSecretChange(payload || '*');
+          if (change === '*') this.cache.invalidateAll();
+          else this.cache.invalidate(change.key, change.version);
+        },
+        listening: () => this.cache.setListening(true),
+        lost: () => this.cache.setListening(false),
+      },
+      { logger: this.logger, retryMs: this.retryMs },
+    );
+    await this.subscription.ready;
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    const c = this.client;
-    this.client = undefined;
+    const s = this.subscription;
+    this.subscription = undefined;
     this.cache.setListening(false);
-    await c?.end().catch(() => undefined);
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.db.url, application_name: 'keyledger-vault-secret-cache' });
-    const lost = (): void => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      this.cache.setListening(false);
-      client.end().catch(() => undefined);
-      this.retry();
-    };
-    client.on('error', lost);
-    client.on('end', lost);
-    client.on('notification', (n) => {
-      const change = parseSecretChange(n.payload ?? '*');
-      if (change === '*') this.cache.invalidateAll();
-      else this.cache.invalidate(change.key, change.version);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${secretChangeChannel(this.db.schema)}`);
-    } catch (err) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'secret change notifications unavailable: secret cache off, retrying');
-      this.retry();
-      return;
-    }
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
-    this.cache.setListening(true);
-  }
-
-  private retry(): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.connect();
-    }, this.retryMs);
-    this.timer.unref();
+    await s?.close();
   }
 }
