@@ -8,6 +8,9 @@ import type { LifecycleEventObserved } from '../../domain/audit.events.js';
 
 const preContract = counter('keyledger_audit_precontract_events_total', 'Lifecycle events skipped because they predate their contract version and cannot be upcast', ['type']);
 
+/** A message of a contract version older than the current one: counted, not stored. */
+const PRE_CONTRACT = 'pre-contract';
+
 /**
  * Observes the vault and crypto services' lifecycle events (libs/messaging InboxConsumer, one
  * per topic) and keeps those that are object lifecycle contracts (libs/contracts, by type;
@@ -85,17 +88,26 @@ export class LifecycleEventsConsumer {
   /** Stores a lifecycle contract message (other types are only marked handled). */
   async observe(env: Envelope, tx: Sql): Promise<void> {
     const append = this.observed(env);
-    if (append) await this.o.store.appendInTransaction(tx, append.streamId, 'any', append.events, { metadata: append.metadata, outbox: false });
+    if (append === PRE_CONTRACT) preContract.inc({ type: env.type });
+    else if (append) await this.o.store.appendInTransaction(tx, append.streamId, 'any', append.events, { metadata: append.metadata, outbox: false });
   }
 
   /** What `observe` does for each message in order, in two statements for all of them. */
   async observeAll(envs: readonly Envelope[], tx: Sql): Promise<void> {
-    const appends = envs.map((env) => this.observed(env)).filter((a): a is ObservedAppend => a !== undefined);
+    const appends: ObservedAppend[] = [];
+    const older: string[] = [];
+    for (const env of envs) {
+      const append = this.observed(env);
+      if (append === PRE_CONTRACT) older.push(env.type);
+      else if (append) appends.push(append);
+    }
     if (appends.length > 0) await this.o.store.appendEachAnyInTransaction(tx, appends);
+    // Counted once the group's statement succeeded: a group that fails goes again message by message (`observe`).
+    for (const type of older) preContract.inc({ type });
   }
 
-  /** The append that records a lifecycle contract message; undefined for other types (and counted pre-contract versions). */
-  private observed(env: Envelope): ObservedAppend | undefined {
+  /** The append that records a lifecycle contract message; PRE_CONTRACT for a version older than the contract, undefined for other types. */
+  private observed(env: Envelope): ObservedAppend | typeof PRE_CONTRACT | undefined {
     // By contract type and the service that owns it: a same-named private event of another service is not it.
     if (!lifecycleContracts.publishes(env.source, env.type)) return undefined;
     let message;
@@ -103,8 +115,7 @@ export class LifecycleEventsConsumer {
       message = lifecycleContracts.parse(env.type, env.schemaVersion, env.data);
     } catch (err) {
       if (err instanceof ContractError && err.code === 'UnknownContractVersion' && env.schemaVersion < lifecycleContracts.contract(env.type).schemaVersion) {
-        preContract.inc({ type: env.type });
-        return undefined;
+        return PRE_CONTRACT;
       }
       throw err;
     }
