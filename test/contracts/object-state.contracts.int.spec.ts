@@ -7,7 +7,7 @@ import { EventRegistry } from '#libs/kernel';
 import { registerLifecycleEvents, type EventStore } from '#libs/eventstore';
 import { ProjectionRunner } from '#libs/projections';
 import { REPO_ROOT, createLogger } from '#libs/platform';
-import { testDb, uniqueTenant, type TestDb } from '#libs/testing';
+import { testDb, testEnvelope, uniqueTenant, type TestDb } from '#libs/testing';
 import { LifecycleEventsConsumer } from '../../apps/audit/src/adapters/kafka/lifecycle-events.consumer.js';
 import { registerAuditEvents } from '../../apps/audit/src/domain/audit.events.js';
 import type { ObjectState } from '../../apps/audit/src/domain/object-state.js';
@@ -196,19 +196,7 @@ describe('object state from published contracts (real PostgreSQL)', () => {
 
   it('a message older than its contract is skipped (or lifted where an upcaster can), an invalid one fails for the dead-letter topic', async () => {
     const tenant = uniqueTenant();
-    const env = (type: string, schemaVersion: number, data: Record<string, unknown>, source = 'vault'): Envelope => ({
-      id: randomUUID(),
-      type,
-      schemaVersion,
-      source,
-      subject: 'secret-opaque',
-      time: '2027-01-15T08:00:00.000Z',
-      correlationId: 'c',
-      causationId: null,
-      tenant,
-      traceparent: null,
-      data,
-    });
+    const env = (type: string, schemaVersion: number, data: Record<string, unknown>, source = 'vault'): Envelope => testEnvelope(type, schemaVersion, data, { source, tenant });
     // Pre-contract SecretDeleted: no object identity, nothing to lift it with.
     await observe(env('SecretDeleted', 1, { deletedDate: T0, scheduledPurgeDate: T0 }));
     // Pre-contract KeyCreated named vault, name and version: lifted to v2.

@@ -2,31 +2,19 @@
  * The lifecycle consumer counts a message older than its contract once, also when its group's
  * statement fails and the inbox consumer runs the group again message by message.
  */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it, jest } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import type { Envelope } from '#libs/contracts';
 import type { EventStore } from '#libs/eventstore';
 import { metricsRegistry, type Database, type Sql } from '#libs/platform';
+import { testEnvelope, uniqueTenant } from '#libs/testing';
 import { LifecycleEventsConsumer } from './lifecycle-events.consumer.js';
 
 const T0 = 1_800_000_000;
-const tenant = `t-${randomUUID().slice(0, 8)}`;
+const tenant = uniqueTenant();
 
-const env = (type: string, schemaVersion: number, data: Record<string, unknown>, source = 'vault'): Envelope => ({
-  id: randomUUID(),
-  type,
-  schemaVersion,
-  source,
-  subject: 'secret-opaque',
-  time: '2027-01-15T08:00:00.000Z',
-  correlationId: 'c',
-  causationId: null,
-  tenant,
-  traceparent: null,
-  data,
-});
+const env = (type: string, schemaVersion: number, data: Record<string, unknown>, source = 'vault'): Envelope => testEnvelope(type, schemaVersion, data, { source, tenant });
 
 /** Pre-contract SecretDeleted: nothing lifts it, so it is counted and skipped. */
 const preContract = (): Envelope => env('SecretDeleted', 1, { deletedDate: T0, scheduledPurgeDate: T0 });
