@@ -179,7 +179,7 @@ class Subscription implements ChannelSubscription {
   constructor(
     readonly channel: string,
     readonly handlers: NotificationHandlers,
-    private readonly hub: () => NotificationHub,
+    private readonly hub: NotificationHub,
   ) {
     this.ready = new Promise((resolve) => {
       this.resolveReady = resolve;
@@ -203,7 +203,7 @@ class Subscription implements ChannelSubscription {
     this.closed = true;
     this.listening = false;
     this.settle();
-    await this.hub().remove(this);
+    await this.hub.remove(this);
   }
 }
 
@@ -217,16 +217,17 @@ const hubs = new Map<string, NotificationHub>();
  */
 export function subscribeNotifications(url: string, channel: string, handlers: NotificationHandlers, options: SubscribeOptions = {}): ChannelSubscription {
   if (!CHANNEL.test(channel)) throw new Error(`invalid notification channel "${channel}"`);
-  let hub = hubs.get(url);
-  if (!hub) {
-    const created: NotificationHub = new NotificationHub(url, options.logger, options.retryMs ?? 1_000, () => {
-      if (hubs.get(url) === created) hubs.delete(url);
-    });
-    hubs.set(url, created);
-    hub = created;
-  }
-  const owner = hub;
-  const sub = new Subscription(channel, handlers, () => owner);
-  owner.add(sub);
+  const hub = hubs.get(url) ?? openHub(url, options);
+  const sub = new Subscription(channel, handlers, hub);
+  hub.add(sub);
   return sub;
+}
+
+/** A hub for `url`, known to later subscribers until its last subscriber leaves. */
+function openHub(url: string, options: SubscribeOptions): NotificationHub {
+  const hub: NotificationHub = new NotificationHub(url, options.logger, options.retryMs ?? 1_000, () => {
+    if (hubs.get(url) === hub) hubs.delete(url);
+  });
+  hubs.set(url, hub);
+  return hub;
 }
