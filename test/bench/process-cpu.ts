@@ -90,6 +90,44 @@ export function cpuSnapshot(home: string): Record<ProcessGroup, number> {
   };
 }
 
+/**
+ * CPU seconds used so far by the JIT compiler threads (HotSpot's `C1/C2 CompilerThreadN`) of
+ * the JVMs: Kafka and Elasticsearch keep compiling for many minutes after they start (a fresh
+ * Elasticsearch spent about half of its CPU in the compiler during its first benchmark runs),
+ * so their CPU per request depends on how long they have been up. Reported beside each group's
+ * figure so a reader can tell warm-up from steady state.
+ */
+export function jitSnapshot(home: string): Record<'kafka' | 'elasticsearch', number> {
+  const all = allProcesses();
+  const compilerTicks = (ps: readonly ProcInfo[]): number => {
+    let ticks = 0;
+    for (const p of ps) {
+      let tasks: string[];
+      try {
+        tasks = readdirSync(`/proc/${p.pid}/task`);
+      } catch {
+        continue; // gone meanwhile
+      }
+      for (const tid of tasks) {
+        try {
+          const stat = readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8');
+          const close = stat.lastIndexOf(')');
+          if (!/^C[12] CompilerThre/.test(stat.slice(stat.indexOf('(') + 1, close))) continue;
+          const f = stat.slice(close + 2).split(' ');
+          ticks += Number(f[11]) + Number(f[12]);
+        } catch {
+          // thread gone meanwhile
+        }
+      }
+    }
+    return ticks / TICKS_PER_SECOND;
+  };
+  return {
+    kafka: compilerTicks(withDescendants(all, pidFile(home, 'kafka'))),
+    elasticsearch: compilerTicks(withDescendants(all, pidFile(home, 'elasticsearch'))),
+  };
+}
+
 /** CPU microseconds per request of each group between two snapshots, and their total. */
 export function cpuPerRequest(before: Record<ProcessGroup, number>, after: Record<ProcessGroup, number>, requests: number): Record<ProcessGroup | 'total', number> {
   const out = {} as Record<ProcessGroup | 'total', number>;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:https';
 import autocannon from 'autocannon';
 import { bootstrap, ca, httpsRequest, tokenFor } from '../support/identity.js';
 import { stackEnv, suffix } from '../support/stack-env.js';
-import { cpuPerRequest, cpuSnapshot } from './process-cpu.js';
+import { cpuPerRequest, cpuSnapshot, jitSnapshot } from './process-cpu.js';
+import { sequentialLatency, type SequentialLatency } from './sequential.js';
 
 /**
  * Secret GET and SET over HTTPS with keep-alive (autocannon), against the running services with
@@ -35,6 +35,11 @@ import { cpuPerRequest, cpuSnapshot } from './process-cpu.js';
  *   TLS connection and times each with the monotonic clock: p50/p90/p99 in microseconds
  *   (request written → answer read; after the phase's pipeline has caught up).
  *
+ * - `jitUsPerRequest`: of Kafka's and Elasticsearch's figures, what their JIT compiler threads
+ *   spent. The JVMs keep compiling for many minutes after they start: on a stack started
+ *   minutes before, Elasticsearch's compiler took about half of its CPU; after several minutes
+ *   of load, ~13 %. BENCH_WARMUP_SECONDS (default 3) lengthens the warm-up for steady-state figures.
+ *
  * Knobs: BENCH_SECONDS (default 15) per phase; BENCH_CONNECTIONS (default 1,16,64);
  * BENCH_PHASES (get,set); VAULT_URL (default https://localhost:8443, the dev vault);
  * BENCH_TOKEN: a bearer token to send instead of one from Keyledger's identity service, or
@@ -52,6 +57,8 @@ type Phase = {
   non2xx: number;
   errors: number;
   cpuUsPerRequest: Record<string, number>;
+  /** Of `cpuUsPerRequest.kafka` and `.elasticsearch`, what their JIT compiler threads spent (warm-up, not steady state). */
+  jitUsPerRequest: Record<string, number>;
   sqlPerRequest?: number;
   /**
    * Keyledger only: after the phase's last answer, how long until the audit record of a request
@@ -61,49 +68,11 @@ type Phase = {
    */
   auditCaughtUpMs?: number;
   /** One-connection phases: sequential requests timed to the microsecond (see the header). */
-  sequentialLatencyUs?: { readonly requests: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly non2xx: number };
+  sequentialLatencyUs?: SequentialLatency;
   /** SET phases against Keyledger: see the header; the catch-up above and this one run together. */
   objectStateCaughtUpMs?: number;
   perSecondAuditedAndSearchable?: number;
 };
-
-/**
- * `count` requests one after the other on one kept-alive TLS connection (`next(i)` gives the
- * i-th), each timed from the call to the answer's last byte; percentiles in microseconds.
- */
-async function sequentialLatency(
-  base: string,
-  ca: Buffer | string,
-  count: number,
-  next: (i: number) => { readonly method: string; readonly path: string; readonly headers: Record<string, string>; readonly body?: string },
-): Promise<NonNullable<Phase['sequentialLatencyUs']>> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
-  const url = new URL(base);
-  const times: number[] = [];
-  let non2xx = 0;
-  try {
-    for (let i = 0; i < count; i++) {
-      const r = next(i);
-      const t0 = process.hrtime.bigint();
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = request({ host: url.hostname, port: url.port, path: r.path, method: r.method, headers: r.headers, agent }, (res) => {
-          res.on('data', () => undefined);
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end(r.body);
-      });
-      times.push(Number(process.hrtime.bigint() - t0) / 1000);
-      if (status < 200 || status > 299) non2xx++;
-    }
-  } finally {
-    agent.destroy();
-  }
-  times.sort((a, b) => a - b);
-  const at = (q: number): number => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? Number.NaN);
-  return { requests: count, p50: at(0.5), p90: at(0.9), p99: at(0.99), non2xx };
-}
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -206,14 +175,17 @@ async function objectStateCaughtUp(marker: ObjectMarker, limitMs = 180_000): Pro
 async function measured(base: string, connections: number, opts: autocannon.Options, idle: Idle, marker: Marker | undefined, objectMarker?: ObjectMarker): Promise<Phase> {
   const sqlBefore = await statementsSent(base);
   const cpuBefore = cpuSnapshot(stackEnv.home);
+  const jitBefore = jitSnapshot(stackEnv.home);
   const t0 = performance.now();
   const r = await cannon({ ...opts, connections });
   const answered = (performance.now() - t0) / 1000;
   const [caughtUp, objectsCaughtUp] = await Promise.all([marker ? auditCaughtUp(marker) : undefined, objectMarker ? objectStateCaughtUp(objectMarker) : undefined]);
   const elapsed = (performance.now() - t0) / 1000;
   const cpuAfter = cpuSnapshot(stackEnv.home);
+  const jitAfter = jitSnapshot(stackEnv.home);
   const sqlAfter = await statementsSent(base);
   const requests = r.requests.total;
+  const jitUs = (g: keyof typeof jitAfter): number => (requests > 0 ? Math.round(((jitAfter[g] - jitBefore[g]) * 1e6) / requests) : 0);
   for (const k of Object.keys(cpuAfter) as (keyof typeof cpuAfter)[]) cpuAfter[k] -= (idle.cpuPerSecond[k] ?? 0) * elapsed;
   return {
     connections,
@@ -225,6 +197,7 @@ async function measured(base: string, connections: number, opts: autocannon.Opti
     non2xx: r.non2xx,
     errors: r.errors,
     cpuUsPerRequest: cpuPerRequest(cpuBefore, cpuAfter, requests),
+    jitUsPerRequest: { kafka: jitUs('kafka'), elasticsearch: jitUs('elasticsearch') },
     // The metrics scrape itself is one request without statements: nothing to subtract.
     ...(sqlBefore !== undefined && sqlAfter !== undefined && requests > 0 ? { sqlPerRequest: Math.round(((sqlAfter - sqlBefore - idle.sqlPerSecond * elapsed) / requests) * 100) / 100 } : {}),
     ...(marker ? { auditCaughtUpMs: caughtUp ?? -1 } : {}),
@@ -265,8 +238,9 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 
   // Warm-up: token cache, data key and secret caches, JIT.
-  log('warm-up: GET, 3 s, 64 connections');
-  await cannon({ url: base, connections: 64, duration: 3, tlsOptions, requests: names.map((n) => ({ method: 'GET' as const, path: `/secrets/${n}/?api-version=7.6`, headers })) });
+  const warmup = Math.max(1, Number(process.env.BENCH_WARMUP_SECONDS ?? 3) || 3);
+  log(`warm-up: GET, ${warmup} s, 64 connections`);
+  await cannon({ url: base, connections: 64, duration: warmup, tlsOptions, requests: names.map((n) => ({ method: 'GET' as const, path: `/secrets/${n}/?api-version=7.6`, headers })) });
 
   // Keyledger (it has the statement counter): each phase's CPU window runs until its audit
   // records are searchable, and idle rates are measured only once the warm-up's are.
@@ -322,6 +296,7 @@ export async function run(): Promise<Record<string, unknown>> {
   return {
     target: base,
     secondsPerPhase: seconds,
+    warmupSeconds: warmup,
     idleCpuMsPerSecond: Object.fromEntries(Object.entries(idle.cpuPerSecond).map(([k, v]) => [k, Math.round(v * 1000)])),
     idleSqlPerSecond: Math.round(idle.sqlPerSecond),
     valueBytes: value.length,
