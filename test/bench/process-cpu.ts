@@ -18,18 +18,20 @@ type ProcInfo = { pid: number; ppid: number; comm: string; cmdline: string; cpuT
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on every Linux the project runs on). */
 const TICKS_PER_SECOND = 100;
 
+/** A /proc stat line (of a process or a thread): its name and the fields after it. */
+function parseStat(stat: string): { comm: string; cpuTicks: number; childTicks: number; ppid: number } {
+  // comm is in parentheses and may hold spaces: fields after the last ')'.
+  const close = stat.lastIndexOf(')');
+  const f = stat.slice(close + 2).split(' ');
+  // f[0] = state (field 3); ppid = field 4; utime = field 14, stime 15, cutime 16, cstime 17.
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]), childTicks: Number(f[13]) + Number(f[14]) };
+}
+
 function readProc(pid: number): ProcInfo | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm is in parentheses and may hold spaces: fields after the last ')'.
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const f = stat.slice(close + 2).split(' ');
-    // f[0] = state (field 3); utime = field 14, stime 15, cutime 16, cstime 17.
-    const cpuTicks = Number(f[11]) + Number(f[12]);
-    const childTicks = Number(f[13]) + Number(f[14]);
+    const { comm, ppid, cpuTicks, childTicks } = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    return { pid, ppid: Number(f[1]), comm, cmdline, cpuTicks, childTicks };
+    return { pid, ppid, comm, cmdline, cpuTicks, childTicks };
   } catch {
     return undefined; // gone meanwhile
   }
@@ -110,11 +112,8 @@ export function jitSnapshot(home: string): Record<'kafka' | 'elasticsearch', num
       }
       for (const tid of tasks) {
         try {
-          const stat = readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8');
-          const close = stat.lastIndexOf(')');
-          if (!/^C[12] CompilerThre/.test(stat.slice(stat.indexOf('(') + 1, close))) continue;
-          const f = stat.slice(close + 2).split(' ');
-          ticks += Number(f[11]) + Number(f[12]);
+          const thread = parseStat(readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8'));
+          if (/^C[12] CompilerThre/.test(thread.comm)) ticks += thread.cpuTicks;
         } catch {
           // thread gone meanwhile
         }

@@ -39,7 +39,12 @@ export async function sequentialLatency(
   } finally {
     agent.destroy();
   }
+  return percentiles(times, non2xx);
+}
+
+/** p50/p90/p99 (rounded µs) of `times` (sorted in place). */
+export function percentiles(times: number[], non2xx = 0): SequentialLatency {
   times.sort((a, b) => a - b);
   const at = (q: number): number => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? Number.NaN);
-  return { requests: count, p50: at(0.5), p90: at(0.9), p99: at(0.99), non2xx };
+  return { requests: times.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), non2xx };
 }
