@@ -27,10 +27,11 @@ import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
-import { newAuditRecord, TOPICS, type AuditRecord } from '#libs/contracts';
+import { TOPICS, type AuditRecord } from '#libs/contracts';
 import { auditMessage } from '#libs/eventstore';
 import { stackEnv, testEs, testKafka } from '#libs/testing';
 import { bootstrap, ca } from '../support/identity.js';
+import { benchAuditRecord as record } from './audit-record.js';
 
 const envInt = (name: string, def: number): number => {
   const raw = process.env[name];
@@ -45,23 +46,6 @@ function summary(samples: readonly number[]): { p50: number; p90: number; p99: n
   const s = [...samples].sort((a, b) => a - b);
   const at = (p: number): number => (s.length === 0 ? Number.NaN : Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!));
   return { p50: at(50), p90: at(90), p99: at(99), max: at(100), samples: s.length };
-}
-
-function record(tenant: string, i: number): AuditRecord {
-  return newAuditRecord({
-    tenant,
-    source: 'vault',
-    resourceId: '/vaults/bench',
-    operationName: i % 4 === 0 ? 'SecretSet' : 'SecretGet',
-    operationVersion: '7.6',
-    resultType: i % 50 === 0 ? 'Failure' : 'Success',
-    resultSignature: i % 50 === 0 ? '403' : '200',
-    durationMs: 2,
-    callerIpAddress: '127.0.0.1',
-    correlationId: randomUUID(),
-    identity: { oid: `00000000-0000-4000-8000-${String(i % 16).padStart(12, '0')}`, tid: tenant, idtyp: 'app' },
-    properties: { vault: 'bench', collection: 'secrets', objectName: `s${i % 100}`, httpMethod: i % 4 === 0 ? 'PUT' : 'GET', requestUri: `/secrets/s${i % 100}?api-version=7.6`, isRbacAuthorized: true },
-  });
 }
 
 function messagesOf(records: readonly AuditRecord[]): { key: string; value: string; headers: Record<string, string> }[] {
